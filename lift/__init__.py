@@ -1,0 +1,28 @@
+"""convex-lift: lift non-convex learning problems into convex programs, solve them with
+certificates, map the solutions back, and compare with overparameterized SGD."""
+
+from lift.base import STATUSES, Lifted, Problem, Solution
+from lift.errors import (
+    ConvergenceWarning,
+    InaccurateSolutionWarning,
+    LiftError,
+    PatternCountError,
+    SolverError,
+    SolverNotAvailableError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STATUSES",
+    "ConvergenceWarning",
+    "InaccurateSolutionWarning",
+    "LiftError",
+    "Lifted",
+    "PatternCountError",
+    "Problem",
+    "Solution",
+    "SolverError",
+    "SolverNotAvailableError",
+    "__version__",
+]

@@ -1,0 +1,178 @@
+"""Conic backends through cvxpy: an ordered registry, availability checks and one solve call.
+
+Every backend maps its own status codes to the library's status strings (:data:`STATUS_MAP`).
+Native libraries are not imported to list what is installed (``importlib.util.find_spec``);
+MOSEK's licence is checked only when MOSEK is asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import time
+from typing import Any
+
+from lift.errors import SolverError, SolverNotAvailableError
+
+__all__ = [
+    "ConicBackend",
+    "CONIC_BACKENDS",
+    "installed_solvers",
+    "usable_solvers",
+    "check_usable",
+    "solve_cvxpy",
+    "STATUS_MAP",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConicBackend:
+    """A conic solver reachable through cvxpy."""
+
+    name: str
+    cvxpy_name: str
+    module: str
+    cones: frozenset[str]
+    #: (problem size above which the backend becomes slow, per cone family)
+    note: str = ""
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+
+_ALL = frozenset({"zero", "nonneg", "soc", "psd", "exp"})
+
+#: Preference order for small problems: interior point first (accurate), then SCS.
+CONIC_BACKENDS: dict[str, ConicBackend] = {
+    "clarabel": ConicBackend("clarabel", "CLARABEL", "clarabel", _ALL,
+                             "interior point; accurate, slow on large SDPs"),
+    "mosek": ConicBackend("mosek", "MOSEK", "mosek", _ALL,
+                          "interior point; needs a licence"),
+    "scs": ConicBackend("scs", "SCS", "scs", _ALL,
+                        "first-order (ADMM); scales, moderate accuracy"),
+}
+
+OPEN_SOLVERS_HINT = "Use solver='clarabel' or solver='scs' (both open source, installed)."
+
+#: cvxpy status -> library status
+STATUS_MAP = {
+    "optimal": "optimal",
+    "optimal_inaccurate": "optimal_inaccurate",
+    "infeasible": "infeasible",
+    "infeasible_inaccurate": "infeasible_inaccurate",
+    "unbounded": "unbounded",
+    "unbounded_inaccurate": "unbounded_inaccurate",
+    "user_limit": "max_iters",
+    "solver_error": "solver_error",
+}
+
+
+def installed_solvers() -> list[str]:
+    """Names of the conic backends whose Python package is importable (not imported)."""
+    return [name for name, b in CONIC_BACKENDS.items() if b.installed()]
+
+
+@functools.cache
+def _mosek_licence_error() -> str | None:
+    """None if MOSEK can check out a licence, else the reason it cannot."""
+    try:
+        import mosek
+    except ImportError:
+        return "the `mosek` package is not installed (pip install 'convex-lift[mosek]')"
+    try:
+        with mosek.Env() as env:
+            env.checkoutlicense(mosek.feature.pts)
+    except mosek.Error as exc:  # e.g. err_missing_license_file (1008)
+        return f"MOSEK has no usable licence ({exc})"
+    except Exception as exc:  # pragma: no cover - unusual installations
+        return f"MOSEK could not start ({exc})"
+    return None
+
+
+def check_usable(name: str) -> None:
+    """Raise :class:`SolverNotAvailableError` unless backend ``name`` can solve now."""
+    if name not in CONIC_BACKENDS:
+        raise SolverNotAvailableError(
+            f"Unknown conic solver {name!r}; known: {sorted(CONIC_BACKENDS)}."
+        )
+    backend = CONIC_BACKENDS[name]
+    if name == "mosek":
+        reason = _mosek_licence_error()
+        if reason is not None:
+            raise SolverNotAvailableError(f"solver='mosek' is not usable: {reason}. "
+                                          + OPEN_SOLVERS_HINT)
+        return
+    if not backend.installed():
+        raise SolverNotAvailableError(
+            f"solver={name!r} is not installed (pip install {backend.module}). "
+            + OPEN_SOLVERS_HINT
+        )
+
+
+def usable_solvers() -> list[str]:
+    """Installed backends that can solve now (MOSEK only with a licence)."""
+    out = []
+    for name in installed_solvers():
+        try:
+            check_usable(name)
+        except SolverNotAvailableError:
+            continue
+        out.append(name)
+    return out
+
+
+def _tolerance_options(name: str, tol: float, max_iters: int | None) -> dict[str, Any]:
+    if name == "scs":
+        # SCS's residual tolerances are looser than the certified gap they lead to: aim lower
+        eps = 0.1 * tol
+        opts: dict[str, Any] = {"eps_abs": eps, "eps_rel": eps, "max_iters": max_iters or 100_000}
+    elif name == "clarabel":
+        eps = min(tol, 1e-8)
+        opts = {"tol_gap_abs": eps, "tol_gap_rel": eps, "tol_feas": eps,
+                "max_iter": max_iters or 500}
+    else:  # mosek: its defaults are tighter than anything we would ask for
+        opts = {}
+    return opts
+
+
+def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
+                max_iters: int | None = None, **options: Any) -> dict[str, Any]:
+    """Solve a ``cvxpy.Problem`` with backend ``name``; never lets cvxpy pick a solver.
+
+    Returns
+    -------
+    dict
+        ``status`` (library status), ``time`` (seconds, compilation included),
+        ``iterations`` and ``message``.
+    """
+    import cvxpy as cp
+
+    check_usable(name)
+    backend = CONIC_BACKENDS[name]
+    opts = _tolerance_options(name, tol, max_iters)
+    opts.update(options)
+    t0 = time.perf_counter()
+    try:
+        problem.solve(solver=backend.cvxpy_name, verbose=verbose, **opts)
+    except cp.error.SolverError as exc:
+        elapsed = time.perf_counter() - t0
+        text = str(exc)
+        if name == "mosek" and ("licen" in text.lower() or "1008" in text):
+            raise SolverNotAvailableError(
+                f"MOSEK failed for lack of a licence: {text}. " + OPEN_SOLVERS_HINT
+            ) from None
+        return {"status": "solver_error", "time": elapsed, "iterations": None,
+                "message": f"{name} failed: {text}"}
+    except Exception as exc:
+        if type(exc).__module__.startswith("mosek"):
+            raise SolverNotAvailableError(f"MOSEK failed: {exc}. " + OPEN_SOLVERS_HINT) from None
+        raise SolverError(f"{name} raised {type(exc).__name__}: {exc}") from exc
+    elapsed = time.perf_counter() - t0
+    status = STATUS_MAP.get(problem.status, "solver_error")
+    stats = problem.solver_stats
+    iterations = getattr(stats, "num_iters", None)
+    message = f"{name} returned status {problem.status!r}"
+    if iterations is not None:
+        message += f" after {iterations} iterations"
+    return {"status": status, "time": elapsed, "iterations": iterations, "message": message}

@@ -1,0 +1,156 @@
+"""Offline datasets: scikit-learn's bundled sets and seeded generators.
+
+Nothing here downloads. Every loader returns a :class:`Dataset` with a train/test split;
+features are standardized on the training split, regression targets too, and classification
+labels are in {-1, +1}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from lift.errors import check_choice, check_int, check_positive
+
+__all__ = ["Dataset", "load", "list_datasets", "teacher_relu", "toy_1d", "toy_2d",
+           "toy_2d_classification", "DATASETS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A train/test split of one dataset."""
+
+    name: str
+    task: str  # "regression" | "classification"
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    description: str = ""
+
+    @property
+    def loss(self) -> str:
+        """The natural loss for the task ("squared" or "logistic")."""
+        return "squared" if self.task == "regression" else "logistic"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.X_train.shape
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, {self.task}, train={self.X_train.shape}, "
+                f"test={self.X_test.shape})")
+
+
+def _split(name, task, X, y, test_size, seed, description, standardize=True) -> Dataset:
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    perm = rng.permutation(n)
+    n_test = int(round(test_size * n))
+    test, train = perm[:n_test], perm[n_test:]
+    Xtr, Xte, ytr, yte = X[train], X[test], y[train].astype(float), y[test].astype(float)
+    if standardize:
+        mu, sd = Xtr.mean(0), Xtr.std(0)
+        sd[sd == 0] = 1.0
+        Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+        if task == "regression":
+            m, s = ytr.mean(), ytr.std() or 1.0
+            ytr, yte = (ytr - m) / s, (yte - m) / s
+    return Dataset(name, task, Xtr, ytr, Xte, yte, description)
+
+
+def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray] | None,
+             description: str):
+    def load_it(test_size: float = 0.2, seed: int = 0, n: int | None = None) -> Dataset:
+        import sklearn.datasets
+
+        X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+        X = np.asarray(X, dtype=np.float64)
+        if positive is not None:
+            y = np.where(positive(y), 1.0, -1.0)
+        if n is not None and n < X.shape[0]:
+            idx = np.random.default_rng(seed + 1).choice(X.shape[0], n, replace=False)
+            X, y = X[np.sort(idx)], y[np.sort(idx)]
+        name = loader.replace("load_", "")
+        return _split(name, task, X, y, test_size, seed, description)
+
+    return load_it
+
+
+def teacher_relu(n: int = 200, d: int = 2, width: int = 3, noise: float = 0.05,
+                 seed: int = 0, test_size: float = 0.2) -> Dataset:
+    """Regression data from a random two-layer ReLU teacher of the given width."""
+    n, d, width = check_int(n, "n", minimum=2), check_int(d, "d", minimum=1), check_int(
+        width, "width", minimum=1)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    U = rng.standard_normal((width, d))
+    b = rng.standard_normal(width) * 0.5
+    a = rng.choice([-1.0, 1.0], width) * (0.5 + rng.random(width))
+    y = np.maximum(X @ U.T + b, 0) @ a + noise * rng.standard_normal(n)
+    return _split("teacher", "regression", X, y, test_size, seed,
+                  f"ReLU teacher of width {width} in {d}-D, noise {noise}", standardize=False)
+
+
+def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.25) -> Dataset:
+    """1-D regression: a noisy sine-like curve on [-2, 2]."""
+    n = check_int(n, "n", minimum=2)
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-2, 2, n))
+    y = np.sin(2 * x) + 0.3 * x + noise * rng.standard_normal(n)
+    return _split("toy1d", "regression", x[:, None], y, test_size, seed,
+                  "noisy sin(2x) + 0.3x on [-2, 2]", standardize=False)
+
+
+def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0.25) -> Dataset:
+    """2-D regression: a bumpy surface on the square [-1, 1]^2."""
+    n = check_int(n, "n", minimum=2)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 2))
+    y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + noise * rng.standard_normal(n)
+    return _split("toy2d", "regression", X, y, test_size, seed,
+                  "sin(2 x1) cos(1.5 x2) on [-1, 1]^2", standardize=False)
+
+
+def toy_2d_classification(n: int = 30, seed: int = 0, test_size: float = 0.25) -> Dataset:
+    """2-D classification: XOR of the signs of the coordinates, labels in {-1, +1}."""
+    n = check_int(n, "n", minimum=2)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
+    return _split("xor", "classification", X, y, test_size, seed,
+                  "XOR of coordinate signs on [-1, 1]^2", standardize=False)
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "diabetes": _sklearn("load_diabetes", "regression", None,
+                         "scikit-learn diabetes progression, 442 x 10, standardized"),
+    "breast_cancer": _sklearn("load_breast_cancer", "classification", lambda y: y == 1,
+                              "scikit-learn breast cancer (benign = +1), 569 x 30"),
+    "wine": _sklearn("load_wine", "classification", lambda y: y == 0,
+                     "scikit-learn wine, class 0 against the rest, 178 x 13"),
+    "iris": _sklearn("load_iris", "classification", lambda y: y == 1,
+                     "scikit-learn iris, versicolor against the rest, 150 x 4"),
+    "digits": _sklearn("load_digits", "classification", lambda y: y % 2 == 0,
+                       "scikit-learn digits, even against odd, 1797 x 64"),
+    "teacher": teacher_relu,
+    "toy1d": toy_1d,
+    "toy2d": toy_2d,
+    "xor": toy_2d_classification,
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`load`."""
+    return list(DATASETS)
+
+
+def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs) -> Dataset:
+    """Load dataset ``name`` (see :func:`list_datasets`) with a seeded train/test split."""
+    check_choice(name, "data", DATASETS)
+    test_size = check_positive(test_size, "test_size", strict=False)
+    if test_size >= 1:
+        raise ValueError(f"`test_size` must be in [0, 1), got {test_size}.")
+    return DATASETS[name](test_size=test_size, seed=check_int(seed, "seed"), **kwargs)

@@ -110,7 +110,9 @@ def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
     ok = value > 0 if strict else value >= 0
     if not (np.isfinite(value) and ok):
         interval = "(0, inf)" if strict else "[0, inf)"
-        raise ValueError(f"`{name}` must be a float in the range {interval}. Got {value!r} instead.")
+        raise ValueError(
+            f"`{name}` must be a float in the range {interval}. Got {value!r} instead."
+        )
     return value
 
 

@@ -86,7 +86,8 @@ def _check_pm1(y: np.ndarray, loss: str) -> np.ndarray:
         shown = labels[:5].tolist()
         raise ValueError(
             f"`y` must hold labels in {{-1, +1}} for loss={loss!r}; got values {shown}"
-            f"{'...' if labels.size > 5 else ''}. Map your classes with y = 2 * (y == positive) - 1."
+            f"{'...' if labels.size > 5 else ''}. Map your classes with "
+            "y = 2 * (y == positive) - 1."
         )
     return y
 

@@ -101,7 +101,7 @@ VERIFY_LIMIT = 20_000
 # Networks
 # --------------------------------------------------------------------------------------------
 class ReLUNet(torch.nn.Module):
-    r"""``f(x) = sum_j alpha_j (w_j^T x + b_j)_+`` with penalty ``sum_j ||w_j||^2 + b_j^2 + alpha_j^2``.
+    r"""``f(x) = sum_j alpha_j (w_j^T x + b_j)_+``, penalty ``sum_j ||w_j||^2 + b_j^2 + alpha_j^2``.
 
     Parameters ``weight`` (width, d), ``bias`` (width,) or None, ``alpha`` (width,).
     """

@@ -141,7 +141,8 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
                 break
             tried.append(candidate)
         if tried:
-            sol = dataclasses.replace(sol, message=f"{sol.message} (auto: {', '.join(tried)} failed first)")
+            note = f" (auto: {', '.join(tried)} failed first)"
+            sol = dataclasses.replace(sol, message=sol.message + note)
         return sol
     if name not in CONIC_BACKENDS and name not in first_order:
         known = ["auto", *first_order, *CONIC_BACKENDS]

@@ -603,12 +603,14 @@ class ReLULift(Lifted):
         gap_raw = value - lower
         gap = max(gap_raw, 0.0)
         rel = gap / max(abs(value), 1e-12)
-        if status == "optimal" and rel > max(10 * tol, 1e-6):
-            status = "optimal_inaccurate"
+        if rel > max(10 * tol, 1e-6):
+            claimed = status
+            if status == "optimal":
+                status = "optimal_inaccurate"
             message += f"; certified relative gap {rel:.1e} is above the tolerance {tol:.1e}"
             warnings.warn(
-                f"{solver} reported an optimal solution but the certified relative duality gap "
-                f"is {rel:.2e} (tolerance {tol:.1e}); status set to 'optimal_inaccurate'.",
+                f"{solver} stopped with status {claimed!r} but the certified relative duality "
+                f"gap is {rel:.2e} (tolerance {tol:.1e}); status: {status!r}.",
                 InaccurateSolutionWarning, stacklevel=4)
         info.update({"gap_raw": gap_raw, "patterns": self.P, "relaxation": self.relaxation,
                      "certificate_time": _time.perf_counter() - t0})

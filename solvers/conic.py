@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import importlib.util
 import time
+import warnings
 from typing import Any
 
 from lift.errors import SolverError, SolverNotAvailableError
@@ -154,7 +155,11 @@ def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
     opts.update(options)
     t0 = time.perf_counter()
     try:
-        problem.solve(solver=backend.cvxpy_name, verbose=verbose, **opts)
+        with warnings.catch_warnings():
+            # cvxpy's own "Solution may be inaccurate" warning: the library checks the
+            # certified gap itself and warns with numbers
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            problem.solve(solver=backend.cvxpy_name, verbose=verbose, **opts)
     except cp.error.SolverError as exc:
         elapsed = time.perf_counter() - t0
         text = str(exc)

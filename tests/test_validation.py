@@ -6,10 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-from lift.problems import TwoLayerReLU
-from lift.solvers import check_usable, installed_solvers
 
 from lift.errors import PatternCountError, SolverNotAvailableError
+from lift.problems import TwoLayerReLU
+from lift.solvers import check_usable, installed_solvers
 
 X = np.random.default_rng(0).standard_normal((10, 2))
 Y = np.random.default_rng(1).standard_normal(10)

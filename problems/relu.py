@@ -208,6 +208,41 @@ def recover_network(V: np.ndarray, W: np.ndarray | None, in_features: int, bias:
     return net
 
 
+def reduce_neurons(prob: TwoLayerReLU, net: ReLUNet) -> ReLUNet:
+    """Drop neurons at no cost to the objective (exact Caratheodory reduction).
+
+    Neuron ``j`` contributes ``alpha_j (Xa u_j)_+`` (gated: its gated output) to the
+    predictions and ``beta/2 (||u_j||^2 + alpha_j^2)`` to the penalty; both scale by ``s_j``
+    when ``u_j`` and ``alpha_j`` are scaled by ``sqrt(s_j)``. See :mod:`lift.recovery`.
+    At most ``n + 1`` neurons remain.
+    """
+    from lift.recovery import caratheodory_weights
+
+    if net.width <= 1:
+        return net
+    U = net.first_layer()
+    a = net.alpha.detach().numpy()
+    Xa = prob.Xa
+    act = (Xa @ net.gates.numpy().T >= 0) if isinstance(net, GatedReLUNet) else None
+    pre = Xa @ U.T
+    H = ((act * pre) if act is not None else np.maximum(pre, 0)) * a  # (n, m)
+    cost = 0.5 * (np.sum(U**2, axis=1) + a**2)  # scales by s_j with (u_j, alpha_j)
+    s = caratheodory_weights(H.T, cost)
+    keep = np.flatnonzero(s > 0)
+    root = np.sqrt(s[keep])
+    U2, a2 = U[keep] * root[:, None], a[keep] * root
+    if isinstance(net, GatedReLUNet):
+        out: ReLUNet = GatedReLUNet(prob.d, keep.size, net.gates.numpy()[keep], bias=prob.bias)
+    else:
+        out = ReLUNet(prob.d, keep.size, bias=prob.bias)
+    with torch.no_grad():
+        out.weight.copy_(torch.from_numpy(U2[:, : prob.d]))
+        if prob.bias:
+            out.bias.copy_(torch.from_numpy(U2[:, prob.d]))
+        out.alpha.copy_(torch.from_numpy(a2))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Certificates
 # --------------------------------------------------------------------------------------------
@@ -633,14 +668,20 @@ class ReLULift(Lifted):
         gates = self._gates_for(V, 0.0) if not self.cone else None
         full = recover_network(V, W, prob.d, prob.bias, gates=gates, prune=0.0)
         full_value = prob.objective(full)
+        best, best_value = full, full_value
         for thr in (prune, prune * 1e-2, prune * 1e-4):
             if thr <= 0:
                 break
             net = recover_network(V, W, prob.d, prob.bias, gates=gates, prune=thr)
             value = prob.objective(net)
             if value <= full_value + 1e-9 * max(abs(full_value), 1e-12):
-                return net, value
-        return full, full_value
+                best, best_value = net, value
+                break
+        reduced = reduce_neurons(prob, best)
+        value = prob.objective(reduced)
+        if value <= best_value + 1e-9 * max(abs(best_value), 1e-12):
+            return reduced, value
+        return best, best_value
 
     def _should_verify(self) -> bool:
         if self.verify is False:

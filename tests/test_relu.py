@@ -228,3 +228,19 @@ def test_model_is_a_relu_net_of_the_right_width(data_1d):
     same = prob.model(5, seed=1)
     assert torch.equal(net.weight, same.weight)
     assert not torch.equal(net.weight, prob.model(5, seed=2).weight)
+
+
+def test_caratheodory_reduction_keeps_objective_and_bounds_width(data_2d):
+    """Interior-point solutions spread over many neurons; the reduction keeps <= n + 1."""
+    from lift.problems.relu import reduce_neurons
+
+    X, y = data_2d
+    prob = TwoLayerReLU(X, y, beta=0.02)
+    wide = prob.model(60, seed=0)
+    reduced = reduce_neurons(prob, wide)
+    assert reduced.width <= prob.n + 1
+    assert prob.objective(reduced) <= prob.objective(wide) * (1 + 1e-9)
+    # after recovery too
+    sol = prob.lift().solve(solver="clarabel")
+    assert sol.params.width <= prob.n + 1
+    assert prob.objective(sol.params) == pytest.approx(sol.program_value, rel=1e-6)

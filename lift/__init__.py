@@ -2,6 +2,7 @@
 certificates, map the solutions back, and compare with overparameterized SGD."""
 
 from lift.base import STATUSES, Lifted, Problem, Solution
+from lift.compare import Comparison, compare
 from lift.errors import (
     ConvergenceWarning,
     InaccurateSolutionWarning,
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STATUSES",
+    "Comparison",
     "ConvergenceWarning",
     "InaccurateSolutionWarning",
     "LiftError",
@@ -25,4 +27,5 @@ __all__ = [
     "SolverError",
     "SolverNotAvailableError",
     "__version__",
+    "compare",
 ]

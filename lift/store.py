@@ -1,0 +1,270 @@
+"""The results store of the comparison harness: one SQLite database in a folder.
+
+Each finished task (one convex solve, or one training run at a given method, size and seed) is
+one row keyed by a hash of everything that determines its result: the problem's fingerprint
+(data and hyperparameters), the method, the size, the seed and the optimizer or solver
+settings. Only the driver process writes, one transaction per batch of finished tasks, with
+``INSERT OR IGNORE`` on the key: a sweep killed at any moment (SIGKILL included) keeps every
+row it committed, never a partial row (SQLite transactions are atomic), and a resumed sweep
+skips finished keys, so no row is duplicated.
+
+A sweep (one call of :func:`lift.compare`) is recorded in the ``sweeps`` table with its
+specification and the keys of its tasks, so that :meth:`Store.sweep_records` (and ``lift
+report``) can rebuild its table from the store alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Store", "task_key", "DB_NAME", "open_store"]
+
+#: file name of the database inside the store folder
+DB_NAME = "lift.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key        TEXT PRIMARY KEY,
+    method     TEXT NOT NULL,
+    size       INTEGER,
+    seed       INTEGER,
+    record     TEXT NOT NULL,
+    trajectory TEXT,
+    params     BLOB,
+    created    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep   TEXT PRIMARY KEY,
+    spec    TEXT NOT NULL,
+    keys    TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else repr(value)  # "nan", "inf" kept apart
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _unjson(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unjson(v) for v in value]
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
+
+
+def task_key(**parts: Any) -> str:
+    """A stable hash of a task's defining parts (JSON with sorted keys, sha256, 24 hex)."""
+    text = json.dumps(_jsonable(parts), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _pack(arrays: dict[str, np.ndarray] | None) -> bytes | None:
+    if arrays is None:
+        return None
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes | None) -> dict[str, np.ndarray] | None:
+    if blob is None:
+        return None
+    with np.load(io.BytesIO(blob)) as f:
+        return {k: f[k] for k in f.files}
+
+
+def check_store_path(path: str | os.PathLike) -> Path:
+    """Validate a store folder path (created later); a path that is a file is an error."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`store` must be a folder path (str or Path) or None, got "
+                        f"{type(path).__name__}.")
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"`store` must be a folder, but {str(folder)!r} is a file. Pass a "
+                         "folder path (it is created if missing).")
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"`store` {str(folder)!r} cannot be created: {str(parent)!r} "
+                                 "is a file.")
+            break
+    return folder
+
+
+class Store:
+    """A results store: a folder holding ``lift.sqlite``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (created if missing). A path that is a file raises ``ValueError``.
+    create : bool
+        Create the folder and database if missing; with ``False`` a missing store raises
+        ``FileNotFoundError``.
+    """
+
+    def __init__(self, path: str | os.PathLike, create: bool = True) -> None:
+        self.path = check_store_path(path)
+        self.db = self.path / DB_NAME
+        if not self.db.exists():
+            if not create:
+                raise FileNotFoundError(f"No results store at {str(self.path)!r} (no "
+                                        f"{DB_NAME} inside). Run `lift compare ... --out "
+                                        f"{self.path}` first.")
+            self.path.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.db, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, rows={len(self)})"
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # --- tasks ----------------------------------------------------------------------------
+    def finished(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` that have a row."""
+        keys = list(keys)
+        done: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = f"SELECT key FROM runs WHERE key IN ({','.join('?' * len(chunk))})"
+            done.update(r[0] for r in self._conn.execute(q, chunk))
+        return done
+
+    def write(self, records: Sequence[dict[str, Any]]) -> int:
+        """Insert finished tasks in one transaction; existing keys are left alone.
+
+        Each record has ``key``, ``method``, ``size``, ``seed``, ``row`` (a dict of scalars),
+        and optionally ``trajectory`` (dict of lists) and ``params`` (dict of arrays).
+        Returns the number of rows inserted.
+        """
+        now = time.time()
+        values = [(r["key"], r["method"], r.get("size"), r.get("seed"),
+                   json.dumps(_jsonable(r["row"])),
+                   None if r.get("trajectory") is None else json.dumps(
+                       _jsonable(r["trajectory"])),
+                   _pack(r.get("params")), now) for r in records]
+        with self._transaction() as conn:
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            return conn.total_changes - before
+
+    def records(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rows as records (the inverse of :meth:`write`), in the order of ``keys``."""
+        cols = "key, method, size, seed, record, trajectory, params"
+        if keys is None:
+            rows = self._conn.execute(f"SELECT {cols} FROM runs ORDER BY created, key").fetchall()
+        else:
+            keys = list(keys)
+            found: dict[str, tuple] = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT {cols} FROM runs WHERE key IN ({','.join('?' * len(chunk))})"
+                found.update((r[0], r) for r in self._conn.execute(q, chunk))
+            rows = [found[k] for k in keys if k in found]
+        return [{"key": k, "method": m, "size": s, "seed": sd, "row": _unjson(json.loads(rec)),
+                 "trajectory": None if tr is None else _unjson(json.loads(tr)),
+                 "params": _unpack(pa)} for k, m, s, sd, rec, tr, pa in rows]
+
+    # --- sweeps ---------------------------------------------------------------------------
+    def add_sweep(self, sweep: str, spec: dict[str, Any], keys: Sequence[str]) -> None:
+        """Record a sweep's specification and task keys (replacing an older identical one)."""
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?)",
+                         (sweep, json.dumps(_jsonable(spec)), json.dumps(list(keys)),
+                          time.time()))
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        """All sweeps, oldest first: ``{"sweep", "spec", "keys", "created"}``."""
+        rows = self._conn.execute(
+            "SELECT sweep, spec, keys, created FROM sweeps ORDER BY created").fetchall()
+        return [{"sweep": s, "spec": _unjson(json.loads(sp)), "keys": json.loads(k),
+                 "created": c} for s, sp, k, c in rows]
+
+    def sweep(self, sweep: str | None = None) -> dict[str, Any]:
+        """One sweep by id (a unique prefix works), or the latest one."""
+        all_sweeps = self.sweeps()
+        if not all_sweeps:
+            raise ValueError(f"The store {str(self.path)!r} holds no sweep yet.")
+        if sweep is None:
+            return all_sweeps[-1]
+        hits = [s for s in all_sweeps if s["sweep"].startswith(sweep)]
+        if len(hits) != 1:
+            ids = [s["sweep"][:12] for s in all_sweeps]
+            raise ValueError(f"`sweep` {sweep!r} matches {len(hits)} sweeps; the store holds "
+                             f"{ids}.")
+        return hits[0]
+
+    # --- export ---------------------------------------------------------------------------
+    def frame(self, keys: Iterable[str] | None = None):
+        """All rows (or those of ``keys``) as a pandas DataFrame of the stored scalars."""
+        import pandas as pd
+
+        recs = self.records(keys)
+        return pd.DataFrame([{"key": r["key"], **r["row"]} for r in recs])
+
+    def to_csv(self, path: str | os.PathLike, keys: Iterable[str] | None = None) -> Path:
+        """Write :meth:`frame` as CSV."""
+        self.frame(keys).to_csv(path, index=False)
+        return Path(path)
+
+    def to_parquet(self, path: str | os.PathLike, keys: Iterable[str] | None = None) -> Path:
+        """Write :meth:`frame` as Parquet (needs pyarrow)."""
+        self.frame(keys).to_parquet(path, index=False)
+        return Path(path)
+
+
+def open_store(store: str | os.PathLike | Store | None) -> Store | None:
+    """A :class:`Store` from a path, an existing store, or None."""
+    if store is None or isinstance(store, Store):
+        return store
+    return Store(store)

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from lift.errors import SolverNotAvailableError, check_positive
 from lift.solvers.conic import (
     CONIC_BACKENDS,
     check_usable,
@@ -19,8 +20,6 @@ from lift.solvers.conic import (
     solve_cvxpy,
     usable_solvers,
 )
-
-from lift.errors import SolverNotAvailableError, check_positive
 
 __all__ = [
     "CONIC_BACKENDS",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lift.arrangements import (
     enumerate_patterns,
@@ -66,3 +68,17 @@ def test_too_many_patterns_raises_with_estimate_and_advice():
     X = _augment(np.random.default_rng(0).standard_normal((200, 8)))
     with pytest.raises(PatternCountError, match=r"up to [\d,]+ patterns.*patterns=1000"):
         enumerate_patterns(X)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=2, max_size=12))
+def test_integer_grid_data_property(points):
+    """On degenerate integer data: every listed pattern is a real open cell (an LP finds an
+    interior point), none is missing from what sampling finds, and Cover's count bounds them."""
+    X = _augment(np.array(points, dtype=float))
+    D = enumerate_patterns(X)
+    G = interior_gates(X, D)  # raises if some pattern has no open cell
+    assert np.array_equal(X @ G.T > 0, D)
+    sampled, _ = unique_patterns(X @ np.random.default_rng(0).standard_normal((20_000, 3)).T > 0)
+    assert _as_set(sampled) <= _as_set(D)
+    assert D.shape[1] <= estimate_pattern_count(len(points), 3) - 1

@@ -54,7 +54,7 @@ class FirstOrderSolver:
 #: name -> solver, in preference order; filled by the modules in ``_FIRST_ORDER_MODULES``
 FIRST_ORDER: dict[str, FirstOrderSolver] = {}
 #: modules that register first-order solvers when imported (imported lazily)
-_FIRST_ORDER_MODULES: tuple[str, ...] = ()
+_FIRST_ORDER_MODULES: tuple[str, ...] = ("lift.solvers.relu_fast",)
 _loaded = False
 
 

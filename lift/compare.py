@@ -642,7 +642,7 @@ def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int,
     workers = min(n_jobs, len(units))
     if workers == 1:
         for u in units:
-            yield _run_unit(u, prob, test, None)
+            yield _run_unit(u, prob, test, 1)
         return
     from joblib import Parallel, delayed
 

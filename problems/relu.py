@@ -90,6 +90,7 @@ __all__ = [
     "recover_network",
     "dual_bound",
     "constraint_norms",
+    "pattern_products",
 ]
 
 RELAXATIONS = ("relu", "gated")
@@ -246,37 +247,88 @@ def reduce_neurons(prob: TwoLayerReLU, net: ReLUNet) -> ReLUNet:
 # --------------------------------------------------------------------------------------------
 # Certificates
 # --------------------------------------------------------------------------------------------
+#: entries of an ``n x P`` block the certificates process at once (~64 MiB in float64)
+CHUNK_ENTRIES = 2**23
+#: the exact per-pattern NNLS check runs where ``n * d * (patterns to check)`` is at most this
+NNLS_LIMIT = 20_000_000
+
+
+def _row_chunks(n: int, P: int):
+    rows = max(1, CHUNK_ENTRIES // max(P, 1))
+    return [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+
+
+def pattern_products(Xa: np.ndarray, D: np.ndarray, lam: np.ndarray,
+                     mult: np.ndarray | None = None, sign: float = 1.0) -> np.ndarray:
+    r"""The (P, d) matrix with rows ``Xa^T (sign D_i lam - (2 D_i - I) mult_i)``.
+
+    Without ``mult`` the rows are ``sign Xa^T D_i lam``. Computed in row chunks: memory
+    ``O(chunk P)``, never the ``n x P x d`` blocks.
+    """
+    n, P = D.shape
+    out = np.zeros((P, Xa.shape[1]))
+    for sl in _row_chunks(n, P):
+        Dc = D[sl]
+        lc = sign * lam[sl, None]
+        if mult is None:
+            M = np.where(Dc, lc, 0.0)
+        else:
+            mc = mult[sl]
+            M = np.where(Dc, lc - mc, mc)
+        out += M.T @ Xa[sl]
+    return out
+
+
 def constraint_norms(Xa: np.ndarray, lam: np.ndarray, D: np.ndarray, cone: bool,
-                     beta: float | None = None) -> np.ndarray:
+                     beta: float | None = None,
+                     multipliers: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     r"""Per-pattern dual constraint norms of ``lam``.
 
     Gated: ``||Xa^T D_i lam||``. Cone (ReLU): for each pattern the two values
-    ``min_{mu >= 0} ||Xa^T (D_i lam -+ (2 D_i - I) mu)||`` (nonnegative least squares). With
-    ``beta`` given, the least-squares problems are skipped for patterns whose plain norm is
-    already ``<= beta`` (their plain norm, an upper bound, is returned).
+    ``min_{mu >= 0} ||Xa^T (D_i lam -+ (2 D_i - I) mu)||``, bounded from above by the smallest
+    of: the plain norm (``mu = 0``); the norm at the given ``multipliers`` ``(mu, nu)``,
+    arrays (n, P) clipped at zero here (a solver's estimates are checked, not trusted); and,
+    where affordable (``n d`` times the patterns still above ``beta`` at most ``NNLS_LIMIT``),
+    the exact nonnegative least-squares value. With ``beta`` given, the least-squares problems
+    are skipped for patterns already ``<= beta``. Every returned value is the norm at some
+    ``mu >= 0``, so ``t = beta / max`` makes ``t lam`` dual feasible.
     """
-    C = D.T.astype(np.float64) @ (lam[:, None] * Xa)  # (P, d)
+    C = pattern_products(Xa, D, lam)  # (P, d)
     plain = np.linalg.norm(C, axis=1)
     if not cone:
         return plain
     out = np.concatenate([plain, plain])
-    todo = np.arange(D.shape[1]) if beta is None else np.flatnonzero(plain > beta)
     P = D.shape[1]
-    for i in todo:
-        A = (np.where(D[:, i], 1.0, -1.0)[:, None] * Xa).T  # columns s_k x_k
-        out[i] = nnls(A, C[i])[1]
-        out[P + i] = nnls(-A, C[i])[1]
+    if multipliers is not None:
+        mu, nu = (np.maximum(np.asarray(m, dtype=np.float64), 0.0) for m in multipliers)
+        # v_i: ||Xa^T (D_i lam - S_i mu_i)||;  w_i: ||Xa^T (D_i lam + S_i nu_i)||
+        out[:P] = np.minimum(out[:P], np.linalg.norm(pattern_products(Xa, D, lam, mu), axis=1))
+        out[P:] = np.minimum(out[P:], np.linalg.norm(
+            pattern_products(Xa, D, lam, nu, sign=-1.0), axis=1))
+    bound = -np.inf if beta is None else beta
+    todo_v = np.flatnonzero(out[:P] > bound)
+    todo_w = np.flatnonzero(out[P:] > bound)
+    n, d = Xa.shape
+    if n * d * (todo_v.size + todo_w.size) <= NNLS_LIMIT:
+        for todo, sgn, off in ((todo_v, 1.0, 0), (todo_w, -1.0, P)):
+            for i in todo:
+                A = (np.where(D[:, i], 1.0, -1.0)[:, None] * Xa).T  # columns s_k x_k
+                out[off + i] = min(out[off + i], nnls(sgn * A, C[i])[1])
     return out
 
 
 def dual_bound(Xa: np.ndarray, y: np.ndarray, loss: Loss, beta: float, lam: np.ndarray,
-               D: np.ndarray, cone: bool) -> tuple[float, float]:
+               D: np.ndarray, cone: bool,
+               multipliers: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float]:
     r"""Best lower bound ``max_t -L^*(t lam)`` over dual-feasible scalings of ``lam``.
 
-    Returns ``(bound, t)``; ``t <= beta / max_i norm_i`` makes ``t lam`` feasible.
+    Returns ``(bound, t)``; ``t <= beta / max_i norm_i`` makes ``t lam`` feasible (with the
+    multipliers scaled by ``t`` too: the norms are homogeneous). ``multipliers`` are candidate
+    cone multipliers ``(mu, nu)`` for :func:`constraint_norms`.
     """
     lam = loss.project_dual(lam, y)
-    m = float(constraint_norms(Xa, lam, D, cone, beta=beta).max(initial=0.0))
+    m = float(constraint_norms(Xa, lam, D, cone, beta=beta,
+                               multipliers=multipliers).max(initial=0.0))
     tmax = 1.0 if m <= beta else beta / m
 
     def neg(t: float) -> float:
@@ -460,6 +512,66 @@ class TwoLayerReLU(Problem):
         return ReLULift(self, D, gates=gates, relaxation=relaxation, exact=exact,
                         verify=verify)
 
+    def with_beta(self, beta: float) -> TwoLayerReLU:
+        """The same data and loss with another weight decay ``beta``."""
+        return TwoLayerReLU(self.X, self.y, beta, loss=self.loss.name, bias=self.bias)
+
+    def path(self, betas: Any, patterns: str | int | np.ndarray = "exact",
+             relaxation: str = "relu", seed: int = 0, solver: str = "auto", tol: float = 1e-6,
+             verbose: bool = False, **options: Any) -> list[Solution]:
+        r"""Solve the lifted program along a regularization path, warm-starting each solve.
+
+        For each ``beta`` in ``betas`` (solved from the largest to the smallest, where the
+        solutions are sparsest and the next one starts close by) the program
+
+        .. math::
+
+            \min_{v_i, w_i} \; L\Big(\sum_i D_i \tilde X (v_i - w_i),\; y\Big)
+            + \beta \sum_i (\|v_i\|_2 + \|w_i\|_2)
+
+        (with the cone constraints, or gated) is solved over one fixed set of patterns, lifted
+        once. First-order solvers start from the previous solution (and multipliers); conic
+        backends solve each program afresh.
+
+        Parameters
+        ----------
+        betas : sequence of float > 0
+        patterns, relaxation, seed
+            As for :meth:`lift`.
+        solver, tol, verbose, **options
+            As for :meth:`lift.Lifted.solve`.
+
+        Returns
+        -------
+        list of Solution
+            One per ``beta``, in the order given.
+        """
+        values = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"`betas` must be a non-empty 1-D sequence, got shape {values.shape}.")
+        for b in values:
+            check_positive(float(b), "betas[i]")
+        from lift.solvers import choose_solver
+
+        base = self.lift(patterns=patterns, relaxation=relaxation, seed=seed)
+        order = np.argsort(-values, kind="stable")
+        out: list[Solution | None] = [None] * values.size
+        warm = None
+        for k in order:
+            lifted = ReLULift(self.with_beta(float(values[k])), base.D, gates=base.gates,
+                              relaxation=base.relaxation, exact=base.exact, verify=base.verify)
+            name = solver.lower() if isinstance(solver, str) else solver
+            if name == "auto":
+                name = choose_solver(lifted)
+            if name in lifted.first_order_solvers():
+                sol = lifted._solve_first_order(name, tol=tol, verbose=verbose,
+                                                warm_start=warm, **options)
+                warm = sol.info.get("warm_start")
+            else:
+                sol = lifted.solve(solver=name, tol=tol, verbose=verbose, **options)
+            out[k] = sol
+        return out
+
 
 # --------------------------------------------------------------------------------------------
 # The lifted program
@@ -478,8 +590,15 @@ class ReLULift(Lifted):
         All patterns are present.
     """
 
-    #: above this size hint, ``solver="auto"`` uses a first-order solver when one is registered
-    first_order_threshold = 300_000
+    #: above these size hints, ``solver="auto"`` uses a first-order solver when one is
+    #: registered (gated: FISTA overtakes Clarabel early; ReLU: the cone program has n P rows)
+    GATED_THRESHOLD = 20_000
+    RELU_THRESHOLD = 200_000
+
+    @property
+    def first_order_threshold(self) -> int:
+        """Size hint above which ``solver="auto"`` prefers a first-order solver."""
+        return self.RELU_THRESHOLD if self.cone else self.GATED_THRESHOLD
 
     def __init__(self, problem: TwoLayerReLU, D: np.ndarray, gates: np.ndarray | None,
                  relaxation: str, exact: bool, verify: bool | None = None) -> None:
@@ -585,7 +704,11 @@ class ReLULift(Lifted):
     def predictions(self, V: np.ndarray, W: np.ndarray | None) -> np.ndarray:
         """``sum_i D_i Xa (v_i - w_i)`` on the training data."""
         U = V if W is None else V - W
-        return np.sum(self.D * (self.problem.Xa @ U.T), axis=1)
+        Xa, D = self.problem.Xa, self.D
+        z = np.empty(Xa.shape[0])
+        for sl in _row_chunks(*D.shape):  # rowsum((D U) * Xa), O(chunk P) memory
+            z[sl] = np.einsum("ij,ij->i", D[sl].astype(np.float64) @ U, Xa[sl])
+        return z
 
     def _gates_for(self, V: np.ndarray, prune: float) -> np.ndarray:
         """Gates for the gated network: sampled ones, or interior points of active cells."""
@@ -620,9 +743,11 @@ class ReLULift(Lifted):
         for key in ("dual",):
             if primal.get(key) is not None:
                 candidates += [primal[key], -primal[key]]
+        multipliers = primal.get("multipliers") if self.cone else None
         lower, lam_best = -np.inf, candidates[0]
         for lam in candidates:
-            b, t = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, self.D, self.cone)
+            b, t = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, self.D, self.cone,
+                              multipliers=multipliers)
             if b > lower:
                 lower, lam_best = b, t * prob.loss.project_dual(lam, prob.y)
         global_bound = None

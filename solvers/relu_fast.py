@@ -354,17 +354,22 @@ class _ConeOracle:
         relative to the largest prediction."""
         return self._pass(U, grad=False, update=True)[4]
 
-    def multipliers_at(self, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The multiplier estimates ``(mu - rho S Xa v)_+`` at ``U`` (new tensors)."""
+    def dual_at(self, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(lam, mu, nu)`` at ``U``: the loss gradient at the program's predictions and the
+        multiplier estimates ``(mu - rho S Xa v)_+``, ``(nu - rho S Xa w)_+`` (new tensors).
+
+        The rows of the gradient at ``U`` are the dual constraint vectors of this triple."""
         op, rho = self.op, self.rho
         V, W = U[:op.P], U[op.P:]
         mu, nu = torch.empty_like(self.mu), torch.empty_like(self.nu)
+        lam = torch.empty(op.n, dtype=op.dtype, device=op.device)
         for sl in op.chunks:
             Xc, Db = op.Xa[sl], op.Db[sl]
             XV, XW = Xc @ V.T, Xc @ W.T
+            lam[sl] = self.loss.grad((op.D[sl] * (XV - XW)).sum(1), sl)
             mu[sl] = torch.relu(self.mu[sl] - rho * torch.where(Db, XV, -XV))
             nu[sl] = torch.relu(self.nu[sl] - rho * torch.where(Db, XW, -XW))
-        return mu, nu
+        return lam, mu, nu
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,6 +468,10 @@ def _finish_run(status: str, t0: float, iters: int, msg: str, info: dict, primal
                 history=mon.history)
     if mon.best_lam is not None:
         primal["dual"] = mon.best_lam.detach().cpu().numpy()
+    warm = {"V": primal["V"], "W": primal.get("W")}
+    if primal.get("multipliers") is not None:
+        warm["mu"], warm["nu"] = primal["multipliers"]
+    info["warm_start"] = warm  # for the next solve of a path
     return {"primal": primal, "status": status, "time": time.perf_counter() - t0,
             "iterations": iters, "message": msg, "info": info}
 
@@ -631,7 +640,7 @@ class ConeAugmentedLagrangian:
             if verbose:
                 print(f"outer {outer}: {k} inner iterations, rho {oracle.rho:.3g}, largest "
                       f"violation {viol:.2e}, rel gap {mon.rel_gap:.2e}")
-        mu, nu = oracle.multipliers_at(U)
+        lam, mu, nu = oracle.dual_at(U)
         ok = mon.done
         status = "optimal" if ok else "max_iters"
         msg = (f"certified relative duality gap {mon.rel_gap:.2e} "
@@ -641,7 +650,9 @@ class ConeAugmentedLagrangian:
                   "W": U[op.P:].detach().cpu().numpy().astype(np.float64),
                   "multipliers": (mu.cpu().numpy(), nu.cpu().numpy())}
         info = {"step": step, "rho": oracle.rho, "outer": outer, "device": str(op.device)}
-        return _finish_run(status, t0, total, msg, info, primal, mon, "al")
+        out = _finish_run(status, t0, total, msg, info, primal, mon, "al")
+        primal["dual"] = lam.cpu().numpy()  # matches the multipliers (same point)
+        return out
 
 
 # --------------------------------------------------------------------------------------------

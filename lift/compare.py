@@ -453,7 +453,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             schedule: str = "cosine", momentum: float = 0.9, batch_size: int | None = None,
             clip: float | None = None, patience: int | None = None, rtol: float = 1e-7,
             record_every: int | None = None, eps: float = 1e-2, prune: float = 1e-3,
-            dtype: str = "float64", device: str | None = "cpu", n_jobs: int | None = None,
+            dtype: str = "float64", device: str | None = None, n_jobs: int | None = None,
             population: str | int = "size", address: str | None = None,
             connect_timeout: float = 5.0, progress: bool | None = None) -> Comparison:
     r"""Solve the convex lift of ``prob`` and train ``prob.model(size, seed)`` for every size

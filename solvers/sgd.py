@@ -366,11 +366,11 @@ class _Population:
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Predictions (B, n) for shared inputs X (n, d) or per-network inputs (B, n, d)."""
-        eq = "nd,bmd->bnm" if X.dim() == 2 else "bnd,bmd->bnm"
-        pre = torch.einsum(eq, X, self.W)
+        # (B, M, d) @ (d, n) is one contiguous GEMM; (B, M, d) @ (B, d, n) a batched one
+        pre = self.W @ X.transpose(-1, -2)  # (B, M, n)
         if self.bias:
-            pre = pre + self.b[:, None, :]
-        return torch.einsum("bnm,bm->bn", torch.relu(pre), self.a * self.mask)
+            pre = pre + self.b[..., None]
+        return ((self.a * self.mask)[:, None, :] @ torch.relu(pre)).squeeze(1)
 
     def penalty(self) -> torch.Tensor:
         """Per-network ``sum_j ||u_j||^2 + alpha_j^2`` (B,), padded neurons excluded."""

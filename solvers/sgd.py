@@ -401,7 +401,8 @@ def population_objective(prob, pop: _Population, X: torch.Tensor, y: torch.Tenso
 
 def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
                      config: TrainConfig | None = None, *, dtype: torch.dtype = torch.float64,
-                     device: Any = None, **settings: Any) -> list[TrainResult]:
+                     device: Any = None, max_elements: int | None = 2**18,
+                     **settings: Any) -> list[TrainResult]:
     r"""Train the networks ``prob.model(sizes[k], seeds[k])`` together as one batched program.
 
     Each network ``k`` minimizes its own objective ``F_k`` (see the module docstring); the
@@ -422,6 +423,10 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
         Training precision.
     device : str or torch.device, optional
         ``None`` picks CUDA when available, else the CPU.
+    max_elements : int or None
+        On the CPU, networks are trained in consecutive chunks whose hidden activations
+        ``(B, M, n)`` hold at most this many elements (at least one network per chunk), so
+        that they stay in cache; ``None`` trains all at once. Results do not depend on it.
 
     Returns
     -------
@@ -437,6 +442,30 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
     if not sizes:
         raise ValueError("`sizes` is empty; pass at least one network.")
     device = _device(device)
+    if max_elements is not None and device.type == "cpu":
+        check_int(max_elements, "max_elements", minimum=1)
+        order = sorted(range(len(sizes)), key=lambda k: sizes[k])
+        chunks, chunk = [], []
+        for k in order:
+            width = max([sizes[j] for j in chunk] + [sizes[k]])
+            if chunk and (len(chunk) + 1) * width * prob.n > max_elements:
+                chunks.append(chunk)
+                chunk = []
+            chunk.append(k)
+        chunks.append(chunk)
+        if len(chunks) > 1:
+            out: list[TrainResult | None] = [None] * len(sizes)
+            for chunk in chunks:
+                part = _train_population(prob, [sizes[k] for k in chunk],
+                                         [seeds[k] for k in chunk], config, dtype, device)
+                for k, res in zip(chunk, part, strict=True):
+                    out[k] = res
+            return out  # type: ignore[return-value]
+    return _train_population(prob, sizes, seeds, config, dtype, device)
+
+
+def _train_population(prob, sizes: list[int], seeds: list[int], config: TrainConfig,
+                      dtype: torch.dtype, device: torch.device) -> list[TrainResult]:
     X, y = prob.tensors(dtype=dtype, device=device)
     n, B = X.shape[0], len(sizes)
     batch = config.batch(n)

@@ -165,3 +165,19 @@ def test_store_path_that_is_a_file(toy1d, tmp_path, monkeypatch):
 def test_bad_problem_type():
     with pytest.raises(TypeError, match="prob"):
         lift.compare("not a problem", sizes=[1])
+
+
+@pytest.mark.slow
+def test_bundled_diabetes_bmi_wide_networks_reach_the_certified_optimum():
+    """Diabetes progression against BMI (1-D, exact patterns): the README's first sweep."""
+    data = load("diabetes")
+    prob = TwoLayerReLU(data.X_train[:, [2]], data.y_train, beta=1.0)
+    cmp = lift.compare(prob, sizes=[1, 2, 8, 32, 128], seeds=5, steps=3000, lr=1e-2,
+                       test=(data.X_test[:, [2]], data.y_test), n_jobs=2)
+    assert cmp.certified
+    runs = cmp.runs
+    assert (runs["objective"] >= cmp.global_bound - 1e-9 * abs(cmp.global_bound)).all()
+    summ = cmp.summary().set_index("size")
+    assert summ.loc[1, "reached"] == 0 and summ.loc[1, "min_gap"] > 0.1
+    for size in (8, 32, 128):
+        assert summ.loc[size, "fraction"] >= 0.8

@@ -119,3 +119,15 @@ def test_population_on_cuda_matches_cpu(prob_1d):  # pragma: no cover - no GPU i
     for a, b in zip(cpu, gpu, strict=True):
         np.testing.assert_allclose(a.trajectory["objective"], b.trajectory["objective"],
                                    rtol=1e-9)
+
+
+def test_chunked_population_equals_one_population(prob_1d):
+    """Training in cache-sized chunks is the same computation (results in input order)."""
+    config = TrainConfig(optimizer="adam", steps=80, lr=1e-2, record_every=4)
+    sizes, seeds = [8, 1, 4, 2, 8], [0, 1, 2, 3, 4]
+    whole = train_population(prob_1d, sizes, seeds, config, max_elements=None)
+    chunked = train_population(prob_1d, sizes, seeds, config, max_elements=100)
+    for a, b in zip(whole, chunked, strict=True):
+        assert (a.size, a.seed) == (b.size, b.seed)
+        np.testing.assert_allclose(a.trajectory["objective"], b.trajectory["objective"],
+                                   rtol=1e-12)

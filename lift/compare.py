@@ -373,7 +373,8 @@ class Comparison:
                       f"{int(conv['active_units'])} neurons, {conv['time']:.2f} s"]
         shown = summ[["method", "size", "seeds", "reached", "median_gap", "min_gap", "max_gap",
                       "median_units", "median_test_error"]]
-        lines.append(f"runs within rel. gap {eps:g} of it:")
+        lines.append(f"runs within rel. gap {eps:g} of it" + (":" if self.certified
+                                                               else " (or below it):"))
         lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         for method, size in summ.attrs["reach_size"].items():
             lines.append(f"{method}: most seeds reach the optimum from size "
@@ -381,6 +382,11 @@ class Comparison:
         below = int(self.runs["below_bound"].fillna(False).astype(bool).sum())
         if self.certified:
             lines.append(f"runs below the certified global bound: {below}")
+        else:
+            under = int((self.runs["rel_gap"] < 0).sum())
+            lines.append(f"runs below the sampled program's value: {under} of {len(self.runs)} "
+                         "(possible: it is not a global bound; sample more patterns or use "
+                         "inputs of dimension <= 2 for a certificate)")
         return "\n".join(lines)
 
     @classmethod

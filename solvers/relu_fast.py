@@ -188,7 +188,7 @@ class PatternOperator:
         """``[Xa^T D_i r]_i`` as a (P, d) tensor: one (P x n)(n x d) product."""
         return self.D.T @ (r[:, None] * self.Xa)
 
-    def lipschitz(self, iters: int = 20, seed: int = 0) -> float:
+    def lipschitz(self, iters: int = 6, seed: int = 0) -> float:
         """An estimate of ``||A||_2^2`` by power iteration (used for the first step)."""
         gen = torch.Generator(device="cpu").manual_seed(seed)
         U = torch.randn(self.P, self.d, generator=gen, dtype=self.dtype).to(self.device)

@@ -1,0 +1,285 @@
+"""Fast ReLU solvers side by side with pyscnn and cvxpy (Clarabel, SCS).
+
+Each row is one lifted program (data, sampled gates, beta, relaxation), solved by
+
+* ``lift``: our torch solvers (``fista`` for the gated program, ``al`` for the ReLU one),
+  stopping on a certified relative duality gap of 1e-6;
+* ``pyscnn``: its R-FISTA (gated) and AL (ReLU) on the same augmented data ``[X, 1]``, the same
+  gates and the same objective: pyscnn minimizes ``||z - y||^2 / (2n) + lam sum ||u_i||``, ours
+  ``||z - y||^2 / 2 + beta sum ||u_i||``, so ``lam = beta / n`` and our value is ``n`` times its
+  value (checked on every row). Its tolerance is tightened (1e-6, 1e-8, ..., 1e-14) until its
+  objective is within 1e-6 of the reference; the time of the first run that gets there counts;
+* ``clarabel`` and ``scs`` through cvxpy (compilation included), where the size allows.
+
+Time to relative objective accuracy 1e-6: ``(F - F*) / |F*| <= 1e-6`` with ``F*`` the smallest
+objective any method reached in a high-accuracy run (ours at gap 1e-9 and each method's own
+best), reported with the certified lower bound of that run. For the ReLU program the objective
+is taken at the returned point; ``viol`` is its largest cone-constraint violation relative to
+the largest prediction. Memory: peak resident set of a fresh process per (row, method),
+baseline (imports, data) included. Every measurement runs in its own subprocess.
+
+Run: ``python benchmarks/relu_solvers.py [--quick] [--out FILE.json]``; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+ACC = 1e-6
+#: cvxpy is skipped above these n * P (compilation and solve would take minutes to hours)
+CVXPY_LIMIT = {"gated": 2_000_000, "relu": 400_000}
+PYSCNN_TOLS = (1e-6, 1e-8, 1e-10, 1e-12, 1e-14)
+
+
+def rows(quick: bool) -> list[dict]:
+    """The benchmark grid: synthetic data at several n, and a bundled dataset."""
+    sizes = [500, 2_000, 10_000] if quick else [500, 2_000, 10_000, 100_000]
+    out = []
+    for relaxation in ("gated", "relu"):
+        out.append({"data": "diabetes", "n": 354, "d": 10, "P": 100, "lam": 1e-2,
+                    "relaxation": relaxation})
+        for n in sizes:
+            if relaxation == "relu" and n > 10_000 and quick:
+                continue
+            out.append({"data": "synthetic", "n": n, "d": 10, "P": 100, "lam": 1e-2,
+                        "relaxation": relaxation})
+    return out
+
+
+def build(row: dict):
+    """The lifted program of a row (deterministic: seeded data and gates)."""
+    from lift.datasets import load
+    from lift.problems import TwoLayerReLU
+
+    if row["data"] == "diabetes":
+        ds = load("diabetes")
+        X, y = ds.X_train, ds.y_train
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((row["n"], row["d"]))
+        W = rng.standard_normal((row["d"], 5)) / np.sqrt(row["d"])
+        y = np.maximum(X @ W, 0.0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(row["n"])
+    n = X.shape[0]
+    prob = TwoLayerReLU(X, y, beta=row["lam"] * n)
+    return prob.lift(patterns=row["P"], relaxation=row["relaxation"], seed=0)
+
+
+def _violation(lifted, V, W) -> float:
+    if W is None:
+        return 0.0
+    Xa, D = lifted.problem.Xa, lifted.D
+    worst = 0.0
+    for B in (V, W):
+        XB = Xa @ B.T
+        worst = max(worst, float(np.max(np.maximum(-np.where(D, XB, -XB), 0.0))))
+    z = lifted.predictions(V, W)
+    return worst / max(float(np.abs(z).max()), 1e-12)
+
+
+def measure(row: dict, method: str, tol: float) -> dict:
+    """One solve in this process: time, objective (our scaling), violation."""
+    lifted = build(row)
+    prob = lifted.problem
+    n = prob.n
+    lower = None
+    if method == "lift":
+        from lift.solvers import run_first_order
+
+        name = "fista" if lifted.relaxation == "gated" else "al"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            run = run_first_order(name, lifted, tol=tol, max_iters=200_000, device="cpu")
+            elapsed = time.perf_counter() - t0
+        V, W = run["primal"]["V"], run["primal"]["W"]
+        value = lifted.program_objective(V, W)
+        lower = run["info"]["lower"]
+        iters = run["iterations"]
+    elif method == "pyscnn":
+        from scnn.metrics import Metrics
+        from scnn.models import ConvexGatedReLU, ConvexReLU
+        from scnn.optimize import optimize_model
+        from scnn.regularizers import NeuronGL1
+        from scnn.solvers import AL, RFISTA
+
+        G = lifted.gates.T  # (d + 1, P): the same gates, on the same augmented data
+        gated = lifted.relaxation == "gated"
+        model = ConvexGatedReLU(G) if gated else ConvexReLU(G)
+        solver = (RFISTA(model, max_iters=200_000, tol=tol) if gated else
+                  AL(model, tol=tol, constraint_tol=tol))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            m, _ = optimize_model(model, solver, Metrics(metric_freq=10**9), prob.Xa, prob.y,
+                                  regularizer=NeuronGL1(prob.beta / n), return_convex=True,
+                                  unitize_data=False, dtype="float64")
+            elapsed = time.perf_counter() - t0
+        z = np.asarray(m(prob.Xa)).ravel()
+        # pyscnn may reorder its patterns: map each weight row back to ours by its gate
+        order = _match_gates(np.asarray(m.G).T, lifted.gates)
+        V = np.zeros((lifted.P, prob.Xa.shape[1]))
+        W = None if gated else np.zeros_like(V)
+        V[order] = np.asarray(m.parameters[0])[0]
+        if not gated:
+            W[order] = np.asarray(m.parameters[1])[0]
+        value = lifted.program_objective(V, W)
+        value_own = prob.loss.value(z, prob.y) + prob.beta * (
+            np.linalg.norm(V, axis=1).sum() + (0 if W is None else np.linalg.norm(W, axis=1).sum()))
+        if abs(value - value_own) > 1e-8 * abs(value):
+            raise RuntimeError(f"pyscnn's own predictions disagree with ours: {value_own} vs "
+                               f"{value}; objective scaling or patterns differ")
+        iters = None
+    else:
+        from lift.solvers.conic import solve_cvxpy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            cvx = lifted.to_cvxpy()
+            run = solve_cvxpy(cvx, method, tol=tol)
+            elapsed = time.perf_counter() - t0
+        primal = lifted._primal_from_cvxpy(cvx)
+        if primal is None:
+            return {"time": elapsed, "value": float("nan"), "status": run["status"]}
+        V, W = primal["V"], primal["W"]
+        value = lifted.program_objective(V, W)
+        iters = run["iterations"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
+    return {"time": elapsed, "value": value, "lower": lower, "iterations": iters,
+            "viol": _violation(lifted, V, W), "peak_gib": peak}
+
+
+def _match_gates(theirs: np.ndarray, ours: np.ndarray) -> np.ndarray:
+    """Index in ``ours`` of each row of ``theirs`` (the same gate vectors, maybe reordered)."""
+    idx = {tuple(np.round(g, 12)): i for i, g in enumerate(ours)}
+    return np.array([idx[tuple(np.round(g, 12))] for g in theirs])
+
+
+def run_child(row: dict, method: str, tol: float, timeout: float) -> dict | None:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(row), method,
+           repr(tol)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_row(row: dict, timeout: float, log) -> dict:
+    """Every method on one row."""
+    res: dict = {"row": row}
+    ref = run_child(row, "lift", 1e-9, timeout * 4)
+    res["reference"] = ref
+    best = ref["value"] if ref and "value" in ref else np.inf
+    res["lift"] = run_child(row, "lift", ACC, timeout)
+    runs = []
+    for tol in PYSCNN_TOLS:
+        r = run_child(row, "pyscnn", tol, timeout)
+        if r is None or "error" in r:
+            runs.append({"tol": tol, **(r or {"error": "timeout"})})
+            break
+        runs.append({"tol": tol, **r})
+        best = min(best, r["value"])
+        if (r["value"] - best) / abs(best) <= ACC and r["viol"] <= 1e-6:
+            break
+    res["pyscnn"] = runs
+    nP = row["n"] * row["P"]
+    for backend in ("clarabel", "scs"):
+        if nP <= CVXPY_LIMIT[row["relaxation"]]:
+            res[backend] = run_child(row, backend, ACC, timeout)
+    for key in ("lift", "clarabel", "scs"):
+        if res.get(key) and "value" in res[key] and np.isfinite(res[key]["value"]):
+            best = min(best, res[key]["value"])
+    res["best"] = best
+    log(json.dumps(res, default=float))
+    return res
+
+
+def _acc(r: dict | None, best: float) -> float:
+    if not r or "value" not in r or not np.isfinite(r["value"]):
+        return np.inf
+    return (r["value"] - best) / abs(best)
+
+
+def table(results: list[dict]) -> str:
+    head = ("| data | n | P | program | lift (s) | pyscnn (s) | ratio | clarabel (s) | "
+            "scs (s) | vs best cvxpy | peak RSS lift / pyscnn (GiB) |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for res in results:
+        row, best = res["row"], res["best"]
+
+        def cell(r, best=best):
+            if r is None:
+                return "timeout", np.inf
+            if "error" in r:
+                return "error", np.inf
+            a = _acc(r, best)
+            t = r["time"]
+            mark = "" if a <= ACC and r.get("viol", 0) <= 1e-6 else f" (acc {a:.0e})"
+            return f"{t:.2f}{mark}", (t if not mark else np.inf)
+
+        lt, lv = cell(res.get("lift"))
+        ps = res.get("pyscnn") or []
+        reached = [r for r in ps if "value" in r and _acc(r, best) <= ACC and r["viol"] <= 1e-6]
+        if reached:
+            pt, pv = f"{reached[0]['time']:.2f} (tol {reached[0]['tol']:.0e})", reached[0]["time"]
+        elif ps:
+            last = ps[-1]
+            pt = ("not reached" + (f" (acc {_acc(last, best):.0e}, {last['time']:.1f} s)"
+                                   if "value" in last else f" ({last.get('error')})"))
+            pv = np.inf
+        else:
+            pt, pv = "-", np.inf
+        ct, cv = cell(res["clarabel"]) if "clarabel" in res else ("skipped", np.inf)
+        st, sv = cell(res["scs"]) if "scs" in res else ("skipped", np.inf)
+        ratio = f"{lv / pv:.2f}" if np.isfinite(lv) and np.isfinite(pv) else "-"
+        cbest = min(cv, sv)
+        speed = f"{cbest / lv:.0f}x" if np.isfinite(lv) and np.isfinite(cbest) else "-"
+        mem_l = res["lift"]["peak_gib"] if res.get("lift") and "peak_gib" in res["lift"] else None
+        mem_p = next((r["peak_gib"] for r in reversed(ps) if "peak_gib" in r), None)
+        mem = f"{mem_l:.2f} / {mem_p:.2f}" if mem_l and mem_p else (
+            f"{mem_l:.2f} / -" if mem_l else "-")
+        lines.append(f"| {row['data']} | {row['n']:,} | {row['P']} | {row['relaxation']} | "
+                     f"{lt} | {pt} | {ratio} | {ct} | {st} | {speed} | {mem} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n up to 10,000 only")
+    parser.add_argument("--out", default=None, help="write raw results (JSON lines) here")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per solve")
+    parser.add_argument("--only", default=None, help="gated or relu")
+    args = parser.parse_args(argv)
+    results = []
+    sink = open(args.out, "a") if args.out else None
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        if sink:
+            print(line, file=sink, flush=True)
+
+    for row in rows(args.quick):
+        if args.only and row["relaxation"] != args.only:
+            continue
+        results.append(bench_row(row, args.timeout, log))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        out = measure(json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+        print(json.dumps(out, default=float))
+    else:
+        main()

@@ -299,32 +299,35 @@ class _ConeOracle:
         shape = (op.n, op.P)
         self.mu = torch.zeros(shape, dtype=op.dtype, device=op.device)
         self.nu = torch.zeros(shape, dtype=op.dtype, device=op.device)
+        self.mult_sq = 0.0  # ||mu||^2 + ||nu||^2, a constant of each inner problem
 
     def _pass(self, U: torch.Tensor, grad: bool, update: bool = False):
         op, loss, rho = self.op, self.loss, self.rho
         P = op.P
         V, W = U[:P], U[P:]
-        f = 0.0
+        pen = 0.0
         fnet = 0.0
         fprog = 0.0
         G = torch.zeros_like(U) if grad else None
         lam = torch.empty(op.n, dtype=op.dtype, device=op.device) if grad else None
-        viol, scale = 0.0, 0.0
+        lowest, scale = 0.0, 0.0
         for sl in op.chunks:
             Xc, Db = op.Xa[sl], op.Db[sl]
             XV, XW = Xc @ V.T, Xc @ W.T
+            # predictions of the program and of the recovered ReLU network
             z = (op.D[sl] * (XV - XW)).sum(1)
             znet = torch.relu(XV).sum(1) - torch.relu(XW).sum(1)
             fprog += float(loss.value(z, sl))
             fnet += float(loss.value(znet, sl))
-            # S * (Xa v): the cone constraint values
-            mv = torch.relu(self.mu[sl] - rho * torch.where(Db, XV, -XV))
-            mw = torch.relu(self.nu[sl] - rho * torch.where(Db, XW, -XW))
-            f += float((mv * mv).sum() + (mw * mw).sum()) / (2 * rho)
-            f -= float((self.mu[sl] ** 2).sum() + (self.nu[sl] ** 2).sum()) / (2 * rho)
-            viol = max(viol, float(torch.relu(-torch.where(Db, XV, -XV)).max()),
-                       float(torch.relu(-torch.where(Db, XW, -XW)).max()))
             scale = max(scale, float(z.abs().max()))
+            # cone constraint values S_i Xa v_i, then the multiplier estimates
+            cv = torch.where(Db, XV, -XV)
+            cw = torch.where(Db, XW, -XW)
+            lowest = min(lowest, float(cv.min()), float(cw.min()))
+            mv = torch.relu(cv.mul_(-rho).add_(self.mu[sl]))
+            mw = torch.relu(cw.mul_(-rho).add_(self.nu[sl]))
+            del XV, XW, cv, cw
+            pen += float(torch.linalg.vector_norm(mv) ** 2 + torch.linalg.vector_norm(mw) ** 2)
             if update:
                 self.mu[sl] = mv
                 self.nu[sl] = mw
@@ -334,7 +337,14 @@ class _ConeOracle:
                 rc = r[:, None]
                 G[:P] += torch.where(Db, rc - mv, mv).T @ Xc
                 G[P:] += torch.where(Db, -rc - mw, mw).T @ Xc
-        return f + fprog, (fnet, fprog), G, lam, viol / max(scale, 1e-12)
+        f = fprog + (pen - self.mult_sq) / (2 * rho)
+        if update:
+            self.mult_sq = self._mult_sq()
+        return f, (fnet, fprog), G, lam, -lowest / max(scale, 1e-12)
+
+    def _mult_sq(self) -> float:
+        return float(torch.linalg.vector_norm(self.mu) ** 2
+                     + torch.linalg.vector_norm(self.nu) ** 2)
 
     def point(self, U: torch.Tensor) -> Point:
         f, (fnet, fprog), _, _, viol = self._pass(U, grad=False)
@@ -599,6 +609,7 @@ class ConeAugmentedLagrangian:
         for key, target in (("mu", oracle.mu), ("nu", oracle.nu)):
             if ws.get(key) is not None:
                 target.copy_(torch.as_tensor(np.asarray(ws[key]), dtype=op.dtype))
+        oracle.mult_sq = oracle._mult_sq()
         step = 1.0 / (lip_data + rho0 * lip_x)
         mon = _Monitor(loss, beta, tol, verbose)
         exact = bool(getattr(lifted, "exact", False))

@@ -173,6 +173,7 @@ def test_bundled_diabetes_bmi_wide_networks_reach_the_certified_optimum():
     data = load("diabetes")
     prob = TwoLayerReLU(data.X_train[:, [2]], data.y_train, beta=1.0)
     cmp = lift.compare(prob, sizes=[1, 2, 8, 32, 128], seeds=5, steps=3000, lr=1e-2,
+                       solver="clarabel",
                        test=(data.X_test[:, [2]], data.y_test), n_jobs=2)
     assert cmp.certified
     runs = cmp.runs

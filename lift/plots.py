@@ -29,8 +29,9 @@ def _interactive() -> bool:
 def plot_comparison(cmp, eps: float | None = None):
     r"""Two panels: relative gap ``(F_k - F_cvx)/|F_cvx|`` vs size, and objective trajectories.
 
-    Left: each seed's final relative gap at each size (log-log; gaps at or below the floor
-    ``eps / 100`` are drawn on the floor), the median per size as a line, and ``eps`` dashed.
+    Left: each seed's final relative gap at each size (log-log; gaps <= 0, possible within
+    the solver's accuracy or against an uncertified value, are drawn on a floor below the
+    smallest positive gap), the median per size as a line, and ``eps`` dashed.
     Right: objective vs step of every run, coloured by size, against the convex value (and the
     certified global bound when there is one).
 
@@ -42,7 +43,9 @@ def plot_comparison(cmp, eps: float | None = None):
     eps = cmp.eps if eps is None else eps
     runs = cmp.runs
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    floor = eps / 100
+    gaps_all = runs["rel_gap"].to_numpy(dtype=float)
+    positive = gaps_all[np.isfinite(gaps_all) & (gaps_all > 0)]
+    floor = 0.5 * min(eps / 100, float(positive.min()) if positive.size else eps / 100)
     sizes = sorted(int(s) for s in runs["size"].unique())
     cmap = plt.get_cmap("viridis")
     colour = {s: cmap(i / max(len(sizes) - 1, 1)) for i, s in enumerate(sizes)}
@@ -60,6 +63,8 @@ def plot_comparison(cmp, eps: float | None = None):
             xs, ys = zip(*med, strict=True)
             ax.plot(xs, ys, "-o", color="black", lw=1.2, ms=3, label=f"{method} (median)")
     ax.axhline(eps, ls="--", color="tab:red", lw=1, label=f"eps = {eps:g}")
+    if np.any(gaps_all <= 0):
+        ax.axhline(floor, ls=":", color="grey", lw=1, label="gap <= 0 (drawn here)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("width (neurons)")
@@ -86,7 +91,8 @@ def plot_comparison(cmp, eps: float | None = None):
     ax2.set_yscale("log")
     allv = np.concatenate(span) if span else np.array([cmp.optimum])
     top = float(np.nanmax(allv)) if allv.size else cmp.optimum
-    low = min(cmp.optimum, cmp.global_bound or cmp.optimum)
+    low = min(cmp.optimum, cmp.global_bound or cmp.optimum,
+              float(np.nanmin(allv)) if allv.size else cmp.optimum)
     if math.isfinite(top) and low > 0:
         ax2.set_ylim(low * 0.9, top * 1.1)
     ax2.set_xlabel("step")

@@ -527,8 +527,11 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     Comparison
     """
     # --- validate everything first ---------------------------------------------------------
-    if not (hasattr(prob, "lift") and hasattr(prob, "model") and hasattr(prob, "fingerprint")):
-        raise TypeError(f"`prob` must be a lift Problem, got {type(prob).__name__}.")
+    from lift.problems.relu import TwoLayerReLU
+
+    if not isinstance(prob, TwoLayerReLU):
+        raise TypeError(f"`prob` must be a lift.problems.TwoLayerReLU (the problem class whose "
+                        f"networks train as batched populations), got {type(prob).__name__}.")
     sizes = _check_sizes(sizes)
     seeds = _check_seeds(seeds)
     from lift.solvers.sgd import TrainConfig

@@ -16,7 +16,8 @@ objective any method reached in a high-accuracy run (ours at gap 1e-9 and each m
 best), reported with the certified lower bound of that run. For the ReLU program the objective
 is taken at the returned point; ``viol`` is its largest cone-constraint violation relative to
 the largest prediction. Memory: peak resident set of a fresh process per (row, method),
-baseline (imports, data) included. Every measurement runs in its own subprocess.
+baseline (imports, data) included. Every measurement runs in its own subprocess, on one
+thread for every library; runs under 3 s are repeated three times and the fastest is kept.
 
 Run: ``python benchmarks/relu_solvers.py [--quick] [--out FILE.json]``; prints a Markdown table.
 """
@@ -48,8 +49,8 @@ def rows(quick: bool) -> list[dict]:
         out.append({"data": "diabetes", "n": 354, "d": 10, "P": 100, "lam": 1e-2,
                     "relaxation": relaxation})
         for n in sizes:
-            if relaxation == "relu" and n > 10_000 and quick:
-                continue
+            if relaxation == "relu" and n > 10_000:
+                continue  # the cone program at n = 100,000: see relu_memory.py
             out.append({"data": "synthetic", "n": n, "d": 10, "P": 100, "lam": 1e-2,
                         "relaxation": relaxation})
     return out
@@ -164,22 +165,38 @@ def _match_gates(theirs: np.ndarray, ours: np.ndarray) -> np.ndarray:
     return np.array([idx[tuple(np.round(g, 12))] for g in theirs])
 
 
-def run_child(row: dict, method: str, tol: float, timeout: float) -> dict | None:
+#: every process runs on one thread (BLAS, OpenMP, torch): the machine is shared, and a second
+#: thread on a busy core slows every library down by a different, unrepeatable amount
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "OPENBLAS_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"}
+
+
+def run_child(row: dict, method: str, tol: float, timeout: float,
+              repeats: int = 3) -> dict | None:
+    """One measurement in a fresh process; runs under 3 s are repeated, the fastest kept."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(row), method,
            repr(tol)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-    if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    best = None
+    for _ in range(repeats):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV)
+        except subprocess.TimeoutExpired:
+            return best
+        if out.returncode != 0:
+            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        if best is None or res["time"] < best["time"]:
+            best = res
+        if res["time"] > 3.0:
+            break
+    return best
 
 
 def bench_row(row: dict, timeout: float, log) -> dict:
     """Every method on one row."""
     res: dict = {"row": row}
-    ref = run_child(row, "lift", 1e-9, timeout * 4)
+    ref_tol = 1e-9 if row["relaxation"] == "gated" else 1e-8
+    ref = run_child(row, "lift", ref_tol, timeout * 2, repeats=1)
     res["reference"] = ref
     best = ref["value"] if ref and "value" in ref else np.inf
     res["lift"] = run_child(row, "lift", ACC, timeout)

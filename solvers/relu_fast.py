@@ -449,10 +449,11 @@ class _NewtonPolish:
         if (not stable or k == 0 or kd > self.max_size or op.n * kd > self.max_entries
                 or cost > 1000 * 2 * op.n * op.P * d):
             return None
-        if self.wait > 0:  # after each accepted polish, wait twice as long for the next one
+        if self.wait > 0:  # after each attempt, wait twice as long for the next one
             self.wait -= 1
             return None
         self.calls += 1
+        self.wait = 2**self.calls - 1
         A = (op.D[:, support].T[:, :, None] * op.Xa[None]).permute(1, 0, 2).reshape(op.n, k * d)
         U = x.U[support].clone()
         best, bestF = None, Fx
@@ -494,7 +495,6 @@ class _NewtonPolish:
         if best is None:
             return None
         self.accepted += 1
-        self.wait = 2**self.accepted - 1
         Ufull = torch.zeros_like(x.U)
         Ufull[support] = best
         z = op.forward(Ufull)

@@ -12,9 +12,11 @@ Each row is one lifted program (data, sampled gates, beta, relaxation), solved b
 * ``clarabel`` and ``scs`` through cvxpy (compilation included), where the size allows.
 
 Time to relative objective accuracy 1e-6: ``(F - F*) / |F*| <= 1e-6`` with ``F*`` the smallest
-objective any method reached in a high-accuracy run (ours at gap 1e-9 and each method's own
-best), reported with the certified lower bound of that run. For the ReLU program the objective
-is taken at the returned point; ``viol`` is its largest cone-constraint violation relative to
+objective any method reached at a feasible point (gated: including ours at a certified gap of
+1e-9; ReLU: points whose cone violation is at most 1e-9, in practice Clarabel's). Our ReLU
+solver has a budget of 20,000 inner iterations; where it stops short, its accuracy is shown.
+For the ReLU program the objective is taken at the returned point; ``viol`` is its largest
+cone-constraint violation relative to
 the largest prediction. Memory: peak resident set of a fresh process per (row, method),
 baseline (imports, data) included. Every measurement runs in its own subprocess, on one
 thread for every library; runs under 3 s are repeated three times and the fastest is kept.
@@ -49,8 +51,8 @@ def rows(quick: bool) -> list[dict]:
         out.append({"data": "diabetes", "n": 354, "d": 10, "P": 100, "lam": 1e-2,
                     "relaxation": relaxation})
         for n in sizes:
-            if relaxation == "relu" and n > 10_000:
-                continue  # the cone program at n = 100,000: see relu_memory.py
+            if relaxation == "relu" and n > 2_000:
+                continue  # larger cone programs: see relu_memory.py and BENCHMARKS.md
             out.append({"data": "synthetic", "n": n, "d": 10, "P": 100, "lam": 1e-2,
                         "relaxation": relaxation})
     return out
@@ -99,7 +101,8 @@ def measure(row: dict, method: str, tol: float) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            run = run_first_order(name, lifted, tol=tol, max_iters=200_000, device="cpu")
+            budget = 200_000 if name == "fista" else 20_000
+            run = run_first_order(name, lifted, tol=tol, max_iters=budget, device="cpu")
             elapsed = time.perf_counter() - t0
         V, W = run["primal"]["V"], run["primal"]["W"]
         value = lifted.program_objective(V, W)
@@ -195,19 +198,22 @@ def run_child(row: dict, method: str, tol: float, timeout: float,
 def bench_row(row: dict, timeout: float, log) -> dict:
     """Every method on one row."""
     res: dict = {"row": row}
-    ref_tol = 1e-9 if row["relaxation"] == "gated" else 1e-8
-    ref = run_child(row, "lift", ref_tol, timeout * 2, repeats=1)
+    # reference: ours at a certified gap of 1e-9 (gated); for the cone program, the best
+    # feasible value any method reaches (Clarabel's interior point where it runs)
+    ref = run_child(row, "lift", 1e-9, timeout * 2, repeats=1) if (
+        row["relaxation"] == "gated") else None
     res["reference"] = ref
     best = ref["value"] if ref and "value" in ref else np.inf
     res["lift"] = run_child(row, "lift", ACC, timeout)
     runs = []
-    for tol in PYSCNN_TOLS:
+    for tol in (PYSCNN_TOLS if row["relaxation"] == "gated" else PYSCNN_TOLS[:3]):
         r = run_child(row, "pyscnn", tol, timeout)
         if r is None or "error" in r:
             runs.append({"tol": tol, **(r or {"error": "timeout"})})
             break
         runs.append({"tol": tol, **r})
-        best = min(best, r["value"])
+        if r["viol"] <= 1e-9:
+            best = min(best, r["value"])
         if (r["value"] - best) / abs(best) <= ACC and r["viol"] <= 1e-6:
             break
     res["pyscnn"] = runs
@@ -216,8 +222,9 @@ def bench_row(row: dict, timeout: float, log) -> dict:
         if nP <= CVXPY_LIMIT[row["relaxation"]]:
             res[backend] = run_child(row, backend, ACC, timeout)
     for key in ("lift", "clarabel", "scs"):
-        if res.get(key) and "value" in res[key] and np.isfinite(res[key]["value"]):
-            best = min(best, res[key]["value"])
+        r = res.get(key)
+        if r and "value" in r and np.isfinite(r["value"]) and r["viol"] <= 1e-9:
+            best = min(best, r["value"])
     res["best"] = best
     log(json.dumps(res, default=float))
     return res

@@ -21,7 +21,8 @@ the largest prediction. Memory: peak resident set of a fresh process per (row, m
 baseline (imports, data) included. Every measurement runs in its own subprocess, on one
 thread for every library; runs under 3 s are repeated three times and the fastest is kept.
 
-Run: ``python benchmarks/relu_solvers.py [--quick] [--out FILE.json]``; prints a Markdown table.
+Run: ``python benchmarks/relu_solvers.py [--quick] [--only gated|relu] [--sizes 2000,10000]
+[--out FILE.jsonl]``; prints a Markdown table (``--table FILE.jsonl`` reprints one).
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ CVXPY_LIMIT = {"gated": 2_000_000, "relu": 400_000}
 PYSCNN_TOLS = (1e-6, 1e-8, 1e-10, 1e-12, 1e-14)
 
 
-def rows(quick: bool) -> list[dict]:
+def rows(quick: bool, sizes: list[int] | None = None) -> list[dict]:
     """The benchmark grid: synthetic data at several n, and a bundled dataset."""
-    sizes = [500, 2_000, 10_000] if quick else [500, 2_000, 10_000, 100_000]
+    bundled = sizes is None
+    if sizes is None:
+        sizes = [500, 2_000, 10_000] if quick else [500, 2_000, 10_000, 100_000]
     out = []
     for relaxation in ("gated", "relu"):
-        out.append({"data": "diabetes", "n": 354, "d": 10, "P": 100, "lam": 1e-2,
-                    "relaxation": relaxation})
+        if bundled:
+            out.append({"data": "diabetes", "n": 354, "d": 10, "P": 100, "lam": 1e-2,
+                        "relaxation": relaxation})
         for n in sizes:
             if relaxation == "relu" and n > 2_000:
                 continue  # larger cone programs: see relu_memory.py and BENCHMARKS.md
@@ -250,7 +254,9 @@ def table(results: list[dict]) -> str:
                 return "error", np.inf
             a = _acc(r, best)
             t = r["time"]
-            mark = "" if a <= ACC and r.get("viol", 0) <= 1e-6 else f" (acc {a:.0e})"
+            v = r.get("viol", 0.0)
+            mark = "" if a <= ACC and v <= 1e-6 else (
+                f" (acc {a:.0e}" + (f", viol {v:.0e})" if v > 1e-6 else ")"))
             return f"{t:.2f}{mark}", (t if not mark else np.inf)
 
         lt, lv = cell(res.get("lift"))
@@ -260,7 +266,8 @@ def table(results: list[dict]) -> str:
             pt, pv = f"{reached[0]['time']:.2f} (tol {reached[0]['tol']:.0e})", reached[0]["time"]
         elif ps:
             last = ps[-1]
-            pt = ("not reached" + (f" (acc {_acc(last, best):.0e}, {last['time']:.1f} s)"
+            pt = ("not reached" + (f" (acc {_acc(last, best):.0e}, viol {last['viol']:.0e}, "
+                                   f"{last['time']:.1f} s at tol {last['tol']:.0e})"
                                    if "value" in last else f" ({last.get('error')})"))
             pv = np.inf
         else:
@@ -285,7 +292,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="write raw results (JSON lines) here")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per solve")
     parser.add_argument("--only", default=None, help="gated or relu")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated synthetic sizes only (no bundled data)")
+    parser.add_argument("--table", default=None, help="print the table of a results file")
     args = parser.parse_args(argv)
+    if args.table:
+        with open(args.table) as fh:
+            print(table([json.loads(line) for line in fh if line.strip()]))
+        return
     results = []
     sink = open(args.out, "a") if args.out else None
 
@@ -294,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
         if sink:
             print(line, file=sink, flush=True)
 
-    for row in rows(args.quick):
+    sizes = [int(v) for v in args.sizes.split(",")] if args.sizes else None
+    for row in rows(args.quick, sizes):
         if args.only and row["relaxation"] != args.only:
             continue
         results.append(bench_row(row, args.timeout, log))

@@ -425,7 +425,7 @@ class _NewtonPolish:
     """
 
     def __init__(self, op: PatternOperator, loss: TorchLoss, beta: float,
-                 max_entries: int = 2**25, max_size: int = 2_500, slack: float = 0.01) -> None:
+                 max_entries: int = 2**26, max_size: int = 2_500, slack: float = 0.01) -> None:
         self.op, self.loss, self.beta, self.slack = op, loss, beta, slack
         self.max_entries, self.max_size = max_entries, max_size
         self.last_support: torch.Tensor | None = None

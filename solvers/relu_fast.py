@@ -40,7 +40,8 @@ as above, and ``t <= beta / max_i norm_i`` so that ``t lambda`` is dual feasible
 
 Everything is matrix-free: ``sum_i D_i Xa u_i = rowsum((D U) * Xa)`` and
 ``[Xa^T D_i r]_i = D^T (r * Xa)``; the cone terms need ``Xa V^T`` (n x P), computed in row
-chunks. Memory is ``O(nP + Pd + nd)``; the ``n x P x d`` blocks are never formed.
+chunks. Memory is ``O(nP + Pd + nd)``; the ``n x P x d`` blocks are never formed (the Newton
+polish forms the blocks of the *active* patterns only, and only up to 2^26 entries).
 
 References
 ----------

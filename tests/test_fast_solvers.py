@@ -297,3 +297,30 @@ def test_memory_n100k_d100_P2000(relaxation):
     assert res["P"] >= 1_900 and res["n"] == 100_000
     assert res["peak_rss_gib"] < 24
     assert np.isfinite(res["rel_gap"])
+
+
+def test_pyscnn_cross_check_same_objective_scaling():
+    """pyscnn's R-FISTA on the same data and gates, lam = beta / n, reaches our optimum / n."""
+    pytest.importorskip("scnn")
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import RFISTA
+
+    ds = load("diabetes")
+    prob = TwoLayerReLU(ds.X_train[:200], ds.y_train[:200], beta=2.0)
+    lifted = prob.lift(patterns=30, relaxation="gated", seed=0)
+    ours = lifted.solve(solver="fista", device="cpu")
+    model = ConvexGatedReLU(lifted.gates.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted, _ = optimize_model(model, RFISTA(model, max_iters=20_000, tol=1e-12),
+                                   Metrics(metric_freq=10**9), prob.Xa, prob.y,
+                                   regularizer=NeuronGL1(prob.beta / prob.n), return_convex=True,
+                                   unitize_data=False, dtype="float64")
+    z = np.asarray(fitted(prob.Xa)).ravel()
+    theirs = prob.loss.value(z, prob.y) + prob.beta * np.linalg.norm(
+        np.asarray(fitted.parameters[0])[0], axis=1).sum()
+    assert ours.lower_bound <= theirs + 1e-9 * abs(theirs)
+    assert _rel(theirs, ours.program_value) < 1e-5

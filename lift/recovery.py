@@ -50,7 +50,11 @@ def caratheodory_weights(H: np.ndarray, c: np.ndarray, max_iter: int | None = No
             break
         # rows + 1 columns always have a null direction: work on a window of that size
         cols = active[: rows + 1]
-        _, sv, vt = np.linalg.svd(Mn[:, cols], full_matrices=True)
+        A = Mn[:, cols]
+        if cols.size > rows:  # pad to square so the SVD lists the null direction
+            A = np.vstack([A, np.zeros((cols.size - rows, cols.size))])
+        # thin SVD: never the (rows x rows) left factor, which is huge for large n
+        _, sv, vt = np.linalg.svd(A, full_matrices=False)
         rank = int(np.sum(sv > rtol * max(sv[0], 1e-300)))
         if rank >= cols.size:
             break

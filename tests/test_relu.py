@@ -244,3 +244,20 @@ def test_caratheodory_reduction_keeps_objective_and_bounds_width(data_2d):
     sol = prob.lift().solve(solver="clarabel")
     assert sol.params.width <= prob.n + 1
     assert prob.objective(sol.params) == pytest.approx(sol.program_value, rel=1e-6)
+
+
+def test_caratheodory_weights_preserve_sums_and_handle_large_n():
+    from lift.recovery import caratheodory_weights
+
+    rng = np.random.default_rng(0)
+    H, c = rng.standard_normal((40, 10)), np.abs(rng.standard_normal(40))
+    s = caratheodory_weights(H, c)
+    assert (s >= 0).all() and (s > 0).sum() <= 11  # Caratheodory: at most dim + 1 atoms
+    assert np.allclose(H.T @ s, H.sum(0), atol=1e-10) and c @ s == pytest.approx(c.sum())
+    # many samples, few atoms with one dependency: thin factorizations only (no n x n matrix)
+    H = rng.standard_normal((30, 100_000))
+    H = np.vstack([H, H[:3].sum(0)])
+    c = np.r_[np.ones(30), 3.0]
+    s = caratheodory_weights(H, c)
+    assert (s > 0).sum() <= 30
+    assert np.allclose(H.T @ s, H.sum(0), atol=1e-9) and c @ s == pytest.approx(c.sum())

@@ -94,6 +94,8 @@ __all__ = [
 ]
 
 RELAXATIONS = ("relu", "gated")
+#: the Caratheodory reduction of recovered networks is skipped above n * width entries
+REDUCE_LIMIT = 50_000_000
 #: global bounds of sampled programs are verified against all patterns up to this many
 VERIFY_LIMIT = 20_000
 
@@ -215,11 +217,12 @@ def reduce_neurons(prob: TwoLayerReLU, net: ReLUNet) -> ReLUNet:
     Neuron ``j`` contributes ``alpha_j (Xa u_j)_+`` (gated: its gated output) to the
     predictions and ``beta/2 (||u_j||^2 + alpha_j^2)`` to the penalty; both scale by ``s_j``
     when ``u_j`` and ``alpha_j`` are scaled by ``sqrt(s_j)``. See :mod:`lift.recovery`.
-    At most ``n + 1`` neurons remain.
+    At most ``n + 1`` neurons remain. Skipped (the network is returned as it is) when the
+    ``n x width`` activation matrix would exceed ``REDUCE_LIMIT`` entries.
     """
     from lift.recovery import caratheodory_weights
 
-    if net.width <= 1:
+    if net.width <= 1 or prob.n * net.width > REDUCE_LIMIT:
         return net
     U = net.first_layer()
     a = net.alpha.detach().numpy()

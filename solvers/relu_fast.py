@@ -607,7 +607,27 @@ def _finish_run(status: str, t0: float, iters: int, msg: str, info: dict, primal
 
 
 @dataclasses.dataclass
-class GatedFISTA:
+class _TorchSolver:
+    """Settings shared by the torch solvers (documented on each) and their ``run``."""
+
+    device: Any = None
+    dtype: Any = "float64"
+    growth: float = 1.25
+    shrink: float = 0.5
+    threads: int | None = None
+
+    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
+            warm_start: dict | None = None) -> dict:
+        """Solve ``lifted``; returns the registry's result dictionary."""
+        with _threads(_thread_count(lifted, self.threads)):
+            return self._run(lifted, tol, verbose, warm_start)
+
+    def _run(self, lifted, tol: float, verbose: bool, warm_start: dict | None) -> dict:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class GatedFISTA(_TorchSolver):
     r"""FISTA with line search and restarts for the gated ReLU program.
 
     .. math::
@@ -633,17 +653,6 @@ class GatedFISTA:
 
     max_iters: int = 10_000
     newton: bool = True
-    device: Any = None
-    dtype: Any = "float64"
-    growth: float = 1.25
-    shrink: float = 0.5
-    threads: int | None = None
-
-    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
-            warm_start: dict | None = None) -> dict:
-        """Solve ``lifted``; returns the registry's result dictionary."""
-        with _threads(_thread_count(lifted, self.threads)):
-            return self._run(lifted, tol, verbose, warm_start)
 
     def _run(self, lifted, tol: float, verbose: bool, warm_start: dict | None) -> dict:
         t0 = time.perf_counter()
@@ -672,7 +681,7 @@ class GatedFISTA:
 
 
 @dataclasses.dataclass
-class ConeAugmentedLagrangian:
+class ConeAugmentedLagrangian(_TorchSolver):
     r"""Method of multipliers with FISTA inner solves for the cone-constrained ReLU program.
 
     .. math::
@@ -707,17 +716,6 @@ class ConeAugmentedLagrangian:
     max_inner: int = 2_000
     decrease: float = 0.5
     increase: float = 2.0
-    device: Any = None
-    dtype: Any = "float64"
-    growth: float = 1.25
-    shrink: float = 0.5
-    threads: int | None = None
-
-    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
-            warm_start: dict | None = None) -> dict:
-        """Solve ``lifted``; returns the registry's result dictionary."""
-        with _threads(_thread_count(lifted, self.threads)):
-            return self._run(lifted, tol, verbose, warm_start)
 
     def _run(self, lifted, tol: float, verbose: bool, warm_start: dict | None) -> dict:
         t0 = time.perf_counter()

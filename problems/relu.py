@@ -746,9 +746,8 @@ class ReLULift(Lifted):
 
         # dual candidates: the gradient at the network's predictions, the solver's own
         candidates = [prob.loss.grad(z, prob.y)]
-        for key in ("dual",):
-            if primal.get(key) is not None:
-                candidates += [primal[key], -primal[key]]
+        if primal.get("dual") is not None:
+            candidates += [primal["dual"], -primal["dual"]]
         multipliers = primal.get("multipliers") if self.cone else None
         lower, lam_best = -np.inf, candidates[0]
         for lam in candidates:
@@ -761,7 +760,7 @@ class ReLULift(Lifted):
             global_bound = lower
         elif self._should_verify():
             D_all = enumerate_patterns(prob.Xa, max_patterns=VERIFY_LIMIT)
-            # the gated check is stronger, so it certifies either relaxation
+            # the program's own constraints over every pattern: the dual of the exact lift
             g, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam_best, D_all,
                               cone=self.cone)
             global_bound = g

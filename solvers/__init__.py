@@ -30,6 +30,7 @@ __all__ = [
     "run_first_order",
     "solver_order",
     "installed_solvers",
+    "resolve_device",
     "solve_lifted",
     "usable_solvers",
 ]
@@ -82,6 +83,15 @@ def run_first_order(name: str, lifted, **options: Any) -> dict:
     """Run first-order solver ``name`` on ``lifted``."""
     _load_first_order()
     return FIRST_ORDER[name].run(lifted, **options)
+
+
+def resolve_device(device: Any = None):
+    """``torch.device(device)``; ``None`` means CUDA when torch sees a GPU, else the CPU."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def available_solvers(lifted) -> list[str]:

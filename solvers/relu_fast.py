@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from lift.errors import ConvergenceWarning, check_choice, check_int, check_positive
-from lift.solvers import register_first_order
+from lift.solvers import register_first_order, resolve_device
 from lift.solvers.prox import group_norms, prox_group_lasso
 
 __all__ = [
@@ -75,18 +75,12 @@ __all__ = [
     "fista",
     "GatedFISTA",
     "ConeAugmentedLagrangian",
-    "default_device",
 ]
 
 #: entries of an ``n x P`` chunk processed at once by the cone terms (~128 MiB in float64)
 CHUNK_ENTRIES = 2**24
 #: below this many multiply-adds per product (n P d), the solvers run on one thread
 SMALL_WORK = 200_000_000
-
-
-def default_device() -> str:
-    """``"cuda"`` when a GPU is visible to torch, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _dtype(dtype: Any) -> torch.dtype:
@@ -182,7 +176,7 @@ class PatternOperator:
 
     def __init__(self, Xa: np.ndarray, D: np.ndarray, device: Any = None,
                  dtype: torch.dtype = torch.float64) -> None:
-        self.device = torch.device(device if device is not None else default_device())
+        self.device = resolve_device(device)
         self.dtype = dtype
         self.Xa = torch.as_tensor(np.ascontiguousarray(Xa), dtype=dtype, device=self.device)
         self.Db = torch.as_tensor(np.ascontiguousarray(D), dtype=torch.bool, device=self.device)
@@ -571,7 +565,6 @@ def _thread_count(lifted, threads: int | None) -> int | None:
 
 def _setup(lifted, device, dtype):
     prob = lifted.problem
-    device = device if device is not None else default_device()
     op = PatternOperator(prob.Xa, lifted.D, device=device, dtype=_dtype(dtype))
     loss = TorchLoss(prob.loss.name, torch.as_tensor(prob.y, dtype=op.dtype, device=op.device))
     return prob, op, loss

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from lift.errors import check_choice, check_int, check_positive
+from lift.solvers import resolve_device
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_population", "OPTIMIZERS",
            "SCHEDULES", "lr_factor"]
@@ -224,12 +225,6 @@ def _stop_message(steps: int, budget: int, stopped: bool, finite: bool) -> str:
     if stopped:
         return f"objective plateaued; stopped after {steps} of {budget} steps"
     return f"step budget of {budget} reached"
-
-
-def _device(device: Any) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +436,7 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
                          f"{len(seeds)}.")
     if not sizes:
         raise ValueError("`sizes` is empty; pass at least one network.")
-    device = _device(device)
+    device = resolve_device(device)
     if max_elements is not None and device.type == "cpu":
         check_int(max_elements, "max_elements", minimum=1)
         order = sorted(range(len(sizes)), key=lambda k: sizes[k])

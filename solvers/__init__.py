@@ -55,14 +55,21 @@ class FirstOrderSolver:
 #: name -> solver, in preference order; filled by the modules in ``_FIRST_ORDER_MODULES``
 FIRST_ORDER: dict[str, FirstOrderSolver] = {}
 #: modules that register first-order solvers when imported (imported lazily)
-_FIRST_ORDER_MODULES: tuple[str, ...] = ("lift.solvers.relu_fast",)
+_FIRST_ORDER_MODULES: tuple[str, ...] = ("lift.solvers.relu_fast", "lift.solvers.relu_active")
 _loaded = False
 
 
 def register_first_order(name: str, accepts: Callable[[Any], bool],
-                         run: Callable[..., dict]) -> None:
-    """Add a specialised solver to the registry (later names rank lower for "auto")."""
-    FIRST_ORDER[name] = FirstOrderSolver(name, accepts, run)
+                         run: Callable[..., dict], first: bool = False) -> None:
+    """Add a specialised solver to the registry (later names rank lower for "auto", unless
+    ``first``)."""
+    entry = FirstOrderSolver(name, accepts, run)
+    if first:
+        rest = {k: v for k, v in FIRST_ORDER.items() if k != name}
+        FIRST_ORDER.clear()
+        FIRST_ORDER.update({name: entry, **rest})
+    else:
+        FIRST_ORDER[name] = entry
 
 
 def _load_first_order() -> None:
@@ -107,9 +114,11 @@ def choose_solver(lifted) -> str:
 def solver_order(lifted) -> list[str]:
     """Solvers to try for ``solver="auto"``, best first.
 
-    Specialised first-order solvers come first when the program declares one and is larger
-    than its ``first_order_threshold``; then a licensed MOSEK, then Clarabel on programs an
-    interior-point method handles quickly, then SCS.
+    Specialised solvers come first when the program is larger than their
+    ``first_order_threshold`` (one size for all, or a mapping from solver name to size; a name
+    missing from the mapping is never preferred); then a licensed MOSEK, then Clarabel on
+    programs an interior-point method handles quickly, then SCS, then the remaining
+    specialised solvers.
     """
     size = lifted.size_hint()
     first_order = list(lifted.first_order_solvers())
@@ -117,8 +126,12 @@ def solver_order(lifted) -> list[str]:
     usable = usable_solvers()
     limit = PSD_IPM_LIMIT if "psd" in lifted.cones() else SOCP_IPM_LIMIT
     order: list[str] = []
-    if first_order and threshold is not None and size > threshold:
-        order += first_order
+
+    def preferred(name: str) -> bool:
+        t = threshold.get(name) if isinstance(threshold, dict) else threshold
+        return t is not None and size > t
+
+    order += [name for name in first_order if preferred(name)]
     if "mosek" in usable:
         order.append("mosek")
     if "clarabel" in usable and size <= limit:

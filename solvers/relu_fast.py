@@ -186,6 +186,27 @@ class PatternOperator:
         rows = max(1, CHUNK_ENTRIES // max(self.P, 1))
         self.chunks = [slice(s, min(s + rows, self.n)) for s in range(0, self.n, rows)]
 
+    def restrict(self, idx: torch.Tensor) -> PatternOperator:
+        """The operator of the patterns ``idx`` only (shares ``Xa``; copies those columns)."""
+        sub = PatternOperator.__new__(PatternOperator)
+        sub.device, sub.dtype, sub.Xa = self.device, self.dtype, self.Xa
+        sub.Db = self.Db[:, idx]
+        sub.D = self.D[:, idx]
+        sub.n, sub.d, sub.P = self.n, self.d, int(idx.numel())
+        rows = max(1, CHUNK_ENTRIES // max(sub.P, 1))
+        sub.chunks = [slice(s, min(s + rows, sub.n)) for s in range(0, sub.n, rows)]
+        return sub
+
+    def blocks(self, idx: torch.Tensor, sl: slice, signs: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Rows ``sl`` of ``[s_1 D_{i_1} Xa, ..., s_m D_{i_m} Xa]`` for the patterns ``idx``
+        (shape ``(rows, m d)``); ``signs`` (+-1 per block) default to +1. Only ever called on
+        the few patterns of a working set."""
+        Dc = self.D[sl][:, idx]
+        if signs is not None:
+            Dc = Dc * signs
+        return (Dc[:, :, None] * self.Xa[sl][:, None, :]).reshape(Dc.shape[0], -1)
+
     def forward(self, U: torch.Tensor) -> torch.Tensor:
         """``sum_i D_i Xa u_i`` for ``U`` of shape (P, d): one (n x P)(P x d) product."""
         return ((self.D @ U) * self.Xa).sum(1)
@@ -515,8 +536,13 @@ class _Monitor:
     done: bool = False
     history: list = dataclasses.field(default_factory=list)
 
-    def dual(self, lam: torch.Tensor, G: torch.Tensor) -> float:
-        m = float(group_norms(G).max()) if G.numel() else 0.0
+    def dual(self, lam: torch.Tensor, G: torch.Tensor | None = None,
+             norm_max: float | None = None) -> float:
+        """Lower bound from ``lam`` scaled to dual feasibility: ``G`` holds the dual
+        constraint vectors as rows (or ``norm_max`` is their largest norm)."""
+        if norm_max is None:
+            norm_max = float(group_norms(G).max()) if G.numel() else 0.0
+        m = norm_max
         tmax = math.inf if m == 0 else self.beta / m
         value, t = self.loss.dual_value(lam, min(tmax, 1e6))
         if value > self.best_lower:

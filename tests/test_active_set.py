@@ -1,0 +1,279 @@
+"""The working-set solvers (``solver="active_set"``) against the cvxpy reference.
+
+Checked: the Gram group-lasso inner solver by its optimality conditions and against Clarabel,
+the cone-multiplier pricing against nonnegative least squares, the optimum of both programs
+against Clarabel on exact 1-D / 2-D patterns and on sampled patterns, the certificate
+recomputed by hand (the dual point and the multipliers the solver returns), that the working set
+really is a subset, statuses, warm starts, and what ``solver="auto"`` picks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from lift.datasets import load
+from lift.errors import ConvergenceWarning
+from lift.problems import TwoLayerReLU
+from lift.problems.relu import constraint_norms, dual_bound
+from lift.solvers import run_first_order, solver_order
+from lift.solvers.relu_active import _Pricer, group_lasso_gram
+
+pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+def _hand_bound(lifted, sol, multipliers=None) -> float:
+    """Lower bound from scratch: lambda = grad L at the program's predictions at the returned
+    point (exact least squares per pattern for the cone program; no solver output but V, W)."""
+    prob = lifted.problem
+    point = sol.info["warm_start"]
+    lam = prob.loss.grad(lifted.predictions(point["V"], point["W"]), prob.y)
+    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, lifted.D, lifted.cone,
+                          multipliers=multipliers)
+    return bound
+
+
+def _planted(n: int, d: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ rng.standard_normal((d, 3)), 0) @ rng.standard_normal(3)
+    return X, y + 0.1 * rng.standard_normal(n)
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------
+def test_group_lasso_gram_meets_optimality_and_matches_clarabel():
+    rng = np.random.default_rng(0)
+    m, d, n = 6, 3, 40
+    A = rng.standard_normal((n, m * d))
+    y = rng.standard_normal(n)
+    G, b, beta = A.T @ A, A.T @ y, 6.0
+    u, _, res = group_lasso_gram(G, b, beta, d, np.zeros(m * d), tol=1e-12)
+    assert res <= 1e-12
+    # optimality by hand: zero groups have ||g_j|| <= beta, others g_j = -beta u_j / ||u_j||
+    g = (G @ u - b).reshape(m, d)
+    U = u.reshape(m, d)
+    norms = np.linalg.norm(U, axis=1)
+    assert 0 < np.count_nonzero(norms) < m  # some groups in, some out: a real test
+    for gj, uj, nj in zip(g, U, norms, strict=True):
+        if nj == 0:
+            assert np.linalg.norm(gj) <= beta * (1 + 1e-10)
+        else:
+            np.testing.assert_allclose(gj, -beta * uj / nj, atol=1e-9 * beta)
+    x = cp.Variable(m * d)
+    obj = 0.5 * cp.sum_squares(A @ x - y) + beta * sum(
+        cp.norm(x[j * d:(j + 1) * d]) for j in range(m))
+    ref = cp.Problem(cp.Minimize(obj))
+    ref.solve(solver="CLARABEL")
+    ours = 0.5 * np.sum((A @ u - y) ** 2) + beta * norms.sum()
+    assert ours <= ref.value + 1e-7 * abs(ref.value)
+    assert _rel(ours, ref.value) < 1e-7
+
+
+def test_pricer_bounds_are_attained_and_exact_where_needed():
+    rng = np.random.default_rng(1)
+    n, d, P = 60, 3, 8
+    Xa = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
+    D = Xa @ rng.standard_normal((d, P)) >= 0
+    lam = rng.standard_normal(n)
+    C = (D * lam[:, None]).T @ Xa
+    pricer = _Pricer(Xa, D)
+    beta = 0.5 * float(np.linalg.norm(C, axis=1).min())  # every plain norm is above beta
+    norms, checked = pricer.norms(C, beta)
+    assert checked.all()
+    for g in range(2 * P):
+        i, sign = g % P, (1.0 if g < P else -1.0)
+        B = (np.where(D[:, i], 1.0, -1.0)[:, None] * Xa).T
+        exact = nnls(B, sign * C[i])[1]
+        assert norms[g] == pytest.approx(exact, rel=1e-9, abs=1e-12)
+        # the kept multipliers attain the value (a certificate can use them as they are)
+        rows, vals = pricer.mult[g]
+        assert np.all(vals >= 0)
+        attained = np.linalg.norm(sign * C[i] - B[:, rows] @ vals)
+        assert attained == pytest.approx(norms[g], rel=1e-9, abs=1e-12)
+    # the library's own per-pattern norms (independent code) agree
+    lib = constraint_norms(Xa, lam, D, cone=True)
+    np.testing.assert_allclose(norms, lib, rtol=1e-7, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------
+# Gated program
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fixture,beta", [("data_1d", 0.1), ("data_2d", 0.01), ("data_2d", 0.1)])
+def test_gated_matches_clarabel_exact_patterns(request, fixture, beta):
+    X, y = request.getfixturevalue(fixture)
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(relaxation="gated")
+    ref = lifted.solve(solver="clarabel")
+    sol = lifted.solve(solver="active_set", device="cpu")
+    assert sol.status == "optimal" and sol.solver == "active_set"
+    assert _rel(sol.value, ref.value) < 1e-6
+    assert _rel(sol.value, lifted.problem.objective(sol.params)) < 1e-12
+    bound = _hand_bound(lifted, sol)
+    assert bound <= ref.value + 1e-9 * abs(ref.value)
+    assert sol.value - bound <= 1e-6 * abs(sol.value)  # the certificate, recomputed
+    assert sol.global_bound is not None and sol.global_bound <= ref.value + 1e-9
+
+
+def test_gated_sampled_diabetes_uses_a_working_set():
+    ds = load("diabetes")
+    prob = TwoLayerReLU(ds.X_train, ds.y_train, beta=50.0)
+    lifted = prob.lift(patterns=200, relaxation="gated", seed=0)
+    ref = lifted.solve(solver="clarabel")
+    sol = lifted.solve(solver="active_set", device="cpu")
+    assert sol.ok and not sol.exact and sol.global_bound is None
+    assert _rel(sol.program_value, ref.program_value) < 1e-6
+    assert sol.rel_gap <= 1e-6
+    # a working set that is a strict subset, and every pattern outside it checked
+    assert sol.info["working_set"] < lifted.P
+    assert "passes over the patterns" in sol.message
+    assert sol.lower_bound <= ref.program_value + 1e-9 * abs(ref.program_value)
+
+
+def test_gated_logistic_matches_clarabel(data_2d_pm1):
+    X, y = data_2d_pm1
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(relaxation="gated")
+    ref = lifted.solve(solver="clarabel")
+    sol = lifted.solve(solver="active_set", device="cpu")
+    assert sol.ok
+    assert _rel(sol.value, ref.value) < 1e-6
+    assert sol.lower_bound <= ref.value + 1e-8
+
+
+def test_gated_matrix_free_inner_path_matches_gram_path():
+    X, y = _planted(300, 4, 3)
+    lifted = TwoLayerReLU(X, y, beta=3.0).lift(patterns=60, relaxation="gated", seed=1)
+    gram = run_first_order("active_set", lifted, tol=1e-8, device="cpu")
+    free = run_first_order("active_set", lifted, tol=1e-8, device="cpu", gram_limit=0)
+    a = lifted.program_objective(gram["primal"]["V"], None)
+    b = lifted.program_objective(free["primal"]["V"], None)
+    assert gram["status"] == free["status"] == "optimal"
+    assert _rel(a, b) < 1e-8
+
+
+# --------------------------------------------------------------------------------------------
+# Cone-constrained ReLU program
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fixture,beta", [("data_1d", 0.1), ("data_2d", 0.01)])
+def test_cone_matches_clarabel_exact_patterns(request, fixture, beta):
+    X, y = request.getfixturevalue(fixture)
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(relaxation="relu")
+    ref = lifted.solve(solver="clarabel")
+    sol = lifted.solve(solver="active_set", device="cpu")
+    assert sol.status == "optimal" and sol.solver == "active_set"
+    # a real ReLU network: never below the certified optimum, and within 1e-6 of it
+    assert sol.value >= ref.lower_bound - 1e-9
+    assert _rel(sol.value, ref.value) < 1e-6
+    bound = _hand_bound(lifted, sol)  # exact least squares per pattern, no solver input
+    assert bound <= ref.value + 1e-9
+    assert sol.value - bound <= 2e-6 * abs(sol.value)
+    assert sol.global_bound is not None and sol.global_bound <= ref.value + 1e-9
+
+
+def test_cone_sampled_patterns_and_returned_multipliers():
+    X, y = _planted(200, 4, 5)
+    lifted = TwoLayerReLU(X, y, beta=2.0).lift(patterns=40, relaxation="relu", seed=0)
+    ref = lifted.solve(solver="clarabel")
+    run = run_first_order("active_set", lifted, tol=1e-6, device="cpu")
+    assert run["status"] == "optimal"
+    V, W = run["primal"]["V"], run["primal"]["W"]
+    value = lifted.program_objective(V, W)
+    assert _rel(value, ref.program_value) < 1e-6
+    # feasible for every cone constraint of every pattern (not only the rows in the set)
+    Xa, D = lifted.problem.Xa, lifted.D
+    S = np.where(D, 1.0, -1.0)
+    scale = np.abs(lifted.predictions(V, W)).max()
+    assert (S * (Xa @ V.T)).min() >= -1e-9 * scale
+    assert (S * (Xa @ W.T)).min() >= -1e-9 * scale
+    # the returned multipliers certify, with plain norms only (no least squares here)
+    mu, nu = run["primal"]["multipliers"]
+    assert np.all(mu >= 0) and np.all(nu >= 0)
+    lam = lifted.problem.loss.grad(lifted.predictions(V, W), lifted.problem.y)
+    C = (D * lam[:, None]).T @ Xa
+    norm_v = np.linalg.norm(C - (S * mu).T @ Xa, axis=1)
+    norm_w = np.linalg.norm(-C - (S * nu).T @ Xa, axis=1)
+    m = max(norm_v.max(), norm_w.max())
+    prob = lifted.problem
+    t = min(1.0, prob.beta / m)
+    lower = -prob.loss.conjugate(t * lam, prob.y)
+    assert lower <= ref.program_value + 1e-9 * abs(ref.program_value)
+    assert value - lower <= 1e-5 * abs(value)
+    assert run["info"]["working_set"] < 2 * lifted.P
+
+
+def test_cone_rejects_logistic_loss(data_2d_pm1):
+    X, y = data_2d_pm1
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(relaxation="relu")
+    assert "active_set" not in lifted.first_order_solvers()
+    assert "al" in lifted.first_order_solvers()
+    with pytest.raises(ValueError, match="Unknown solver"):
+        lifted.solve(solver="active_set")
+
+
+# --------------------------------------------------------------------------------------------
+# Statuses, options, warm starts, auto
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("relaxation", ["gated", "relu"])
+def test_budget_exhausted_is_max_iters_with_warning(data_2d, relaxation):
+    X, y = data_2d
+    lifted = TwoLayerReLU(X, y, beta=0.01).lift(relaxation=relaxation)
+    with pytest.warns(ConvergenceWarning, match="relative duality gap"):
+        sol = lifted.solve(solver="active_set", max_outer=1, device="cpu")
+    assert sol.status == "max_iters"
+    assert np.isfinite(sol.gap) and sol.gap > 0
+    assert "> tolerance" in sol.message
+
+
+def test_unknown_option_is_a_clear_error(data_1d):
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="relu")
+    with pytest.raises(TypeError, match="Unknown option"):
+        lifted.solve(solver="active_set", inner_tol=1e-3)  # a gated-only option
+
+
+def test_warm_start_at_the_solution_stops_at_once():
+    X, y = _planted(150, 3, 7)
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=30, relaxation="gated", seed=0)
+    cold = lifted.solve(solver="active_set", device="cpu")
+    again = lifted._solve_first_order("active_set", tol=1e-6,
+                                      warm_start=cold.info["warm_start"])
+    assert again.ok and again.iterations == 1 < cold.iterations
+    assert _rel(again.value, cold.value) < 1e-9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        path = lifted.problem.path([1.0, 3.0, 10.0], patterns=30, relaxation="gated",
+                                   solver="active_set", device="cpu")
+    for beta, s in zip([1.0, 3.0, 10.0], path, strict=True):
+        ref = lifted.problem.with_beta(beta).lift(patterns=30, relaxation="gated").solve(
+            solver="clarabel")
+        assert s.ok and _rel(s.value, ref.value) < 1e-6
+
+
+def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch):
+    prob = TwoLayerReLU(*data_2d, beta=0.01)
+    gated, relu = prob.lift(relaxation="gated"), prob.lift(relaxation="relu")
+    assert solver_order(gated)[0] == "clarabel"  # small: an interior-point method
+    assert solver_order(relu)[0] == "clarabel"
+    monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
+    monkeypatch.setattr(type(relu), "RELU_THRESHOLD", 10)
+    assert solver_order(gated)[:2] == ["active_set", "fista"]
+    assert solver_order(relu)[:2] == ["active_set", "clarabel"]  # al only beyond its own
+    monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)
+    assert solver_order(relu)[:2] == ["active_set", "al"]
+    sol = relu.solve(solver="auto")
+    assert sol.solver == "active_set" and sol.ok
+
+
+def test_runs_on_float32_and_reports_the_device(data_1d):
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="gated")
+    sol = lifted.solve(solver="active_set", device="cpu", dtype="float32", tol=1e-4)
+    assert sol.info["device"] == "cpu"
+    ref = lifted.solve(solver="clarabel")
+    assert _rel(sol.value, ref.value) < 1e-4

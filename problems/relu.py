@@ -602,12 +602,18 @@ class ReLULift(Lifted):
     GATED_THRESHOLD = 1_000
     RELU_THRESHOLD = 100_000
     AL_THRESHOLD = 2_000_000
+    #: ``auto`` prefers the cone working-set solver only up to this many weights per neuron
+    ACTIVE_SET_MAX_D = 32
 
     @property
     def first_order_threshold(self) -> dict[str, int]:
         """Size hint above which ``solver="auto"`` prefers each specialised solver."""
         if self.cone:
-            return {"active_set": self.RELU_THRESHOLD, "al": self.AL_THRESHOLD}
+            out = {"al": self.AL_THRESHOLD}
+            if self.problem.Xa.shape[1] <= self.ACTIVE_SET_MAX_D:
+                # its restricted programs are dense in (patterns x d): fine for small d
+                out["active_set"] = self.RELU_THRESHOLD
+            return out
         return {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}
 
     def __init__(self, problem: TwoLayerReLU, D: np.ndarray, gates: np.ndarray | None,

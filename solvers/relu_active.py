@@ -9,7 +9,8 @@ stops on the same certified relative duality gap as the first-order solvers.
 
 ``"active_set"`` — the gated program, :class:`GatedWorkingSet`
 
-    restricted programs over working sets ``S`` that grow by doubling, solved
+    restricted programs over working sets ``S`` (the nonzero groups, plus as many of the most
+    violated ones, at least ``start``), solved
 
     * for the squared loss, on the Gram matrix of the working set (``|S| d x |S| d``, built
       once per new pattern in row chunks, so a step costs nothing in ``n``): FISTA with restarts
@@ -39,7 +40,7 @@ matrix-free products of :class:`~lift.solvers.relu_fast.PatternOperator` (memory
 References
 ----------
 M. Massias, A. Gramfort and J. Salmon. Celer: a fast solver for the lasso with dual
-extrapolation. ICML 2018 (working sets grown by doubling, pricing by dual violation).
+extrapolation. ICML 2018 (working sets of twice the support, pricing by dual violation).
 J. E. Kelley. The cutting-plane method for solving convex programs. J. SIAM, 1960.
 """
 
@@ -298,11 +299,12 @@ class GatedWorkingSet(_TorchSolver):
         \min_{U} \; L\Big(\sum_i D_i \tilde X u_i,\; y\Big) + \beta \sum_i \|u_i\|_2
 
     Each outer iteration makes one matrix-free pass over all patterns (predictions, loss
-    gradient ``lam``, and ``||Xa^T D_i lam||`` for every ``i``: the certificate), adds the
-    patterns whose dual constraint ``||Xa^T D_i lam|| <= beta`` is violated, the most violated
-    first, at most as many as the set already holds (at least ``start``), and solves the
-    program restricted to the working set to a residual of ``inner_tol`` (tightened by 100
-    whenever no pattern is left to add but the gap is still open).
+    gradient ``lam``, and ``||Xa^T D_i lam||`` for every ``i``: the certificate). The next
+    working set is the nonzero groups plus the patterns whose dual constraint
+    ``||Xa^T D_i lam|| <= beta`` is violated, the most violated first, as many as there are
+    nonzero groups (at least ``start``); the program restricted to it is solved to a relative
+    residual of ``max(inner_tol, relative * gap)``, with ``inner_tol`` divided by 100 whenever
+    no pattern is left to add but the gap is still open.
 
     Attributes
     ----------
@@ -312,8 +314,8 @@ class GatedWorkingSet(_TorchSolver):
         Outer iterations (full passes) at most.
     start : int
         Smallest number of patterns added at once.
-    inner_tol : float
-        First tolerance of the restricted solves.
+    inner_tol, relative : float
+        Tolerance of the restricted solves (see above).
     gram_limit : int
         Largest ``|S| d`` solved on the Gram matrix (squared loss); beyond it, and for the
         logistic loss, the restricted program is solved matrix-free.
@@ -521,13 +523,16 @@ class ConeWorkingSet(_TorchSolver):
         \quad \text{s.t.} \quad (2D_i - I)\tilde X v_i \ge 0,\; (2D_i - I)\tilde X w_i \ge 0
 
     Outer iterations: one pass over all patterns (loss gradient ``lam``, ``Xa^T D_i lam``,
-    cone-multiplier pricing, the certificate), then the signed patterns that violate their
-    dual constraint join the set, the most violated first, at most as many as it holds (at
-    least ``start``), each with the constraint rows its least-squares multipliers use.
-    Inner iterations (cutting planes): Clarabel solves the restricted program with the rows
-    in the set; every row of the set's patterns is checked and those violated by more than
-    ``feas_tol`` (relative to the largest ``|x_k' u|``) join, at most ``rows_per_round``
-    per pattern, until none is violated.
+    cone-multiplier pricing, the certificate); the next set is the nonzero signed patterns
+    plus those that violate their dual constraint, the most violated first (confirmed by
+    least squares), as many as there are nonzero ones (at least ``start``); a pattern enters
+    with the constraint rows its least-squares multipliers use, and zero patterns that
+    satisfy their constraint leave. Inner iterations (cutting planes): Clarabel solves the
+    restricted program with the rows in the set; every row of the set's patterns is checked
+    and those violated by more than ``feas_tol`` (relative to the largest ``|x_k' u|``) join,
+    the deepest ``rows_per_round`` per pattern, until none is violated. The rounds that only
+    look for rows run at ``loose_tol``; the last at ``max(ipm_tol, relative * gap)``, and
+    at ``ipm_tol`` when no pattern is left to add.
 
     Attributes
     ----------
@@ -541,6 +546,10 @@ class ConeWorkingSet(_TorchSolver):
         Constraint rows added per pattern and round (default ``2 (d + 1)``).
     feas_tol : float
         Relative violation below which a cone constraint counts as satisfied.
+    max_size : int
+        Largest ``|S| d`` of a restricted program (its Gram matrix is dense and Clarabel
+        factors it at every step); a solve that would need more stops with status
+        ``max_iters`` and says so.
     ipm_tol : float
         Clarabel's gap and feasibility tolerances on the restricted programs (at least
         ``relative`` times the current certified gap).
@@ -557,6 +566,7 @@ class ConeWorkingSet(_TorchSolver):
     start: int = 10
     rows_per_round: int | None = None
     feas_tol: float = 1e-10
+    max_size: int = 6_000
     ipm_tol: float = 1e-8
     loose_tol: float = 1e-5
     relative: float = 1e-3
@@ -576,7 +586,7 @@ class ConeWorkingSet(_TorchSolver):
         cuts: dict[int, np.ndarray] = {}
         gram = _Gram(op, loss.y)
         outer = rounds_total = 0
-        stalled = False
+        stalled, too_big = False, 0
         status_ipm, last_eps = "", np.inf
         for outer in range(1, self.max_outer + 1):
             V, W = U[:P], U[P:]
@@ -603,6 +613,9 @@ class ConeWorkingSet(_TorchSolver):
                     break
                 eps = self.ipm_tol  # nothing to add: solve the same set accurately
             else:
+                if len(nxt) * d > self.max_size:
+                    too_big = len(nxt)
+                    break
                 work = nxt
             for g in work:
                 if g not in cuts:  # first time in: the rows its least-squares multipliers use
@@ -623,6 +636,10 @@ class ConeWorkingSet(_TorchSolver):
         status = "optimal" if ok else "max_iters"
         why = (f" (no pattern left to add; Clarabel: {status_ipm})" if stalled and not ok
                else "")
+        if too_big:
+            why = (f" (stopped: the next working set, {too_big} patterns of {d} weights, is "
+                   f"beyond max_size={self.max_size} for the dense restricted solves; use "
+                   f"solver='al', or raise max_size)")
         msg = (f"certified relative duality gap {mon.rel_gap:.2e} "
                f"{'<=' if ok else '>'} tolerance {tol:.1e} after {outer} passes over the "
                f"patterns and {rounds_total} cutting-plane rounds, working set {len(work)} of "

@@ -402,9 +402,11 @@ class _Pricer:
     ``beta / max`` is dual feasible.
     """
 
-    def __init__(self, Xa: np.ndarray, D: np.ndarray) -> None:
-        self.Xa, self.D = Xa, D
+    def __init__(self, Xa: np.ndarray, D: np.ndarray, near: int = 0) -> None:
+        self.Xa, self.D, self.near = Xa, D, near
+        self.row_norms = np.maximum(np.linalg.norm(Xa, axis=1), 1e-300)
         self.mult: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (rows, values)
+        self.near_rows: dict[int, np.ndarray] = {}
         self.nnls_calls = 0
 
     def _signs(self, i: int) -> np.ndarray:
@@ -420,11 +422,18 @@ class _Pricer:
 
     def exact(self, g: int, c: np.ndarray) -> float:
         i = g % self.D.shape[1]
-        B = (self._signs(i)[:, None] * self.Xa).T
+        s = self._signs(i)
+        B = (s[:, None] * self.Xa).T
         mu, res = nnls(B, c, maxiter=50 * B.shape[0] + 100)
         self.nnls_calls += 1
         rows = np.flatnonzero(mu > 0)
         self.mult[g] = (rows, mu[rows])
+        if self.near:
+            # the rows closest to active along the group's steepest feasible direction
+            # (B mu - c): where it will hit its cone's boundary first; kept as candidate cuts
+            margin = (s * (self.Xa @ (B @ mu - c))) / self.row_norms
+            margin[rows] = np.inf
+            self.near_rows[g] = np.argsort(margin)[:self.near]
         return float(res)
 
     def norms(self, C: np.ndarray, beta: float, enough: int | None = None,
@@ -526,7 +535,8 @@ class ConeWorkingSet(_TorchSolver):
     cone-multiplier pricing, the certificate); the next set is the nonzero signed patterns
     plus those that violate their dual constraint, the most violated first (confirmed by
     least squares), as many as there are nonzero ones (at least ``start``); a pattern enters
-    with the constraint rows its least-squares multipliers use, and zero patterns that
+    with the constraint rows its least-squares multipliers use and the ``first_rows`` rows
+    nearest to active along its steepest feasible direction, and zero patterns that
     satisfy their constraint leave. Inner iterations (cutting planes): Clarabel solves the
     restricted program with the rows in the set; every row of the set's patterns is checked
     and those violated by more than ``feas_tol`` (relative to the largest ``|x_k' u|``) join,
@@ -544,6 +554,9 @@ class ConeWorkingSet(_TorchSolver):
         Smallest number of signed patterns added at once.
     rows_per_round : int or None
         Constraint rows added per pattern and round (default ``2 (d + 1)``).
+    first_rows : int or None
+        Rows a pattern enters with besides those its least-squares multipliers use: the ones
+        nearest to active along its steepest feasible direction (default ``4 (d + 1)``).
     feas_tol : float
         Relative violation below which a cone constraint counts as satisfied.
     max_size : int
@@ -565,6 +578,7 @@ class ConeWorkingSet(_TorchSolver):
     max_rounds: int = 100
     start: int = 10
     rows_per_round: int | None = None
+    first_rows: int | None = None
     feas_tol: float = 1e-10
     max_size: int = 6_000
     ipm_tol: float = 1e-8
@@ -580,8 +594,8 @@ class ConeWorkingSet(_TorchSolver):
         U = torch.cat([_warm(ws.get("V"), (P, d), op, "warm_start['V']"),
                        _warm(ws.get("W"), (P, d), op, "warm_start['W']")])
         mon = _Monitor(loss, beta, tol, verbose)
-        pricer = _Pricer(Xa, D)
         per_round = self.rows_per_round or 2 * d
+        pricer = _Pricer(Xa, D, near=self.first_rows or 4 * d)
         work: list[int] = []
         cuts: dict[int, np.ndarray] = {}
         gram = _Gram(op, loss.y)
@@ -618,9 +632,10 @@ class ConeWorkingSet(_TorchSolver):
                     break
                 work = nxt
             for g in work:
-                if g not in cuts:  # first time in: the rows its least-squares multipliers use
+                if g not in cuts:  # first time in: its least-squares rows and the nearest
                     rows = pricer.mult.get(g, (np.zeros(0, dtype=np.int64), None))[0]
-                    cuts[g] = np.asarray(rows, dtype=np.int64)
+                    near = pricer.near_rows.get(g, np.zeros(0, dtype=np.int64))
+                    cuts[g] = np.union1d(rows, near).astype(np.int64)
             u, rounds, status_ipm = self._cutting_planes(gram, work, cuts, pricer, Xa, D, beta,
                                                          per_round, eps)
             last_eps = eps

@@ -277,3 +277,15 @@ def test_runs_on_float32_and_reports_the_device(data_1d):
     assert sol.info["device"] == "cpu"
     ref = lifted.solve(solver="clarabel")
     assert _rel(sol.value, ref.value) < 1e-4
+
+
+def test_cone_working_set_beyond_max_size_stops_and_says_so(data_2d):
+    lifted = TwoLayerReLU(*data_2d, beta=0.01).lift(relaxation="relu")
+    with pytest.warns(ConvergenceWarning):
+        sol = lifted.solve(solver="active_set", max_size=20, device="cpu")
+    assert sol.status == "max_iters"
+    assert "max_size=20" in sol.message and "solver='al'" in sol.message
+    # auto never prefers it for wide data, however large the program
+    wide = TwoLayerReLU(np.random.default_rng(0).standard_normal((40, 40)),
+                        np.zeros(40), beta=1.0).lift(patterns=30, relaxation="relu", seed=0)
+    assert "active_set" not in wide.first_order_threshold

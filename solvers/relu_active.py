@@ -69,7 +69,7 @@ from lift.solvers.relu_fast import (
     _setup,
     _smooth,
     _TorchSolver,
-    _warm,
+    _warm_point,
     fista,
 )
 
@@ -334,7 +334,7 @@ class GatedWorkingSet(_TorchSolver):
         t0 = time.perf_counter()
         prob, op, loss = _setup(lifted, self.device, self.dtype)
         beta = prob.beta
-        U = _warm((warm_start or {}).get("V"), (op.P, op.d), op, "warm_start['V']")
+        U = _warm_point(warm_start, op, cone=False)
         mon = _Monitor(loss, beta, tol, verbose)
         work: list[int] = []
         gram = _Gram(op, loss.y) if loss.name == "squared" else None
@@ -590,9 +590,7 @@ class ConeWorkingSet(_TorchSolver):
         prob, op, loss = _setup(lifted, self.device, self.dtype)
         beta, P, d = prob.beta, op.P, op.d
         Xa, D = np.asarray(prob.Xa, dtype=np.float64), np.asarray(lifted.D, dtype=bool)
-        ws = warm_start or {}
-        U = torch.cat([_warm(ws.get("V"), (P, d), op, "warm_start['V']"),
-                       _warm(ws.get("W"), (P, d), op, "warm_start['W']")])
+        U = _warm_point(warm_start, op, cone=True)
         mon = _Monitor(loss, beta, tol, verbose)
         per_round = self.rows_per_round or 2 * d
         pricer = _Pricer(Xa, D, near=self.first_rows or 4 * d)

@@ -168,6 +168,12 @@ class TorchLoss:
 # --------------------------------------------------------------------------------------------
 # The operator [D_1 Xa, ..., D_P Xa]
 # --------------------------------------------------------------------------------------------
+def _row_slices(n: int, P: int) -> list[slice]:
+    """Row chunks of an ``n x P`` array with at most ``CHUNK_ENTRIES`` entries each."""
+    rows = max(1, CHUNK_ENTRIES // max(P, 1))
+    return [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+
+
 class PatternOperator:
     r"""Matrix-free products with ``A = [D_1 \tilde X, \dots, D_P \tilde X]`` (n x P(d+1)).
 
@@ -183,8 +189,7 @@ class PatternOperator:
         self.D = self.Db.to(dtype)
         self.n, self.d = self.Xa.shape
         self.P = self.D.shape[1]
-        rows = max(1, CHUNK_ENTRIES // max(self.P, 1))
-        self.chunks = [slice(s, min(s + rows, self.n)) for s in range(0, self.n, rows)]
+        self.chunks = _row_slices(self.n, self.P)
 
     def restrict(self, idx: torch.Tensor) -> PatternOperator:
         """The operator of the patterns ``idx`` only (shares ``Xa``; copies those columns)."""
@@ -193,8 +198,7 @@ class PatternOperator:
         sub.Db = self.Db[:, idx]
         sub.D = self.D[:, idx]
         sub.n, sub.d, sub.P = self.n, self.d, int(idx.numel())
-        rows = max(1, CHUNK_ENTRIES // max(sub.P, 1))
-        sub.chunks = [slice(s, min(s + rows, sub.n)) for s in range(0, sub.n, rows)]
+        sub.chunks = _row_slices(sub.n, sub.P)
         return sub
 
     def blocks(self, idx: torch.Tensor, sl: slice, signs: torch.Tensor | None = None
@@ -596,6 +600,13 @@ def _setup(lifted, device, dtype):
     return prob, op, loss
 
 
+def _warm_point(warm_start: dict | None, op: PatternOperator, cone: bool) -> torch.Tensor:
+    """The starting point ``V`` (gated) or ``[V; W]`` (cone) from a warm start, else zeros."""
+    ws = warm_start or {}
+    return torch.cat([_warm(ws.get(k), (op.P, op.d), op, f"warm_start['{k}']")
+                      for k in (("V", "W") if cone else ("V",))])
+
+
 def _warm(U0: Any, shape: tuple[int, int], op: PatternOperator, name: str) -> torch.Tensor:
     if U0 is None:
         return torch.zeros(shape, dtype=op.dtype, device=op.device)
@@ -677,7 +688,7 @@ class GatedFISTA(_TorchSolver):
         t0 = time.perf_counter()
         prob, op, loss = _setup(lifted, self.device, self.dtype)
         beta = prob.beta
-        U0 = _warm((warm_start or {}).get("V"), (op.P, op.d), op, "warm_start['V']")
+        U0 = _warm_point(warm_start, op, cone=False)
         step = 1.0 / (loss.curvature() * op.lipschitz())
         mon = _Monitor(loss, beta, tol, verbose)
 
@@ -741,9 +752,7 @@ class ConeAugmentedLagrangian(_TorchSolver):
         prob, op, loss = _setup(lifted, self.device, self.dtype)
         beta = prob.beta
         ws = warm_start or {}
-        V0 = _warm(ws.get("V"), (op.P, op.d), op, "warm_start['V']")
-        W0 = _warm(ws.get("W"), (op.P, op.d), op, "warm_start['W']")
-        U = torch.cat([V0, W0])
+        U = _warm_point(ws, op, cone=True)
         lip_data = loss.curvature() * op.lipschitz()
         lip_x = float(torch.linalg.matrix_norm(op.Xa, ord=2)) ** 2
         # the penalty on one block has curvature rho ||Xa||^2, the data term ||A||^2 (about P

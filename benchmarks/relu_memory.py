@@ -1,8 +1,11 @@
 """Peak memory of the fast ReLU solvers at n = 100,000, d = 100, P = 2,000 (CPU).
 
-Run: ``python benchmarks/relu_memory.py [gated|relu] [max_iters] [full]``. Prints one JSON line
-with the peak resident set size (``ru_maxrss``) of this process, the time per iteration and the
-certified relative gap reached. Run each relaxation in its own process so the peak is its own.
+Run: ``python benchmarks/relu_memory.py [gated|relu] [max_iters] [full] [solver=NAME]``. Prints
+one JSON line with the peak resident set size (``ru_maxrss``) of this process, the time per
+iteration and the certified relative gap reached. Run each relaxation in its own process so the
+peak is its own. The solver is ``fista`` (gated) or ``al`` (ReLU) unless ``solver=`` names
+another; ``max_iters`` is passed to ``fista`` and ``al`` only (``active_set`` runs to its
+certificate).
 
 By default the solver runs through the registry and the library's certificate is recomputed
 (chunked ``dual_bound`` with the solver's multipliers, ``predictions``); ``full`` goes through
@@ -36,7 +39,8 @@ def _solver_and_certificate(lifted, solver: str, max_iters: int) -> dict:
 
     prob = lifted.problem
     t0 = time.perf_counter()
-    run = run_first_order(solver, lifted, tol=1e-6, max_iters=max_iters, device="cpu")
+    budget = {} if solver == "active_set" else {"max_iters": max_iters}
+    run = run_first_order(solver, lifted, tol=1e-6, device="cpu", **budget)
     t1 = time.perf_counter()
     V, W = run["primal"]["V"], run["primal"]["W"]
     value = lifted.program_objective(V, W)
@@ -52,7 +56,7 @@ def _solver_and_certificate(lifted, solver: str, max_iters: int) -> dict:
 
 
 def main(relaxation: str = "gated", max_iters: int = 20, n: int = 100_000, d: int = 100,
-         P: int = 2_000, full: bool = False) -> dict:
+         P: int = 2_000, full: bool = False, solver: str | None = None) -> dict:
     from lift.errors import ConvergenceWarning
     from lift.problems import TwoLayerReLU
 
@@ -61,17 +65,19 @@ def main(relaxation: str = "gated", max_iters: int = 20, n: int = 100_000, d: in
     t0 = time.perf_counter()
     lifted = prob.lift(patterns=P, relaxation=relaxation, seed=0)
     t_lift = time.perf_counter() - t0
-    solver = "fista" if relaxation == "gated" else "al"
+    solver = solver or ("fista" if relaxation == "gated" else "al")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if full:
-            sol = lifted.solve(solver=solver, tol=1e-6, max_iters=max_iters, device="cpu")
+            budget = {} if solver == "active_set" else {"max_iters": max_iters}
+            sol = lifted.solve(solver=solver, tol=1e-6, device="cpu", **budget)
             res = {"iterations": sol.iterations, "solve_s": sol.time, "rel_gap": sol.rel_gap,
                    "status": sol.status}
         else:
             res = _solver_and_certificate(lifted, solver, max_iters)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # bytes (Linux: KiB)
-    out = {"relaxation": relaxation, "n": n, "d": d, "P": lifted.P, "lift_s": t_lift, **res,
+    out = {"relaxation": relaxation, "solver": solver, "n": n, "d": d, "P": lifted.P,
+           "lift_s": t_lift, **res,
            "peak_rss_gib": peak / 2**30}
     print(json.dumps(out))
     return out
@@ -79,5 +85,6 @@ def main(relaxation: str = "gated", max_iters: int = 20, n: int = 100_000, d: in
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    named = dict(a.split("=", 1) for a in args[2:] if "=" in a)
     main(args[0] if args else "gated", int(args[1]) if len(args) > 1 else 20,
-         full="full" in args[2:])
+         full="full" in args[2:], solver=named.get("solver"))

@@ -287,7 +287,9 @@ def table(results: list[dict]) -> str:
         st, sv = cell(res["scs"]) if "scs" in res else ("skipped", np.inf)
         ratio = f"{lv / pv:.2f}" if np.isfinite(lv) and np.isfinite(pv) else "-"
         cbest = min(cv, sv)
-        speed = f"{cbest / lv:.0f}x" if np.isfinite(lv) and np.isfinite(cbest) else "-"
+        speed = "-"
+        if np.isfinite(lv) and np.isfinite(cbest):
+            speed = f"{cbest / lv:.0f}x" if cbest >= 10 * lv else f"{cbest / lv:.1f}x"
         mem_l = res["lift"]["peak_gib"] if res.get("lift") and "peak_gib" in res["lift"] else None
         mem_p = next((r["peak_gib"] for r in reversed(ps) if "peak_gib" in r), None)
         mem = f"{mem_l:.2f} / {mem_p:.2f}" if mem_l and mem_p else (

@@ -437,13 +437,16 @@ class _Pricer:
         return float(res)
 
     def norms(self, C: np.ndarray, beta: float, enough: int | None = None,
-              skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              skip: np.ndarray | None = None,
+              rough: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Bounds for all ``2P`` signed groups given ``C = [Xa^T D_i lam]_i``, and which of
         them are exact where above ``beta``.
 
         Least squares run only where the cheap bounds exceed ``beta``, the largest cheap bound
         first; with ``enough``, they stop once that many groups outside ``skip`` are confirmed
-        above ``beta`` (the rest keep their cheap bounds: still valid, maybe loose)."""
+        above ``beta`` (the rest keep their cheap bounds: still valid, maybe loose). With
+        ``rough``, the groups in ``skip`` keep their cheap bounds too (when the point is known
+        to be inaccurate, tightening them cannot close the gap)."""
         P = C.shape[0]
         out = np.empty(2 * P)
         signed = np.concatenate([C, -C])
@@ -457,6 +460,8 @@ class _Pricer:
         for g in np.argsort(-out, kind="stable"):
             if out[g] <= beta or (enough is not None and confirmed >= enough):
                 break
+            if rough and skip is not None and skip[g]:
+                continue
             out[g] = min(out[g], self.exact(int(g), signed[g]))
             checked[g] = True
             confirmed += out[g] > beta and (skip is None or not skip[g])
@@ -609,7 +614,7 @@ class ConeWorkingSet(_TorchSolver):
             in_support = np.zeros(2 * P, dtype=bool)
             in_support[support] = True
             norms, checked = pricer.norms(C, beta, enough=max(self.start, support.size),
-                                          skip=in_support)
+                                          skip=in_support, rough=last_eps > self.ipm_tol)
             XV, XW = op.Xa @ V.T, op.Xa @ W.T
             fnet = float(loss.value(torch.relu(XV).sum(1) - torch.relu(XW).sum(1)))
             upper = max(float(loss.value(z)), fnet) + beta * float(group_norms(U).sum())
@@ -624,7 +629,9 @@ class ConeWorkingSet(_TorchSolver):
                     stalled = True  # the restricted programs are as accurate as Clarabel gets
                     break
                 eps = self.ipm_tol  # nothing to add: solve the same set accurately
+                same_set = True
             else:
+                same_set = False
                 if len(nxt) * d > self.max_size:
                     too_big = len(nxt)
                     break
@@ -634,8 +641,9 @@ class ConeWorkingSet(_TorchSolver):
                     rows = pricer.mult.get(g, (np.zeros(0, dtype=np.int64), None))[0]
                     near = pricer.near_rows.get(g, np.zeros(0, dtype=np.int64))
                     cuts[g] = np.union1d(rows, near).astype(np.int64)
+            # on an unchanged set the rows are already complete: no loose search rounds
             u, rounds, status_ipm = self._cutting_planes(gram, work, cuts, pricer, Xa, D, beta,
-                                                         per_round, eps)
+                                                         per_round, eps, search=not same_set)
             last_eps = eps
             rounds_total += rounds
             U = torch.zeros_like(U)
@@ -667,10 +675,10 @@ class ConeWorkingSet(_TorchSolver):
 
     def _cutting_planes(self, gram: _Gram, work: list[int], cuts: dict, pricer: _Pricer,
                         Xa: np.ndarray, D: np.ndarray, beta: float, per_round: int,
-                        tol: float):
+                        tol: float, search: bool = True):
         """Clarabel on the working set with the rows in ``cuts``, adding violated rows until
-        none is; the rounds that only look for rows run at a loose tolerance, the last one at
-        ``tol``. Returns ``(u, rounds, Clarabel's status)``."""
+        none is; with ``search``, the rounds that only look for rows run at a loose
+        tolerance, the last one at ``tol``. Returns ``(u, rounds, Clarabel's status)``."""
         P, d = D.shape[1], Xa.shape[1]
         m = len(work)
         S = np.where(D[:, [g % P for g in work]], 1.0, -1.0)  # (n, m): s_k per pattern
@@ -678,7 +686,7 @@ class ConeWorkingSet(_TorchSolver):
         Pm = _quadratic(G, m)
         loose = max(tol, self.loose_tol)
         status, u, rounds = "", np.zeros(m * d), 0
-        accurate = loose <= tol
+        accurate = loose <= tol or not search
         while rounds < self.max_rounds:
             rounds += 1
             rows = [cuts[g] for g in work]

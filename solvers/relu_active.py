@@ -23,8 +23,9 @@ stops on the same certified relative duality gap as the first-order solvers.
     a working set of *signed* patterns (``v_i`` and ``w_i`` are separate groups) and, inside it,
     a working set of cone constraints (rows ``k`` of ``(2 D_i - I) Xa v_i >= 0``), grown by
     cutting planes: the restricted program, a quadratic program with one second-order cone per
-    group, ``|S| d + |S|`` variables and a few hundred rows, goes straight to Clarabel's
-    interior-point method (no cvxpy compilation); rows it violates are added until none is.
+    group, ``|S| d + |S|`` variables and a few thousand rows (of the ``n |S|``), goes straight
+    to Clarabel's interior-point method (no cvxpy compilation); rows it violates are added
+    until none is.
     Pricing a pattern outside the set needs the smallest dual-constraint norm over the cone
     multipliers, ``min_{mu >= 0} ||Xa^T (D_i lam - S_i mu)||``: a nonnegative least-squares
     problem per pattern, skipped when the plain norm (``mu = 0``) or the multipliers of the
@@ -603,7 +604,7 @@ class ConeWorkingSet(_TorchSolver):
         cuts: dict[int, np.ndarray] = {}
         gram = _Gram(op, loss.y)
         outer = rounds_total = 0
-        stalled, too_big = False, 0
+        stalled, too_big, failed = False, 0, ""
         status_ipm, last_eps = "", np.inf
         for outer in range(1, self.max_outer + 1):
             V, W = U[:P], U[P:]
@@ -646,6 +647,9 @@ class ConeWorkingSet(_TorchSolver):
                                                          per_round, eps, search=not same_set)
             last_eps = eps
             rounds_total += rounds
+            if not np.all(np.isfinite(u)):
+                failed = status_ipm  # keep the last finite point; its certificate stands
+                break
             U = torch.zeros_like(U)
             U[torch.as_tensor(work, dtype=torch.long, device=op.device)] = torch.as_tensor(
                 u.reshape(len(work), d), dtype=op.dtype, device=op.device)
@@ -657,6 +661,9 @@ class ConeWorkingSet(_TorchSolver):
         status = "optimal" if ok else "max_iters"
         why = (f" (no pattern left to add; Clarabel: {status_ipm})" if stalled and not ok
                else "")
+        if failed:
+            why = (f" (stopped: Clarabel returned no usable point on a restricted program, "
+                   f"status {failed})")
         if too_big:
             why = (f" (stopped: the next working set, {too_big} patterns of {d} weights, is "
                    f"beyond max_size={self.max_size} for the dense restricted solves; use "
@@ -692,6 +699,8 @@ class ConeWorkingSet(_TorchSolver):
             rows = [cuts[g] for g in work]
             mats = [S[r, j][:, None] * Xa[r] for j, r in enumerate(rows)]
             u, mults, status = _clarabel_qp(Pm, b, beta, d, mats, tol if accurate else loose)
+            if not np.all(np.isfinite(u)):
+                break
             for g, r, mu in zip(work, rows, mults, strict=True):
                 pricer.mult[g] = (r, mu)
             vals = S * (Xa @ u.reshape(m, d).T)  # constraint values, (n, m)

@@ -269,3 +269,19 @@ def test_cone_working_set_beyond_max_size_stops_and_says_so(data_2d):
     wide = TwoLayerReLU(np.random.default_rng(0).standard_normal((40, 40)),
                         np.zeros(40), beta=1.0).lift(patterns=30, relaxation="relu", seed=0)
     assert "active_set" not in wide.first_order_threshold
+
+
+def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
+    import lift.solvers.relu_active as ra
+
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="relu")
+
+    def broken(Pm, b, beta, d, cuts, tol):
+        return np.full(b.size, np.nan), [np.zeros(c.shape[0]) for c in cuts], "NumericalError"
+
+    monkeypatch.setattr(ra, "_clarabel_qp", broken)
+    with pytest.warns(ConvergenceWarning):
+        sol = lifted.solve(solver="active_set", device="cpu")
+    assert sol.status == "max_iters"
+    assert "NumericalError" in sol.message
+    assert np.isfinite(sol.value) and np.isfinite(sol.gap)  # the last finite point, certified

@@ -158,9 +158,14 @@ def test_gated_matrix_free_inner_path_matches_gram_path():
 # --------------------------------------------------------------------------------------------
 # Cone-constrained ReLU program
 # --------------------------------------------------------------------------------------------
-def test_cone_sampled_patterns_and_returned_multipliers():
-    X, y = _planted(200, 4, 5)
-    lifted = TwoLayerReLU(X, y, beta=2.0).lift(patterns=40, relaxation="relu", seed=0)
+@pytest.mark.parametrize("data", ["planted", "diabetes"])
+def test_cone_sampled_patterns_and_returned_multipliers(data):
+    if data == "planted":
+        X, y, beta = *_planted(200, 4, 5), 2.0
+    else:
+        ds = load("diabetes")
+        X, y, beta = ds.X_train[:150], ds.y_train[:150], 20.0
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(patterns=40, relaxation="relu", seed=0)
     ref = lifted.solve(solver="clarabel")
     run = run_first_order("active_set", lifted, tol=1e-6, device="cpu")
     assert run["status"] == "optimal"

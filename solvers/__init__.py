@@ -156,20 +156,53 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     name = solver.lower()
     first_order = lifted.first_order_solvers()
     if name == "auto":
-        tried: list[str] = []
-        for candidate in solver_order(lifted):
-            sol = _solve_with(lifted, candidate, tol, verbose, **options)
-            if sol.status != "solver_error":
-                break
-            tried.append(candidate)
-        if tried:
-            note = f" (auto: {', '.join(tried)} failed first)"
-            sol = dataclasses.replace(sol, message=sol.message + note)
-        return sol
+        return _solve_auto(lifted, tol, verbose, **options)
     if name not in CONIC_BACKENDS and name not in first_order:
         known = ["auto", *first_order, *CONIC_BACKENDS]
         raise ValueError(f"Unknown solver {solver!r} for this program; choose one of {known}.")
     return _solve_with(lifted, name, tol, verbose, **options)
+
+
+def _solve_auto(lifted, tol: float, verbose: bool, **options: Any):
+    """``solver="auto"``: the candidates of :func:`solver_order` in turn.
+
+    The next candidate is tried when one ends with ``solver_error``; and when a specialised
+    solver stops short of the tolerance (``max_iters``, e.g. on an ill-conditioned program)
+    and an interior-point backend (MOSEK, Clarabel) is among the candidates, that backend is
+    tried next, skipping the other specialised solvers, unless solver options were given
+    (they belong to the solver that was picked). The message says what was tried; the
+    warnings of an attempt that was replaced are dropped.
+    """
+    import warnings
+
+    order = solver_order(lifted)
+    first_order = set(lifted.first_order_solvers())
+    ipm = [c for c in order if c in ("mosek", "clarabel")]
+    tried: list[str] = []
+    fallback = None  # (solution, its warnings) of a specialised solver that stopped short
+    for candidate in order:
+        if fallback is not None and candidate in first_order:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sol = _solve_with(lifted, candidate, tol, verbose, **options)
+        if sol.status == "solver_error":
+            tried.append(f"{candidate} failed")
+            continue
+        if (candidate in first_order and sol.status == "max_iters" and ipm and not options
+                and fallback is None):
+            fallback = (sol, caught)
+            tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}")
+            continue
+        break
+    else:
+        if fallback is not None:
+            sol, caught = fallback
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if tried:
+        sol = dataclasses.replace(sol, message=sol.message + f" (auto: {'; '.join(tried)})")
+    return sol
 
 
 def _solve_with(lifted, name: str, tol: float, verbose: bool, **options: Any):

@@ -311,6 +311,10 @@ class GatedWorkingSet(_TorchSolver):
     ----------
     max_iters : int
         Budget of inner iterations over all restricted solves.
+    max_work : float
+        Budget of multiply-adds over all restricted solves (about 10 s on one core): on an
+        ill-conditioned program the solver stops, honestly short, in seconds rather than
+        minutes, and ``solver="auto"`` moves on to an interior-point method.
     max_outer : int
         Outer iterations (full passes) at most.
     start : int
@@ -325,6 +329,7 @@ class GatedWorkingSet(_TorchSolver):
     """
 
     max_iters: int = 200_000
+    max_work: float = 2e10
     max_outer: int = 100
     start: int = 10
     inner_tol: float = 1e-9
@@ -340,6 +345,7 @@ class GatedWorkingSet(_TorchSolver):
         work: list[int] = []
         gram = _Gram(op, loss.y) if loss.name == "squared" else None
         inner_tol, inner_total, outer = self.inner_tol, 0, 0
+        work_done = 0.0  # multiply-adds spent in the restricted solves
         stalled = False
         for outer in range(1, self.max_outer + 1):
             z = op.forward(U)
@@ -347,7 +353,8 @@ class GatedWorkingSet(_TorchSolver):
             C = op.adjoint(lam)
             F = float(loss.value(z)) + beta * float(group_norms(U).sum())
             mon.dual(lam, C)
-            if mon.record(outer, F, t0) or inner_total >= self.max_iters:
+            if (mon.record(outer, F, t0) or inner_total >= self.max_iters
+                    or work_done >= self.max_work):
                 break
             support = torch.nonzero(group_norms(U) > 0).flatten().cpu().numpy()
             nxt = _next_working_set(support, group_norms(C).cpu().numpy(), beta, self.start)
@@ -359,10 +366,13 @@ class GatedWorkingSet(_TorchSolver):
             else:
                 work = nxt
             m = len(work)
-            budget = self.max_iters - inner_total
+            gram_ok = gram is not None and m * op.d <= self.gram_limit
+            per_iter = float(m * op.d) ** 2 if gram_ok else 2.0 * op.n * m * op.d
+            budget = int(min(self.max_iters - inner_total,
+                             (self.max_work - work_done) / per_iter + 1))
             eps = max(inner_tol, self.relative * mon.rel_gap)
             idx = torch.as_tensor(work, dtype=torch.long, device=op.device)
-            if gram is not None and m * op.d <= self.gram_limit:
+            if gram_ok:
                 G, b = gram.sub(work)
                 u, k, _ = group_lasso_gram(G, b, beta, op.d, U[idx].cpu().numpy().ravel(),
                                            eps, budget)
@@ -372,6 +382,7 @@ class GatedWorkingSet(_TorchSolver):
                 Uw, k = _restricted_fista(op.restrict(idx), loss, beta, U[idx].clone(), eps,
                                           budget)
             inner_total += k
+            work_done += k * per_iter
             U = torch.zeros_like(U)
             U[idx] = Uw
             if verbose:

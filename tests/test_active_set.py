@@ -290,3 +290,22 @@ def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
     assert sol.status == "max_iters"
     assert "NumericalError" in sol.message
     assert np.isfinite(sol.value) and np.isfinite(sol.gap)  # the last finite point, certified
+
+
+def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
+    """Tiny beta, more weights than samples: an ill-conditioned gated program on which the
+    working set exhausts its budget; auto then hands it to Clarabel and says so."""
+    ds = load("diabetes")
+    lifted = TwoLayerReLU(ds.X_train, ds.y_train, beta=1e-3).lift(
+        patterns=200, relaxation="gated", seed=0)
+    assert solver_order(lifted)[0] == "active_set"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the replaced attempt's warnings are not passed on
+        sol = lifted.solve(solver="auto")
+    assert sol.solver == "clarabel" and sol.status == "optimal"
+    assert "auto: active_set stopped at a certified relative gap" in sol.message
+    assert sol.rel_gap <= 1e-6
+    # the working set on its own: an honest max_iters, not a wrong "optimal"
+    with pytest.warns(ConvergenceWarning):
+        alone = lifted.solve(solver="active_set", device="cpu")
+    assert alone.status == "max_iters" and alone.value >= sol.lower_bound

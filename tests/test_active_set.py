@@ -206,17 +206,6 @@ def test_cone_rejects_logistic_loss(data_2d_pm1):
 # --------------------------------------------------------------------------------------------
 # Statuses, options, warm starts, auto
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("relaxation", ["gated", "relu"])
-def test_budget_exhausted_is_max_iters_with_warning(data_2d, relaxation):
-    X, y = data_2d
-    lifted = TwoLayerReLU(X, y, beta=0.01).lift(relaxation=relaxation)
-    with pytest.warns(ConvergenceWarning, match="relative duality gap"):
-        sol = lifted.solve(solver="active_set", max_outer=1, device="cpu")
-    assert sol.status == "max_iters"
-    assert np.isfinite(sol.gap) and sol.gap > 0
-    assert "> tolerance" in sol.message
-
-
 def test_unknown_option_is_a_clear_error(data_1d):
     lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="relu")
     with pytest.raises(TypeError, match="Unknown option"):

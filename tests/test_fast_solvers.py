@@ -223,11 +223,14 @@ def test_augmented_lagrangian_sampled_patterns():
 # --------------------------------------------------------------------------------------------
 # Statuses, paths, auto
 # --------------------------------------------------------------------------------------------
-def test_budget_exhausted_is_max_iters_with_warning(data_2d):
+@pytest.mark.parametrize("solver,relaxation,budget", [
+    ("fista", "gated", {"max_iters": 3}), ("al", "relu", {"max_iters": 3}),
+    ("active_set", "gated", {"max_outer": 1}), ("active_set", "relu", {"max_outer": 1})])
+def test_budget_exhausted_is_max_iters_with_warning(data_2d, solver, relaxation, budget):
     X, y = data_2d
-    lifted = TwoLayerReLU(X, y, beta=0.01).lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=0.01).lift(relaxation=relaxation)
     with pytest.warns(ConvergenceWarning, match="relative duality gap"):
-        sol = lifted.solve(solver="fista", max_iters=3, device="cpu")
+        sol = lifted.solve(solver=solver, device="cpu", **budget)
     assert sol.status == "max_iters"
     assert np.isfinite(sol.gap) and sol.gap > 0
     assert "> tolerance" in sol.message

@@ -346,18 +346,21 @@ class GatedWorkingSet(_TorchSolver):
         gram = _Gram(op, loss.y) if loss.name == "squared" else None
         inner_tol, inner_total, outer = self.inner_tol, 0, 0
         work_done = 0.0  # multiply-adds spent in the restricted solves
-        stalled = False
+        stalled = spent = False
         for outer in range(1, self.max_outer + 1):
             z = op.forward(U)
             lam = loss.grad(z)
-            C = op.adjoint(lam)
-            F = float(loss.value(z)) + beta * float(group_norms(U).sum())
-            mon.dual(lam, C)
-            if (mon.record(outer, F, t0) or inner_total >= self.max_iters
-                    or work_done >= self.max_work):
+            norms = group_norms(op.adjoint(lam))  # every pattern's dual constraint
+            unorms = group_norms(U)
+            F = float(loss.value(z)) + beta * float(unorms.sum())
+            mon.dual(lam, norm_max=float(norms.max()))
+            if mon.record(outer, F, t0):
                 break
-            support = torch.nonzero(group_norms(U) > 0).flatten().cpu().numpy()
-            nxt = _next_working_set(support, group_norms(C).cpu().numpy(), beta, self.start)
+            if inner_total >= self.max_iters or work_done >= self.max_work:
+                spent = True
+                break
+            support = torch.nonzero(unorms > 0).flatten().cpu().numpy()
+            nxt = _next_working_set(support, norms.cpu().numpy(), beta, self.start)
             if nxt is None:  # nothing violated: the restricted solves must get more accurate
                 inner_tol *= 1e-2
                 if inner_tol < 1e-16:
@@ -391,6 +394,9 @@ class GatedWorkingSet(_TorchSolver):
         ok = mon.done
         status = "optimal" if ok else "max_iters"
         why = " (restricted solves stalled)" if stalled else ""
+        if spent:
+            why = (f" (budget of the restricted solves spent: {inner_total} iterations, "
+                   f"{work_done:.1e} multiply-adds; see max_iters, max_work)")
         msg = (f"certified relative duality gap {mon.rel_gap:.2e} "
                f"{'<=' if ok else '>'} tolerance {tol:.1e} after {outer} passes over the "
                f"patterns, working set {len(work)} of {op.P}{why}")

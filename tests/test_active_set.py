@@ -298,3 +298,4 @@ def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
     with pytest.warns(ConvergenceWarning):
         alone = lifted.solve(solver="active_set", device="cpu")
     assert alone.status == "max_iters" and alone.value >= sol.lower_bound
+    assert "budget of the restricted solves spent" in alone.message

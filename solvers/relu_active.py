@@ -625,7 +625,8 @@ class ConeWorkingSet(_TorchSolver):
         status_ipm, last_eps = "", np.inf
         for outer in range(1, self.max_outer + 1):
             V, W = U[:P], U[P:]
-            z = op.forward(V - W)
+            XV, XW = op.Xa @ V.T, op.Xa @ W.T  # n x P: the program's and the network's outputs
+            z = (op.D * (XV - XW)).sum(1)
             lam = loss.grad(z)
             C = op.adjoint(lam).cpu().numpy().astype(np.float64)
             support = torch.nonzero(group_norms(U) > 0).flatten().cpu().numpy()
@@ -633,7 +634,6 @@ class ConeWorkingSet(_TorchSolver):
             in_support[support] = True
             norms, checked = pricer.norms(C, beta, enough=max(self.start, support.size),
                                           skip=in_support, rough=last_eps > self.ipm_tol)
-            XV, XW = op.Xa @ V.T, op.Xa @ W.T
             fnet = float(loss.value(torch.relu(XV).sum(1) - torch.relu(XW).sum(1)))
             upper = max(float(loss.value(z)), fnet) + beta * float(group_norms(U).sum())
             mon.dual(lam, norm_max=float(norms.max(initial=0.0)))

@@ -35,23 +35,23 @@ def synthetic(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _solver_and_certificate(lifted, solver: str, max_iters: int) -> dict:
     """The solver, then the library's certificate at its point (no network recovery)."""
     from lift.problems.relu import dual_bound
-    from lift.solvers import run_first_order
+    from lift.solvers import run_solver
 
     prob = lifted.problem
     t0 = time.perf_counter()
     budget = {} if solver == "active_set" else {"max_iters": max_iters}
-    run = run_first_order(solver, lifted, tol=1e-6, device="cpu", **budget)
+    run = run_solver(lifted, solver, tol=1e-6, device="cpu", **budget)
     t1 = time.perf_counter()
-    V, W = run["primal"]["V"], run["primal"]["W"]
-    value = lifted.program_objective(V, W)
+    V, W = run.primal["V"], run.primal["W"]
+    value = lifted.program_value({"V": V, "W": W})
     lam = prob.loss.grad(lifted.predictions(V, W), prob.y)
     lower, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, lifted.D, lifted.cone,
-                          multipliers=run["primal"].get("multipliers"))
+                          multipliers=run.primal.get("multipliers"))
     t2 = time.perf_counter()
-    return {"iterations": run["iterations"], "solve_s": t1 - t0,
-            "s_per_iteration": (t1 - t0) / max(run["iterations"], 1),
-            "certificate_s": t2 - t1, "status": run["status"],
-            "solver_rel_gap": run["info"]["rel_gap"],
+    return {"iterations": run.iterations, "solve_s": t1 - t0,
+            "s_per_iteration": (t1 - t0) / max(run.iterations, 1),
+            "certificate_s": t2 - t1, "status": run.status,
+            "solver_rel_gap": run.info["rel_gap"],
             "rel_gap": (value - lower) / abs(value)}
 
 
@@ -63,7 +63,7 @@ def main(relaxation: str = "gated", max_iters: int = 20, n: int = 100_000, d: in
     X, y = synthetic(n, d)
     prob = TwoLayerReLU(X, y, beta=1e-2 * n)
     t0 = time.perf_counter()
-    lifted = prob.lift(patterns=P, relaxation=relaxation, seed=0)
+    lifted = prob.lift(patterns=P, program={"relu": "cone"}.get(relaxation, relaxation), seed=0)
     t_lift = time.perf_counter() - t0
     solver = solver or ("fista" if relaxation == "gated" else "al")
     with warnings.catch_warnings():

@@ -80,7 +80,8 @@ def build(row: dict):
         y = np.maximum(X @ W, 0.0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(row["n"])
     n = X.shape[0]
     prob = TwoLayerReLU(X, y, beta=row["lam"] * n)
-    return prob.lift(patterns=row["P"], relaxation=row["relaxation"], seed=0)
+    program = {"relu": "cone"}.get(row["relaxation"], row["relaxation"])
+    return prob.lift(patterns=row["P"], program=program, seed=0)
 
 
 def _violation(lifted, V, W) -> float:
@@ -102,21 +103,21 @@ def measure(row: dict, method: str, tol: float) -> dict:
     n = prob.n
     lower = None
     if method in ("lift", "lift-fo"):
-        from lift.solvers import run_first_order
+        from lift.solvers import run_solver
 
         name = "active_set" if method == "lift" else (
-            "fista" if lifted.relaxation == "gated" else "al")
+            "fista" if lifted.program == "gated" else "al")
         options = {} if name == "active_set" else {
             "max_iters": 200_000 if name == "fista" else 20_000}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            run = run_first_order(name, lifted, tol=tol, device="cpu", **options)
+            run = run_solver(lifted, name, tol=tol, device="cpu", **options)
             elapsed = time.perf_counter() - t0
-        V, W = run["primal"]["V"], run["primal"]["W"]
-        value = lifted.program_objective(V, W)
-        lower = run["info"]["lower"]
-        iters = run["iterations"]
+        V, W = run.primal["V"], run.primal["W"]
+        value = lifted.program_value({"V": V, "W": W})
+        lower = run.info["lower"]
+        iters = run.iterations
     elif method == "pyscnn":
         from scnn.metrics import Metrics
         from scnn.models import ConvexGatedReLU, ConvexReLU
@@ -125,7 +126,7 @@ def measure(row: dict, method: str, tol: float) -> dict:
         from scnn.solvers import AL, RFISTA
 
         G = lifted.gates.T  # (d + 1, P): the same gates, on the same augmented data
-        gated = lifted.relaxation == "gated"
+        gated = lifted.program == "gated"
         model = ConvexGatedReLU(G) if gated else ConvexReLU(G)
         solver = (RFISTA(model, max_iters=200_000, tol=tol) if gated else
                   AL(model, tol=tol, constraint_tol=tol))
@@ -144,7 +145,7 @@ def measure(row: dict, method: str, tol: float) -> dict:
         V[order] = np.asarray(m.parameters[0])[0]
         if not gated:
             W[order] = np.asarray(m.parameters[1])[0]
-        value = lifted.program_objective(V, W)
+        value = lifted.program_value({"V": V, "W": W})
         value_own = prob.loss.value(z, prob.y) + prob.beta * (
             np.linalg.norm(V, axis=1).sum() + (0 if W is None else np.linalg.norm(W, axis=1).sum()))
         if abs(value - value_own) > 1e-8 * abs(value):
@@ -160,12 +161,12 @@ def measure(row: dict, method: str, tol: float) -> dict:
             cvx = lifted.to_cvxpy()
             run = solve_cvxpy(cvx, method, tol=tol)
             elapsed = time.perf_counter() - t0
-        primal = lifted._primal_from_cvxpy(cvx)
+        primal = lifted.primal_from_cvxpy(cvx)
         if primal is None:
-            return {"time": elapsed, "value": float("nan"), "status": run["status"]}
+            return {"time": elapsed, "value": float("nan"), "status": run.status}
         V, W = primal["V"], primal["W"]
-        value = lifted.program_objective(V, W)
-        iters = run["iterations"]
+        value = lifted.program_value({"V": V, "W": W})
+        iters = run.iterations
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
     return {"time": elapsed, "value": value, "lower": lower, "iterations": iters,
             "viol": _violation(lifted, V, W), "peak_gib": peak}

@@ -1,7 +1,7 @@
 """convex-lift: lift non-convex learning problems into convex programs, solve them with
 certificates, map the solutions back, and compare with overparameterized SGD."""
 
-from lift.base import STATUSES, Lifted, Problem, Solution
+from lift.base import STATUSES, Certificate, Lifted, Problem, Solution, SolverResult
 from lift.compare import Comparison, compare
 from lift.errors import (
     ConvergenceWarning,
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STATUSES",
+    "Certificate",
     "Comparison",
     "ConvergenceWarning",
     "InaccurateSolutionWarning",
@@ -24,6 +25,7 @@ __all__ = [
     "PatternCountError",
     "Problem",
     "Solution",
+    "SolverResult",
     "SolverError",
     "SolverNotAvailableError",
     "__version__",

@@ -1,4 +1,7 @@
-"""Problem classes: each lifts a non-convex learning problem into a convex program."""
+"""Problem families: each lifts a non-convex learning problem into a convex program.
+
+Importing this package registers every bundled family (see :mod:`lift.families`).
+"""
 
 from lift.problems.relu import GatedReLUNet, ReLULift, ReLUNet, TwoLayerReLU
 

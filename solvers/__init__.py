@@ -8,10 +8,10 @@ lifted program's own map back.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable
 from typing import Any
 
+from lift.base import SolverResult
 from lift.errors import SolverNotAvailableError, check_positive
 from lift.solvers.conic import (
     CONIC_BACKENDS,
@@ -23,15 +23,16 @@ from lift.solvers.conic import (
 
 __all__ = [
     "CONIC_BACKENDS",
+    "SPECIALISED",
+    "SpecialisedSolver",
     "available_solvers",
     "choose_solver",
-    "first_order_for",
-    "register_first_order",
-    "run_first_order",
-    "solver_order",
     "installed_solvers",
+    "register_solver",
     "resolve_device",
     "solve_lifted",
+    "solver_order",
+    "specialised_for",
     "usable_solvers",
 ]
 
@@ -42,54 +43,35 @@ SOCP_IPM_LIMIT = 400_000
 
 
 @dataclasses.dataclass(frozen=True)
-class FirstOrderSolver:
-    """A specialised solver: ``accepts(lifted) -> bool`` and
-    ``run(lifted, tol=..., verbose=..., **options) -> dict`` with keys ``primal``, ``status``,
-    ``time``, ``iterations``, ``message`` and optionally ``info``."""
+class SpecialisedSolver:
+    """A solver that works on a lifted program directly (not through cvxpy).
+
+    ``accepts(lifted) -> bool`` says which programs it takes;
+    ``run(lifted, tol=..., verbose=..., warm_start=..., **options) -> SolverResult`` solves
+    one (unknown options raise ``TypeError``).
+    """
 
     name: str
     accepts: Callable[[Any], bool]
-    run: Callable[..., dict]
+    run: Callable[..., SolverResult]
 
 
-#: name -> solver, in preference order; filled by the modules in ``_FIRST_ORDER_MODULES``
-FIRST_ORDER: dict[str, FirstOrderSolver] = {}
-#: modules that register first-order solvers when imported (imported lazily)
-_FIRST_ORDER_MODULES: tuple[str, ...] = ("lift.solvers.relu_fast", "lift.solvers.relu_active")
-_loaded = False
+#: name -> solver, in registration order. Problem families register their specialised
+#: solvers when their module is imported (which happens before any of their programs exists).
+SPECIALISED: dict[str, SpecialisedSolver] = {}
 
 
-def register_first_order(name: str, accepts: Callable[[Any], bool],
-                         run: Callable[..., dict], first: bool = False) -> None:
-    """Add a specialised solver to the registry (later names rank lower for "auto", unless
-    ``first``)."""
-    entry = FirstOrderSolver(name, accepts, run)
-    if first:
-        rest = {k: v for k, v in FIRST_ORDER.items() if k != name}
-        FIRST_ORDER.clear()
-        FIRST_ORDER.update({name: entry, **rest})
-    else:
-        FIRST_ORDER[name] = entry
+def register_solver(name: str, accepts: Callable[[Any], bool],
+                    run: Callable[..., SolverResult]) -> None:
+    """Add a specialised solver to the registry (a name registered twice is replaced)."""
+    if name in CONIC_BACKENDS or name == "auto":
+        raise ValueError(f"`name` {name!r} is reserved for a conic backend or 'auto'.")
+    SPECIALISED[name] = SpecialisedSolver(name, accepts, run)
 
 
-def _load_first_order() -> None:
-    global _loaded
-    if not _loaded:
-        for mod in _FIRST_ORDER_MODULES:
-            importlib.import_module(mod)
-        _loaded = True
-
-
-def first_order_for(lifted) -> tuple[str, ...]:
-    """Names of registered first-order solvers that accept ``lifted``."""
-    _load_first_order()
-    return tuple(name for name, s in FIRST_ORDER.items() if s.accepts(lifted))
-
-
-def run_first_order(name: str, lifted, **options: Any) -> dict:
-    """Run first-order solver ``name`` on ``lifted``."""
-    _load_first_order()
-    return FIRST_ORDER[name].run(lifted, **options)
+def specialised_for(lifted) -> tuple[str, ...]:
+    """Names of registered specialised solvers that accept ``lifted``."""
+    return tuple(name for name, s in SPECIALISED.items() if s.accepts(lifted))
 
 
 def resolve_device(device: Any = None):
@@ -103,7 +85,7 @@ def resolve_device(device: Any = None):
 
 def available_solvers(lifted) -> list[str]:
     """All solver names ``lifted.solve`` accepts right now (besides ``"auto"``)."""
-    return list(lifted.first_order_solvers()) + usable_solvers()
+    return list(lifted.solvers()) + usable_solvers()
 
 
 def choose_solver(lifted) -> str:
@@ -114,31 +96,26 @@ def choose_solver(lifted) -> str:
 def solver_order(lifted) -> list[str]:
     """Solvers to try for ``solver="auto"``, best first.
 
-    Specialised solvers come first when the program is larger than their
-    ``first_order_threshold`` (one size for all, or a mapping from solver name to size; a name
-    missing from the mapping is never preferred); then a licensed MOSEK, then Clarabel on
-    programs an interior-point method handles quickly, then SCS, then the remaining
-    specialised solvers.
+    Specialised solvers come first, in the order of ``lifted.auto_thresholds()``, when the
+    program is larger than their threshold there (a solver without one is never preferred);
+    then a
+    licensed MOSEK, then Clarabel on programs an interior-point method handles quickly, then
+    SCS, then the remaining specialised solvers.
     """
     size = lifted.size_hint()
-    first_order = list(lifted.first_order_solvers())
-    threshold = getattr(lifted, "first_order_threshold", None)
+    specialised = list(lifted.solvers())
+    thresholds = lifted.auto_thresholds()
     usable = usable_solvers()
     limit = PSD_IPM_LIMIT if "psd" in lifted.cones() else SOCP_IPM_LIMIT
-    order: list[str] = []
-
-    def preferred(name: str) -> bool:
-        t = threshold.get(name) if isinstance(threshold, dict) else threshold
-        return t is not None and size > t
-
-    order += [name for name in first_order if preferred(name)]
+    order: list[str] = [name for name, limit in thresholds.items()
+                        if name in specialised and size > limit]
     if "mosek" in usable:
         order.append("mosek")
     if "clarabel" in usable and size <= limit:
         order.append("clarabel")
     if "scs" in usable:
         order.append("scs")
-    order += [name for name in first_order if name not in order]
+    order += [name for name in specialised if name not in order]
     if not order:
         raise SolverNotAvailableError(
             "No solver is usable for this program; install the open ones: pip install scs "
@@ -148,22 +125,22 @@ def solver_order(lifted) -> list[str]:
 
 
 def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool = False,
-                 **options: Any):
+                 warm_start: Any = None, **options: Any):
     """Solve ``lifted`` with ``solver`` and return a :class:`lift.Solution`."""
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
     tol = check_positive(tol, "tol")
     name = solver.lower()
-    first_order = lifted.first_order_solvers()
     if name == "auto":
-        return _solve_auto(lifted, tol, verbose, **options)
-    if name not in CONIC_BACKENDS and name not in first_order:
-        known = ["auto", *first_order, *CONIC_BACKENDS]
+        return _solve_auto(lifted, tol, verbose, warm_start, **options)
+    specialised = lifted.solvers()
+    if name not in CONIC_BACKENDS and name not in specialised:
+        known = ["auto", *specialised, *CONIC_BACKENDS]
         raise ValueError(f"Unknown solver {solver!r} for this program; choose one of {known}.")
-    return _solve_with(lifted, name, tol, verbose, **options)
+    return _solve_with(lifted, name, tol, verbose, warm_start, **options)
 
 
-def _solve_auto(lifted, tol: float, verbose: bool, **options: Any):
+def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: Any):
     """``solver="auto"``: the candidates of :func:`solver_order` in turn.
 
     The next candidate is tried when one ends with ``solver_error``; and when a specialised
@@ -176,20 +153,20 @@ def _solve_auto(lifted, tol: float, verbose: bool, **options: Any):
     import warnings
 
     order = solver_order(lifted)
-    first_order = set(lifted.first_order_solvers())
+    specialised = set(lifted.solvers())
     ipm = [c for c in order if c in ("mosek", "clarabel")]
     tried: list[str] = []
     fallback = None  # (solution, its warnings) of a specialised solver that stopped short
     for candidate in order:
-        if fallback is not None and candidate in first_order:
+        if fallback is not None and candidate in specialised:
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sol = _solve_with(lifted, candidate, tol, verbose, **options)
+            sol = _solve_with(lifted, candidate, tol, verbose, warm_start, **options)
         if sol.status == "solver_error":
             tried.append(f"{candidate} failed")
             continue
-        if (candidate in first_order and sol.status == "max_iters" and ipm and not options
+        if (candidate in specialised and sol.status == "max_iters" and ipm and not options
                 and fallback is None):
             fallback = (sol, caught)
             tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}")
@@ -205,14 +182,24 @@ def _solve_auto(lifted, tol: float, verbose: bool, **options: Any):
     return sol
 
 
-def _solve_with(lifted, name: str, tol: float, verbose: bool, **options: Any):
-    if name in lifted.first_order_solvers():
-        return lifted._solve_first_order(name, tol=tol, verbose=verbose, **options)
+def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start: Any = None,
+               **options: Any) -> SolverResult:
+    """Run solver ``name`` on ``lifted``: the :class:`~lift.base.SolverResult` before the
+    map back."""
+    if name in SPECIALISED and name in lifted.solvers():
+        return SPECIALISED[name].run(lifted, tol=tol, verbose=verbose, warm_start=warm_start,
+                                     **options)
     check_usable(name)
     cvx = lifted.to_cvxpy()
     run = solve_cvxpy(cvx, name, tol=tol, verbose=verbose, **options)
     primal = None
     if run["status"] in ("optimal", "optimal_inaccurate", "max_iters"):
-        primal = lifted._primal_from_cvxpy(cvx)
-    return lifted._finish(primal, status=run["status"], solver=name, time=run["time"],
-                          iterations=run["iterations"], tol=tol, message=run["message"])
+        primal = lifted.primal_from_cvxpy(cvx)
+    return SolverResult(primal=primal, status=run["status"], time=run["time"],
+                        iterations=run["iterations"], message=run["message"])
+
+
+def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = None,
+                **options: Any):
+    result = run_solver(lifted, name, tol, verbose, warm_start, **options)
+    return lifted.finish(result, solver=name, tol=tol)

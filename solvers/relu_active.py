@@ -56,7 +56,7 @@ import torch
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from lift.solvers import register_first_order
+from lift.solvers import register_solver
 from lift.solvers.prox import group_norms
 from lift.solvers.relu_fast import (
     CHUNK_ENTRIES,
@@ -739,17 +739,17 @@ class ConeWorkingSet(_TorchSolver):
 # Registration
 # --------------------------------------------------------------------------------------------
 def _accepts(lifted) -> bool:
-    relaxation = getattr(lifted, "relaxation", None)
-    if relaxation == "gated":
+    program = getattr(lifted, "program", None)
+    if program == "gated":
         return _smooth(lifted)
-    return relaxation == "relu" and _smooth(lifted) and lifted.problem.loss.name == "squared"
+    return program == "cone" and _smooth(lifted) and lifted.problem.loss.name == "squared"
 
 
 def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any) -> dict:
     """Registry entry: :class:`GatedWorkingSet` or :class:`ConeWorkingSet` by relaxation."""
-    cls = GatedWorkingSet if lifted.relaxation == "gated" else ConeWorkingSet
+    cls = GatedWorkingSet if lifted.program == "gated" else ConeWorkingSet
     solver, warm = _options(cls, dict(options))
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
-register_first_order("active_set", _accepts, run_active_set, first=True)
+register_solver("active_set", _accepts, run_active_set)

@@ -65,8 +65,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lift.base import SolverResult
 from lift.errors import ConvergenceWarning, check_choice, check_int, check_positive
-from lift.solvers import register_first_order, resolve_device
+from lift.solvers import register_solver, resolve_device
 from lift.solvers.prox import group_norms, prox_group_lasso
 
 __all__ = [
@@ -631,9 +632,8 @@ def _finish_run(status: str, t0: float, iters: int, msg: str, info: dict, primal
     warm = {"V": primal["V"], "W": primal.get("W")}
     if primal.get("multipliers") is not None:
         warm["mu"], warm["nu"] = primal["multipliers"]
-    info["warm_start"] = warm  # for the next solve of a path
-    return {"primal": primal, "status": status, "time": time.perf_counter() - t0,
-            "iterations": iters, "message": msg, "info": info}
+    return SolverResult(primal=primal, status=status, time=time.perf_counter() - t0,
+                        iterations=iters, message=msg, info=info, warm_start=warm)
 
 
 @dataclasses.dataclass
@@ -828,11 +828,11 @@ def _smooth(lifted) -> bool:
 
 
 def _accepts_gated(lifted) -> bool:
-    return getattr(lifted, "relaxation", None) == "gated" and _smooth(lifted)
+    return getattr(lifted, "program", None) == "gated" and _smooth(lifted)
 
 
 def _accepts_cone(lifted) -> bool:
-    return getattr(lifted, "relaxation", None) == "relu" and _smooth(lifted)
+    return getattr(lifted, "program", None) == "cone" and _smooth(lifted)
 
 
 def _options(cls, options: dict) -> tuple[Any, dict]:
@@ -849,17 +849,19 @@ def _options(cls, options: dict) -> tuple[Any, dict]:
     return cls(**options), warm
 
 
-def run_gated(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any) -> dict:
+def run_gated(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+              ) -> SolverResult:
     """Registry entry: :class:`GatedFISTA` on a gated :class:`~lift.problems.ReLULift`."""
     solver, warm = _options(GatedFISTA, dict(options))
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
-def run_cone(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any) -> dict:
+def run_cone(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+             ) -> SolverResult:
     """Registry entry: :class:`ConeAugmentedLagrangian` on a ReLU (cone) lift."""
     solver, warm = _options(ConeAugmentedLagrangian, dict(options))
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
-register_first_order("fista", _accepts_gated, run_gated)
-register_first_order("al", _accepts_cone, run_cone)
+register_solver("fista", _accepts_gated, run_gated)
+register_solver("al", _accepts_cone, run_cone)

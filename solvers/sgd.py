@@ -257,8 +257,8 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
     """
     config = _config(config, settings)
     p0 = next(model.parameters())
-    X, y = prob.tensors(dtype=p0.dtype, device=p0.device)
-    n = X.shape[0]
+    data = prob.data(dtype=p0.dtype, device=p0.device)
+    n = prob.n_samples
     batch = config.batch(n)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
@@ -277,7 +277,7 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
     def record(step: int, value: float | None = None) -> bool:
         if value is None:
             with torch.no_grad():
-                value = float(prob.torch_objective(model, X, y))
+                value = float(prob.torch_objective(model, data))
         traj["step"].append(step)
         traj["objective"].append(value)
         traj["time"].append(time.perf_counter() - start)
@@ -285,10 +285,10 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
 
     for t in range(config.steps):
         if batches is None:
-            obj = prob.torch_objective(model, X, y)
+            obj = prob.torch_objective(model, data)
         else:
-            idx = batches.next().to(X.device)
-            obj = prob.torch_objective(model, X[idx], y[idx], data_weight=n / batch)
+            idx = batches.next().to(p0.device)
+            obj = prob.torch_objective(model, prob.batch(data, idx), weight=n / batch)
         if t % every == 0:
             plateaued = record(t, float(obj.detach()) if batches is None else None)
             if not math.isfinite(traj["objective"][-1]):

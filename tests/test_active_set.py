@@ -20,7 +20,7 @@ from lift.datasets import load
 from lift.errors import ConvergenceWarning
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import constraint_norms, dual_bound
-from lift.solvers import run_first_order, solver_order
+from lift.solvers import run_solver, solver_order
 from lift.solvers.relu_active import _Pricer, group_lasso_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
@@ -110,10 +110,10 @@ def test_pricer_bounds_are_attained_and_exact_where_needed():
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("relaxation,fixture,beta", [
     ("gated", "data_1d", 0.1), ("gated", "data_2d", 0.01), ("gated", "data_2d", 0.1),
-    ("relu", "data_1d", 0.1), ("relu", "data_2d", 0.01)])
+    ("cone", "data_1d", 0.1), ("cone", "data_2d", 0.01)])
 def test_matches_clarabel_exact_patterns(request, relaxation, fixture, beta):
     X, y = request.getfixturevalue(fixture)
-    lifted = TwoLayerReLU(X, y, beta=beta).lift(relaxation=relaxation)
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(program=relaxation)
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver="active_set", device="cpu")
     assert sol.status == "optimal" and sol.solver == "active_set"
@@ -132,7 +132,7 @@ def test_matches_clarabel_exact_patterns(request, relaxation, fixture, beta):
 def test_gated_sampled_diabetes_uses_a_working_set():
     ds = load("diabetes")
     prob = TwoLayerReLU(ds.X_train, ds.y_train, beta=50.0)
-    lifted = prob.lift(patterns=200, relaxation="gated", seed=0)
+    lifted = prob.lift(patterns=200, program="gated", seed=0)
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver="active_set", device="cpu")
     assert sol.ok and not sol.exact and sol.global_bound is None
@@ -146,12 +146,12 @@ def test_gated_sampled_diabetes_uses_a_working_set():
 
 def test_gated_matrix_free_inner_path_matches_gram_path():
     X, y = _planted(300, 4, 3)
-    lifted = TwoLayerReLU(X, y, beta=3.0).lift(patterns=60, relaxation="gated", seed=1)
-    gram = run_first_order("active_set", lifted, tol=1e-8, device="cpu")
-    free = run_first_order("active_set", lifted, tol=1e-8, device="cpu", gram_limit=0)
-    a = lifted.program_objective(gram["primal"]["V"], None)
-    b = lifted.program_objective(free["primal"]["V"], None)
-    assert gram["status"] == free["status"] == "optimal"
+    lifted = TwoLayerReLU(X, y, beta=3.0).lift(patterns=60, program="gated", seed=1)
+    gram = run_solver(lifted, "active_set", tol=1e-8, device="cpu")
+    free = run_solver(lifted, "active_set", tol=1e-8, device="cpu", gram_limit=0)
+    a = lifted.program_value(gram.primal)
+    b = lifted.program_value(free.primal)
+    assert gram.status == free.status == "optimal"
     assert _rel(a, b) < 1e-8
 
 
@@ -165,12 +165,12 @@ def test_cone_sampled_patterns_and_returned_multipliers(data):
     else:
         ds = load("diabetes")
         X, y, beta = ds.X_train[:150], ds.y_train[:150], 20.0
-    lifted = TwoLayerReLU(X, y, beta=beta).lift(patterns=40, relaxation="relu", seed=0)
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(patterns=40, program="cone", seed=0)
     ref = lifted.solve(solver="clarabel")
-    run = run_first_order("active_set", lifted, tol=1e-6, device="cpu")
-    assert run["status"] == "optimal"
-    V, W = run["primal"]["V"], run["primal"]["W"]
-    value = lifted.program_objective(V, W)
+    run = run_solver(lifted, "active_set", tol=1e-6, device="cpu")
+    assert run.status == "optimal"
+    V, W = run.primal["V"], run.primal["W"]
+    value = lifted.program_value({"V": V, "W": W})
     assert _rel(value, ref.program_value) < 1e-6
     # feasible for every cone constraint of every pattern (not only the rows in the set)
     Xa, D = lifted.problem.Xa, lifted.D
@@ -179,7 +179,7 @@ def test_cone_sampled_patterns_and_returned_multipliers(data):
     assert (S * (Xa @ V.T)).min() >= -1e-9 * scale
     assert (S * (Xa @ W.T)).min() >= -1e-9 * scale
     # the returned multipliers certify, with plain norms only (no least squares here)
-    mu, nu = run["primal"]["multipliers"]
+    mu, nu = run.primal["multipliers"]
     assert np.all(mu >= 0) and np.all(nu >= 0)
     lam = lifted.problem.loss.grad(lifted.predictions(V, W), lifted.problem.y)
     C = (D * lam[:, None]).T @ Xa
@@ -191,14 +191,14 @@ def test_cone_sampled_patterns_and_returned_multipliers(data):
     lower = -prob.loss.conjugate(t * lam, prob.y)
     assert lower <= ref.program_value + 1e-9 * abs(ref.program_value)
     assert value - lower <= 1e-5 * abs(value)
-    assert run["info"]["working_set"] < 2 * lifted.P
+    assert run.info["working_set"] < 2 * lifted.P
 
 
 def test_cone_rejects_logistic_loss(data_2d_pm1):
     X, y = data_2d_pm1
-    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(relaxation="relu")
-    assert "active_set" not in lifted.first_order_solvers()
-    assert "al" in lifted.first_order_solvers()
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(program="cone")
+    assert "active_set" not in lifted.solvers()
+    assert "al" in lifted.solvers()
     with pytest.raises(ValueError, match="Unknown solver"):
         lifted.solve(solver="active_set")
 
@@ -207,36 +207,36 @@ def test_cone_rejects_logistic_loss(data_2d_pm1):
 # Statuses, options, warm starts, auto
 # --------------------------------------------------------------------------------------------
 def test_unknown_option_is_a_clear_error(data_1d):
-    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="relu")
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(program="cone")
     with pytest.raises(TypeError, match="Unknown option"):
         lifted.solve(solver="active_set", inner_tol=1e-3)  # a gated-only option
 
 
 def test_warm_start_at_the_solution_stops_at_once():
     X, y = _planted(150, 3, 7)
-    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=30, relaxation="gated", seed=0)
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=30, program="gated", seed=0)
     cold = lifted.solve(solver="active_set", device="cpu")
-    again = lifted._solve_first_order("active_set", tol=1e-6,
+    again = lifted.solve(solver="active_set", tol=1e-6,
                                       warm_start=cold.info["warm_start"])
     assert again.ok and again.iterations == 1 < cold.iterations
     assert _rel(again.value, cold.value) < 1e-9
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        path = lifted.problem.path([1.0, 3.0, 10.0], patterns=30, relaxation="gated",
+        path = lifted.problem.path([1.0, 3.0, 10.0], patterns=30, program="gated",
                                    solver="active_set", device="cpu")
     for beta, s in zip([1.0, 3.0, 10.0], path, strict=True):
-        ref = lifted.problem.with_beta(beta).lift(patterns=30, relaxation="gated").solve(
+        ref = lifted.problem.with_beta(beta).lift(patterns=30, program="gated").solve(
             solver="clarabel")
         assert s.ok and _rel(s.value, ref.value) < 1e-6
 
 
 def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch):
     prob = TwoLayerReLU(*data_2d, beta=0.01)
-    gated, relu = prob.lift(relaxation="gated"), prob.lift(relaxation="relu")
+    gated, relu = prob.lift(program="gated"), prob.lift(program="cone")
     assert solver_order(gated)[0] == "clarabel"  # small: an interior-point method
     assert solver_order(relu)[0] == "clarabel"
     monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
-    monkeypatch.setattr(type(relu), "RELU_THRESHOLD", 10)
+    monkeypatch.setattr(type(relu), "CONE_THRESHOLD", 10)
     assert solver_order(gated)[:2] == ["active_set", "fista"]
     assert solver_order(relu)[:2] == ["active_set", "clarabel"]  # al only beyond its own
     monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)
@@ -246,7 +246,7 @@ def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch
 
 
 def test_runs_on_float32_and_reports_the_device(data_1d):
-    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="gated")
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(program="gated")
     sol = lifted.solve(solver="active_set", device="cpu", dtype="float32", tol=1e-4)
     assert sol.info["device"] == "cpu"
     ref = lifted.solve(solver="clarabel")
@@ -254,21 +254,21 @@ def test_runs_on_float32_and_reports_the_device(data_1d):
 
 
 def test_cone_working_set_beyond_max_size_stops_and_says_so(data_2d):
-    lifted = TwoLayerReLU(*data_2d, beta=0.01).lift(relaxation="relu")
+    lifted = TwoLayerReLU(*data_2d, beta=0.01).lift(program="cone")
     with pytest.warns(ConvergenceWarning):
         sol = lifted.solve(solver="active_set", max_size=20, device="cpu")
     assert sol.status == "max_iters"
     assert "max_size=20" in sol.message and "solver='al'" in sol.message
     # auto never prefers it for wide data, however large the program
     wide = TwoLayerReLU(np.random.default_rng(0).standard_normal((40, 40)),
-                        np.zeros(40), beta=1.0).lift(patterns=30, relaxation="relu", seed=0)
-    assert "active_set" not in wide.first_order_threshold
+                        np.zeros(40), beta=1.0).lift(patterns=30, program="cone", seed=0)
+    assert "active_set" not in wide.auto_thresholds()
 
 
 def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
     import lift.solvers.relu_active as ra
 
-    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(relaxation="relu")
+    lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(program="cone")
 
     def broken(Pm, b, beta, d, cuts, tol):
         return np.full(b.size, np.nan), [np.zeros(c.shape[0]) for c in cuts], "NumericalError"
@@ -286,7 +286,7 @@ def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
     working set exhausts its budget; auto then hands it to Clarabel and says so."""
     ds = load("diabetes")
     lifted = TwoLayerReLU(ds.X_train, ds.y_train, beta=1e-3).lift(
-        patterns=200, relaxation="gated", seed=0)
+        patterns=200, program="gated", seed=0)
     assert solver_order(lifted)[0] == "active_set"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced attempt's warnings are not passed on

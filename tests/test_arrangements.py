@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lift.arrangements import (
+from lift.errors import PatternCountError
+from lift.problems.relu.arrangements import (
     enumerate_patterns,
     estimate_pattern_count,
     interior_gates,
@@ -15,7 +16,6 @@ from lift.arrangements import (
     sample_patterns,
     unique_patterns,
 )
-from lift.errors import PatternCountError
 
 
 def _as_set(D):

@@ -76,7 +76,7 @@ def _taylor_remainders(f, grad, U, H):
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_gated_gradient_taylor(data_2d, data_2d_pm1, loss):
     X, y = data_2d if loss == "squared" else data_2d_pm1
-    lifted = TwoLayerReLU(X, y, beta=0.1, loss=loss).lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss=loss).lift(program="gated")
     op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
     oracle = _GatedOracle(op, TorchLoss(loss, torch.as_tensor(lifted.problem.y)))
     gen = torch.Generator().manual_seed(0)
@@ -90,7 +90,7 @@ def test_gated_gradient_taylor(data_2d, data_2d_pm1, loss):
 
 def test_cone_augmented_lagrangian_gradient_taylor(data_2d):
     X, y = data_2d
-    lifted = TwoLayerReLU(X, y, beta=0.1).lift(relaxation="relu")
+    lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="cone")
     op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
     oracle = _ConeOracle(op, TorchLoss("squared", torch.as_tensor(lifted.problem.y)), rho=3.0)
     gen = torch.Generator().manual_seed(1)
@@ -109,7 +109,7 @@ def test_cone_augmented_lagrangian_gradient_taylor(data_2d):
 
 def test_operator_matches_dense_blocks(data_2d):
     X, y = data_2d
-    lifted = TwoLayerReLU(X, y, beta=0.1).lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="gated")
     Xa, D = lifted.problem.Xa, lifted.D
     op = PatternOperator(Xa, D, device="cpu")
     A = np.hstack([D[:, [i]] * Xa for i in range(D.shape[1])])  # dense, only for the test
@@ -125,7 +125,7 @@ def test_operator_matches_dense_blocks(data_2d):
 
 def test_constraint_norms_with_multipliers_are_checked_not_trusted(data_1d):
     X, y = data_1d
-    lifted = TwoLayerReLU(X, y, beta=0.1).lift(relaxation="relu")
+    lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="cone")
     Xa, D = lifted.problem.Xa, lifted.D
     rng = np.random.default_rng(0)
     lam = rng.standard_normal(Xa.shape[0])
@@ -151,7 +151,7 @@ def test_constraint_norms_with_multipliers_are_checked_not_trusted(data_1d):
 @pytest.mark.parametrize("fixture,beta", [("data_1d", 0.1), ("data_2d", 0.01)])
 def test_fista_matches_clarabel_exact_patterns(request, fixture, beta):
     X, y = request.getfixturevalue(fixture)
-    lifted = TwoLayerReLU(X, y, beta=beta).lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(program="gated")
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver="fista", device="cpu")
     assert sol.status == "optimal" and sol.solver == "fista"
@@ -168,7 +168,7 @@ def test_fista_matches_clarabel_exact_patterns(request, fixture, beta):
 def test_fista_matches_clarabel_sampled_diabetes():
     ds = load("diabetes")
     prob = TwoLayerReLU(ds.X_train[:200], ds.y_train[:200], beta=1.0)
-    lifted = prob.lift(patterns=40, relaxation="gated", seed=0)
+    lifted = prob.lift(patterns=40, program="gated", seed=0)
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver="fista", device="cpu")
     assert sol.ok and not sol.exact
@@ -181,7 +181,7 @@ def test_fista_matches_clarabel_sampled_diabetes():
 @pytest.mark.parametrize("solver,acc", [("fista", 1e-5), ("active_set", 1e-6)])
 def test_gated_logistic_matches_clarabel(data_2d_pm1, solver, acc):
     X, y = data_2d_pm1
-    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(program="gated")
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver=solver, device="cpu")
     assert sol.ok and sol.solver == solver
@@ -192,7 +192,7 @@ def test_gated_logistic_matches_clarabel(data_2d_pm1, solver, acc):
 @pytest.mark.parametrize("fixture,beta", [("data_1d", 0.1), ("data_2d", 0.01)])
 def test_augmented_lagrangian_matches_clarabel_exact_patterns(request, fixture, beta):
     X, y = request.getfixturevalue(fixture)
-    lifted = TwoLayerReLU(X, y, beta=beta).lift(relaxation="relu")
+    lifted = TwoLayerReLU(X, y, beta=beta).lift(program="cone")
     ref = lifted.solve(solver="clarabel")
     tol = 1e-3
     sol = lifted.solve(solver="al", tol=tol, device="cpu", max_iters=20_000)
@@ -210,7 +210,7 @@ def test_augmented_lagrangian_sampled_patterns():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((120, 4))
     y = np.maximum(X @ rng.standard_normal(4), 0) + 0.1 * rng.standard_normal(120)
-    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=20, relaxation="relu", seed=0)
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=20, program="cone", seed=0)
     ref = lifted.solve(solver="clarabel")
     sol = lifted.solve(solver="al", tol=1e-4, device="cpu", max_iters=20_000)
     assert not sol.exact
@@ -224,11 +224,11 @@ def test_augmented_lagrangian_sampled_patterns():
 # Statuses, paths, auto
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("solver,relaxation,budget", [
-    ("fista", "gated", {"max_iters": 3}), ("al", "relu", {"max_iters": 3}),
-    ("active_set", "gated", {"max_outer": 1}), ("active_set", "relu", {"max_outer": 1})])
+    ("fista", "gated", {"max_iters": 3}), ("al", "cone", {"max_iters": 3}),
+    ("active_set", "gated", {"max_outer": 1}), ("active_set", "cone", {"max_outer": 1})])
 def test_budget_exhausted_is_max_iters_with_warning(data_2d, solver, relaxation, budget):
     X, y = data_2d
-    lifted = TwoLayerReLU(X, y, beta=0.01).lift(relaxation=relaxation)
+    lifted = TwoLayerReLU(X, y, beta=0.01).lift(program=relaxation)
     with pytest.warns(ConvergenceWarning, match="relative duality gap"):
         sol = lifted.solve(solver=solver, device="cpu", **budget)
     assert sol.status == "max_iters"
@@ -238,21 +238,21 @@ def test_budget_exhausted_is_max_iters_with_warning(data_2d, solver, relaxation,
 
 def test_unknown_option_is_a_clear_error(data_1d):
     X, y = data_1d
-    lifted = TwoLayerReLU(X, y, beta=0.1).lift(relaxation="gated")
+    lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="gated")
     with pytest.raises(TypeError, match="Unknown option"):
         lifted.solve(solver="fista", stepsize=3)
 
 
 def test_hinge_is_left_to_the_conic_backends(data_2d_pm1):
     X, y = data_2d_pm1
-    lifted = TwoLayerReLU(X, y, beta=0.1, loss="hinge").lift(relaxation="gated")
-    assert lifted.first_order_solvers() == ()
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="hinge").lift(program="gated")
+    assert lifted.solvers() == ()
 
 
 def test_auto_picks_fast_solvers_beyond_threshold(data_2d, monkeypatch):
     X, y = data_2d
     prob = TwoLayerReLU(X, y, beta=0.01)
-    gated, relu = prob.lift(relaxation="gated"), prob.lift(relaxation="relu")
+    gated, relu = prob.lift(program="gated"), prob.lift(program="cone")
     assert solver_order(gated)[0] != "fista"  # small: an interior-point method
     monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
     monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)
@@ -270,15 +270,15 @@ def test_path_warm_starts_and_matches_cold_solves():
     betas = [1.0, 10.0, 3.0]
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        path = prob.path(betas, patterns=30, relaxation="gated", solver="fista", device="cpu")
+        path = prob.path(betas, patterns=30, program="gated", solver="fista", device="cpu")
     assert [s.solver for s in path] == ["fista"] * 3
-    lifted = prob.lift(patterns=30, relaxation="gated")
+    lifted = prob.lift(patterns=30, program="gated")
     for b, s in zip(betas, path, strict=True):
-        cold = prob.with_beta(b).lift(patterns=30, relaxation="gated").solve(solver="fista")
+        cold = prob.with_beta(b).lift(patterns=30, program="gated").solve(solver="fista")
         assert s.ok and _rel(s.value, cold.value) < 3e-6
     # a warm start at the solution itself stops at once: the start is really used
-    at3 = lifted.problem.with_beta(3.0).lift(patterns=30, relaxation="gated")
-    again = at3._solve_first_order("fista", tol=1e-6, warm_start=path[2].info["warm_start"])
+    at3 = lifted.problem.with_beta(3.0).lift(patterns=30, program="gated")
+    again = at3.solve(solver="fista", tol=1e-6, warm_start=path[2].info["warm_start"])
     cold = at3.solve(solver="fista")
     assert again.ok and again.iterations <= 20 < cold.iterations
 
@@ -286,7 +286,7 @@ def test_path_warm_starts_and_matches_cold_solves():
 def test_path_rejects_bad_betas(data_1d):
     prob = TwoLayerReLU(*data_1d, beta=0.1)
     with pytest.raises(ValueError, match="betas"):
-        prob.path([0.1, -1.0], relaxation="gated")
+        prob.path([0.1, -1.0], program="gated")
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_pyscnn_cross_check_same_objective_scaling():
 
     ds = load("diabetes")
     prob = TwoLayerReLU(ds.X_train[:200], ds.y_train[:200], beta=2.0)
-    lifted = prob.lift(patterns=30, relaxation="gated", seed=0)
+    lifted = prob.lift(patterns=30, program="gated", seed=0)
     ours = lifted.solve(solver="fista", device="cpu")
     model = ConvexGatedReLU(lifted.gates.T)
     with warnings.catch_warnings():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from lift.arrangements import enumerate_patterns, interior_gates
 from lift.errors import InaccurateSolutionWarning
 from lift.problems import GatedReLUNet, ReLUNet, TwoLayerReLU
 from lift.problems.relu import recover_network
+from lift.problems.relu.arrangements import enumerate_patterns, interior_gates
 
 SOLVERS = ["clarabel", "scs"]
 
@@ -57,24 +57,25 @@ def test_recovery_reproduces_program_objective_exactly(data_2d):
     W[pick[6:]] = G[6:] * rng.uniform(0.1, 2, (6, 1))
     net = recover_network(V, W, prob.d, prob.bias)
     assert net.width == 12
-    assert prob.objective(net) == pytest.approx(lifted.program_objective(V, W), rel=1e-12)
+    assert prob.objective(net) == pytest.approx(lifted.program_value({"V": V, "W": W}), rel=1e-12)
 
-    gated = prob.lift(relaxation="gated")
+    gated = prob.lift(program="gated")
     Vg = np.zeros((gated.P, 3))
     Vg[pick] = rng.standard_normal((12, 3))  # any direction: no cone constraints
     gnet = recover_network(Vg, None, prob.d, prob.bias, gates=interior_gates(prob.Xa, gated.D))
     assert isinstance(gnet, GatedReLUNet)
-    assert prob.objective(gnet) == pytest.approx(gated.program_objective(Vg, None), rel=1e-12)
+    assert prob.objective(gnet) == pytest.approx(gated.program_value({"V": Vg}), rel=1e-12)
 
 
-@pytest.mark.parametrize("relaxation", ["relu", "gated"])
+@pytest.mark.parametrize("relaxation", ["cone", "gated"])
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("fixture", ["data_1d", "data_2d"])
 def test_exact_lift_certified(fixture, solver, relaxation, request):
     X, y = request.getfixturevalue(fixture)
     prob = TwoLayerReLU(X, y, beta=0.02)
-    lifted = prob.lift(patterns="exact", relaxation=relaxation)
-    assert lifted.exact
+    lifted = prob.lift(patterns="exact", program=relaxation)
+    # every pattern: the cone program is exact, the gated one a relaxation with a valid bound
+    assert lifted.complete and lifted.exact == (relaxation == "cone")
     sol = lifted.solve(solver=solver, tol=1e-7)
     assert sol.status == "optimal", sol.message
     assert sol.solver == solver
@@ -123,11 +124,11 @@ def test_global_bound_equals_independent_dual_optimum(data_1d):
 
 
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
-@pytest.mark.parametrize("relaxation", ["relu", "gated"])
+@pytest.mark.parametrize("relaxation", ["cone", "gated"])
 def test_classification_losses(data_2d_pm1, loss, relaxation):
     X, y = data_2d_pm1
     prob = TwoLayerReLU(X, y, beta=0.05, loss=loss)
-    sol = prob.lift(relaxation=relaxation).solve(solver="auto", tol=1e-7)
+    sol = prob.lift(program=relaxation).solve(solver="auto", tol=1e-7)
     assert sol.status in ("optimal", "optimal_inaccurate")
     assert prob.objective(sol.params) == pytest.approx(sol.value, rel=1e-12)
     assert sol.value == pytest.approx(sol.program_value, rel=1e-5)
@@ -169,7 +170,7 @@ def test_gated_exact_bound_is_below_relu_optimum(data_1d):
     X, y = data_1d
     prob = TwoLayerReLU(X, y, beta=0.02)
     relu = prob.lift().solve(solver="clarabel")
-    gated = prob.lift(relaxation="gated").solve(solver="clarabel")
+    gated = prob.lift(program="gated").solve(solver="clarabel")
     assert gated.global_bound <= relu.value
     assert gated.value <= relu.value * (1 + 1e-6)
 
@@ -194,7 +195,7 @@ def test_sampled_high_dimensional_has_no_global_bound():
 
     data = load("iris")
     prob = TwoLayerReLU(data.X_train, data.y_train, beta=0.1, loss="logistic")
-    sol = prob.lift(patterns=20, relaxation="gated").solve(solver="clarabel")
+    sol = prob.lift(patterns=20, program="gated").solve(solver="clarabel")
     assert sol.global_bound is None
     assert sol.lower_bound <= sol.value
     assert sol.rel_gap < 1e-5
@@ -204,7 +205,7 @@ def test_given_gates_and_no_bias(data_2d):
     X, y = data_2d
     prob = TwoLayerReLU(X, y, beta=0.05, bias=False)
     gates = np.random.default_rng(0).standard_normal((30, 2))
-    lifted = prob.lift(patterns=gates, relaxation="gated")
+    lifted = prob.lift(patterns=gates, program="gated")
     assert lifted.P <= 30
     sol = lifted.solve(solver="clarabel")
     assert sol.params.bias is None

@@ -49,8 +49,10 @@ def test_input_is_not_modified_and_lists_are_accepted():
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"relaxation": "convex"}, ValueError, r"`relaxation` must be one of \['relu', 'gated'\]"),
-    ({"patterns": "all"}, ValueError, r"`patterns` must be one of \['exact'\]"),
+    ({"program": "convex"}, ValueError, r"`program` must be one of \['cone', 'gated'\]"),
+    ({"program": "relu"}, ValueError, r"`program` must be one of \['cone', 'gated'\]"),
+    ({"patterns": "all"}, ValueError, r"`patterns` must be one of \['exact', 'auto'\]"),
+    ({"verify": "no"}, TypeError, r"`verify` must be True, False or None"),
     ({"patterns": 0}, ValueError, r"`patterns` must be an integer >= 1"),
     ({"patterns": np.ones((4, 2))}, ValueError, r"`patterns` as gates must have shape \(P, 3\)"),
     ({"seed": -1}, ValueError, r"`seed`"),

@@ -1,0 +1,91 @@
+"""The ReLU family on the command line: ``lift solve relu ...``, ``lift compare relu ...``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lift.families import Family, register_family
+
+__all__ = ["FAMILY"]
+
+
+def _patterns(text: str, allow_auto: bool):
+    if text == "exact" or (allow_auto and text == "auto"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--patterns must be {'auto, ' if allow_auto else ''}'exact' or a positive "
+            f"integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--patterns must be >= 1, got {value}")
+    return value
+
+
+def _columns(text: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--columns expects comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--columns expects comma-separated positive integers, got {text!r}")
+    return [v - 1 for v in values]
+
+
+def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    """Data, weight decay, loss and lift options of the ReLU family."""
+    from lift.datasets import list_datasets
+
+    compare = command == "compare"
+    p.add_argument("--data", default="diabetes", choices=list_datasets(),
+                   help="bundled dataset or generator (default: diabetes)")
+    beta = 1.0 if compare else 1e-3  # compare: a weight decay where sampled optima inform
+    p.add_argument("--beta", type=float, default=beta, help=f"weight decay (default: {beta:g})")
+    p.add_argument("--loss", default=None, choices=["squared", "logistic", "hinge"],
+                   help="loss (default: squared for regression, logistic for classification)")
+    p.add_argument("--no-bias", action="store_true", help="neurons without bias")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and sampled gates")
+    p.add_argument("--columns", type=_columns, default=None,
+                   help="keep only these input columns (1-based, e.g. 3 for diabetes' BMI); "
+                        "with at most 2 columns the lift is exact and certified")
+    p.add_argument("--patterns", type=lambda t: _patterns(t, allow_auto=True),
+                   default="auto" if compare else 200,
+                   help="'auto' (every pattern for <= 2 inputs, else 200 sampled), 'exact' "
+                        f"or a number of sampled gates (default: {'auto' if compare else 200})")
+    p.add_argument("--program", default=None, choices=["cone", "gated"],
+                   help="cone-constrained (exact) or gated group lasso (default: cone)")
+    p.add_argument("--relaxation", default=None, choices=["relu", "gated"],
+                   help=argparse.SUPPRESS)  # the old spelling of --program
+
+
+def build(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The problem and held-out data named on the command line."""
+    from lift.datasets import load
+    from lift.problems.relu.problem import TwoLayerReLU
+
+    data = load(args.data, seed=args.seed)
+    X, X_test = data.X_train, data.X_test
+    if args.columns is not None:
+        if max(args.columns) >= X.shape[1]:
+            raise ValueError(f"--columns: {args.data} has {X.shape[1]} input columns, got "
+                             f"{max(args.columns) + 1}.")
+        X, X_test = X[:, args.columns], X_test[:, args.columns]
+    prob = TwoLayerReLU(X, data.y_train, beta=args.beta, loss=args.loss or data.loss,
+                        bias=not args.no_bias)
+    test = (X_test, data.y_test) if X_test.shape[0] else None
+    return prob, test
+
+
+def lift_options(args: argparse.Namespace) -> dict[str, Any]:
+    program = args.program or {"relu": "cone", "gated": "gated", None: "cone"}[args.relaxation]
+    return {"patterns": args.patterns, "program": program, "seed": args.seed}
+
+
+FAMILY = register_family(Family(
+    name="relu", help="two-layer ReLU networks (Pilanci-Ergen group-lasso lift)",
+    add_arguments=add_arguments, build=build, lift_options=lift_options,
+    defaults={"sizes": [1, 2, 4, 8, 16, 32, 64, 128], "steps": 3000, "lr": 1e-2}))

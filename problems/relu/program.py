@@ -1,0 +1,261 @@
+"""The lifted ReLU program: cone-constrained or gated group lasso over activation patterns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lift.base import Certificate, Lifted
+from lift.errors import PatternCountError
+from lift.problems.relu.arrangements import (
+    enumerate_patterns,
+    estimate_pattern_count,
+    interior_gates,
+    numerical_rank,
+)
+from lift.problems.relu.certificate import dual_bound, row_chunks
+from lift.problems.relu.networks import ReLUNet, recover_network, reduce_neurons
+
+__all__ = ["ReLULift", "PROGRAMS", "VERIFY_LIMIT"]
+
+PROGRAMS = ("cone", "gated")
+#: global bounds of sampled programs are verified against all patterns up to this many
+VERIFY_LIMIT = 20_000
+
+
+class ReLULift(Lifted):
+    """The (cone-constrained or gated) group-lasso program of a :class:`TwoLayerReLU`.
+
+    Attributes
+    ----------
+    D : (n, P) boolean array
+        The activation patterns.
+    gates : (P, d + bias) array or None
+        A gate per pattern (None for enumerated patterns until a gated network needs them).
+    program : {"cone", "gated"}
+        The cone-constrained program (exact over all patterns) or the gated relaxation.
+    complete : bool
+        Every activation pattern of the data is present.
+    exact : bool
+        ``program == "cone"`` and ``complete``: the optimum is the global optimum of ReLU
+        training. A complete gated program is a relaxation (not exact), but its bound is
+        still a ``global_bound``.
+    """
+
+    #: above these size hints, ``solver="auto"`` prefers a specialised solver (BENCHMARKS.md).
+    #: Gated: the working-set solver and FISTA (certified 1e-6) beat Clarabel from about a
+    #: thousand variables on. Cone program, squared loss: the working-set solver beats
+    #: Clarabel from about n = 500 at P = 100 (size 1e5) on; the augmented Lagrangian (any
+    #: smooth loss) is slower to a 1e-6 certificate than Clarabel wherever Clarabel runs, so
+    #: it takes over only where cvxpy cannot build the cone program.
+    GATED_THRESHOLD = 1_000
+    CONE_THRESHOLD = 100_000
+    AL_THRESHOLD = 2_000_000
+    #: ``auto`` prefers the cone working-set solver only up to this many weights per neuron
+    ACTIVE_SET_MAX_D = 32
+
+    def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
+                 complete: bool, verify: bool | None = None) -> None:
+        self.problem = problem
+        self.D = D
+        self.gates = gates
+        self.program = program
+        self.complete = complete
+        self.exact = complete and program == "cone"
+        self.verify = verify
+
+    def __repr__(self) -> str:
+        kind = "all" if self.complete else "sampled"
+        return f"ReLULift({self.program}, P={self.P} {kind} patterns, {self.problem!r})"
+
+    @property
+    def P(self) -> int:
+        return self.D.shape[1]
+
+    @property
+    def cone(self) -> bool:
+        return self.program == "cone"
+
+    @property
+    def relaxation(self) -> str:
+        """Deprecated name of :attr:`program` (``"relu"`` for the cone program)."""
+        return "relu" if self.cone else "gated"
+
+    def describe(self) -> dict[str, Any]:
+        return {"exact": bool(self.exact), "program": self.program, "patterns": int(self.P),
+                "complete": bool(self.complete)}
+
+    def cones(self) -> frozenset[str]:
+        cones = {"soc", "zero"}
+        if self.cone:
+            cones.add("nonneg")
+        if self.problem.loss.name == "logistic":
+            cones.add("exp")
+        if self.problem.loss.name == "hinge":
+            cones.add("nonneg")
+        return frozenset(cones)
+
+    def size_hint(self) -> int:
+        n, d = self.problem.Xa.shape
+        blocks = 2 if self.cone else 1
+        return blocks * self.P * (d + 1 + (n if self.cone else 0)) + n
+
+    def auto_thresholds(self) -> dict[str, float]:
+        if self.cone:
+            out = {}
+            if self.problem.Xa.shape[1] <= self.ACTIVE_SET_MAX_D:
+                # its restricted programs are dense in (patterns x d): fine for small d
+                out["active_set"] = self.CONE_THRESHOLD
+            out["al"] = self.AL_THRESHOLD
+            return out
+        return {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}
+
+    def reweight(self, value: float) -> ReLULift:
+        """The same patterns with weight decay ``value``."""
+        return ReLULift(self.problem.with_beta(value), self.D, gates=self.gates,
+                        program=self.program, complete=self.complete, verify=self.verify)
+
+    def to_cvxpy(self):
+        """``cvxpy.Problem`` with variables ``V`` (and ``W``) of shape (d + bias, P).
+
+        The predictions ``sum_i D_i Xa v_i`` are ``sum(D * (Xa @ V), axis=1)``; the cone
+        constraints ``(2D - 1) * (Xa @ V) >= 0``; no per-pattern Python loop.
+        The first constraint is ``z == predictions`` so its dual is the loss' dual point.
+        """
+        import cvxpy as cp
+
+        prob = self.problem
+        Xa, D = prob.Xa, self.D.astype(np.float64)
+        n, d = Xa.shape
+        V = cp.Variable((d, self.P), name="V")
+        z = cp.Variable(n, name="z")
+        XV = Xa @ V
+        pred = cp.sum(cp.multiply(D, XV), axis=1)
+        reg = cp.sum(cp.norm(V, 2, axis=0))
+        constraints = []
+        if self.cone:
+            W = cp.Variable((d, self.P), name="W")
+            XW = Xa @ W
+            pred = pred - cp.sum(cp.multiply(D, XW), axis=1)
+            reg = reg + cp.sum(cp.norm(W, 2, axis=0))
+            S = 2.0 * D - 1.0
+            constraints += [cp.multiply(S, XV) >= 0, cp.multiply(S, XW) >= 0]
+        constraints.insert(0, z == pred)
+        objective = prob.loss.cvxpy(z, prob.y) + prob.beta * reg
+        return cp.Problem(cp.Minimize(objective), constraints)
+
+    def primal_from_cvxpy(self, cvx_problem) -> dict[str, np.ndarray] | None:
+        values = {v.name(): v.value for v in cvx_problem.variables()}
+        if values.get("V") is None:
+            return None
+        V = np.asarray(values["V"]).T
+        W = np.asarray(values["W"]).T if self.cone else None
+        dual = cvx_problem.constraints[0].dual_value
+        out = {"V": V, "W": W}
+        if dual is not None:
+            out["dual"] = np.asarray(dual, dtype=np.float64).ravel()
+        return out
+
+    # --- the map back -------------------------------------------------------------------------
+    def program_value(self, primal: dict[str, np.ndarray]) -> float:
+        """Objective of the convex program at ``primal`` (rows of ``V``, ``W`` per pattern)."""
+        prob = self.problem
+        V, W = primal["V"], primal.get("W")
+        z = self.predictions(V, W)
+        reg = np.linalg.norm(V, axis=1).sum()
+        if W is not None:
+            reg += np.linalg.norm(W, axis=1).sum()
+        return prob.loss.value(z, prob.y) + prob.beta * reg
+
+    def predictions(self, V: np.ndarray, W: np.ndarray | None) -> np.ndarray:
+        """``sum_i D_i Xa (v_i - w_i)`` on the training data."""
+        U = V if W is None else V - W
+        Xa, D = self.problem.Xa, self.D
+        z = np.empty(Xa.shape[0])
+        for sl in row_chunks(*D.shape):  # rowsum((D U) * Xa), O(chunk P) memory
+            z[sl] = np.einsum("ij,ij->i", D[sl].astype(np.float64) @ U, Xa[sl])
+        return z
+
+    def _gates_for(self, V: np.ndarray) -> np.ndarray:
+        """Gates for the gated network: sampled ones, or interior points of active cells."""
+        if self.gates is not None:
+            return self.gates
+        norms = np.linalg.norm(V, axis=1)
+        gates = np.zeros_like(V)
+        active = np.flatnonzero(norms > 0)
+        if active.size:
+            gates[active] = interior_gates(self.problem.Xa, self.D[:, active])
+        return gates
+
+    def recover(self, primal: dict[str, np.ndarray], prune: float = 1e-7) -> ReLUNet:
+        """The network of a convex solution, pruning tiny neurons only where the objective
+        stays put.
+
+        Each row ``v_i`` becomes a neuron ``u = v_i / sqrt(||v_i||)``, ``alpha = sqrt(||v_i||)``
+        (``w_i``: ``alpha = -sqrt(||w_i||)``). Interior-point solutions spread mass over many
+        patterns with tiny norms whose sum matters; a pruning threshold is accepted only if the
+        pruned network's objective is within ``1e-9`` (relative) of the unpruned one. Then an
+        exact Caratheodory reduction leaves at most ``n + 1`` neurons.
+        """
+        prob = self.problem
+        V, W = primal["V"], primal.get("W")
+        gates = self._gates_for(V) if not self.cone else None
+        full = recover_network(V, W, prob.d, prob.bias, gates=gates, prune=0.0)
+        full_value = prob.objective(full)
+        best, best_value = full, full_value
+        for thr in (prune, prune * 1e-2, prune * 1e-4):
+            if thr <= 0:
+                break
+            net = recover_network(V, W, prob.d, prob.bias, gates=gates, prune=thr)
+            value = prob.objective(net)
+            if value <= full_value + 1e-9 * max(abs(full_value), 1e-12):
+                best, best_value = net, value
+                break
+        reduced = reduce_neurons(prob, best)
+        value = prob.objective(reduced)
+        if value <= best_value + 1e-9 * max(abs(best_value), 1e-12):
+            return reduced
+        return best
+
+    def certify(self, params: ReLUNet, primal: dict[str, np.ndarray]) -> Certificate:
+        """Dual bounds from the loss gradient at the network's predictions (and the solver's
+        own dual point and cone multipliers, checked); see :mod:`lift.problems.relu`."""
+        prob = self.problem
+        z = prob.predict(params, prob.X)
+        candidates = [prob.loss.grad(z, prob.y)]
+        if primal.get("dual") is not None:
+            candidates += [primal["dual"], -primal["dual"]]
+        multipliers = primal.get("multipliers") if self.cone else None
+        lower, lam_best = -np.inf, candidates[0]
+        for lam in candidates:
+            b, t = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, self.D, self.cone,
+                              multipliers=multipliers)
+            if b > lower:
+                lower, lam_best = b, t * prob.loss.project_dual(lam, prob.y)
+        info: dict[str, Any] = {"patterns": self.P, "program": self.program}
+        global_bound = None
+        if self.complete:
+            global_bound = lower
+        elif self._should_verify():
+            D_all = enumerate_patterns(prob.Xa, max_patterns=VERIFY_LIMIT)
+            # the program's own constraints over every pattern: the dual of the complete lift
+            global_bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam_best, D_all,
+                                         cone=self.cone)
+            info["verified_patterns"] = D_all.shape[1]
+        return Certificate(lower_bound=lower, global_bound=global_bound, info=info)
+
+    def _should_verify(self) -> bool:
+        if self.verify is False:
+            return False
+        Xa = self.problem.Xa
+        r, _ = numerical_rank(Xa)
+        count = estimate_pattern_count(Xa.shape[0], r)
+        feasible = count <= VERIFY_LIMIT
+        if self.verify and not feasible:
+            raise PatternCountError(
+                "verify=True needs every activation pattern of the data, but there are up to "
+                f"{count:,} (limit {VERIFY_LIMIT:,}). Use verify=None to skip the global "
+                "certificate."
+            )
+        return feasible

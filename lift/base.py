@@ -3,7 +3,7 @@ r"""The written contract of convex-lift: :class:`Problem`, :class:`Lifted`, :cla
 Everything generic in the library (the solver dispatch, the comparison harness, the trainers,
 the results store, the command line, the plots) talks to a problem family only through the
 members declared here. A family implements them in its own module(s) and nothing outside those
-modules knows its vocabulary (patterns, neurons, ranks, poles).
+modules knows its vocabulary.
 
 A **problem** holds data and regularization and knows
 
@@ -143,7 +143,7 @@ class Solution:
         Certified lower bound on the non-convex problem's global optimum (any size), or
         ``None`` where it cannot be certified.
     size : int
-        Effective size of the recovered solution (active neurons / numerical rank / order).
+        Effective size of the recovered solution (active units / numerical rank / order).
     solver : str
         Name of the solver that produced the point.
     time : float
@@ -156,8 +156,7 @@ class Solution:
         Objective of the convex program at the solver's primal point.
     exact : bool
         Whether the program's optimum equals the non-convex problem's global optimum (an exact
-        lift, e.g. every activation pattern of a ReLU network; a relaxation is not exact even
-        when its bound is a valid ``global_bound``).
+        lift; a relaxation is not exact even when its bound is a valid ``global_bound``).
     message : str
         A readable sentence on why the solver stopped.
     info : dict
@@ -287,7 +286,7 @@ class Problem(abc.ABC):
 
     @abc.abstractmethod
     def effective_size(self, params: Any) -> int:
-        """The size actually used by ``params`` (active neurons, numerical rank, order)."""
+        """The size actually used by ``params`` (active units, numerical rank, order)."""
 
     def evaluate(self, params: Any, test: Any = None) -> dict[str, float]:
         """Columns for tables beyond the objective (training and test errors, ...).

@@ -7,7 +7,7 @@ registered families and knows nothing else about them.
 
 >>> from lift.families import families
 >>> sorted(families())  # doctest: +SKIP
-['completion', 'relu', ...]
+['completion', 'lds', ...]
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class Family:
     defaults : dict
         Defaults of the generic ``compare`` arguments for this family (e.g. ``sizes``,
         ``steps``, ``lr``), applied where the user gave none.
+    example : callable, optional
+        ``example() -> problem``: a small instance, solved in seconds, that the conformance
+        suite (:func:`lift.testing.check_problem`) runs for every registered family.
+    check_options : dict
+        Keyword arguments of :func:`lift.testing.check_problem` for ``example``.
     """
 
     name: str
@@ -50,6 +55,8 @@ class Family:
     build: Callable[[argparse.Namespace], tuple[Any, Any]]
     lift_options: Callable[[argparse.Namespace], dict[str, Any]] = lambda args: {}
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    example: Callable[[], Any] | None = None
+    check_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 _FAMILIES: dict[str, Family] = {}

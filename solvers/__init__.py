@@ -136,7 +136,7 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     specialised = lifted.solvers()
     if name not in CONIC_BACKENDS and name not in specialised:
         known = ["auto", *specialised, *CONIC_BACKENDS]
-        raise ValueError(f"Unknown solver {solver!r} for this program; choose one of {known}.")
+        raise ValueError(f"Unknown `solver` {solver!r} for this program; choose one of {known}.")
     return _solve_with(lifted, name, tol, verbose, warm_start, **options)
 
 

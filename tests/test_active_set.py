@@ -199,7 +199,7 @@ def test_cone_rejects_logistic_loss(data_2d_pm1):
     lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(program="cone")
     assert "active_set" not in lifted.solvers()
     assert "al" in lifted.solvers()
-    with pytest.raises(ValueError, match="Unknown solver"):
+    with pytest.raises(ValueError, match="Unknown `solver`"):
         lifted.solve(solver="active_set")
 
 

@@ -32,7 +32,7 @@ def test_solve_bad_arguments(capsys):
     assert main(["solve", "relu", "--data", "toy1d", "--beta", "-1"]) == 2
     assert "`beta` must be a float" in capsys.readouterr().err
     assert main(["solve", "relu", "--data", "toy1d", "--solver", "nope"]) == 2
-    assert "Unknown solver 'nope'" in capsys.readouterr().err
+    assert "Unknown `solver` 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["solve", "relu", "--patterns", "many"])
     with pytest.raises(SystemExit):

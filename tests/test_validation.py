@@ -72,7 +72,7 @@ def test_exact_patterns_refused_for_high_rank_data():
 
 def test_unknown_solver_and_bad_tol():
     lifted = TwoLayerReLU(X[:, :1], Y, beta=1e-2).lift()
-    with pytest.raises(ValueError, match=r"Unknown solver 'gurobi'.*choose one of"):
+    with pytest.raises(ValueError, match=r"Unknown `solver` 'gurobi'.*choose one of"):
         lifted.solve(solver="gurobi")
     with pytest.raises(TypeError, match=r"`solver` must be a string"):
         lifted.solve(solver=3)

@@ -85,7 +85,23 @@ def lift_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"patterns": args.patterns, "program": program, "seed": args.seed}
 
 
+def example():
+    """A 1-D regression small enough to list every activation pattern (conformance tests)."""
+    import numpy as np
+
+    from lift.problems.relu.problem import TwoLayerReLU
+
+    rng = np.random.default_rng(0)
+    X = np.sort(rng.uniform(-2, 2, 16))[:, None]
+    return TwoLayerReLU(X, np.sin(2 * X[:, 0]) + 0.1 * rng.standard_normal(16), beta=0.05)
+
+
 FAMILY = register_family(Family(
     name="relu", help="two-layer ReLU networks (Pilanci-Ergen group-lasso lift)",
     add_arguments=add_arguments, build=build, lift_options=lift_options,
-    defaults={"sizes": [1, 2, 4, 8, 16, 32, 64, 128], "steps": 3000, "lr": 1e-2}))
+    defaults={"sizes": [1, 2, 4, 8, 16, 32, 64, 128], "steps": 3000, "lr": 1e-2},
+    example=example,
+    check_options={"lift_options": {"patterns": "exact"}, "sizes": (1, 3, 16),
+                   "bad_arguments": [
+                       ("lift(program='relu')", lambda: example().lift(program="relu")),
+                       ("lift(patterns=0)", lambda: example().lift(patterns=0))]}))

@@ -400,6 +400,22 @@ class Lifted(abc.ABC):
         conic backends (a solver missing here is only a fallback); from measurements."""
         return {}
 
+    def including(self, models: Any) -> Lifted:
+        """A program whose optimum is at or below the objective of each of ``models``.
+
+        Exact lifts already are (they return ``self``); an inexact one (e.g. a sampled
+        restriction) adds what it needs to contain each model's parameters as a feasible point
+        with no larger objective. The harness uses it so that the convex value it reports is
+        one no trained model beats.
+        """
+        return self
+
+    def refine(self, solution: Solution, **options: Any) -> tuple[Lifted, Solution, dict]:
+        """Improve an inexact lift towards the global optimum from ``solution`` (e.g. column
+        generation); returns the refined program, its solution and a report. Exact lifts
+        return ``(self, solution, {})``."""
+        return self, solution, {}
+
     def reweight(self, value: float) -> Lifted:
         """The same program with regularization weight ``value`` (for :meth:`path`)."""
         raise NotImplementedError(f"{type(self).__name__} has no regularization path.")

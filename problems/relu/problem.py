@@ -203,7 +203,7 @@ class TwoLayerReLU(Problem):
     # --- the convex side ----------------------------------------------------------------------
     def lift(self, patterns: str | int | np.ndarray = "exact", program: str = "cone",
              seed: int = 0, max_patterns: int = 100_000, verify: bool | None = None,
-             relaxation: str | None = None) -> ReLULift:
+             include: Any = (), relaxation: str | None = None) -> ReLULift:
         """The convex group-lasso program over activation patterns.
 
         Parameters
@@ -225,6 +225,10 @@ class TwoLayerReLU(Problem):
         verify : bool or None
             Check a sampled program's dual point against all patterns to certify a global
             bound. ``None``: when the data's pattern count is at most 20,000.
+        include : sequence of networks
+            Networks of this problem (e.g. trained ones) whose neurons' activation patterns
+            are added to sampled patterns: the program's optimum is then at or below each
+            network's objective (see :meth:`ReLULift.including`).
         relaxation : {"relu", "gated"}, optional
             Deprecated spelling of ``program`` (``"relu"`` is ``"cone"``).
         """
@@ -261,8 +265,9 @@ class TwoLayerReLU(Problem):
             gates, complete = G[idx], False
         if D.shape[1] == 0:
             raise ValueError("`patterns` produced only the zero pattern; use more gates.")
-        return ReLULift(self, D, gates=gates, program=program, complete=complete,
-                        verify=verify)
+        lifted = ReLULift(self, D, gates=gates, program=program, complete=complete,
+                          verify=verify)
+        return lifted.including(include) if include is not None else lifted
 
     def path(self, betas: Any, patterns: str | int | np.ndarray = "exact",
              program: str = "cone", seed: int = 0, solver: str = "auto", tol: float = 1e-6,

@@ -13,6 +13,7 @@ from lift.problems.relu.arrangements import (
     estimate_pattern_count,
     interior_gates,
     numerical_rank,
+    unique_patterns,
 )
 from lift.problems.relu.certificate import dual_bound, row_chunks
 from lift.problems.relu.networks import ReLUNet, recover_network, reduce_neurons
@@ -110,6 +111,46 @@ class ReLULift(Lifted):
             out["al"] = self.AL_THRESHOLD
             return out
         return {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}
+
+    def with_patterns(self, D: np.ndarray, gates: np.ndarray) -> ReLULift:
+        """This program with the patterns ``D`` (gates ``gates``) appended, duplicates of
+        present patterns dropped. Appended last, so a warm start extends by zero rows."""
+        from lift.problems.relu.colgen import _drop_known
+
+        D = np.asarray(D, dtype=bool)
+        D, idx = _drop_known(self.D, D, np.arange(D.shape[1]))
+        if D.shape[1] == 0:
+            return self
+        own = self.gates if self.gates is not None else interior_gates(self.problem.Xa, self.D)
+        return ReLULift(self.problem, np.hstack([self.D, D]),
+                        gates=np.vstack([own, np.asarray(gates)[idx]]), program=self.program,
+                        complete=self.complete, verify=self.verify)
+
+    def including(self, models) -> ReLULift:
+        """This program plus the activation patterns of every neuron of ``models`` (trained
+        networks of this problem): its optimum is at or below each network's objective (see
+        :mod:`lift.problems.relu.colgen`). A complete program is returned as it is."""
+        from lift.problems.relu.arrangements import patterns_from_gates
+        from lift.problems.relu.colgen import network_gates
+
+        if self.complete:
+            return self
+        G = network_gates(self.problem, list(models))
+        if G.shape[0] == 0:
+            return self
+        D, idx = unique_patterns(patterns_from_gates(self.problem.Xa, G))
+        return self.with_patterns(D, G[idx])
+
+    def refine(self, solution, **options):
+        """Column generation (:func:`lift.problems.relu.colgen.column_generation`): add the
+        patterns the pricing search finds violated and re-solve; exact programs are returned
+        as they are. ``options``: ``rounds``, ``starts``, ``seed``, ``include``, ``max_add``,
+        ``solver``, ``tol`` and solver options."""
+        from lift.problems.relu.colgen import column_generation
+
+        if self.complete or solution.params is None:
+            return self, solution, {}
+        return column_generation(self, solution, **options)
 
     def reweight(self, value: float) -> ReLULift:
         """The same patterns with weight decay ``value``."""

@@ -89,10 +89,10 @@ class SupportNewton:
             blocks = beta * (eye[None] - Xh[:, :, None] * Xh[:, None, :]) / nrm[:, None, None]
             H = H + torch.block_diag(*blocks)
             H.diagonal().add_(self.ridge * float(H.diagonal().abs().max()))
-            L, info = torch.linalg.cholesky_ex(H)
-            if int(info) != 0:
+            try:
+                delta = torch.linalg.solve(H, g).reshape(k, d)
+            except RuntimeError:  # singular to working precision
                 break
-            delta = torch.cholesky_solve(g[:, None], L)[:, 0].reshape(k, d)
             a, moved = 1.0, False
             for _ in range(self.halvings):
                 Xt = X - a * delta

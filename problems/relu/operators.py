@@ -186,6 +186,13 @@ class ConeOracle:
         return float(torch.linalg.vector_norm(self.mu) ** 2
                      + torch.linalg.vector_norm(self.nu) ** 2)
 
+    def load_multipliers(self, mu: Any = None, nu: Any = None) -> None:
+        """Start from the multipliers ``mu``, ``nu`` (arrays (n, P); None keeps zeros)."""
+        for value, target in ((mu, self.mu), (nu, self.nu)):
+            if value is not None:
+                target.copy_(torch.as_tensor(np.asarray(value), dtype=self.op.dtype))
+        self.mult_sq = self._mult_sq()
+
     def point(self, U: torch.Tensor) -> Point:
         f, (fnet, fprog), _, _, viol = self._pass(U, grad=False)
         return Point(U, f, {"fnet": fnet, "fprog": fprog, "viol": viol})

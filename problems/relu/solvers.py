@@ -267,7 +267,7 @@ class ConeAugmentedLagrangian(_TorchSolver):
     decrease: float = 0.5
     increase: float = 2.0
 
-    def _oracle(self, s: _Setup, ws: dict) -> tuple[ConeOracle, float, float]:
+    def _oracle(self, s: _Setup, ws: dict) -> tuple[ConeOracle, float]:
         """The augmented-Lagrangian oracle (multipliers from the warm start) and the first
         step: the penalty on one block has curvature ``rho ||Xa||^2``, the data term
         ``||A||^2`` (about P times more), so ``rho`` up to their ratio costs the step size at
@@ -277,16 +277,13 @@ class ConeAugmentedLagrangian(_TorchSolver):
         lip_x = float(torch.linalg.matrix_norm(op.Xa, ord=2)) ** 2
         rho0 = float(self.rho) if self.rho is not None else lip_data / lip_x
         oracle = ConeOracle(op, s.loss, s.y, rho0)
-        for key, target in (("mu", oracle.mu), ("nu", oracle.nu)):
-            if ws.get(key) is not None:
-                target.copy_(torch.as_tensor(np.asarray(ws[key]), dtype=op.dtype))
-        oracle.mult_sq = oracle._mult_sq()
-        return oracle, rho0, 1.0 / (lip_data + rho0 * lip_x)
+        oracle.load_multipliers(ws.get("mu"), ws.get("nu"))
+        return oracle, 1.0 / (lip_data + rho0 * lip_x)
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         op, mon, beta, tol = s.op, s.monitor, s.beta, s.monitor.tol
         ws = warm_start or {}
-        oracle, _, step0 = self._oracle(s, ws)
+        oracle, step0 = self._oracle(s, ws)
         exact = bool(getattr(lifted, "exact", False))
         st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0}
 

@@ -83,6 +83,10 @@ class Loss:
         hi = min(float(tmax), self.dual_domain(lam, y))
         if not hi > 0:
             return -self.conjugate(0.0 * lam, y), 0.0
+        if not math.isfinite(hi):
+            raise ValueError(f"`tmax` must be finite for the {self.name} loss when `lam` lies "
+                             "in the domain of its conjugate along the whole ray; pass the "
+                             "largest dual-feasible scaling, e.g. beta / max_i ||c_i||.")
 
         def f(t: float) -> float:
             return -self.conjugate(t * lam, y)

@@ -145,6 +145,14 @@ def test_best_scaled_dual_is_the_best_on_a_dense_grid(name, tmax):
     assert value >= vals[np.isfinite(vals)].max() - 1e-9
 
 
+def test_best_scaled_dual_needs_a_finite_range():
+    y = np.array([1.0, -1.0])
+    with pytest.raises(ValueError, match="tmax"):
+        get_loss("logistic").best_scaled_dual(np.zeros(2), y, np.inf)
+    value, t = get_loss("squared").best_scaled_dual(-y, y, np.inf)  # closed form: t = 1
+    assert t == pytest.approx(1.0) and value == pytest.approx(1.0)
+
+
 def test_method_of_multipliers_projection_onto_the_orthant():
     """``min 1/2 ||x - a||^2 s.t. x >= 0``: ``x = (a)_+``, multiplier ``mu = (-a)_+``."""
     a = np.array([1.5, -2.0, 0.3, -0.1, 0.0])

@@ -163,10 +163,10 @@ def measure(row: dict, method: str, tol: float) -> dict:
             elapsed = time.perf_counter() - t0
         primal = lifted.primal_from_cvxpy(cvx)
         if primal is None:
-            return {"time": elapsed, "value": float("nan"), "status": run.status}
+            return {"time": elapsed, "value": float("nan"), "status": run["status"]}
         V, W = primal["V"], primal["W"]
         value = lifted.program_value({"V": V, "W": W})
-        iters = run.iterations
+        iters = run["iterations"]  # solve_cvxpy returns a dict
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
     return {"time": elapsed, "value": value, "lower": lower, "iterations": iters,
             "viol": _violation(lifted, V, W), "peak_gib": peak}

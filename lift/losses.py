@@ -4,13 +4,24 @@ Each loss ``L(z; y) = sum_i l(z_i; y_i)`` knows its value (numpy, torch and cvxp
 trainers, the convex programs and the certificates minimize the same function), its gradient
 (the candidate dual point ``lambda = grad L(z)``) and its convex conjugate ``L^*`` (the dual
 objective). The torch form is batched over leading dimensions and sums over the last one.
+
+The smooth losses also carry what the torch solvers need: the gradient and the second
+derivatives on torch tensors (:meth:`Loss.torch_grad`, :meth:`Loss.torch_hess`) and a bound on
+the second derivative (:attr:`Loss.curvature`). Every lower bound of the library goes through
+one routine, :meth:`Loss.best_scaled_dual`: ``max_{0 <= t <= tmax} -L^*(t lambda)``.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lift.errors import check_choice
+
+#: golden-section steps of :meth:`Loss.best_scaled_dual` (the bracket shrinks to
+#: ``0.618^60 ~ 3e-13`` of its length)
+GOLDEN_STEPS = 60
 
 __all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HingeLoss", "get_loss", "LOSSES"]
 
@@ -19,8 +30,8 @@ class Loss:
     """Base class: a separable convex loss of predictions ``z`` and targets ``y``."""
 
     name = "loss"
-    #: True when the gradient is unique everywhere (a smooth loss)
-    smooth = True
+    #: an upper bound on the second derivative ``l''`` (None: the loss is not smooth)
+    curvature: float | None = None
 
     def check_targets(self, y: np.ndarray) -> np.ndarray:
         return y
@@ -42,6 +53,65 @@ class Loss:
     def torch(self, pred, y):
         raise NotImplementedError
 
+    def torch_grad(self, z, y):
+        """``l'(z_k; y_k)`` elementwise on torch tensors (smooth losses only)."""
+        raise NotImplementedError(f"the {self.name} loss has no gradient everywhere")
+
+    def torch_hess(self, z, y):
+        """``l''(z_k; y_k)`` elementwise on torch tensors (smooth losses only)."""
+        raise NotImplementedError(f"the {self.name} loss has no second derivative")
+
+    def dual_domain(self, lam: np.ndarray, y: np.ndarray) -> float:
+        """The largest ``t >= 0`` with ``t lam`` in the domain of ``L^*`` (``inf``: all)."""
+        return math.inf
+
+    def best_scaled_dual(self, lam: np.ndarray, y: np.ndarray, tmax: float
+                         ) -> tuple[float, float]:
+        r"""The best lower bound along the ray of ``lam``: ``(value, t)`` with
+
+        .. math::
+
+            t \in \operatorname*{argmax}_{0 \le t \le t_{\max}} \; -L^*(t \lambda).
+
+        By weak duality ``-L^*(t lam)`` bounds the program from below whenever ``t lam`` is
+        dual feasible for every ``t <= tmax``; the value is evaluated at the returned ``t``,
+        so any maximizer, even an inexact one, gives a valid bound. ``-L^*(t lam)`` is concave
+        in ``t``: golden-section search on ``[0, min(tmax, dual_domain)]``
+        (:data:`GOLDEN_STEPS` steps), then the best of the bracket and both ends.
+        """
+        lam = np.asarray(lam, dtype=np.float64)
+        hi = min(float(tmax), self.dual_domain(lam, y))
+        if not hi > 0:
+            return -self.conjugate(0.0 * lam, y), 0.0
+        if not math.isfinite(hi):
+            raise ValueError(f"`tmax` must be finite for the {self.name} loss when `lam` lies "
+                             "in the domain of its conjugate along the whole ray; pass the "
+                             "largest dual-feasible scaling, e.g. beta / max_i ||c_i||.")
+
+        def f(t: float) -> float:
+            return -self.conjugate(t * lam, y)
+
+        lo_ = 0.0
+        g = (math.sqrt(5) - 1) / 2
+        a, b = hi - g * hi, g * hi
+        fa, fb = f(a), f(b)
+        top = hi
+        for _ in range(GOLDEN_STEPS):
+            if fa < fb:
+                lo_, a, fa = a, b, fb
+                b = lo_ + g * (top - lo_)
+                fb = f(b)
+            else:
+                top, b, fb = b, a, fa
+                a = top - g * (top - lo_)
+                fa = f(a)
+        best_t, best = 0.0, f(0.0)
+        for t in (a, b, hi):
+            val = f(t)
+            if np.isfinite(val) and val > best:
+                best_t, best = t, val
+        return best, best_t
+
     def cvxpy(self, z, y: np.ndarray):
         raise NotImplementedError
 
@@ -57,6 +127,7 @@ class SquaredLoss(Loss):
     r"""``L(z) = 1/2 ||z - y||^2``; ``L^*(lam) = lam^T y + 1/2 ||lam||^2``."""
 
     name = "squared"
+    curvature = 1.0
 
     def value(self, z, y):
         r = np.asarray(z) - y
@@ -70,6 +141,22 @@ class SquaredLoss(Loss):
 
     def torch(self, pred, y):
         return 0.5 * ((pred - y) ** 2).sum(-1)
+
+    def torch_grad(self, z, y):
+        return z - y
+
+    def torch_hess(self, z, y):
+        import torch
+
+        return torch.ones_like(z)
+
+    def best_scaled_dual(self, lam, y, tmax):
+        """Closed form: ``-L^*(t lam) = -t lam'y - t^2 ||lam||^2 / 2``, a concave parabola."""
+        lam = np.asarray(lam, dtype=np.float64)
+        ly = float(lam @ y)
+        ll = float(lam @ lam)
+        t = 0.0 if ll == 0.0 else min(max(-ly / ll, 0.0), float(tmax))
+        return -t * ly - 0.5 * t * t * ll, t
 
     def cvxpy(self, z, y):
         import cvxpy as cp
@@ -97,6 +184,17 @@ def _project_pm1(lam: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -y * np.clip(-np.asarray(lam, dtype=np.float64) * y, 0.0, 1.0)
 
 
+def _pm1_domain(lam: np.ndarray, y: np.ndarray) -> float:
+    """Largest ``t`` with ``s = -t lam y`` in ``[0, 1]^n`` (0 when some ``s_k < 0``)."""
+    s = -np.asarray(lam) * y
+    if s.size == 0:
+        return math.inf
+    if float(s.min()) < 0:
+        return 0.0
+    smax = float(s.max())
+    return math.inf if smax <= 0 else 1.0 / smax
+
+
 def _xlogx(s: np.ndarray) -> np.ndarray:
     out = np.zeros_like(s)
     pos = s > 0
@@ -112,6 +210,7 @@ class LogisticLoss(Loss):
     """
 
     name = "logistic"
+    curvature = 0.25
 
     def check_targets(self, y):
         return _check_pm1(y, self.name)
@@ -133,10 +232,24 @@ class LogisticLoss(Loss):
     def project_dual(self, lam, y):
         return _project_pm1(lam, y)
 
+    def dual_domain(self, lam, y):
+        return _pm1_domain(lam, y)
+
     def torch(self, pred, y):
         import torch
 
         return torch.nn.functional.softplus(-y * pred).sum(-1)
+
+    def torch_grad(self, z, y):
+        import torch
+
+        return -y * torch.sigmoid(-y * z)
+
+    def torch_hess(self, z, y):
+        import torch
+
+        s = torch.sigmoid(-y * z)
+        return s * (1 - s)
 
     def cvxpy(self, z, y):
         import cvxpy as cp
@@ -155,7 +268,6 @@ class HingeLoss(Loss):
     """
 
     name = "hinge"
-    smooth = False
 
     def check_targets(self, y):
         return _check_pm1(y, self.name)
@@ -175,6 +287,9 @@ class HingeLoss(Loss):
 
     def project_dual(self, lam, y):
         return _project_pm1(lam, y)
+
+    def dual_domain(self, lam, y):
+        return _pm1_domain(lam, y)
 
     def torch(self, pred, y):
         import torch

@@ -34,23 +34,20 @@ class ConicBackend:
     name: str
     cvxpy_name: str
     module: str
-    cones: frozenset[str]
-    #: (problem size above which the backend becomes slow, per cone family)
+    #: what the backend is, and where it becomes slow
     note: str = ""
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
 
 
-_ALL = frozenset({"zero", "nonneg", "soc", "psd", "exp"})
-
 #: Preference order for small problems: interior point first (accurate), then SCS.
 CONIC_BACKENDS: dict[str, ConicBackend] = {
-    "clarabel": ConicBackend("clarabel", "CLARABEL", "clarabel", _ALL,
+    "clarabel": ConicBackend("clarabel", "CLARABEL", "clarabel",
                              "interior point; accurate, slow on large SDPs"),
-    "mosek": ConicBackend("mosek", "MOSEK", "mosek", _ALL,
+    "mosek": ConicBackend("mosek", "MOSEK", "mosek",
                           "interior point; needs a licence"),
-    "scs": ConicBackend("scs", "SCS", "scs", _ALL,
+    "scs": ConicBackend("scs", "SCS", "scs",
                         "first-order (ADMM); scales, moderate accuracy"),
 }
 

@@ -20,8 +20,9 @@ from lift.datasets import load
 from lift.errors import ConvergenceWarning
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import constraint_norms, dual_bound
+from lift.problems.relu.operators import Pricer
 from lift.solvers import run_solver, solver_order
-from lift.solvers.relu_active import _Pricer, group_lasso_gram
+from lift.solvers.group_lasso import group_lasso_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
 
@@ -86,7 +87,7 @@ def test_pricer_bounds_are_attained_and_exact_where_needed():
     D = Xa @ rng.standard_normal((d, P)) >= 0
     lam = rng.standard_normal(n)
     C = (D * lam[:, None]).T @ Xa
-    pricer = _Pricer(Xa, D)
+    pricer = Pricer(Xa, D)
     beta = 0.5 * float(np.linalg.norm(C, axis=1).min())  # every plain norm is above beta
     norms, checked = pricer.norms(C, beta)
     assert checked.all()
@@ -266,7 +267,7 @@ def test_cone_working_set_beyond_max_size_stops_and_says_so(data_2d):
 
 
 def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
-    import lift.solvers.relu_active as ra
+    import lift.problems.relu.operators as ra
 
     lifted = TwoLayerReLU(*data_1d, beta=0.1).lift(program="cone")
 

@@ -21,11 +21,12 @@ from scipy.optimize import minimize
 
 from lift.datasets import load
 from lift.errors import ConvergenceWarning
+from lift.losses import get_loss
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import constraint_norms, dual_bound
+from lift.problems.relu.operators import ConeOracle, GatedOracle, PatternOperator
 from lift.solvers import solver_order
 from lift.solvers.prox import prox_group_lasso
-from lift.solvers.relu_fast import PatternOperator, TorchLoss, _ConeOracle, _GatedOracle
 
 pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
 
@@ -78,7 +79,7 @@ def test_gated_gradient_taylor(data_2d, data_2d_pm1, loss):
     X, y = data_2d if loss == "squared" else data_2d_pm1
     lifted = TwoLayerReLU(X, y, beta=0.1, loss=loss).lift(program="gated")
     op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
-    oracle = _GatedOracle(op, TorchLoss(loss, torch.as_tensor(lifted.problem.y)))
+    oracle = GatedOracle(op, get_loss(loss), torch.as_tensor(lifted.problem.y))
     gen = torch.Generator().manual_seed(0)
     U = torch.randn(op.P, op.d, generator=gen, dtype=torch.float64)
     H = torch.randn(op.P, op.d, generator=gen, dtype=torch.float64)
@@ -92,7 +93,7 @@ def test_cone_augmented_lagrangian_gradient_taylor(data_2d):
     X, y = data_2d
     lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="cone")
     op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
-    oracle = _ConeOracle(op, TorchLoss("squared", torch.as_tensor(lifted.problem.y)), rho=3.0)
+    oracle = ConeOracle(op, get_loss("squared"), torch.as_tensor(lifted.problem.y), rho=3.0)
     gen = torch.Generator().manual_seed(1)
     oracle.mu.copy_(torch.rand(oracle.mu.shape, generator=gen, dtype=torch.float64))
     oracle.nu.copy_(torch.rand(oracle.nu.shape, generator=gen, dtype=torch.float64))

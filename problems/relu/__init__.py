@@ -54,6 +54,7 @@ equivalent model classes and cone decompositions. ICML 2022.
 """
 
 from lift.problems.relu import cli as _cli  # noqa: F401  (registers the family)
+from lift.problems.relu import solvers as _solvers  # noqa: F401  (registers its solvers)
 from lift.problems.relu.arrangements import (
     enumerate_patterns,
     estimate_pattern_count,
@@ -65,8 +66,6 @@ from lift.problems.relu.certificate import constraint_norms, dual_bound, pattern
 from lift.problems.relu.networks import GatedReLUNet, ReLUNet, recover_network, reduce_neurons
 from lift.problems.relu.problem import TwoLayerReLU
 from lift.problems.relu.program import PROGRAMS, ReLULift
-from lift.solvers import relu_active as _active  # noqa: F401  (registers its solvers)
-from lift.solvers import relu_fast as _fast  # noqa: F401
 
 __all__ = [
     "PROGRAMS",

@@ -4,12 +4,13 @@ feasible scaling of a dual point (see the docstring of :mod:`lift.problems.relu`
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar, nnls
+from scipy.optimize import nnls
 
 from lift.losses import Loss
+from lift.solvers.linalg import row_chunks as _row_chunks
 
-__all__ = ["pattern_products", "constraint_norms", "dual_bound", "CHUNK_ENTRIES", "NNLS_LIMIT",
-           "row_chunks"]
+__all__ = ["pattern_products", "constraint_norms", "cone_nnls", "dual_bound", "CHUNK_ENTRIES",
+           "NNLS_LIMIT", "row_chunks"]
 
 # --------------------------------------------------------------------------------------------
 #: entries of an ``n x P`` block the certificates process at once (~64 MiB in float64)
@@ -18,9 +19,24 @@ CHUNK_ENTRIES = 2**23
 NNLS_LIMIT = 20_000_000
 
 
-def row_chunks(n: int, P: int):
-    rows = max(1, CHUNK_ENTRIES // max(P, 1))
-    return [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+def row_chunks(n: int, P: int) -> list[slice]:
+    """Row slices of an ``n x P`` block with at most :data:`CHUNK_ENTRIES` entries each."""
+    return _row_chunks(n, P, CHUNK_ENTRIES)
+
+
+def cone_nnls(B: np.ndarray, c: np.ndarray, maxiter: int | None = None
+              ) -> tuple[np.ndarray, float]:
+    r"""The smallest dual-constraint norm of one pattern over its cone multipliers.
+
+    .. math::
+
+        \min_{\mu \ge 0} \; \|c - B \mu\|_2, \qquad
+        B = \tilde X^T \operatorname{diag}(2 D_i - 1)
+
+    (a nonnegative least-squares problem: the distance from ``c`` to the cone spanned by the
+    columns ``s_k x_k``). Returns ``(mu, residual)``; the residual is attained at ``mu``.
+    """
+    return nnls(B, c, maxiter=maxiter)
 
 
 def pattern_products(Xa: np.ndarray, D: np.ndarray, lam: np.ndarray,
@@ -78,7 +94,7 @@ def constraint_norms(Xa: np.ndarray, lam: np.ndarray, D: np.ndarray, cone: bool,
         for todo, sgn, off in ((todo_v, 1.0, 0), (todo_w, -1.0, P)):
             for i in todo:
                 A = (np.where(D[:, i], 1.0, -1.0)[:, None] * Xa).T  # columns s_k x_k
-                out[off + i] = min(out[off + i], nnls(sgn * A, C[i])[1])
+                out[off + i] = min(out[off + i], cone_nnls(sgn * A, C[i])[1])
     return out
 
 
@@ -89,22 +105,11 @@ def dual_bound(Xa: np.ndarray, y: np.ndarray, loss: Loss, beta: float, lam: np.n
 
     Returns ``(bound, t)``; ``t <= beta / max_i norm_i`` makes ``t lam`` feasible (with the
     multipliers scaled by ``t`` too: the norms are homogeneous). ``multipliers`` are candidate
-    cone multipliers ``(mu, nu)`` for :func:`constraint_norms`.
+    cone multipliers ``(mu, nu)`` for :func:`constraint_norms`. The maximization over ``t`` is
+    :meth:`lift.losses.Loss.best_scaled_dual`, the same routine the solvers' monitors use.
     """
     lam = loss.project_dual(lam, y)
     m = float(constraint_norms(Xa, lam, D, cone, beta=beta,
                                multipliers=multipliers).max(initial=0.0))
     tmax = 1.0 if m <= beta else beta / m
-
-    def neg(t: float) -> float:
-        return loss.conjugate(t * lam, y)
-
-    best_t, best = 0.0, -neg(0.0)
-    if tmax > 0:
-        res = minimize_scalar(neg, bounds=(0.0, tmax), method="bounded",
-                              options={"xatol": 1e-12 * max(tmax, 1.0)})
-        for t in (float(res.x), tmax):
-            val = -neg(t)
-            if np.isfinite(val) and val > best:
-                best_t, best = t, val
-    return best, best_t
+    return loss.best_scaled_dual(lam, y, tmax)

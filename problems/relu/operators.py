@@ -1,0 +1,544 @@
+r"""Operators of the ReLU lifts for the generic solvers of :mod:`lift.solvers`.
+
+The matrix-free operator ``A = [D_1 Xa, ..., D_P Xa]`` (:class:`PatternOperator`), the smooth
+oracles of the gated program and of the augmented Lagrangian of the cone program (for
+:class:`~lift.solvers.proxgrad.ProximalGradient`), the Newton polish on the active patterns
+(:class:`~lift.solvers.newton.SupportNewton` on the active blocks), the Gram cache of the
+working sets, the pricing of signed patterns by nonnegative least squares over the cone
+multipliers, and the cutting planes of the restricted cone programs (Clarabel on a quadratic
+program with one second-order cone per group).
+
+Everything is matrix-free: ``sum_i D_i Xa u_i = rowsum((D U) * Xa)`` and
+``[Xa^T D_i r]_i = D^T (r * Xa)``; the cone terms need ``Xa V^T`` (n x P), computed in row
+chunks. Memory is ``O(nP + Pd + nd)``; the ``n x P x d`` blocks are never formed (the Newton
+polish and the Gram cache form the blocks of a few patterns only).
+
+References
+----------
+A. Mishkin, A. Sahiner and M. Pilanci. Fast convex optimization for two-layer ReLU networks:
+equivalent model classes and cone decompositions. ICML 2022.
+J. E. Kelley. The cutting-plane method for solving convex programs. J. SIAM, 1960.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from lift.losses import Loss
+from lift.problems.relu.certificate import cone_nnls
+from lift.solvers import resolve_device
+from lift.solvers.linalg import power_iteration, row_chunks
+from lift.solvers.newton import SupportNewton
+from lift.solvers.prox import group_norms
+from lift.solvers.proxgrad import Point
+
+__all__ = ["PatternOperator", "GatedOracle", "ConeOracle", "NewtonPolish", "GramCache",
+           "Pricer", "cutting_planes"]
+
+#: Newton on the active patterns of the first-order solvers: a few steps, kept if they help
+POLISH_NEWTON = SupportNewton(max_steps=6, halvings=20, ridge=1e-12)
+
+
+class PatternOperator:
+    r"""Matrix-free products with ``A = [D_1 \tilde X, \dots, D_P \tilde X]`` (n x P(d+1)).
+
+    Stores ``Xa`` (n x d), ``D`` as 0/1 floats and as booleans (n x P); never the blocks.
+    """
+
+    def __init__(self, Xa: np.ndarray, D: np.ndarray, device: Any = None,
+                 dtype: torch.dtype = torch.float64) -> None:
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        self.Xa = torch.as_tensor(np.ascontiguousarray(Xa), dtype=dtype, device=self.device)
+        self.Db = torch.as_tensor(np.ascontiguousarray(D), dtype=torch.bool, device=self.device)
+        self.D = self.Db.to(dtype)
+        self.n, self.d = self.Xa.shape
+        self.P = self.D.shape[1]
+        self.chunks = row_chunks(self.n, self.P)
+
+    def restrict(self, idx: torch.Tensor) -> PatternOperator:
+        """The operator of the patterns ``idx`` only (shares ``Xa``; copies those columns)."""
+        sub = PatternOperator.__new__(PatternOperator)
+        sub.device, sub.dtype, sub.Xa = self.device, self.dtype, self.Xa
+        sub.Db = self.Db[:, idx]
+        sub.D = self.D[:, idx]
+        sub.n, sub.d, sub.P = self.n, self.d, int(idx.numel())
+        sub.chunks = row_chunks(sub.n, sub.P)
+        return sub
+
+    def blocks(self, idx: torch.Tensor, sl: slice, signs: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Rows ``sl`` of ``[s_1 D_{i_1} Xa, ..., s_m D_{i_m} Xa]`` for the patterns ``idx``
+        (shape ``(rows, m d)``); ``signs`` (+-1 per block) default to +1. Only ever called on
+        the few patterns of a working set."""
+        Dc = self.D[sl][:, idx]
+        if signs is not None:
+            Dc = Dc * signs
+        return (Dc[:, :, None] * self.Xa[sl][:, None, :]).reshape(Dc.shape[0], -1)
+
+    def forward(self, U: torch.Tensor) -> torch.Tensor:
+        """``sum_i D_i Xa u_i`` for ``U`` of shape (P, d): one (n x P)(P x d) product."""
+        return ((self.D @ U) * self.Xa).sum(1)
+
+    def adjoint(self, r: torch.Tensor) -> torch.Tensor:
+        """``[Xa^T D_i r]_i`` as a (P, d) tensor: one (P x n)(n x d) product."""
+        return self.D.T @ (r[:, None] * self.Xa)
+
+    def lipschitz(self, iters: int = 20, seed: int = 0) -> float:
+        """An estimate of ``||A||_2^2`` by power iteration (used for the first step)."""
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        U = torch.randn(self.P, self.d, generator=gen, dtype=self.dtype).to(self.device)
+        est = power_iteration(lambda V: self.adjoint(self.forward(V)), U,
+                              lambda V: float(torch.linalg.vector_norm(V)), iters=iters)
+        return max(est, 1e-12)
+
+
+class GatedOracle:
+    """Smooth part ``f(U) = L(A U)`` of the gated program; caches ``z = A U``.
+
+    ``loss`` is a :class:`~lift.losses.Loss` (its torch forms), ``y`` the targets as a tensor.
+    """
+
+    def __init__(self, op: PatternOperator, loss: Loss, y: torch.Tensor) -> None:
+        self.op, self.loss, self.y = op, loss, y
+
+    def point(self, U: torch.Tensor) -> Point:
+        z = self.op.forward(U)
+        return Point(U, float(self.loss.torch(z, self.y)), {"z": z})
+
+    def extrapolate(self, xn: Point, xo: Point, m: float) -> Point:
+        U = xn.x + m * (xn.x - xo.x)
+        z = xn.cache["z"] + m * (xn.cache["z"] - xo.cache["z"])  # A is linear
+        return Point(U, float(self.loss.torch(z, self.y)), {"z": z})
+
+    def gradient(self, p: Point) -> torch.Tensor:
+        lam = self.loss.torch_grad(p.cache["z"], self.y)
+        p.cache["lam"] = lam
+        return self.op.adjoint(lam)
+
+
+class ConeOracle:
+    r"""Smooth part of the augmented Lagrangian of the cone program, ``U = [V; W]`` (2P, d).
+
+    .. math::
+
+        f(V, W) = L\Big(\sum_i D_i Xa (v_i - w_i)\Big)
+        + \frac{1}{2\rho} \sum_i \|(\mu_i - \rho S_i Xa v_i)_+\|^2
+        + \frac{1}{2\rho} \sum_i \|(\nu_i - \rho S_i Xa w_i)_+\|^2,
+        \qquad S_i = 2 D_i - I.
+
+    Also tracks ``L(z_net)``, the loss of the ReLU network ``sum_i (Xa v_i)_+ - (Xa w_i)_+``
+    recovered from the point (the certified primal value).
+    """
+
+    def __init__(self, op: PatternOperator, loss: Loss, y: torch.Tensor, rho: float) -> None:
+        self.op, self.loss, self.y, self.rho = op, loss, y, rho
+        shape = (op.n, op.P)
+        self.mu = torch.zeros(shape, dtype=op.dtype, device=op.device)
+        self.nu = torch.zeros(shape, dtype=op.dtype, device=op.device)
+        self.mult_sq = 0.0  # ||mu||^2 + ||nu||^2, a constant of each inner problem
+
+    def _pass(self, U: torch.Tensor, grad: bool, update: bool = False):
+        op, loss, rho = self.op, self.loss, self.rho
+        P = op.P
+        V, W = U[:P], U[P:]
+        pen = 0.0
+        fnet = 0.0
+        fprog = 0.0
+        G = torch.zeros_like(U) if grad else None
+        lam = torch.empty(op.n, dtype=op.dtype, device=op.device) if grad else None
+        lowest, scale = 0.0, 0.0
+        for sl in op.chunks:
+            Xc, Db = op.Xa[sl], op.Db[sl]
+            XV, XW = Xc @ V.T, Xc @ W.T
+            # predictions of the program and of the recovered ReLU network
+            z = (op.D[sl] * (XV - XW)).sum(1)
+            znet = torch.relu(XV).sum(1) - torch.relu(XW).sum(1)
+            fprog += float(loss.torch(z, self.y[sl]))
+            fnet += float(loss.torch(znet, self.y[sl]))
+            scale = max(scale, float(z.abs().max()))
+            # cone constraint values S_i Xa v_i, then the multiplier estimates
+            cv = torch.where(Db, XV, -XV)
+            cw = torch.where(Db, XW, -XW)
+            lowest = min(lowest, float(cv.min()), float(cw.min()))
+            mv = torch.relu(cv.mul_(-rho).add_(self.mu[sl]))
+            mw = torch.relu(cw.mul_(-rho).add_(self.nu[sl]))
+            del XV, XW, cv, cw
+            pen += float(torch.linalg.vector_norm(mv) ** 2 + torch.linalg.vector_norm(mw) ** 2)
+            if update:
+                self.mu[sl] = mv
+                self.nu[sl] = mw
+            if grad:
+                r = loss.torch_grad(z, self.y[sl])
+                lam[sl] = r
+                rc = r[:, None]
+                G[:P] += torch.where(Db, rc - mv, mv).T @ Xc
+                G[P:] += torch.where(Db, -rc - mw, mw).T @ Xc
+        f = fprog + (pen - self.mult_sq) / (2 * rho)
+        if update:
+            self.mult_sq = self._mult_sq()
+        return f, (fnet, fprog), G, lam, -lowest / max(scale, 1e-12)
+
+    def _mult_sq(self) -> float:
+        return float(torch.linalg.vector_norm(self.mu) ** 2
+                     + torch.linalg.vector_norm(self.nu) ** 2)
+
+    def load_multipliers(self, mu: Any = None, nu: Any = None) -> None:
+        """Start from the multipliers ``mu``, ``nu`` (arrays (n, P); None keeps zeros)."""
+        for value, target in ((mu, self.mu), (nu, self.nu)):
+            if value is not None:
+                target.copy_(torch.as_tensor(np.asarray(value), dtype=self.op.dtype))
+        self.mult_sq = self._mult_sq()
+
+    def point(self, U: torch.Tensor) -> Point:
+        f, (fnet, fprog), _, _, viol = self._pass(U, grad=False)
+        return Point(U, f, {"fnet": fnet, "fprog": fprog, "viol": viol})
+
+    def extrapolate(self, xn: Point, xo: Point, m: float) -> Point:
+        return Point(xn.x + m * (xn.x - xo.x))
+
+    def gradient(self, p: Point) -> torch.Tensor:
+        f, (fnet, fprog), G, lam, _ = self._pass(p.x, grad=True)
+        p.f = f
+        p.cache.update(fnet=fnet, fprog=fprog, lam=lam)
+        return G
+
+    def update_multipliers(self, U: torch.Tensor) -> float:
+        """``mu <- (mu - rho S Xa v)_+`` (same for ``nu``); returns the largest violation
+        relative to the largest prediction."""
+        return self._pass(U, grad=False, update=True)[4]
+
+    def dual_at(self, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(lam, mu, nu)`` at ``U``: the loss gradient at the program's predictions and the
+        multiplier estimates ``(mu - rho S Xa v)_+``, ``(nu - rho S Xa w)_+`` (new tensors).
+
+        The rows of the gradient at ``U`` are the dual constraint vectors of this triple."""
+        op, rho = self.op, self.rho
+        V, W = U[:op.P], U[op.P:]
+        mu, nu = torch.empty_like(self.mu), torch.empty_like(self.nu)
+        lam = torch.empty(op.n, dtype=op.dtype, device=op.device)
+        for sl in op.chunks:
+            Xc, Db = op.Xa[sl], op.Db[sl]
+            XV, XW = Xc @ V.T, Xc @ W.T
+            lam[sl] = self.loss.torch_grad((op.D[sl] * (XV - XW)).sum(1), self.y[sl])
+            mu[sl] = torch.relu(self.mu[sl] - rho * torch.where(Db, XV, -XV))
+            nu[sl] = torch.relu(self.nu[sl] - rho * torch.where(Db, XW, -XW))
+        return lam, mu, nu
+
+
+class NewtonPolish:
+    r"""Newton steps on the groups that are nonzero, where the objective is smooth.
+
+    .. math::
+
+        \min_{u_S} \; L\Big(\sum_{i \in S} D_i \tilde X u_i\Big) + \beta \sum_{i \in S}
+        \|u_i\|_2, \qquad u_i \ne 0,
+
+    by :class:`~lift.solvers.newton.SupportNewton` on the dense blocks ``A_S`` (Hessian of the
+    data term ``A_S^T diag(l'') A_S``). A ``polish`` callback of
+    :class:`~lift.solvers.proxgrad.ProximalGradient`, used only
+    when the active set has settled and ``A_S`` (n x |S| d, the blocks of the active patterns
+    only) fits in ``max_entries``; a step is kept only if it lowers the objective, so the method
+    stays a descent method and the certificate remains the judge.
+    """
+
+    def __init__(self, op: PatternOperator, loss: Loss, y: torch.Tensor, beta: float,
+                 max_entries: int = 2**26, max_size: int = 2_500, slack: float = 0.01) -> None:
+        self.op, self.loss, self.y, self.beta, self.slack = op, loss, y, beta, slack
+        self.max_entries, self.max_size = max_entries, max_size
+        self.last_support: torch.Tensor | None = None
+        self.calls = self.accepted = self.wait = 0
+
+    def __call__(self, x: Point, Fx: float) -> Point | None:
+        op, loss, beta = self.op, self.loss, self.beta
+        norms = group_norms(x.x)
+        # groups that stay nonzero at the optimum have ||A_i^T lam|| = beta there; nonzero
+        # groups well below it are on their way to zero and are left out
+        dual_norms = group_norms(op.adjoint(loss.torch_grad(x.cache["z"], self.y)))
+        support = torch.nonzero((norms > 0) & (dual_norms >= (1 - self.slack) * beta)).flatten()
+        stable = (self.last_support is not None and support.numel() == self.last_support.numel()
+                  and bool(torch.equal(support, self.last_support)))
+        self.last_support = support
+        k, d = support.numel(), op.d
+        kd = k * d
+        # worth it when a Newton step costs less than a few hundred proximal-gradient iterations
+        # (dense products run far faster per flop than the thin pattern products)
+        cost = kd**3 / 3 + op.n * kd**2
+        if (not stable or k == 0 or kd > self.max_size or op.n * kd > self.max_entries
+                or cost > 1000 * 2 * op.n * op.P * d):
+            return None
+        if self.wait > 0:  # after each attempt, wait twice as long for the next one
+            self.wait -= 1
+            return None
+        self.calls += 1
+        self.wait = 2**self.calls - 1
+        A = (op.D[:, support].T[:, :, None] * op.Xa[None]).permute(1, 0, 2).reshape(op.n, k * d)
+        # steps must beat F(x) itself (groups left out of the support are set to zero)
+        best, _, taken = POLISH_NEWTON.run(_ActiveBlocks(A, loss, self.y), x.x[support].clone(),
+                                           beta, bound=Fx)
+        if not taken:
+            return None
+        self.accepted += 1
+        Ufull = torch.zeros_like(x.x)
+        Ufull[support] = best
+        z = op.forward(Ufull)
+        return Point(Ufull, float(loss.torch(z, self.y)), {"z": z})
+
+
+class _ActiveBlocks:
+    """``f(U_S) = L(A_S u_S)`` on the blocks ``A_S`` (n x |S| d) of the active patterns."""
+
+    def __init__(self, A: torch.Tensor, loss: Loss, y: torch.Tensor) -> None:
+        self.A, self.loss, self.y = A, loss, y
+        # constant for the squared loss
+        self.H = A.T @ A if loss.name == "squared" else None
+
+    def value(self, X: torch.Tensor) -> float:
+        return float(self.loss.torch(self.A @ X.reshape(-1), self.y))
+
+    def derivatives(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.A @ X.reshape(-1)
+        g = (self.A.T @ self.loss.torch_grad(z, self.y)).reshape(X.shape)
+        if self.H is not None:
+            return g, self.H
+        return g, self.A.T @ (self.loss.torch_hess(z, self.y)[:, None] * self.A)
+
+
+class GramCache:
+    """Gram matrix ``A_S^T A_S`` and ``A_S^T y`` over the (signed) patterns ever seen.
+
+    Keys are pattern indices (gated) or signed patterns ``g`` in ``[0, 2P)`` (``g < P``: the
+    block ``+D_g Xa``; ``g >= P``: ``-D_{g-P} Xa``). :meth:`sub` returns the blocks of any subset;
+    new keys are added in row chunks (``O(n |seen| |new| d^2)``)."""
+
+    def __init__(self, op: PatternOperator, y: torch.Tensor) -> None:
+        self.op, self.y = op, y
+        self.keys: list[int] = []
+        self.pos: dict[int, int] = {}
+        self.G = np.zeros((0, 0))
+        self.b = np.zeros(0)
+
+    def _split(self, keys: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        op = self.op
+        k = torch.as_tensor(keys, dtype=torch.long, device=op.device)
+        return k % op.P, torch.where(k < op.P, 1.0, -1.0).to(op.dtype)
+
+    def sub(self, keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(G, b)`` of the patterns ``keys``, in that order (computing the missing ones)."""
+        self._add([g for g in dict.fromkeys(keys) if g not in self.pos])
+        d = self.op.d
+        ix = (np.array([self.pos[g] for g in keys])[:, None] * d + np.arange(d)).ravel()
+        return self.G[np.ix_(ix, ix)], self.b[ix]
+
+    def _add(self, new: list[int]) -> None:
+        op = self.op
+        m_old, m_new, d = len(self.keys), len(new), op.d
+        if m_new == 0:
+            return
+        idx_n, sg_n = self._split(new)
+        idx_o, sg_o = self._split(self.keys)
+        Gon = torch.zeros((m_old * d, m_new * d), dtype=op.dtype, device=op.device)
+        Gnn = torch.zeros((m_new * d, m_new * d), dtype=op.dtype, device=op.device)
+        bn = torch.zeros(m_new * d, dtype=op.dtype, device=op.device)
+        for sl in row_chunks(op.n, (m_old + m_new) * d):
+            An = op.blocks(idx_n, sl, sg_n)
+            Gnn += An.T @ An
+            bn += An.T @ self.y[sl]
+            if m_old:
+                Gon += op.blocks(idx_o, sl, sg_o).T @ An
+        Gon, Gnn, bn = (t.cpu().numpy().astype(np.float64) for t in (Gon, Gnn, bn))
+        self.G = np.block([[self.G, Gon], [Gon.T, Gnn]])
+        self.b = np.concatenate([self.b, bn])
+        for g in new:
+            self.pos[g] = len(self.keys)
+            self.keys.append(g)
+
+
+class Pricer:
+    r"""Upper bounds on ``min_{mu >= 0} ||sigma c_i - Xa^T (s_i * mu)||`` for signed patterns.
+
+    ``c_i = Xa^T D_i lam``, ``s_i = 2 D_i - 1``, ``sigma = +1`` for ``v_i`` and ``-1`` for
+    ``w_i``. The bound is the smallest of: the plain norm (``mu = 0``), the norm at the last
+    multipliers kept for that group (sparse: Clarabel's, or a previous least-squares solution),
+    and, when those are above ``beta``, the exact nonnegative least-squares value, whose
+    solution is then kept. Every value is attained by some ``mu >= 0``, so scaling ``lam`` by
+    ``beta / max`` is dual feasible.
+    """
+
+    def __init__(self, Xa: np.ndarray, D: np.ndarray, near: int = 0) -> None:
+        self.Xa, self.D, self.near = Xa, D, near
+        self.row_norms = np.maximum(np.linalg.norm(Xa, axis=1), 1e-300)
+        self.mult: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (rows, values)
+        self.near_rows: dict[int, np.ndarray] = {}
+        self.nnls_calls = 0
+
+    def _signs(self, i: int) -> np.ndarray:
+        return np.where(self.D[:, i], 1.0, -1.0)
+
+    def norm_with(self, g: int, c: np.ndarray) -> float:
+        rows, vals = self.mult.get(g, (None, None))
+        if rows is None or rows.size == 0:
+            return float(np.linalg.norm(c))
+        i = g % self.D.shape[1]
+        s = np.where(self.D[rows, i], 1.0, -1.0)
+        return float(np.linalg.norm(c - self.Xa[rows].T @ (s * vals)))
+
+    def exact(self, g: int, c: np.ndarray) -> float:
+        i = g % self.D.shape[1]
+        s = self._signs(i)
+        B = (s[:, None] * self.Xa).T
+        mu, res = cone_nnls(B, c, maxiter=50 * B.shape[0] + 100)
+        self.nnls_calls += 1
+        rows = np.flatnonzero(mu > 0)
+        self.mult[g] = (rows, mu[rows])
+        if self.near:
+            # the rows closest to active along the group's steepest feasible direction
+            # (B mu - c): where it will hit its cone's boundary first; kept as candidate cuts
+            margin = (s * (self.Xa @ (B @ mu - c))) / self.row_norms
+            margin[rows] = np.inf
+            self.near_rows[g] = np.argsort(margin)[:self.near]
+        return float(res)
+
+    def norms(self, C: np.ndarray, beta: float, enough: int | None = None,
+              skip: np.ndarray | None = None,
+              rough: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds for all ``2P`` signed groups given ``C = [Xa^T D_i lam]_i``, and which of
+        them are exact where above ``beta``.
+
+        Least squares run only where the cheap bounds exceed ``beta``, the largest cheap bound
+        first; with ``enough``, they stop once that many groups outside ``skip`` are confirmed
+        above ``beta`` (the rest keep their cheap bounds: still valid, maybe loose). With
+        ``rough``, the groups in ``skip`` keep their cheap bounds too (when the point is known
+        to be inaccurate, tightening them cannot close the gap)."""
+        P = C.shape[0]
+        out = np.empty(2 * P)
+        signed = np.concatenate([C, -C])
+        for g in range(2 * P):
+            val = float(np.linalg.norm(signed[g]))
+            if val > beta:
+                val = min(val, self.norm_with(g, signed[g]))
+            out[g] = val
+        checked = out <= beta
+        confirmed = 0
+        for g in np.argsort(-out, kind="stable"):
+            if out[g] <= beta or (enough is not None and confirmed >= enough):
+                break
+            if rough and skip is not None and skip[g]:
+                continue
+            out[g] = min(out[g], self.exact(int(g), signed[g]))
+            checked[g] = True
+            confirmed += out[g] > beta and (skip is None or not skip[g])
+        return out, checked
+
+    def dense(self, n: int, P: int) -> tuple[np.ndarray, np.ndarray]:
+        """The kept multipliers as ``(mu, nu)`` arrays of shape (n, P)."""
+        mu, nu = np.zeros((n, P)), np.zeros((n, P))
+        for g, (rows, vals) in self.mult.items():
+            (mu if g < P else nu)[rows, g % P] = vals
+        return mu, nu
+
+
+def _quadratic(G: np.ndarray, m: int):
+    """Clarabel's ``P`` for variables ``[u; t]``: the upper triangle of ``G``, zeros for ``t``."""
+    import scipy.sparse as sp
+
+    return sp.block_diag([sp.triu(sp.csc_matrix(G)), sp.csc_matrix((m, m))], format="csc")
+
+
+def _clarabel_qp(Pm, b: np.ndarray, beta: float, d: int, cuts: list[np.ndarray], tol: float):
+    r"""``min 1/2 u'Gu - b'u + beta sum_j t_j`` s.t. ``cuts[j] u_j >= 0``, ``||u_j|| <= t_j``,
+    by Clarabel directly (``Pm`` from :func:`_quadratic`). Returns ``(u, multipliers per
+    group, status)``."""
+    import clarabel
+    import scipy.sparse as sp
+
+    m = b.size // d
+    nv = m * d + m
+    q = np.concatenate([-b, np.full(m, beta)])
+    counts = [Cj.shape[0] for Cj in cuts]
+    rows_lin = sum(counts)
+    # cut rows: -C_j on the columns of u_j; then -[t_j; u_j] for the second-order cones
+    ri, ci, vals = [], [], []
+    r0 = 0
+    for j, Cj in enumerate(cuts):
+        k = Cj.shape[0]
+        ri.append(np.repeat(np.arange(r0, r0 + k), d))
+        ci.append(np.tile(np.arange(j * d, (j + 1) * d), k))
+        vals.append(-Cj.ravel())
+        r0 += k
+    soc_rows = rows_lin + np.arange(m)[:, None] * (d + 1) + np.arange(d + 1)  # (m, d + 1)
+    ri += [soc_rows[:, 0], soc_rows[:, 1:].ravel()]
+    ci += [m * d + np.arange(m), np.arange(m * d)]
+    vals += [-np.ones(m), -np.ones(m * d)]
+    A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(ri), np.concatenate(ci))),
+                      shape=(rows_lin + m * (d + 1), nv))
+    cones = ([clarabel.NonnegativeConeT(rows_lin)] if rows_lin else []) + \
+        [clarabel.SecondOrderConeT(d + 1)] * m
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = tol
+    settings.tol_feas = tol
+    settings.max_threads = 1
+    settings.direct_solve_method = "faer"
+    sol = clarabel.DefaultSolver(Pm, q, A, np.zeros(A.shape[0]), cones, settings).solve()
+    x, z = np.asarray(sol.x), np.asarray(sol.z)
+    mults, start = [], 0
+    for c in counts:
+        mults.append(np.maximum(z[start:start + c], 0.0))
+        start += c
+    return x[:m * d], mults, str(sol.status)
+
+
+
+def cutting_planes(gram: GramCache, work: list[int], cuts: dict, pricer: Pricer,
+                   Xa: np.ndarray, D: np.ndarray, beta: float, per_round: int, tol: float,
+                   loose_tol: float, feas_tol: float, max_rounds: int, search: bool = True):
+    r"""The cone program restricted to the signed patterns ``work``, by cutting planes.
+
+    .. math::
+
+        \min_{u} \; \tfrac12 \Big\|\sum_{g \in S} \pm D_g \tilde X u_g - y\Big\|^2
+        + \beta \sum_{g \in S} \|u_g\|_2
+        \quad \text{s.t.} \quad (2 D_g - I)_k \tilde x_k^T u_g \ge 0,\; k \in
+        \text{cuts}[g],
+
+    solved by Clarabel with the rows in ``cuts`` (updated in place); every row of the set's
+    patterns is then checked, and those violated by more than ``feas_tol`` (relative to the
+    largest ``|x_k' u|``) join, the deepest ``per_round`` per pattern, until none is violated
+    or ``max_rounds`` rounds. With ``search``, the rounds that only look for rows run at
+    ``loose_tol``, the last one at ``tol``. Clarabel's multipliers are kept in ``pricer``.
+    Returns ``(u, rounds, Clarabel's status)``.
+    """
+    P, d = D.shape[1], Xa.shape[1]
+    m = len(work)
+    S = np.where(D[:, [g % P for g in work]], 1.0, -1.0)  # (n, m): s_k per pattern
+    G, b = gram.sub(work)
+    Pm = _quadratic(G, m)
+    loose = max(tol, loose_tol)
+    status, u, rounds = "", np.zeros(m * d), 0
+    accurate = loose <= tol or not search
+    while rounds < max_rounds:
+        rounds += 1
+        rows = [cuts[g] for g in work]
+        mats = [S[r, j][:, None] * Xa[r] for j, r in enumerate(rows)]
+        u, mults, status = _clarabel_qp(Pm, b, beta, d, mats, tol if accurate else loose)
+        if not np.all(np.isfinite(u)):
+            break
+        for g, r, mu in zip(work, rows, mults, strict=True):
+            pricer.mult[g] = (r, mu)
+        vals = S * (Xa @ u.reshape(m, d).T)  # constraint values, (n, m)
+        viol = -vals / np.maximum(np.abs(vals).max(axis=0), 1e-300)
+        added = 0
+        for j, g in enumerate(work):
+            bad = np.setdiff1d(np.flatnonzero(viol[:, j] > feas_tol), cuts[g])
+            bad = bad[np.argsort(-viol[bad, j])][:per_round]  # the deepest cuts
+            cuts[g] = np.concatenate([cuts[g], bad])
+            added += bad.size
+        if added == 0:
+            if accurate:
+                break
+            accurate = True  # the rows are found: one accurate solve (may find more)
+    return u, rounds, status

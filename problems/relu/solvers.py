@@ -1,0 +1,677 @@
+r"""The specialised solvers of the ReLU lifts, built from the generic toolbox of
+:mod:`lift.solvers`, and their registration (``"fista"``, ``"al"``, ``"active_set"``).
+
+``"fista"`` — :class:`GatedFISTA`, the gated program (group lasso over the patterns)
+
+.. math::
+
+    \min_{U} \; L\Big(\sum_i D_i \tilde X u_i,\; y\Big) + \beta \sum_i \|u_i\|_2,
+
+by :class:`~lift.solvers.proxgrad.ProximalGradient` (FISTA, backtracking with step growth,
+adaptive restarts) with the group-lasso prox, polished by Newton steps on the active patterns
+(:class:`~lift.problems.relu.operators.NewtonPolish`): a certified gap of 1e-6 needs a primal
+point accurate to about 1e-12, which proximal gradient reaches slowly and Newton in a few steps.
+
+``"al"`` — :class:`ConeAugmentedLagrangian`, the cone-constrained ReLU program
+
+.. math::
+
+    \min_{V, W} \; L\Big(\sum_i D_i \tilde X (v_i - w_i),\; y\Big)
+    + \beta \sum_i (\|v_i\|_2 + \|w_i\|_2)
+    \quad \text{s.t.} \quad (2D_i - I)\tilde X v_i \ge 0,\; (2D_i - I)\tilde X w_i \ge 0,
+
+by :class:`~lift.solvers.augmented_lagrangian.MethodOfMultipliers` with FISTA inner solves
+(every operation stays a product with ``Xa``, ``D`` or their transposes; the inner gradient
+*is* the dual certificate: its rows are ``Xa^T (D_i lambda - (2D_i - I) mu_i)``).
+
+``"active_set"`` — :class:`GatedWorkingSet` and :class:`ConeWorkingSet` (squared loss), the
+:class:`~lift.solvers.working_set.WorkingSet` scheme: restricted programs on a Gram matrix
+(:func:`~lift.solvers.group_lasso.group_lasso_gram`) or matrix-free, and for the cone program
+cutting planes on the cone constraints (:func:`~lift.problems.relu.operators.cutting_planes`)
+with signed patterns priced by nonnegative least squares over the cone multipliers.
+
+All stop on a **certified relative duality gap** (:class:`~lift.solvers.monitor.GapMonitor`):
+the primal value is the objective of the ReLU (or gated) network recovered from the current
+iterate, the dual value ``-L^*(t lambda)`` with ``lambda`` a loss gradient and ``t`` the
+largest scaling that makes it dual feasible.
+
+References
+----------
+A. Mishkin, A. Sahiner and M. Pilanci. Fast convex optimization for two-layer ReLU networks:
+equivalent model classes and cone decompositions. ICML 2022.
+M. Massias, A. Gramfort and J. Salmon. Celer: a fast solver for the lasso with dual
+extrapolation. ICML 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from lift.base import SolverResult
+from lift.errors import check_int
+from lift.problems.relu.operators import (
+    ConeOracle,
+    GatedOracle,
+    GramCache,
+    NewtonPolish,
+    PatternOperator,
+    Pricer,
+    cutting_planes,
+)
+from lift.solvers import register_solver
+from lift.solvers.augmented_lagrangian import MethodOfMultipliers
+from lift.solvers.group_lasso import group_lasso_gram
+from lift.solvers.linalg import torch_dtype, torch_threads
+from lift.solvers.monitor import GapMonitor, finish_result, gap_message, parse_options
+from lift.solvers.prox import group_norms, prox_group_lasso
+from lift.solvers.proxgrad import ProximalGradient
+from lift.solvers.working_set import Priced, WorkingSet
+
+__all__ = ["GatedFISTA", "ConeAugmentedLagrangian", "GatedWorkingSet", "ConeWorkingSet"]
+
+#: below this many multiply-adds per product (n P d), the solvers run on one thread
+SMALL_WORK = 200_000_000
+
+
+# --------------------------------------------------------------------------------------------
+# Shared set-up
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Setup:
+    """The operator, the loss, its targets (tensor), beta and the monitor of one solve."""
+
+    op: PatternOperator
+    loss: Any
+    y: torch.Tensor
+    beta: float
+    monitor: GapMonitor
+
+    def group_lasso(self) -> tuple[Any, Any]:
+        """``(prox, penalty)`` of ``beta sum_i ||u_i||``."""
+        beta = self.beta
+        return (lambda x, s: prox_group_lasso(x, beta, s),
+                lambda x: beta * float(group_norms(x).sum()))
+
+    def warm_point(self, warm_start: dict | None, cone: bool) -> torch.Tensor:
+        """``V`` (gated) or ``[V; W]`` (cone) from a warm start, else zeros."""
+        ws = warm_start or {}
+        return torch.cat([self._warm(ws.get(k), f"warm_start['{k}']")
+                          for k in (("V", "W") if cone else ("V",))])
+
+    def _warm(self, U0: Any, name: str) -> torch.Tensor:
+        op = self.op
+        shape = (op.P, op.d)
+        if U0 is None:
+            return torch.zeros(shape, dtype=op.dtype, device=op.device)
+        U = torch.as_tensor(np.asarray(U0, dtype=np.float64), dtype=op.dtype, device=op.device)
+        if tuple(U.shape) != shape:
+            raise ValueError(f"`{name}` must have shape {shape} (patterns x (d + bias)), "
+                             f"got {tuple(U.shape)}.")
+        return U.clone()
+
+    def first_step(self, op: PatternOperator | None = None) -> float:
+        return 1.0 / (self.loss.curvature * (op or self.op).lipschitz())
+
+
+def _numpy(U: torch.Tensor) -> np.ndarray:
+    return U.detach().cpu().numpy().astype(np.float64)
+
+
+def _result(s: _Setup, name: str, iterations: int, message: str, primal: dict,
+            info: dict) -> SolverResult:
+    """The status epilogue with the ReLU warm start ``{V, W[, mu, nu]}``."""
+    info["device"] = str(s.op.device)
+    warm = {"V": primal["V"], "W": primal.get("W")}
+    if primal.get("multipliers") is not None:
+        warm["mu"], warm["nu"] = primal["multipliers"]
+    return finish_result(s.monitor, name, iterations, message, primal, info, warm)
+
+
+@dataclasses.dataclass
+class _TorchSolver:
+    """Settings shared by the torch solvers (documented on each) and their ``run``."""
+
+    device: Any = None
+    dtype: Any = "float64"
+    growth: float = 1.25
+    shrink: float = 0.5
+    threads: int | None = None
+
+    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
+            warm_start: dict | None = None) -> SolverResult:
+        """Solve ``lifted``; returns the registry's :class:`~lift.base.SolverResult`."""
+        if self.threads is not None:
+            k = check_int(self.threads, "threads", minimum=1)
+        else:
+            n, d = lifted.problem.Xa.shape
+            k = 1 if n * lifted.P * d < SMALL_WORK else None
+        with torch_threads(k):
+            return self._run(lifted, self._setup(lifted, tol, verbose), warm_start)
+
+    def _setup(self, lifted, tol: float, verbose: bool) -> _Setup:
+        prob = lifted.problem
+        op = PatternOperator(prob.Xa, lifted.D, device=self.device, dtype=torch_dtype(self.dtype))
+        y = torch.as_tensor(prob.y, dtype=op.dtype, device=op.device)
+        monitor = GapMonitor(prob.loss, np.asarray(prob.y, dtype=np.float64), prob.beta, tol,
+                             verbose)
+        return _Setup(op, prob.loss, y, prob.beta, monitor)
+
+    def _fista(self, max_iters: int, **kw: Any) -> ProximalGradient:
+        return ProximalGradient(max_iters=max_iters, growth=self.growth, shrink=self.shrink, **kw)
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        raise NotImplementedError
+
+
+def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: ProximalGradient,
+                 polish: NewtonPolish | None):
+    """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap."""
+    def check(k, x, Fx, y, G, step):
+        s.monitor.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
+        return s.monitor.record(k, Fx)
+
+    prox, penalty = s.group_lasso()
+    return method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, s.first_step(op), check,
+                      polish)
+
+
+# --------------------------------------------------------------------------------------------
+# "fista"
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class GatedFISTA(_TorchSolver):
+    r"""FISTA with line search and restarts for the gated ReLU program.
+
+    .. math::
+
+        \min_{U} \; L\Big(\sum_i D_i \tilde X u_i,\; y\Big) + \beta \sum_i \|u_i\|_2
+
+    Attributes
+    ----------
+    max_iters : int
+        Iteration budget.
+    newton : bool
+        Every 10 iterations, once the active groups have settled, try Newton steps on them
+        (kept only if they lower the objective); see
+        :class:`~lift.problems.relu.operators.NewtonPolish`.
+    device : str or None
+        torch device (default: CUDA when available, else CPU).
+    dtype : {"float64", "float32"}
+    growth, shrink : float
+        Step growth after each accepted step and backtracking factor.
+    threads : int or None
+        torch intra-op threads during the solve (default: one for small programs, torch's
+        setting otherwise); restored afterwards.
+    """
+
+    max_iters: int = 10_000
+    newton: bool = True
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        polish = NewtonPolish(s.op, s.loss, s.y, s.beta) if self.newton else None
+        out = _gated_fista(s, s.op, s.warm_point(warm_start, cone=False),
+                           self._fista(self.max_iters), polish)
+        msg = gap_message(s.monitor, f"{out.iterations} iterations")
+        info: dict = {"step": out.step}
+        if polish is not None:
+            info.update(newton_calls=polish.calls, newton_accepted=polish.accepted)
+        return _result(s, "fista", out.iterations, msg, {"V": _numpy(out.point.x), "W": None},
+                       info)
+
+
+# --------------------------------------------------------------------------------------------
+# "al"
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ConeAugmentedLagrangian(_TorchSolver):
+    r"""Method of multipliers with FISTA inner solves for the cone-constrained ReLU program.
+
+    .. math::
+
+        \min_{V, W} \; L\Big(\sum_i D_i \tilde X (v_i - w_i),\; y\Big)
+        + \beta \sum_i (\|v_i\|_2 + \|w_i\|_2)
+        \quad \text{s.t.} \quad (2D_i - I)\tilde X v_i \ge 0,\; (2D_i - I)\tilde X w_i \ge 0
+
+    Each outer step minimizes ``L + beta sum norms + 1/(2 rho) sum ||(mu_i - rho (2D_i - I)
+    Xa v_i)_+||^2`` (and the same for ``w_i`` with ``nu_i``), then sets ``mu_i <- (mu_i - rho
+    (2D_i - I) Xa v_i)_+``.
+
+    Attributes
+    ----------
+    max_iters : int
+        Budget of inner (FISTA) iterations over all outer steps.
+    rho : float or None
+        Initial penalty parameter (default: ``||A||^2 / ||Xa||^2`` times the loss curvature,
+        the largest value that leaves the inner step size within a factor of two).
+    inner_tol, inner_decay : float
+        The k-th inner solve stops when its gradient mapping, relative to ``beta``, is below
+        ``inner_tol * inner_decay**k`` (at least ``tol / 10``).
+    max_inner : int
+        Inner iterations per multiplier update at most.
+    decrease, increase : float
+        ``rho`` is multiplied by ``increase`` when a multiplier update did not shrink the
+        largest constraint violation by the factor ``decrease``.
+    device, dtype, growth, shrink, threads
+        As for :class:`GatedFISTA`.
+    """
+
+    max_iters: int = 20_000
+    rho: float | None = None
+    inner_tol: float = 0.1
+    inner_decay: float = 0.3
+    max_inner: int = 2_000
+    decrease: float = 0.5
+    increase: float = 2.0
+
+    def _oracle(self, s: _Setup, ws: dict) -> tuple[ConeOracle, float]:
+        """The augmented-Lagrangian oracle (multipliers from the warm start) and the first
+        step: the penalty on one block has curvature ``rho ||Xa||^2``, the data term
+        ``||A||^2`` (about P times more), so ``rho`` up to their ratio costs the step size at
+        most a factor of two."""
+        op = s.op
+        lip_data = s.loss.curvature * op.lipschitz()
+        lip_x = float(torch.linalg.matrix_norm(op.Xa, ord=2)) ** 2
+        rho0 = float(self.rho) if self.rho is not None else lip_data / lip_x
+        oracle = ConeOracle(op, s.loss, s.y, rho0)
+        oracle.load_multipliers(ws.get("mu"), ws.get("nu"))
+        return oracle, 1.0 / (lip_data + rho0 * lip_x)
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        op, mon, beta, tol = s.op, s.monitor, s.beta, s.monitor.tol
+        ws = warm_start or {}
+        oracle, step0 = self._oracle(s, ws)
+        exact = bool(getattr(lifted, "exact", False))
+        st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0}
+
+        def check(k, x, Fx, y, G, step_):
+            st["total"] += 1
+            mon.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
+            reg = Fx - x.f
+            if exact:
+                # the recovered network is feasible for the all-pattern program: its
+                # objective is a certified upper bound whatever the violation
+                done = mon.record(st["total"], x.cache["fnet"] + reg)
+            else:
+                # a sampled program needs a feasible point: the current one, once its
+                # constraint violation is below the tolerance
+                upper = max(x.cache["fnet"], x.cache["fprog"]) + reg
+                mon.record(st["total"], upper, keep_best=False)
+                mon.done = done = mon.done and x.cache["viol"] <= tol
+            # inner optimality: the gradient mapping, relative to beta, row by row
+            res = float(group_norms(y.x - x.x).max()) / (step_ * beta)
+            return done or st["total"] >= self.max_iters or (k > 1 and res <= st["eps"])
+
+        prox, penalty = s.group_lasso()
+        inner = self._fista(self.max_inner)
+
+        def solve_inner(eps: float) -> bool:
+            st["eps"] = eps
+            out = inner.run(oracle, st["U"], prox, penalty, st["step"], check)
+            st["U"], st["step"], st["k"] = out.point.x, out.step, out.iterations
+            return mon.done or st["total"] >= self.max_iters
+
+        def grow(factor: float) -> None:
+            oracle.rho *= factor
+
+        def report(outer: int, viol: float) -> None:
+            if s.monitor.verbose:
+                print(f"outer {outer}: {st['k']} inner iterations, rho {oracle.rho:.3g}, "
+                      f"largest violation {viol:.2e}, rel gap {mon.rel_gap:.2e}")
+
+        outer = MethodOfMultipliers(self.inner_tol, self.inner_decay, self.decrease,
+                                    self.increase).run(
+            solve_inner, lambda: oracle.update_multipliers(st["U"]), grow, 0.1 * tol, report)
+        U = st["U"]
+        lam, mu, nu = oracle.dual_at(U)
+        msg = gap_message(mon, f"{st['total']} inner iterations and {outer} multiplier "
+                               "updates")
+        primal = {"V": _numpy(U[:op.P]), "W": _numpy(U[op.P:]),
+                  "multipliers": (mu.cpu().numpy(), nu.cpu().numpy()),
+                  "dual": lam.cpu().numpy()}  # matches the multipliers (same point)
+        info = {"step": st["step"], "rho": oracle.rho, "outer": outer}
+        return _result(s, "al", st["total"], msg, primal, info)
+
+
+# --------------------------------------------------------------------------------------------
+# "active_set", gated program
+# --------------------------------------------------------------------------------------------
+class _GatedProgram:
+    """The gated program for :class:`~lift.solvers.working_set.WorkingSet`: passes with the
+    operator, restricted solves on the Gram matrix (squared loss, ``|S| d <= gram_limit``) or
+    by the matrix-free FISTA with Newton polish."""
+
+    def __init__(self, solver: GatedWorkingSet, s: _Setup, U: torch.Tensor) -> None:
+        self.solver, self.s, self.U = solver, s, U
+        self.gram = GramCache(s.op, s.y) if s.loss.name == "squared" else None
+        self.inner_tol, self.inner_total, self.work_done = solver.inner_tol, 0, 0.0
+
+    def price(self) -> Priced:
+        s, U = self.s, self.U
+        z = s.op.forward(U)
+        lam = s.loss.torch_grad(z, s.y)
+        norms = group_norms(s.op.adjoint(lam))  # every pattern's dual constraint
+        unorms = group_norms(U)
+        upper = float(s.loss.torch(z, s.y)) + s.beta * float(unorms.sum())
+        support = torch.nonzero(unorms > 0).flatten().cpu().numpy()
+        return Priced(lam, float(norms.max()), norms.cpu().numpy(), support, upper)
+
+    def exhausted(self) -> str:
+        sv = self.solver
+        if self.inner_total >= sv.max_iters or self.work_done >= sv.max_work:
+            return (f"budget of the restricted solves spent: {self.inner_total} iterations, "
+                    f"{self.work_done:.1e} multiply-adds; see max_iters, max_work")
+        return ""
+
+    def nothing_to_add(self) -> str:
+        # nothing violated: the restricted solves must get more accurate
+        self.inner_tol *= 1e-2
+        return "restricted solves stalled" if self.inner_tol < 1e-16 else ""
+
+    def admit(self, work: list[int]) -> str:
+        return ""
+
+    def solve(self, work: list[int], same: bool) -> str:
+        s, sv, op = self.s, self.solver, self.s.op
+        m = len(work)
+        gram_ok = self.gram is not None and m * op.d <= sv.gram_limit
+        per_iter = float(m * op.d) ** 2 if gram_ok else 2.0 * op.n * m * op.d
+        budget = int(min(sv.max_iters - self.inner_total,
+                         (sv.max_work - self.work_done) / per_iter + 1))
+        eps = max(self.inner_tol, sv.relative * s.monitor.rel_gap)
+        idx = torch.as_tensor(work, dtype=torch.long, device=op.device)
+        if gram_ok:
+            G, b = self.gram.sub(work)
+            u, k, _ = group_lasso_gram(G, b, s.beta, op.d, self.U[idx].cpu().numpy().ravel(),
+                                       eps, budget)
+            Uw = torch.as_tensor(u.reshape(m, op.d), dtype=op.dtype, device=op.device)
+        else:
+            self.gram = None  # past the Gram limit: matrix-free from now on
+            sub = op.restrict(idx)
+            inner = _Setup(sub, s.loss, s.y, s.beta,
+                           GapMonitor(s.loss, s.monitor.y, s.beta, eps))
+            out = _gated_fista(inner, sub, self.U[idx].clone(), ProximalGradient(budget),
+                               NewtonPolish(sub, s.loss, s.y, s.beta))
+            Uw, k = out.point.x, out.iterations
+        self.inner_total += k
+        self.work_done += k * per_iter
+        self.U = torch.zeros_like(self.U)
+        self.U[idx] = Uw
+        if s.monitor.verbose:
+            print(f"working set {m}, {k} inner iterations, rel gap {s.monitor.rel_gap:.2e}")
+        return ""
+
+
+@dataclasses.dataclass
+class GatedWorkingSet(_TorchSolver):
+    r"""Working-set solver for the gated ReLU program (group lasso over the patterns).
+
+    .. math::
+
+        \min_{U} \; L\Big(\sum_i D_i \tilde X u_i,\; y\Big) + \beta \sum_i \|u_i\|_2
+
+    Each outer iteration makes one matrix-free pass over all patterns (predictions, loss
+    gradient ``lam``, and ``||Xa^T D_i lam||`` for every ``i``: the certificate). The next
+    working set is the nonzero groups plus the patterns whose dual constraint
+    ``||Xa^T D_i lam|| <= beta`` is violated, the most violated first, as many as there are
+    nonzero groups (at least ``start``); the program restricted to it is solved to a relative
+    residual of ``max(inner_tol, relative * gap)``, with ``inner_tol`` divided by 100 whenever
+    no pattern is left to add but the gap is still open.
+
+    Attributes
+    ----------
+    max_iters : int
+        Budget of inner iterations over all restricted solves.
+    max_work : float
+        Budget of multiply-adds over all restricted solves (about 10 s on one core): on an
+        ill-conditioned program the solver stops, honestly short, in seconds rather than
+        minutes, and ``solver="auto"`` moves on to an interior-point method.
+    max_outer : int
+        Outer iterations (full passes) at most.
+    start : int
+        Smallest number of patterns added at once.
+    inner_tol, relative : float
+        Tolerance of the restricted solves (see above).
+    gram_limit : int
+        Largest ``|S| d`` solved on the Gram matrix (squared loss); beyond it, and for the
+        logistic loss, the restricted program is solved matrix-free.
+    device, dtype, growth, shrink, threads
+        As for :class:`GatedFISTA`.
+    """
+
+    max_iters: int = 200_000
+    max_work: float = 2e10
+    max_outer: int = 100
+    start: int = 10
+    inner_tol: float = 1e-9
+    relative: float = 0.1
+    gram_limit: int = 4_000
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        program = _GatedProgram(self, s, s.warm_point(warm_start, cone=False))
+        outer, work, why = WorkingSet(self.max_outer, self.start).run(program, s.monitor)
+        msg = gap_message(s.monitor, f"{outer} passes over the patterns, working set "
+                                     f"{len(work)} of {s.op.P}" + (f" ({why})" if why else ""))
+        info = {"outer": outer, "inner_iterations": program.inner_total,
+                "working_set": len(work)}
+        return _result(s, "active_set", outer, msg, {"V": _numpy(program.U), "W": None}, info)
+
+
+# --------------------------------------------------------------------------------------------
+# "active_set", cone program (squared loss)
+# --------------------------------------------------------------------------------------------
+class _ConeProgram:
+    """The cone program for :class:`~lift.solvers.working_set.WorkingSet`: groups are signed
+    patterns (``g < P``: ``v_g``; ``g >= P``: ``w_{g-P}``), priced by least squares over the
+    cone multipliers, restricted programs solved by cutting planes."""
+
+    def __init__(self, solver: ConeWorkingSet, s: _Setup, lifted, U: torch.Tensor) -> None:
+        self.solver, self.s, self.U = solver, s, U
+        prob, d = lifted.problem, s.op.d
+        self.Xa = np.asarray(prob.Xa, dtype=np.float64)
+        self.D = np.asarray(lifted.D, dtype=bool)
+        self.per_round = solver.rows_per_round or 2 * d
+        self.pricer = Pricer(self.Xa, self.D, near=solver.first_rows or 4 * d)
+        self.gram = GramCache(s.op, s.y)
+        self.cuts: dict[int, np.ndarray] = {}
+        self.work: list[int] = []
+        self.rounds_total, self.last_eps, self.status_ipm = 0, np.inf, ""
+        self.stalled, self.too_big, self.failed = False, 0, ""
+
+    def price(self) -> Priced:
+        s, op, U, sv = self.s, self.s.op, self.U, self.solver
+        V, W = U[:op.P], U[op.P:]
+        XV, XW = op.Xa @ V.T, op.Xa @ W.T  # n x P: the program's and the network's outputs
+        z = (op.D * (XV - XW)).sum(1)
+        lam = s.loss.torch_grad(z, s.y)
+        C = op.adjoint(lam).cpu().numpy().astype(np.float64)
+        support = torch.nonzero(group_norms(U) > 0).flatten().cpu().numpy()
+        in_support = np.zeros(2 * op.P, dtype=bool)
+        in_support[support] = True
+        norms, checked = self.pricer.norms(C, s.beta, enough=max(sv.start, support.size),
+                                           skip=in_support, rough=self.last_eps > sv.ipm_tol)
+        fnet = float(s.loss.torch(torch.relu(XV).sum(1) - torch.relu(XW).sum(1), s.y))
+        upper = max(float(s.loss.torch(z, s.y)), fnet) + s.beta * float(group_norms(U).sum())
+        # choose among the groups whose violation is confirmed by least squares
+        return Priced(lam, float(norms.max(initial=0.0)), np.where(checked, norms, 0.0),
+                      support, upper)
+
+    def exhausted(self) -> str:
+        return ""
+
+    def nothing_to_add(self) -> str:
+        if self.last_eps <= self.solver.ipm_tol or not self.work:
+            self.stalled = True  # the restricted programs are as accurate as Clarabel gets
+            return f"no pattern left to add; Clarabel: {self.status_ipm}"
+        return ""  # solve the same set accurately
+
+    def admit(self, work: list[int]) -> str:
+        sv = self.solver
+        if len(work) * self.s.op.d > sv.max_size:
+            self.too_big = len(work)
+            return (f"stopped: the next working set, {len(work)} patterns of {self.s.op.d} "
+                    f"weights, is beyond max_size={sv.max_size} for the dense restricted "
+                    "solves; use solver='al', or raise max_size")
+        self.work = work
+        return ""
+
+    def solve(self, work: list[int], same: bool) -> str:
+        s, sv, op, pricer = self.s, self.solver, self.s.op, self.pricer
+        eps = sv.ipm_tol if same else max(sv.ipm_tol, sv.relative * s.monitor.rel_gap)
+        for g in work:
+            if g not in self.cuts:  # first time in: its least-squares rows and the nearest
+                rows = pricer.mult.get(g, (np.zeros(0, dtype=np.int64), None))[0]
+                near = pricer.near_rows.get(g, np.zeros(0, dtype=np.int64))
+                self.cuts[g] = np.union1d(rows, near).astype(np.int64)
+        # on an unchanged set the rows are already complete: no loose search rounds
+        u, rounds, self.status_ipm = cutting_planes(
+            self.gram, work, self.cuts, pricer, self.Xa, self.D, s.beta, self.per_round, eps,
+            sv.loose_tol, sv.feas_tol, sv.max_rounds, search=not same)
+        self.last_eps = eps
+        self.rounds_total += rounds
+        if not np.all(np.isfinite(u)):
+            # keep the last finite point; its certificate stands
+            self.failed = self.status_ipm
+            return ("stopped: Clarabel returned no usable point on a restricted program, "
+                    f"status {self.status_ipm}")
+        self.U = torch.zeros_like(self.U)
+        self.U[torch.as_tensor(work, dtype=torch.long, device=op.device)] = torch.as_tensor(
+            u.reshape(len(work), op.d), dtype=op.dtype, device=op.device)
+        if s.monitor.verbose:
+            print(f"{len(work)} signed patterns, {rounds} cutting-plane rounds, "
+                  f"{sum(c.size for c in self.cuts.values())} rows, rel gap "
+                  f"{s.monitor.rel_gap:.2e}")
+        return ""
+
+
+@dataclasses.dataclass
+class ConeWorkingSet(_TorchSolver):
+    r"""Working sets of patterns and of cone constraints for the ReLU program (squared loss).
+
+    .. math::
+
+        \min_{V, W} \; \tfrac12 \Big\|\sum_i D_i \tilde X (v_i - w_i) - y\Big\|^2
+        + \beta \sum_i (\|v_i\|_2 + \|w_i\|_2)
+        \quad \text{s.t.} \quad (2D_i - I)\tilde X v_i \ge 0,\; (2D_i - I)\tilde X w_i \ge 0
+
+    Outer iterations: one pass over all patterns (loss gradient ``lam``, ``Xa^T D_i lam``,
+    cone-multiplier pricing, the certificate); the next set is the nonzero signed patterns
+    plus those that violate their dual constraint, the most violated first (confirmed by
+    least squares), as many as there are nonzero ones (at least ``start``); a pattern enters
+    with the constraint rows its least-squares multipliers use and the ``first_rows`` rows
+    nearest to active along its steepest feasible direction, and zero patterns that
+    satisfy their constraint leave. Inner iterations (cutting planes): Clarabel solves the
+    restricted program with the rows in the set; every row of the set's patterns is checked
+    and those violated by more than ``feas_tol`` (relative to the largest ``|x_k' u|``) join,
+    the deepest ``rows_per_round`` per pattern, until none is violated. The rounds that only
+    look for rows run at ``loose_tol``; the last at ``max(ipm_tol, relative * gap)``, and
+    at ``ipm_tol`` when no pattern is left to add.
+
+    Attributes
+    ----------
+    max_outer : int
+        Passes over all patterns at most.
+    max_rounds : int
+        Cutting-plane rounds per outer iteration at most.
+    start : int
+        Smallest number of signed patterns added at once.
+    rows_per_round : int or None
+        Constraint rows added per pattern and round (default ``2 (d + 1)``).
+    first_rows : int or None
+        Rows a pattern enters with besides those its least-squares multipliers use: the ones
+        nearest to active along its steepest feasible direction (default ``4 (d + 1)``).
+    feas_tol : float
+        Relative violation below which a cone constraint counts as satisfied.
+    max_size : int
+        Largest ``|S| d`` of a restricted program (its Gram matrix is dense and Clarabel
+        factors it at every step); a solve that would need more stops with status
+        ``max_iters`` and says so.
+    ipm_tol : float
+        Clarabel's gap and feasibility tolerances on the restricted programs (at least
+        ``relative`` times the current certified gap).
+    loose_tol : float
+        Clarabel's tolerance in the rounds that only look for violated rows.
+    relative : float
+        See ``ipm_tol``.
+    device, dtype, threads
+        As for :class:`GatedFISTA` (the full passes run in torch).
+    """
+
+    max_outer: int = 50
+    max_rounds: int = 100
+    start: int = 10
+    rows_per_round: int | None = None
+    first_rows: int | None = None
+    feas_tol: float = 1e-10
+    max_size: int = 6_000
+    ipm_tol: float = 1e-8
+    loose_tol: float = 1e-5
+    relative: float = 1e-3
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        program = _ConeProgram(self, s, lifted, s.warm_point(warm_start, cone=True))
+        outer, _, why = WorkingSet(self.max_outer, self.start).run(program, s.monitor)
+        if program.stalled and s.monitor.done:
+            why = ""
+        work, P = program.work, s.op.P
+        msg = gap_message(s.monitor, f"{outer} passes over the patterns and "
+                                     f"{program.rounds_total} cutting-plane rounds, working set "
+                                     f"{len(work)} of {2 * P} signed patterns"
+                                     + (f" ({why})" if why else ""))
+        Uh = _numpy(program.U)
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": program.pricer.dense(s.op.n, P)}
+        info = {"outer": outer, "rounds": program.rounds_total, "working_set": len(work),
+                "rows": int(sum(c.size for c in program.cuts.values())),
+                "nnls_calls": program.pricer.nnls_calls}
+        return _result(s, "active_set", outer, msg, primal, info)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration
+# --------------------------------------------------------------------------------------------
+def _smooth(lifted) -> bool:
+    loss = getattr(lifted.problem, "loss", None)
+    return loss is not None and loss.curvature is not None
+
+
+def _accepts_gated(lifted) -> bool:
+    return getattr(lifted, "program", None) == "gated" and _smooth(lifted)
+
+
+def _accepts_cone(lifted) -> bool:
+    return getattr(lifted, "program", None) == "cone" and _smooth(lifted)
+
+
+def _accepts_active_set(lifted) -> bool:
+    return _accepts_gated(lifted) or (_accepts_cone(lifted)
+                                      and lifted.problem.loss.name == "squared")
+
+
+def run_gated(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+              ) -> SolverResult:
+    """Registry entry ``"fista"``: :class:`GatedFISTA` on a gated ReLU lift."""
+    solver, warm = parse_options(GatedFISTA, options)
+    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+
+
+def run_cone(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+             ) -> SolverResult:
+    """Registry entry ``"al"``: :class:`ConeAugmentedLagrangian` on a ReLU (cone) lift."""
+    solver, warm = parse_options(ConeAugmentedLagrangian, options)
+    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+
+
+def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+                   ) -> SolverResult:
+    """Registry entry ``"active_set"``: :class:`GatedWorkingSet` or :class:`ConeWorkingSet`."""
+    cls = GatedWorkingSet if lifted.program == "gated" else ConeWorkingSet
+    solver, warm = parse_options(cls, options)
+    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+
+
+register_solver("fista", _accepts_gated, run_gated)
+register_solver("al", _accepts_cone, run_cone)
+register_solver("active_set", _accepts_active_set, run_active_set)

@@ -1,0 +1,87 @@
+"""Small numerical helpers shared by the solvers: power iteration, row chunks, torch threads.
+
+One place each: :func:`power_iteration` (the Lipschitz estimates of the first-order methods),
+:func:`row_chunks` (row blocks of tall products, so that no ``n x P`` array is formed at once),
+:func:`torch_dtype` and :class:`torch_threads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lift.errors import check_choice
+
+__all__ = ["CHUNK_ENTRIES", "power_iteration", "row_chunks", "torch_dtype", "torch_threads"]
+
+#: entries of an ``n x width`` block processed at once (~128 MiB in float64)
+CHUNK_ENTRIES = 2**24
+
+
+def row_chunks(n: int, width: int, entries: int = CHUNK_ENTRIES) -> list[slice]:
+    """Slices of ``range(n)`` such that ``rows x width`` is at most ``entries`` (one row at
+    least per slice)."""
+    rows = max(1, entries // max(width, 1))
+    return [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+
+
+def power_iteration(apply: Callable[[Any], Any], x0: Any, norm: Callable[[Any], float],
+                    iters: int = 20, rtol: float = 0.0) -> float:
+    r"""An estimate of the largest eigenvalue of a positive semidefinite operator.
+
+    .. math::
+
+        x_{k+1} = \frac{M x_k}{\|M x_k\|}, \qquad \hat\lambda_k = \|M x_k\|
+        \;\uparrow\; \lambda_{\max}(M) \quad (\|x_k\| = 1),
+
+    with ``apply(x) = M x`` (numpy or torch arrays; ``norm`` their Euclidean norm). Stops after
+    ``iters`` products, or once two estimates agree to ``rtol``. The estimate is from below:
+    callers that need an upper bound add a margin or backtrack.
+    """
+    x = x0 / max(norm(x0), 1e-300)
+    est = 0.0
+    for _ in range(iters):
+        w = apply(x)
+        new = norm(w)
+        x = w / max(new, 1e-300)
+        if abs(new - est) <= rtol * new:
+            return new
+        est = new
+    return est
+
+
+def torch_dtype(dtype: Any):
+    """``torch.float64`` or ``torch.float32`` from a torch dtype or its name."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"float64": torch.float64, "float32": torch.float32}[
+        check_choice(dtype, "dtype", ["float64", "float32"])]
+
+
+class torch_threads:
+    """Run with ``k`` intra-op torch threads, restoring the previous count afterwards.
+
+    Small products are much faster on one thread (no synchronisation, no spinning when other
+    processes hold the cores); large ones use every thread torch was configured with.
+    ``k=None`` leaves the count alone.
+    """
+
+    def __init__(self, k: int | None) -> None:
+        self.k = k
+
+    def __enter__(self):
+        import torch
+
+        self.prev = torch.get_num_threads()
+        if self.k is not None and self.k != self.prev:
+            torch.set_num_threads(self.k)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if torch.get_num_threads() != self.prev:
+            torch.set_num_threads(self.prev)
+        return False

@@ -1,0 +1,138 @@
+r"""The certified-gap monitor, solver options and the one status epilogue of the solvers.
+
+Every iterative solver here stops on a **certified relative duality gap**. For a program
+
+.. math::
+
+    \min_x \; F(x) = L(A x) + \beta \sum_g \|x_g\|_2
+
+(possibly with constraints whose multipliers enter the dual constraints), a loss gradient
+``lambda`` and its dual-constraint vectors ``c_g`` give the lower bound
+
+.. math::
+
+    \max_{0 \le t \le \beta / \max_g \|c_g\|} \; -L^*(t \lambda) \;\le\; F^\star,
+
+computed by :meth:`lift.losses.Loss.best_scaled_dual` (the same routine as the library's
+certificates). :class:`GapMonitor` keeps the best bound, the best upper bound and the history;
+:func:`finish_result` builds the :class:`~lift.base.SolverResult`, warning with the numbers when
+the gap is still above the tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from lift.base import SolverResult
+from lift.errors import ConvergenceWarning, check_int, check_positive
+from lift.losses import Loss
+
+__all__ = ["GapMonitor", "finish_result", "gap_message", "parse_options"]
+
+
+@dataclasses.dataclass
+class GapMonitor:
+    """Certified gap bookkeeping: best lower bound (and its dual point), upper bound, history.
+
+    Attributes
+    ----------
+    loss : Loss
+        The loss ``L``; ``y`` its targets (numpy).
+    beta : float
+        Weight of the group norms: the dual constraints are ``||c_g|| <= beta``.
+    tol : float
+        Relative gap at which :meth:`record` reports done.
+    t0 : float
+        ``time.perf_counter()`` at the start (the history's clock).
+    """
+
+    loss: Loss
+    y: np.ndarray
+    beta: float
+    tol: float
+    verbose: bool = False
+    t0: float = dataclasses.field(default_factory=time.perf_counter)
+    best_lower: float = -math.inf
+    best_lam: np.ndarray | None = None
+    upper: float = math.inf
+    rel_gap: float = math.inf
+    done: bool = False
+    history: list = dataclasses.field(default_factory=list)
+
+    def dual(self, lam: Any, norm_max: float) -> float:
+        """Lower bound from the dual candidate ``lam`` (numpy or torch) whose dual-constraint
+        vectors have largest norm ``norm_max``: ``lam`` scaled by ``t <= beta / norm_max``."""
+        lam = _numpy(lam)
+        tmax = math.inf if norm_max == 0 else self.beta / norm_max
+        value, t = self.loss.best_scaled_dual(lam, self.y, min(tmax, 1e6))
+        if value > self.best_lower:
+            self.best_lower, self.best_lam = value, t * lam
+        return value
+
+    def record(self, k: int, upper: float, keep_best: bool = True) -> bool:
+        """Record the upper bound ``upper`` at iteration ``k``; True when the gap is closed."""
+        self.upper = min(self.upper, upper) if keep_best else upper
+        self.rel_gap = max(self.upper - self.best_lower, 0.0) / max(abs(self.upper), 1e-12)
+        self.done = self.rel_gap <= self.tol
+        self.history.append((time.perf_counter() - self.t0, k, self.upper, self.best_lower))
+        if self.verbose and (k % 50 == 0 or self.done):
+            print(f"  iter {k:6d}  upper {self.upper:.10e}  lower {self.best_lower:.10e}  "
+                  f"rel gap {self.rel_gap:.2e}")
+        return self.done
+
+
+def _numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    return x.detach().cpu().numpy()
+
+
+def gap_message(monitor: GapMonitor, after: str) -> str:
+    """``"certified relative duality gap 1.2e-07 <= tolerance 1.0e-06 after ..."``."""
+    ok = monitor.done
+    return (f"certified relative duality gap {monitor.rel_gap:.2e} "
+            f"{'<=' if ok else '>'} tolerance {monitor.tol:.1e} after {after}")
+
+
+def finish_result(monitor: GapMonitor, name: str, iterations: int, message: str,
+                  primal: dict, info: dict, warm_start: dict | None = None) -> SolverResult:
+    """The status epilogue: ``"optimal"`` when the monitor's gap is within its tolerance,
+    else ``"max_iters"`` with a :class:`~lift.errors.ConvergenceWarning` giving the gap and
+    the tolerance. ``info`` gains ``rel_gap``, ``upper``, ``lower`` and ``history``;
+    ``primal`` gains the best dual point as ``"dual"`` (unless it has one)."""
+    status = "optimal" if monitor.done else "max_iters"
+    if status != "optimal":
+        warnings.warn(
+            f"{name} did not converge in {iterations} iterations: certified relative duality "
+            f"gap {monitor.rel_gap:.2e}, tolerance {monitor.tol:.1e}. Increase max_iters or "
+            "the tolerance.", ConvergenceWarning, stacklevel=5)
+    info.update(rel_gap=monitor.rel_gap, upper=monitor.upper, lower=monitor.best_lower,
+                history=monitor.history)
+    if monitor.best_lam is not None and "dual" not in primal:
+        primal["dual"] = monitor.best_lam
+    return SolverResult(primal=primal, status=status, time=time.perf_counter() - monitor.t0,
+                        iterations=iterations, message=message, info=info,
+                        warm_start=warm_start)
+
+
+def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
+    """``(cls(**options), warm_start)`` for a dataclass solver; an option that is not one of
+    its fields raises ``TypeError`` naming the accepted ones."""
+    options = dict(options)
+    warm = options.pop("warm_start", None)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"Unknown option(s) {unknown} for this solver; accepted: "
+                        f"{sorted(fields | {'warm_start'})}.")
+    if "max_iters" in options:
+        options["max_iters"] = check_int(options["max_iters"], "max_iters", minimum=1)
+    if options.get("rho") is not None:
+        options["rho"] = check_positive(options["rho"], "rho")
+    return cls(**options), warm

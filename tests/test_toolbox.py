@@ -1,0 +1,213 @@
+"""The generic solver toolbox of ``lift.solvers``, each piece against an independent answer.
+
+Checked: proximal gradient with a prox other than the group lasso (the lasso, against
+Clarabel), Newton on the support by the optimality conditions, the scaled dual value of every
+loss against a dense search, the method-of-multipliers loop on a problem with a closed-form
+solution and multipliers, power iteration against an eigensolver, the row chunks, the choice
+of the next working set, and the option validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import torch
+
+from lift.losses import LOSSES, get_loss
+from lift.solvers.augmented_lagrangian import MethodOfMultipliers
+from lift.solvers.group_lasso import group_lasso_gram, group_lasso_residual
+from lift.solvers.linalg import power_iteration, row_chunks
+from lift.solvers.monitor import parse_options
+from lift.solvers.newton import SupportNewton
+from lift.solvers.proxgrad import Point, ProximalGradient
+from lift.solvers.working_set import next_working_set
+
+
+class _LeastSquares:
+    """``f(x) = 1/2 ||A x - b||^2`` as a smooth oracle."""
+
+    def __init__(self, A: torch.Tensor, b: torch.Tensor) -> None:
+        self.A, self.b = A, b
+
+    def point(self, x):
+        r = self.A @ x - self.b
+        return Point(x, 0.5 * float(r @ r))
+
+    def gradient(self, p):
+        return self.A.T @ (self.A @ p.x - self.b)
+
+    def extrapolate(self, new, old, m):
+        return self.point(new.x + m * (new.x - old.x))
+
+
+def test_proximal_gradient_takes_any_prox_lasso_matches_clarabel():
+    rng = np.random.default_rng(0)
+    A, b, mu = rng.standard_normal((30, 12)), rng.standard_normal(30), 3.0
+    At, bt = torch.from_numpy(A), torch.from_numpy(b)
+
+    def prox_l1(x, step):  # soft thresholding: not a group prox
+        return torch.sign(x) * torch.clamp(x.abs() - mu * step, min=0.0)
+
+    out = ProximalGradient(max_iters=5_000).run(
+        _LeastSquares(At, bt), torch.zeros(12, dtype=torch.float64), prox_l1,
+        lambda x: mu * float(x.abs().sum()), 1.0, lambda k, x, F, y, G, s: False)
+    x = cp.Variable(12)
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ x - b) + mu * cp.norm1(x)))
+    ref.solve(solver="CLARABEL")
+    assert out.iterations == 5_000 and out.value <= ref.value + 1e-8 * abs(ref.value)
+    # optimality: A^T (A x - b) in -mu * subdifferential of ||x||_1
+    xs = out.point.x.numpy()
+    g = A.T @ (A @ xs - b)
+    nz = xs != 0
+    assert 0 < nz.sum() < 12
+    np.testing.assert_allclose(g[nz], -mu * np.sign(xs[nz]), atol=1e-8)
+    assert np.all(np.abs(g[~nz]) <= mu + 1e-8)
+
+
+def test_proximal_gradient_stops_when_check_says_so():
+    rng = np.random.default_rng(1)
+    A = torch.from_numpy(rng.standard_normal((10, 4)))
+    b = torch.from_numpy(rng.standard_normal(10))
+    calls = []
+
+    def check(k, x, F, y, G, step):
+        calls.append(k)
+        return k == 7
+
+    out = ProximalGradient(max_iters=100).run(_LeastSquares(A, b), torch.zeros(4, dtype=A.dtype),
+                                              lambda x, s: x, lambda x: 0.0, 1.0, check)
+    assert out.iterations == 7 and calls == list(range(1, 8))
+
+
+def _quadratic_group_lasso(seed: int):
+    rng = np.random.default_rng(seed)
+    m, d, n = 6, 3, 40
+    A = rng.standard_normal((n, m * d))
+    y = rng.standard_normal(n)
+    return A.T @ A, A.T @ y, 6.0, m, d
+
+
+class _Quad:
+    def __init__(self, G, b):
+        self.G, self.b = G, b
+
+    def value(self, X):
+        x = X.reshape(-1)
+        return float(0.5 * x @ (self.G @ x) - self.b @ x)
+
+    def derivatives(self, X):
+        return (self.G @ X.reshape(-1) - self.b).reshape(X.shape), self.G
+
+
+def test_support_newton_reaches_optimality_from_the_right_support():
+    G, b, beta, m, d = _quadratic_group_lasso(0)
+    u, _, res = group_lasso_gram(G, b, beta, d, np.zeros(m * d), tol=1e-13)
+    U = torch.from_numpy(u.reshape(m, d))
+    support = torch.nonzero(torch.linalg.vector_norm(U, dim=1) > 0).flatten()
+    assert 0 < support.numel() < m
+    ix = (support[:, None] * d + torch.arange(d)).reshape(-1)
+    Gs, bs = torch.from_numpy(G)[ix][:, ix], torch.from_numpy(b)[ix]
+    start = U[support] * 1.2 + 0.01  # a point off the optimum, same support
+    newton = SupportNewton(max_steps=30, gain_tol=None)
+    phi0 = _Quad(Gs, bs).value(start) + beta * float(torch.linalg.vector_norm(start, dim=1).sum())
+    X, phi, taken = newton.run(_Quad(Gs, bs), start, beta)
+    assert taken >= 1 and phi < phi0
+    # the optimum's objective to rounding (a step is kept only if phi drops, which rounding
+    # stops once the gain is below ~1e-16 |phi|: a residual of about sqrt(1e-16))
+    opt = _Quad(Gs, bs).value(U[support]) + beta * float(torch.linalg.vector_norm(
+        U[support], dim=1).sum())
+    assert phi <= opt + 1e-14 * abs(opt)
+    full = torch.zeros(m, d, dtype=torch.float64)
+    full[support] = X
+    assert group_lasso_residual(torch.from_numpy(G), torch.from_numpy(b), full, beta) <= 1e-7
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("tmax", [0.3, 1.0, 50.0])
+def test_best_scaled_dual_is_the_best_on_a_dense_grid(name, tmax):
+    loss = get_loss(name)
+    rng = np.random.default_rng(2)
+    n = 25
+    if name == "squared":
+        y = rng.standard_normal(n)
+        lam = rng.standard_normal(n) - 0.5 * y
+    else:
+        y = np.where(rng.standard_normal(n) > 0, 1.0, -1.0)
+        lam = -y * rng.uniform(0.0, 0.9, n)  # s = -lam y in [0, 1)
+    value, t = loss.best_scaled_dual(lam, y, tmax)
+    assert 0.0 <= t <= tmax
+    assert value == pytest.approx(-loss.conjugate(t * lam, y), abs=1e-12)  # attained at t
+    grid = np.linspace(0.0, tmax, 20_001)
+    vals = np.array([-loss.conjugate(s * lam, y) for s in grid])
+    assert value >= vals[np.isfinite(vals)].max() - 1e-9
+
+
+def test_best_scaled_dual_needs_a_finite_range():
+    y = np.array([1.0, -1.0])
+    with pytest.raises(ValueError, match="tmax"):
+        get_loss("logistic").best_scaled_dual(np.zeros(2), y, np.inf)
+    value, t = get_loss("squared").best_scaled_dual(-y, y, np.inf)  # closed form: t = 1
+    assert t == pytest.approx(1.0) and value == pytest.approx(1.0)
+
+
+def test_method_of_multipliers_projection_onto_the_orthant():
+    """``min 1/2 ||x - a||^2 s.t. x >= 0``: ``x = (a)_+``, multiplier ``mu = (-a)_+``."""
+    a = np.array([1.5, -2.0, 0.3, -0.1, 0.0])
+    st = {"x": np.zeros_like(a), "mu": np.zeros_like(a), "rho": 1.0}
+
+    def solve_inner(eps):
+        # argmin 1/2 (x - a)^2 + 1/(2 rho) (mu - rho x)_+^2, coordinate by coordinate
+        mu, rho = st["mu"], st["rho"]
+        x = np.where(a >= mu / rho, a, (a + mu) / (1 + rho))
+        st["x"] = x
+        return float(np.maximum(-x, 0).max()) <= 1e-12 and np.allclose(
+            np.maximum(mu - rho * x, 0), mu, atol=1e-12)
+
+    def update():
+        st["mu"] = np.maximum(st["mu"] - st["rho"] * st["x"], 0.0)
+        return float(np.maximum(-st["x"], 0).max())
+
+    def grow(f):
+        st["rho"] *= f
+
+    outer = MethodOfMultipliers().run(solve_inner, update, grow)
+    assert 1 < outer < 100
+    np.testing.assert_allclose(st["x"], np.maximum(a, 0), atol=1e-10)
+    np.testing.assert_allclose(st["mu"], np.maximum(-a, 0), atol=1e-10)
+
+
+def test_power_iteration_and_row_chunks():
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((20, 8))
+    M = B.T @ B
+    est = power_iteration(lambda v: M @ v, rng.standard_normal(8), np.linalg.norm, iters=500,
+                          rtol=1e-14)
+    assert est == pytest.approx(np.linalg.eigvalsh(M)[-1], rel=1e-8)
+    chunks = row_chunks(103, 7, entries=50)
+    assert all(c.stop - c.start <= 7 for c in chunks)
+    assert np.array_equal(np.concatenate([np.arange(103)[c] for c in chunks]), np.arange(103))
+
+
+def test_next_working_set_support_then_most_violated():
+    scores = np.array([0.5, 3.0, 1.2, 2.0, 0.9, 5.0])
+    beta = 1.0
+    assert next_working_set(np.array([0]), scores, beta, start=2) == [0, 5, 1]
+    assert next_working_set(np.array([], dtype=int), scores, beta, start=10) == [5, 1, 3, 2]
+    assert next_working_set(np.array([1, 5]), np.minimum(scores, 1.0), beta, start=2) is None
+
+
+def test_parse_options_names_the_accepted_ones():
+    @dataclasses.dataclass
+    class Solver:
+        max_iters: int = 10
+        step: float = 1.0
+
+    solver, warm = parse_options(Solver, {"max_iters": 3, "warm_start": {"x": 1}})
+    assert solver.max_iters == 3 and warm == {"x": 1}
+    with pytest.raises(TypeError, match=r"accepted: \['max_iters', 'step', 'warm_start'\]"):
+        parse_options(Solver, {"setp": 2.0})
+    with pytest.raises(ValueError, match="max_iters"):
+        parse_options(Solver, {"max_iters": 0})

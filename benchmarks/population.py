@@ -1,13 +1,16 @@
 """Population training against a per-model loop: same networks, same steps, same results.
 
-Trains ``prob.model(width, seed)`` for every width and seed twice:
+Trains ``prob.model(width, seed)`` for every width and seed three ways, interleaved width by
+width in one process (so that a shared machine's load hits all three alike):
 
 - *loop*: one network after the other with :func:`lift.solvers.sgd.train` (``torch.optim``);
-- *population*: :func:`lift.solvers.sgd.train_population`, one batched tensor program per
-  width holding all its seeds.
+- *generic*: :func:`lift.solvers.sgd.train_population` with ``fast=False``: each width's seeds
+  stacked with ``torch.func.stack_module_state`` and ``prob.torch_objective`` vmapped;
+- *fast*: the same with the ReLU family's fast path (``TwoLayerReLU.population``, stacked
+  weights evaluated in cache-sized chunks).
 
-It checks that both give the same final objectives (to floating-point tolerance) and reports
-the throughput (network-steps per second) of each and their ratio.
+It checks that all three give the same final objectives (to floating-point tolerance) and
+reports the times, the throughput (network-steps per second) and the ratios.
 
 Usage::
 
@@ -50,38 +53,50 @@ def run(data: str = "diabetes", n: int | None = None, widths: list[int] | None =
     # warm-up (first calls pay one-off costs: allocator, dispatch caches)
     warm = dataclasses.replace(config, steps=5, record_every=5)
     train(prob, prob.model(2, seed=0, dtype=tdtype), warm)
-    train_population(prob, [2, 2], [0, 1], warm, dtype=tdtype, device="cpu")
+    for fast in (True, False):
+        train_population(prob, [2, 2], [0, 1], warm, dtype=tdtype, device="cpu", fast=fast)
     per_width = []
     worst = 0.0
     for w in widths:
-        start = time.perf_counter()
-        pop = train_population(prob, [w] * seeds, seed_list, config, dtype=tdtype, device="cpu")
-        t_pop = time.perf_counter() - start
-        row = {"width": w, "population_s": t_pop}
+        row: dict = {"width": w}
+        finals = {}
+        for name, fast in (("population", True), ("generic", False)):
+            start = time.perf_counter()
+            pop = train_population(prob, [w] * seeds, seed_list, config, dtype=tdtype,
+                                   device="cpu", fast=fast)
+            row[f"{name}_s"] = time.perf_counter() - start
+            finals[name] = np.array([r.objective for r in pop])
+        row["generic_over_fast"] = row["generic_s"] / row["population_s"]
         if loop:
             start = time.perf_counter()
-            alone = [train(prob, prob.model(w, seed=s, dtype=tdtype), config, seed=s).objective
-                     for s in seed_list]
+            finals["loop"] = np.array([
+                train(prob, prob.model(w, seed=s, dtype=tdtype), config, seed=s).objective
+                for s in seed_list])
             t_loop = time.perf_counter() - start
-            a, b = np.array(alone), np.array([r.objective for r in pop])
-            worst = max(worst, float(np.max(np.abs(a - b) / np.abs(a))))
-            row.update({"loop_s": t_loop, "ratio": t_loop / t_pop})
+            row.update({"loop_s": t_loop, "ratio": t_loop / row["population_s"],
+                        "loop_over_generic": t_loop / row["generic_s"]})
+        ref = finals["population"]
+        for other in finals.values():
+            worst = max(worst, float(np.max(np.abs(other - ref) / np.abs(ref))))
         per_width.append(row)
         print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in row.items()), flush=True)
     count = len(widths) * seeds
     t_pop = sum(r["population_s"] for r in per_width)
+    t_gen = sum(r["generic_s"] for r in per_width)
     out = {"data": data, "n": prob.n, "d": prob.d, "widths": widths, "seeds": seeds,
            "networks": count, "steps": steps, "optimizer": optimizer, "dtype": dtype,
-           "threads": threads, "population_s": t_pop,
+           "threads": threads, "population_s": t_pop, "generic_s": t_gen,
+           "generic_over_fast": t_gen / t_pop, "max_rel_diff": worst,
            "population_net_steps_per_s": count * steps / t_pop,
+           "generic_net_steps_per_s": count * steps / t_gen,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                       f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}",
            "per_width": per_width}
     if loop:
         t_loop = sum(r["loop_s"] for r in per_width)
         out.update({"loop_s": t_loop, "loop_net_steps_per_s": count * steps / t_loop,
-                    "ratio": t_loop / t_pop, "max_rel_diff": worst})
+                    "ratio": t_loop / t_pop, "loop_over_generic": t_loop / t_gen})
     return out
 
 

@@ -189,8 +189,11 @@ def _state_arrays(model) -> dict[str, np.ndarray]:
 
 
 def _merge(row: dict[str, Any], extra: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """Add ``extra`` to ``row``; a key the row already has is prefixed with ``prefix``."""
+    """Add ``extra`` to ``row``; a key the row already has with another value is prefixed
+    with ``prefix`` (the same fact under the same name is kept once)."""
     for key, val in extra.items():
+        if key in row and row[key] == val:
+            continue
         row[f"{prefix}{key}" if key in row else key] = val
     return row
 
@@ -413,9 +416,13 @@ class Comparison:
     def _program_text(self, conv) -> str:
         known = set(COLUMNS) | set(self.spec.get("evaluate", [])) | set(
             self.spec.get("describe", {}))
-        facts = [f"{k}={conv[k]}" for k in conv.index
-                 if k not in known and not k.startswith(("eval_", "problem_"))
-                 and not (isinstance(conv[k], float) and math.isnan(conv[k]))]
+        facts = []
+        for k in conv.index:
+            v = conv[k]
+            if k in known or k.startswith(("eval_", "problem_")) or (
+                    isinstance(v, float) and math.isnan(v)):
+                continue
+            facts.append(f"{k}={int(v) if isinstance(v, float) and v.is_integer() else v}")
         return ", ".join(facts)
 
     def format_summary(self, reach: float | None = None) -> str:

@@ -44,6 +44,9 @@ __all__ = ["TrainConfig", "TrainResult", "train", "train_population", "OPTIMIZER
            "SCHEDULES", "lr_factor"]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
+#: on the CPU the generic population evaluates its members in chunks whose parameter count
+#: times the sample count is at most this (so that their intermediates stay in cache)
+CHUNK_ELEMENTS = 2**21
 SCHEDULES = ("constant", "cosine", "linear", "invsqrt")
 
 
@@ -363,7 +366,8 @@ class _Stack:
 
     ``params[name]`` (B, ...) holds member ``k``'s parameter ``name`` at index ``k``
     (trainable ones are leaves with ``requires_grad``), ``buffers`` likewise. ``objective``
-    evaluates ``F_k`` for every member with ``vmap(functional_call)``; ``members[k]`` is a
+    evaluates ``F_k`` for every member with ``vmap(functional_call)`` (on the CPU, chunks of
+    members at a time: :data:`CHUNK_ELEMENTS`); ``members[k]`` is a
     model whose parameters are views of row ``k`` (so that ``prob.project_`` on it projects
     the stack in place).
     """
@@ -379,6 +383,10 @@ class _Stack:
         for name, p in self.params.items():
             p.requires_grad_(name in self.train_names)
         self.tensors = [self.params[k] for k in self.train_names]
+        self.chunk = len(seeds)
+        if device.type == "cpu":  # keep a chunk's work (parameters x samples) cache-sized
+            work = sum(p.numel() for p in models[0].parameters()) * max(prob.n_samples, 1)
+            self.chunk = max(1, min(len(seeds), CHUNK_ELEMENTS // work))
         self.module = _Objective(prob, models[0])
         self.members = models if views else []
         for k, model in enumerate(self.members):
@@ -395,17 +403,24 @@ class _Stack:
     def objective(self, data: tuple, idx: torch.Tensor | None = None,
                   weight: float = 1.0) -> torch.Tensor:
         """``(B,)`` objectives on all of ``data`` (``idx`` None) or on member ``k``'s
-        mini-batch ``prob.batch(data, idx[k])``."""
+        mini-batch ``prob.batch(data, idx[k])``, ``chunk`` members at a time."""
         from torch.func import vmap
 
-        if idx is None:
-            return vmap(lambda p, b: self._call(p, b, data, weight))(self.params, self.buffers)
-        prob = self.prob
+        prob, B = self.prob, len(self.seeds)
+
+        def full(p, b):
+            return self._call(p, b, data, weight)
 
         def member(p, b, i):
             return self._call(p, b, prob.batch(data, i), weight)
 
-        return vmap(member)(self.params, self.buffers, idx)
+        parts = []
+        for k0 in range(0, B, self.chunk):
+            sl = slice(k0, k0 + self.chunk)
+            p = {k: v[sl] for k, v in self.params.items()}
+            b = {k: v[sl] for k, v in self.buffers.items()}
+            parts.append(vmap(full)(p, b) if idx is None else vmap(member)(p, b, idx[sl]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def project_(self, live: list[bool]) -> None:
         """``prob.project_`` on every live member (in place, through the member views)."""

@@ -386,7 +386,9 @@ class _Stack:
         self.chunk = len(seeds)
         if device.type == "cpu":  # keep a chunk's work (parameters x samples) cache-sized
             work = sum(p.numel() for p in models[0].parameters()) * max(prob.n_samples, 1)
-            self.chunk = max(1, min(len(seeds), CHUNK_ELEMENTS // work))
+            most = max(1, min(len(seeds), CHUNK_ELEMENTS // work))
+            count = -(-len(seeds) // most)  # as few chunks as fit, of balanced sizes
+            self.chunk = -(-len(seeds) // count)
         self.module = _Objective(prob, models[0])
         self.members = models if views else []
         for k, model in enumerate(self.members):

@@ -116,10 +116,11 @@ def test_population_argument_checks(prob_1d):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_population_on_cuda_matches_cpu(prob_1d):  # pragma: no cover - no GPU in CI
-    config = TrainConfig(optimizer="adam", steps=50, lr=1e-2)
-    cpu = train_population(prob_1d, [3, 6], [0, 1], config, device="cpu")
-    gpu = train_population(prob_1d, [3, 6], [0, 1], config, device="cuda")
+@pytest.mark.parametrize("fast", [True, False])
+def test_population_on_cuda_matches_cpu(prob_1d, fast):  # pragma: no cover - no GPU in CI
+    config = TrainConfig(optimizer="adam", steps=50, lr=1e-2, batch_size=5)
+    cpu = train_population(prob_1d, [3, 6], [0, 1], config, device="cpu", fast=fast)
+    gpu = train_population(prob_1d, [3, 6], [0, 1], config, device="cuda", fast=fast)
     for a, b in zip(cpu, gpu, strict=True):
         np.testing.assert_allclose(a.trajectory["objective"], b.trajectory["objective"],
                                    rtol=1e-9)

@@ -11,8 +11,7 @@ A **problem** holds data and regularization and knows
   (:meth:`Problem.torch_objective`, differentiable, mini-batch aware);
 - its non-convex parameterization at a size (width / rank / order): :meth:`Problem.model`;
 - its data as tensors (:meth:`Problem.data`, :meth:`Problem.batch`; integer index data stays
-  integer), an optional projection after each training step (:meth:`Problem.project_`) and
-  an optional fast path for training populations (:meth:`Problem.population`);
+  integer), an optional projection after each training step (:meth:`Problem.project_`);
 - how to describe a solution (:meth:`Problem.effective_size`, :meth:`Problem.evaluate`,
   :meth:`Problem.describe`, :attr:`Problem.size_name`) and itself (:meth:`Problem.fingerprint`);
 - how to lift itself into a convex (or quasiconvex) program: :meth:`Problem.lift`.
@@ -284,22 +283,6 @@ class Problem(abc.ABC):
     def project_(self, model: Any) -> None:
         """Project ``model``'s parameters onto the feasible set in place (after each training
         step). Unconstrained problems keep this no-op."""
-        return None
-
-    def population(self, size: int, seeds: Any, *, dtype: Any = None,
-                   device: Any = None) -> Any:
-        """An optional fast path for training ``prob.model(size, s)`` for every ``s`` in
-        ``seeds`` together (:func:`lift.solvers.sgd.train_population`); ``None`` (the
-        default) uses the generic ``vmap`` path.
-
-        A family returns an object with ``tensors`` (the trainable parameters stacked along a
-        leading member axis, leaf tensors with ``requires_grad``), ``objective(data, idx=None,
-        weight=1.0)`` (the ``(B,)`` objectives of :meth:`torch_objective`, on all of ``data``
-        or on member ``k``'s mini-batch ``batch(data, idx[k])``) and ``model(k)`` (member
-        ``k`` as ``model(size, seeds[k])`` on the CPU), and, when :meth:`project_` is not the
-        no-op, ``project_(live)`` (project the members where the boolean list ``live`` holds).
-        It must compute the same function as the generic path, only faster.
-        """
         return None
 
     @abc.abstractmethod

@@ -19,8 +19,7 @@ the program's value, which a large model may beat.
 The harness is generic: it talks to the problem only through the members of
 :class:`lift.Problem` (``lift``, ``model``, ``objective``, ``effective_size``, ``evaluate``,
 ``check_test``, ``describe``, ``size_name``, ``name``, ``fingerprint``, and, through the
-trainers, ``data``, ``batch``, ``n_samples``, ``torch_objective``, ``project_``,
-``population``).
+trainers, ``data``, ``batch``, ``n_samples``, ``torch_objective``, ``project_``).
 
 Tasks are independent. Training runs are grouped into populations (all seeds of one size, by
 default) that train as batched tensor programs (:func:`lift.solvers.sgd.train_population`); a

@@ -21,8 +21,7 @@ Two entry points, both generic (they use only the members of :class:`lift.Proble
   ``torch.func.vmap(functional_call)``. The update rules are written out elementwise, with
   per-member mini-batches, clipping, early stop and projection, so that a member follows the
   same trajectory as the same model trained alone by :func:`train` (same seed, same
-  mini-batches, same learning-rate schedule), to floating-point tolerance. A family may offer
-  a faster evaluator of the same function (:meth:`lift.Problem.population`).
+  mini-batches, same learning-rate schedule), to floating-point tolerance.
 
 Both record the full-data objective every ``record_every`` steps with the wall time.
 """
@@ -490,12 +489,10 @@ class _Optimizer:
 
 
 def _train_stack(prob, size: int, seeds: list[int], config: TrainConfig, dtype: torch.dtype,
-                 device: torch.device, fast: bool) -> list[TrainResult]:
+                 device: torch.device) -> list[TrainResult]:
     """Train the members ``prob.model(size, seeds[k])`` of one size together."""
     project = _projects(prob)
-    stack = prob.population(size, seeds, dtype=dtype, device=device) if fast else None
-    if stack is None:
-        stack = _Stack(prob, size, seeds, dtype, device, views=project)
+    stack = _Stack(prob, size, seeds, dtype, device, views=project)
     data = prob.data(dtype=dtype, device=device)
     n, B = prob.n_samples, len(seeds)
     batch = config.batch(n)
@@ -558,8 +555,7 @@ def _train_stack(prob, size: int, seeds: list[int], config: TrainConfig, dtype: 
 def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
                      config: TrainConfig | dict | None = None, *,
                      dtype: torch.dtype = torch.float64, device: Any = None,
-                     max_members: int | None = None, fast: bool = True,
-                     **settings: Any) -> list[TrainResult]:
+                     max_members: int | None = None, **settings: Any) -> list[TrainResult]:
     r"""Train the models ``prob.model(sizes[k], seeds[k])`` together as batched programs.
 
     Member ``k`` minimizes its own objective ``F_k`` (see the module docstring); the members
@@ -585,9 +581,6 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
         ``None`` picks CUDA when available, else the CPU.
     max_members : int or None
         Train at most this many members of one size at a time (``None``: all of them).
-    fast : bool
-        Use the problem's fast path (:meth:`lift.Problem.population`) where it offers one;
-        ``False`` forces the generic ``vmap`` path. Results do not depend on it.
 
     Returns
     -------
@@ -617,8 +610,7 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
         step = max_members or len(members)
         for i in range(0, len(members), step):
             chunk = members[i:i + step]
-            part = _train_stack(prob, m, [seeds[k] for k in chunk], config, dtype, device,
-                                fast)
+            part = _train_stack(prob, m, [seeds[k] for k in chunk], config, dtype, device)
             for k, res in zip(chunk, part, strict=True):
                 out[k] = res
     return out  # type: ignore[return-value]

@@ -172,14 +172,6 @@ class TwoLayerReLU(Problem):
         with torch.no_grad():
             return net(torch.from_numpy(X)).numpy()
 
-    def population(self, size: int, seeds: Any, *, dtype: Any = None, device: Any = None):
-        """The stacked, cache-chunked fast path of population training
-        (:class:`lift.problems.relu.population.ReLUPopulation`)."""
-        from lift.problems.relu.population import ReLUPopulation
-
-        return ReLUPopulation(self, size, seeds, _torch_dtype(dtype),
-                              torch.device("cpu") if device is None else torch.device(device))
-
     def effective_size(self, params: torch.nn.Module, rtol: float = ACTIVE_RTOL) -> int:
         """Neurons whose contribution ``|alpha_j| ||u_j||`` exceeds ``rtol`` times the
         largest."""

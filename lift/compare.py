@@ -388,6 +388,11 @@ class Comparison:
         ``state_dict`` (``prob`` is the problem of the sweep)."""
         import torch
 
+        fp = self.spec.get("fingerprint")
+        if fp is not None and prob.fingerprint() != fp:
+            raise ValueError(f"`prob` is not the problem of this sweep (fingerprint "
+                             f"{prob.fingerprint()} != {fp}); pass the problem the sweep ran "
+                             "on.")
         method = method or self.spec["optimizer"]
         arrays = self.params.get((method, int(size), int(seed)))
         if arrays is None:

@@ -376,7 +376,7 @@ class _Stack:
         from torch.func import stack_module_state
 
         models = [prob.model(size, s, dtype=dtype, device=device) for s in seeds]
-        self.prob, self.size, self.seeds = prob, size, seeds
+        self.prob, self.size, self.seeds, self.dtype = prob, size, seeds, dtype
         self.params, self.buffers = stack_module_state(models)
         self.train_names = [k for k, p in models[0].named_parameters() if p.requires_grad]
         for name, p in self.params.items():
@@ -431,8 +431,7 @@ class _Stack:
 
     def model(self, k: int) -> torch.nn.Module:
         """Member ``k`` as a new ``prob.model(size, seed)`` on the CPU with its final state."""
-        model = self.prob.model(self.size, self.seeds[k], dtype=self.params[
-            self.train_names[0] if self.train_names else next(iter(self.params))].dtype)
+        model = self.prob.model(self.size, self.seeds[k], dtype=self.dtype)
         both = {**self.params, **self.buffers}
         state = {name: both[name][k].detach().cpu() for name in model.state_dict()}
         model.load_state_dict(state)

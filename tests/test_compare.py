@@ -73,6 +73,8 @@ def test_table_values_are_the_problem_objective(toy1d, sweep):
         traj = sweep.trajectories[("adam", row["size"], row["seed"])]
         assert traj["step"][-1] == row["steps"] == SWEEP["train"].steps
         assert math.isclose(traj["objective"][-1], row["objective"], rel_tol=1e-12)
+    with pytest.raises(ValueError, match="not the problem of this sweep"):
+        sweep.model(row["size"], row["seed"], prob.with_beta(2 * prob.beta))
     conv = sweep.table[sweep.table["method"] == CONVEX].iloc[0]
     assert conv["objective"] == sweep.optimum
     assert conv["gap"] >= 0

@@ -165,7 +165,7 @@ def _compare_generic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", type=_int_list, default=d["sizes"],
                    help="comma-separated sizes (default: %(default)s)")
     g.add_argument("--seeds", type=_seeds, default=d["seeds"],
-                   help="number of seeds, or a comma-separated list (default: 5)")
+                   help="number of seeds, or a comma-separated list (default: %(default)s)")
     g.add_argument("--optimizer", default=d["optimizer"], choices=["adam", "sgd", "gd"])
     g.add_argument("--steps", type=int, default=d["steps"], help="steps per run "
                    "(default: %(default)s)")

@@ -515,6 +515,8 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
                 params[k] = r["params"]
     cols = list(COLUMNS[:10]) + list(spec.get("evaluate", [])) + list(COLUMNS[10:])
     table = pd.DataFrame(rows)
+    if "effective_size" not in table.columns and "active_units" in table.columns:
+        table = table.rename(columns={"active_units": "effective_size"})  # older stores
     table = table[[c for c in cols if c in table.columns]
                   + [c for c in table.columns if c not in cols]]
     order = (table["method"] != CONVEX).astype(int)
@@ -524,7 +526,8 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
         if col in table.columns:
             table[col] = table[col].astype("Int64")
     return Comparison(table=table, trajectories=trajs, optimum=optimum, global_bound=bound,
-                      reach=float(spec.get("reach", 1e-2)), spec=spec, params=params,
+                      reach=float(spec.get("reach", spec.get("eps", 1e-2))), spec=spec,
+                      params=params,
                       store=store)
 
 

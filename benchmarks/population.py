@@ -1,13 +1,20 @@
 """Population training against a per-model loop: same networks, same steps, same results.
 
-Trains ``prob.model(width, seed)`` for every width and seed twice:
+Trains ``prob.model(width, seed)`` for every width and seed two ways, interleaved width by
+width in one process (so that a shared machine's load hits both alike):
 
 - *loop*: one network after the other with :func:`lift.solvers.sgd.train` (``torch.optim``);
-- *population*: :func:`lift.solvers.sgd.train_population`, one batched tensor program per
-  width holding all its seeds.
+- *population*: :func:`lift.solvers.sgd.train_population` (generic): each width's seeds
+  stacked with ``torch.func.stack_module_state`` and ``prob.torch_objective`` vmapped over
+  them, cache-sized chunks of members at a time on the CPU.
 
 It checks that both give the same final objectives (to floating-point tolerance) and reports
-the throughput (network-steps per second) of each and their ratio.
+the times, the throughput (network-steps per second) and their ratio.
+
+Measured once on a shared 2-core machine (diabetes, 32 seeds, widths 1,4,16,64,256, 100 Adam
+steps, float64, 1 thread), against the ReLU-specific stacked path that the generic one
+replaced, run in the same process: generic 6.04 s, ReLU-specific 4.82 s (1.25x overall;
+per width 1.96, 2.16, 1.39, 1.06, 1.25), loop 10.19 s.
 
 Usage::
 
@@ -56,16 +63,16 @@ def run(data: str = "diabetes", n: int | None = None, widths: list[int] | None =
     for w in widths:
         start = time.perf_counter()
         pop = train_population(prob, [w] * seeds, seed_list, config, dtype=tdtype, device="cpu")
-        t_pop = time.perf_counter() - start
-        row = {"width": w, "population_s": t_pop}
+        row: dict = {"width": w, "population_s": time.perf_counter() - start}
         if loop:
             start = time.perf_counter()
-            alone = [train(prob, prob.model(w, seed=s, dtype=tdtype), config, seed=s).objective
-                     for s in seed_list]
+            alone = np.array([
+                train(prob, prob.model(w, seed=s, dtype=tdtype), config, seed=s).objective
+                for s in seed_list])
             t_loop = time.perf_counter() - start
-            a, b = np.array(alone), np.array([r.objective for r in pop])
-            worst = max(worst, float(np.max(np.abs(a - b) / np.abs(a))))
-            row.update({"loop_s": t_loop, "ratio": t_loop / t_pop})
+            ref = np.array([r.objective for r in pop])
+            worst = max(worst, float(np.max(np.abs(alone - ref) / np.abs(ref))))
+            row.update({"loop_s": t_loop, "ratio": t_loop / row["population_s"]})
         per_width.append(row)
         print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in row.items()), flush=True)

@@ -14,13 +14,10 @@ Run ``python examples/overparameterization_xor.py`` to print the summary and wri
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import lift  # noqa: E402
-from lift.datasets import toy_2d_classification  # noqa: E402
-from lift.problems import TwoLayerReLU  # noqa: E402
+import lift
+from lift.datasets import toy_2d_classification
+from lift.problems import TwoLayerReLU
+from lift.solvers.sgd import TrainConfig
 
 
 def run(out: str = "xor_gap_vs_width.png", sizes=(1, 2, 3, 4, 8, 16, 64), seeds: int = 5,
@@ -28,12 +25,11 @@ def run(out: str = "xor_gap_vs_width.png", sizes=(1, 2, 3, 4, 8, 16, 64), seeds:
     """Run the comparison; return the summary table, the certificate and the figure path."""
     data = toy_2d_classification(n=40, seed=0)
     prob = TwoLayerReLU(data.X_train, data.y_train, beta=beta, loss="logistic")
-    cmp = lift.compare(prob, sizes=list(sizes), seeds=seeds, optimizer="adam", steps=steps,
-                       lr=2e-2, solver="clarabel", test=(data.X_test, data.y_test),
-                       progress=False, n_jobs=1)
-    fig = cmp.plot()
-    figs = fig if isinstance(fig, (list, tuple)) else [fig]
-    figs[0].savefig(out, dpi=110)
+    cmp = lift.compare(prob, sizes=list(sizes), seeds=seeds,
+                       train=TrainConfig(optimizer="adam", steps=steps, lr=2e-2),
+                       lift={"patterns": "exact"}, solver="clarabel",
+                       test=(data.X_test, data.y_test), progress=False, n_jobs=1)
+    cmp.plot().savefig(out, dpi=110)
     return {"summary": cmp.summary(), "table": cmp.table, "optimum": cmp.optimum,
             "global_bound": cmp.global_bound, "reach_size": cmp.reach_size(), "path": out}
 
@@ -41,7 +37,8 @@ def run(out: str = "xor_gap_vs_width.png", sizes=(1, 2, 3, 4, 8, 16, 64), seeds:
 if __name__ == "__main__":
     res = run()
     print(f"certified optimum {res['optimum']:.6f}, global bound {res['global_bound']:.6f}")
-    cols = ["size", "seeds", "reached", "median_gap", "median_units", "median_test_error"]
+    cols = ["size", "seeds", "reached", "median_gap", "median_effective_size",
+            "median_test_error"]
     print(res["summary"][cols].to_string(index=False))
     print(f"smallest width where most seeds reach the optimum: {res['reach_size']}")
     print(f"figure: {res['path']}")

@@ -14,6 +14,16 @@ from lift.errors import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # lazily, so that ``import lift`` does not import torch
+    if name == "TrainConfig":
+        from lift.solvers.sgd import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(f"module 'lift' has no attribute {name!r}")
+
+
 __all__ = [
     "STATUSES",
     "Certificate",
@@ -28,6 +38,7 @@ __all__ = [
     "SolverResult",
     "SolverError",
     "SolverNotAvailableError",
+    "TrainConfig",
     "__version__",
     "compare",
 ]

@@ -1,8 +1,12 @@
-"""The ``lift`` command line.
+"""The ``lift`` command line, generic over the registered problem families.
 
-``lift solve relu --data diabetes --beta 1e-3 --patterns 200 --solver scs [--json]``
-solves a lifted program and prints value, certified gap, global bound, active units, status
-and time. Subcommands register themselves in :data:`COMMANDS`.
+``lift solve NAME [family options] [--solver S --tol T --json]`` lifts and solves one problem
+and prints its certificate; ``lift compare NAME [family options] [--sizes ... --out DIR]``
+trains models of many sizes and seeds against the convex optimum; ``lift report DIR``
+rebuilds a sweep's table, summary and figure from its results store. ``NAME`` is any family
+registered with :func:`lift.families.register_family`: the family adds its own options
+(``Family.add_arguments``), builds its problem and held-out data (``Family.build``) and its
+lift options (``Family.lift_options``); everything else here is the core's.
 """
 
 from __future__ import annotations
@@ -10,16 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "COMMANDS", "COMPARE_DEFAULTS"]
 
 #: name -> (add_arguments(parser), run(args) -> exit code, help)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int], str]] = {}
 
-PROBLEMS = ("relu",)
+#: defaults of the generic ``compare`` options (a family's ``defaults`` override them)
+COMPARE_DEFAULTS: dict[str, Any] = {
+    "sizes": [1, 2, 4, 8, 16, 32, 64], "seeds": list(range(5)), "optimizer": "adam",
+    "steps": 3000, "lr": 1e-2, "schedule": "cosine", "batch_size": None, "clip": None,
+    "patience": None, "solver": "auto", "tol": 1e-6, "reach": 1e-2, "backend": "local",
+    "address": None, "n_jobs": None, "population": "size", "out": None, "progress": None}
 
 
 def command(name: str, help: str):
@@ -32,56 +43,7 @@ def command(name: str, help: str):
     return wrap
 
 
-def _parse_patterns(text: str):
-    if text == "exact":
-        return "exact"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--patterns must be 'exact' or a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--patterns must be >= 1, got {value}")
-    return value
-
-
-def add_problem_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments shared by the commands that build a problem from a dataset."""
-    from lift.datasets import list_datasets
-
-    p.add_argument("problem", choices=PROBLEMS, help="problem class")
-    p.add_argument("--data", default="diabetes", choices=list_datasets(),
-                   help="bundled dataset or generator (default: diabetes)")
-    p.add_argument("--beta", type=float, default=1e-3, help="weight decay (default: 1e-3)")
-    p.add_argument("--loss", default=None, choices=["squared", "logistic", "hinge"],
-                   help="loss (default: squared for regression, logistic for classification)")
-    p.add_argument("--no-bias", action="store_true", help="neurons without bias")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and sampled gates")
-
-
-def build_problem(args: argparse.Namespace):
-    """The problem and dataset named on the command line."""
-    from lift.datasets import load
-    from lift.problems import TwoLayerReLU
-
-    data = load(args.data, seed=args.seed)
-    loss = args.loss or data.loss
-    prob = TwoLayerReLU(data.X_train, data.y_train, beta=args.beta, loss=loss,
-                        bias=not args.no_bias)
-    return prob, data
-
-
-def _solve_args(p: argparse.ArgumentParser) -> None:
-    add_problem_arguments(p)
-    p.add_argument("--patterns", type=_parse_patterns, default=200,
-                   help="'exact' or a number of sampled gates (default: 200)")
-    p.add_argument("--relaxation", default="relu", choices=["relu", "gated"])
-    p.add_argument("--solver", default="auto", help="auto, clarabel, scs, mosek, or a fast solver")
-    p.add_argument("--tol", type=float, default=1e-6, help="target accuracy (default: 1e-6)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if value is None:
         return "none (not certified)"
     if isinstance(value, float):
@@ -89,33 +51,70 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _facts(facts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in facts.items())
+
+
+def _family_parsers(p: argparse.ArgumentParser, command_name: str,
+                    generic: Callable[[argparse.ArgumentParser], None]) -> None:
+    """One sub-parser per registered family: its own options, then the generic ones."""
+    from lift.families import families
+
+    known = families()
+    sub = p.add_subparsers(dest="family", required=True, metavar="NAME",
+                           title="problem families", help=", ".join(sorted(known)))
+    for name, fam in sorted(known.items()):
+        fp = sub.add_parser(name, help=fam.help, description=fam.help)
+        fam.add_arguments(fp, command_name)
+        generic(fp)
+        if command_name == "compare":
+            fp.set_defaults(**{k: v for k, v in fam.defaults.items() if k in COMPARE_DEFAULTS})
+
+
+# --- solve -----------------------------------------------------------------------------------
+def _solve_generic(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("solver")
+    g.add_argument("--solver", default="auto", help="auto, clarabel, scs, mosek, or a "
+                   "specialised solver of the program (default: auto)")
+    g.add_argument("--tol", type=float, default=1e-6, help="target accuracy (default: 1e-6)")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _solve_args(p: argparse.ArgumentParser) -> None:
+    _family_parsers(p, "solve", _solve_generic)
+
+
 def run_solve(args: argparse.Namespace) -> int:
-    prob, data = build_problem(args)
-    lifted = prob.lift(patterns=args.patterns, relaxation=args.relaxation, seed=args.seed)
+    from lift.families import get_family
+
+    fam = get_family(args.family)
+    prob, test = fam.build(args)
+    lifted = prob.lift(**fam.lift_options(args))
     sol = lifted.solve(solver=args.solver, tol=args.tol)
-    out = sol.summary()
-    out.update({"problem": args.problem, "data": args.data, "n": prob.n, "d": prob.d,
-                "beta": prob.beta, "loss": prob.loss.name, "patterns": lifted.P,
-                "relaxation": lifted.relaxation})
-    if sol.params is not None and data.X_test.shape[0]:
-        out["test_error"] = prob.loss.error(prob.predict(sol.params, data.X_test), data.y_test)
+    out: dict[str, Any] = {"problem": args.family, **sol.summary()}
+    extra = dict(prob.describe())
+    extra.update(lifted.describe())
+    if sol.params is not None:
+        extra.update(prob.evaluate(sol.params, test))
+    for key, val in extra.items():
+        out[key if key not in out or out[key] == val else f"program_{key}"] = val
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                           for k, v in out.items()}, indent=2))
-    else:
-        print(f"{args.problem} on {args.data}: n={prob.n}, d={prob.d}, beta={prob.beta:g}, "
-              f"loss={prob.loss.name}, {lifted.P} {'exact' if lifted.exact else 'sampled'} "
-              f"patterns, {lifted.relaxation} relaxation")
-        rows = [("value", sol.value), ("gap", sol.gap), ("relative gap", sol.rel_gap),
-                ("lower bound", sol.lower_bound), ("global bound", sol.global_bound),
-                ("active neurons", sol.size), ("status", sol.status), ("solver", sol.solver),
-                ("time (s)", round(sol.time, 3)), ("iterations", sol.iterations)]
-        if "test_error" in out:
-            rows.append(("test error", out["test_error"]))
-        for key, val in rows:
-            print(f"  {key:<15} {_fmt(val)}")
-        if sol.message:
-            print(f"  {'stopped':<15} {sol.message}")
+        return 0 if sol.status in ("optimal", "optimal_inaccurate") else 1
+    print(f"{args.family}: {_facts(prob.describe())}; program: {_facts(lifted.describe())}")
+    rows = [("value", sol.value), ("gap", sol.gap), ("relative gap", sol.rel_gap),
+            ("lower bound", sol.lower_bound), ("global bound", sol.global_bound),
+            (f"effective {prob.size_name}", sol.size), ("status", sol.status),
+            ("solver", sol.solver), ("time (s)", round(sol.time, 3)),
+            ("iterations", sol.iterations)]
+    if sol.params is not None:
+        rows += [(k.replace("_", " "), v) for k, v in prob.evaluate(sol.params, test).items()]
+    for key, val in rows:
+        print(f"  {key:<16} {_fmt(val)}")
+    if sol.message:
+        print(f"  {'stopped':<16} {sol.message}")
     return 0 if sol.status in ("optimal", "optimal_inaccurate") else 1
 
 
@@ -138,24 +137,16 @@ def _int_list(text: str) -> list[int]:
 
 def _seeds(text: str) -> list[int]:
     """``5`` means seeds 0..4; ``0,3,7`` lists them."""
-    if "," not in text:
-        try:
-            count = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--seeds must be a count or a list, got {text!r}"
-                                             ) from None
-        if count < 1:
-            raise argparse.ArgumentTypeError(f"--seeds must be >= 1, got {count}")
-        return list(range(count))
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
+        if "," in text:
+            return [int(t) for t in text.split(",") if t.strip()]
+        count = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds must be a count or a list, got {text!r}"
                                          ) from None
-
-
-def _compare_patterns(text: str):
-    return "auto" if text == "auto" else _parse_patterns(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"--seeds must be >= 1, got {count}")
+    return list(range(count))
 
 
 def _population(text: str):
@@ -168,45 +159,44 @@ def _population(text: str):
             f"--population must be 'size', 'all' or an integer, got {text!r}") from None
 
 
-def _compare_args(p: argparse.ArgumentParser) -> None:
-    add_problem_arguments(p)
-    p.set_defaults(beta=1.0)  # a weight decay at which sampled-pattern optima are informative
-    for action in p._actions:
-        if action.dest == "beta":
-            action.help = "weight decay (default: 1.0)"
-    p.add_argument("--columns", type=lambda t: [i - 1 for i in _int_list(t)], default=None,
-                   help="keep only these input columns (1-based, e.g. 3 for diabetes' BMI); "
-                        "with at most 2 columns the lift is exact and certified")
-    p.add_argument("--sizes", type=_int_list, default=[1, 2, 4, 8, 16, 32, 64, 128],
-                   help="comma-separated widths (default: 1,2,4,...,128)")
-    p.add_argument("--seeds", type=_seeds, default=list(range(5)),
-                   help="number of seeds, or a comma-separated list (default: 5)")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "gd"])
-    p.add_argument("--steps", type=int, default=3000, help="steps per run (default: 3000)")
-    p.add_argument("--lr", type=float, default=1e-2, help="learning rate (default: 1e-2)")
-    p.add_argument("--schedule", default="cosine",
+def _compare_generic(p: argparse.ArgumentParser) -> None:
+    d = COMPARE_DEFAULTS
+    g = p.add_argument_group("sweep")
+    g.add_argument("--sizes", type=_int_list, default=d["sizes"],
+                   help="comma-separated sizes (default: %(default)s)")
+    g.add_argument("--seeds", type=_seeds, default=d["seeds"],
+                   help="number of seeds, or a comma-separated list (default: %(default)s)")
+    g.add_argument("--optimizer", default=d["optimizer"], choices=["adam", "sgd", "gd"])
+    g.add_argument("--steps", type=int, default=d["steps"], help="steps per run "
+                   "(default: %(default)s)")
+    g.add_argument("--lr", type=float, default=d["lr"], help="learning rate "
+                   "(default: %(default)s)")
+    g.add_argument("--schedule", default=d["schedule"],
                    choices=["constant", "cosine", "linear", "invsqrt"])
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full)")
-    p.add_argument("--clip", type=float, default=None, help="gradient-norm clipping")
-    p.add_argument("--patience", type=int, default=None, help="early stop after this many "
+    g.add_argument("--batch-size", type=int, default=None, help="mini-batch size "
+                   "(default: full)")
+    g.add_argument("--clip", type=float, default=None, help="gradient-norm clipping")
+    g.add_argument("--patience", type=int, default=None, help="early stop after this many "
                    "recorded objectives without progress")
-    p.add_argument("--patterns", type=_compare_patterns, default="auto",
-                   help="'auto' (exact for <= 2 inputs, else 200 sampled), 'exact' or a count")
-    p.add_argument("--relaxation", default="relu", choices=["relu", "gated"])
-    p.add_argument("--solver", default="auto", help="solver of the lifted program")
-    p.add_argument("--tol", type=float, default=1e-6, help="solver tolerance")
-    p.add_argument("--eps", type=float, default=1e-2,
+    g.add_argument("--solver", default=d["solver"], help="solver of the lifted program")
+    g.add_argument("--tol", type=float, default=d["tol"], help="solver tolerance")
+    g.add_argument("--reach", type=float, default=d["reach"],
                    help="relative gap that counts as reaching the optimum (default: 0.01)")
-    p.add_argument("--backend", default="local", choices=["local", "dask"])
-    p.add_argument("--address", default=None, help="Dask scheduler address (backend dask)")
-    p.add_argument("--n-jobs", type=int, default=None, help="worker processes")
-    p.add_argument("--population", type=_population, default="size",
+    g.add_argument("--eps", dest="reach", type=float, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the old name of --reach
+    g.add_argument("--backend", default=d["backend"], choices=["local", "dask"])
+    g.add_argument("--address", default=None, help="Dask scheduler address (backend dask)")
+    g.add_argument("--n-jobs", type=int, default=None, help="worker processes")
+    g.add_argument("--population", type=_population, default=d["population"],
                    help="group runs into batched populations: 'size', 'all' or a count")
-    p.add_argument("--out", default=None,
-                   help="results folder: store, table.csv, summary.csv, gap_vs_size.png "
-                        "(default: runs/<data>)")
-    p.add_argument("--progress", action="store_true", default=None,
+    g.add_argument("--out", default=None, help="results folder: store, table.csv, "
+                   "summary.csv, gap_vs_size.png (default: runs/NAME)")
+    g.add_argument("--progress", action="store_true", default=None,
                    help="show a progress bar (default: when attached to a terminal)")
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    _family_parsers(p, "compare", _compare_generic)
 
 
 def _print_outputs(cmp, paths: dict[str, str], header: str) -> None:
@@ -216,39 +206,28 @@ def _print_outputs(cmp, paths: dict[str, str], header: str) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    import os
-
     from lift.compare import compare
+    from lift.families import get_family
+    from lift.solvers.sgd import TrainConfig
 
-    prob, data = build_problem(args)
-    X_test = data.X_test
-    if args.columns is not None:
-        from lift.problems import TwoLayerReLU
-
-        if max(args.columns) >= prob.d:
-            raise ValueError(f"--columns: {args.data} has {prob.d} input columns, got "
-                             f"{max(args.columns) + 1}.")
-        prob = TwoLayerReLU(prob.X[:, args.columns], prob.y, beta=prob.beta,
-                            loss=prob.loss.name, bias=prob.bias)
-        X_test = X_test[:, args.columns]
-    test = (X_test, data.y_test) if X_test.shape[0] else None
-    out = args.out or os.path.join("runs", args.data)
-    cmp = compare(prob, sizes=args.sizes, seeds=args.seeds, optimizer=args.optimizer,
-                  steps=args.steps, lr=args.lr, solver=args.solver, store=out,
-                  backend=args.backend, test=test, patterns=args.patterns,
-                  relaxation=args.relaxation, tol=args.tol, schedule=args.schedule,
-                  batch_size=args.batch_size, clip=args.clip, patience=args.patience,
-                  eps=args.eps, n_jobs=args.n_jobs, population=args.population,
-                  address=args.address, progress=args.progress)
+    fam = get_family(args.family)
+    train = TrainConfig(optimizer=args.optimizer, steps=args.steps, lr=args.lr,
+                        schedule=args.schedule, batch_size=args.batch_size, clip=args.clip,
+                        patience=args.patience)
+    prob, test = fam.build(args)
+    out = args.out or os.path.join("runs", args.family)
+    cmp = compare(prob, sizes=args.sizes, seeds=args.seeds, train=train,
+                  lift=fam.lift_options(args), solver=args.solver, tol=args.tol, store=out,
+                  backend=args.backend, test=test, reach=args.reach, n_jobs=args.n_jobs,
+                  population=args.population, address=args.address, progress=args.progress)
     paths = cmp.save(out)
-    _print_outputs(cmp, paths, f"{args.problem} on {args.data}: n={prob.n}, d={prob.d}, "
-                               f"beta={prob.beta:g}, loss={prob.loss.name}, "
-                               f"{args.optimizer} x {args.steps} steps, lr={args.lr:g}")
+    _print_outputs(cmp, paths, f"{args.family}: {_facts(prob.describe())}; {args.optimizer} "
+                               f"x {args.steps} steps, lr={args.lr:g}")
     return 0
 
 
 run_compare.add_arguments = _compare_args
-command("compare", "train networks of many widths and seeds against the convex optimum"
+command("compare", "train models of many sizes and seeds against the convex optimum"
         )(run_compare)
 
 
@@ -256,23 +235,22 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="results folder written by `lift compare --out`")
     p.add_argument("--sweep", default=None, help="sweep id (prefix) when the store holds "
                    "several (default: the latest)")
-    p.add_argument("--eps", type=float, default=None, help="override the sweep's eps")
+    p.add_argument("--reach", type=float, default=None, help="override the sweep's reach")
+    p.add_argument("--eps", dest="reach", type=float, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the old name of --reach
     p.add_argument("--parquet", action="store_true", help="also write table.parquet")
 
 
 def run_report(args: argparse.Namespace) -> int:
-    import os
-
     from lift.compare import Comparison
+    from lift.errors import check_positive
 
     try:
         cmp = Comparison.from_store(args.folder, sweep=args.sweep)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    if args.eps is not None:
-        from lift.errors import check_positive
-
-        cmp.eps = check_positive(args.eps, "eps")
+    if args.reach is not None:
+        cmp.reach = check_positive(args.reach, "reach")
     paths = cmp.save(args.folder)
     if args.parquet:
         paths["table.parquet"] = os.path.join(args.folder, "table.parquet")

@@ -1,90 +1,86 @@
 r"""The comparison harness: the convex optimum against a sweep of non-convex training runs.
 
-For a problem with regularized objective ``F``, :func:`compare` solves the lifted program once
-(value ``F^\star_{cvx}``, certified ``global_bound`` ``\underline F`` where the lift allows one)
-and trains ``prob.model(size, seed)`` for every size and seed. Each run is reported by its
-final objective ``F_k`` and its relative gap to the convex value,
+For any problem (:class:`lift.Problem`) with objective ``F``, :func:`compare` solves the lifted
+program ``prob.lift(**lift)`` once (value ``F^\star_{cvx}``, certified ``global_bound``
+``\underline F`` where the lift allows one) and trains ``prob.model(size, seed)`` for every
+size and seed. Each run is reported by its final objective ``F_k`` and its relative gap to the
+convex value,
 
 .. math::
 
     \mathrm{rel\_gap}_k = \frac{F_k - F^\star_{cvx}}{|F^\star_{cvx}|},
 
-and checked against the certificate: ``F_k >= \underline F - tol`` must hold for every network
-of every width (``below_bound`` flags a violation, which would be a bug). When the lift is
-exact, ``F^\star_{cvx} - \underline F`` is the solver's certified gap and ``rel_gap <= eps``
-means the run reached the global optimum to ``eps``. With sampled patterns there is no global
-certificate: the reference is the sampled program's value, which a wide network may beat.
+and checked against the certificate: ``F_k >= \underline F - tol`` must hold for every model of
+every size (``below_bound`` flags a violation, which would be a bug). When the lift is exact,
+``F^\star_{cvx} - \underline F`` is the solver's certified gap and ``rel_gap <= reach`` means
+the run reached the global optimum to ``reach``. Without a global certificate the reference is
+the program's value, which a large model may beat.
+
+The harness is generic: it talks to the problem only through the members of
+:class:`lift.Problem` (``lift``, ``model``, ``objective``, ``effective_size``, ``evaluate``,
+``check_test``, ``describe``, ``size_name``, ``name``, ``fingerprint``, and, through the
+trainers, ``data``, ``batch``, ``n_samples``, ``torch_objective``, ``project_``).
 
 Tasks are independent. Training runs are grouped into populations (all seeds of one size, by
-default) that train as one batched tensor program (:func:`lift.solvers.sgd.train_population`);
-a run's result does not depend on its population. Populations and the convex solve run on
-joblib worker processes (``backend="local"``) or a Dask cluster (``backend="dask"``); only the
-driver writes the results store (:mod:`lift.store`), so an interrupted sweep resumes.
+default) that train as batched tensor programs (:func:`lift.solvers.sgd.train_population`); a
+run's result does not depend on its population. Populations and the convex solve run on joblib
+worker processes (``backend="local"``) or a Dask cluster (``backend="dask"``); only the driver
+writes the results store (:mod:`lift.store`), so an interrupted sweep resumes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import numbers
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from lift.errors import check_array, check_choice, check_int, check_positive
+from lift.errors import check_choice, check_int, check_positive
 from lift.store import Store, check_store_path, task_key
 
-__all__ = ["compare", "Comparison", "BACKENDS", "CONVEX"]
+__all__ = ["compare", "Comparison", "BACKENDS", "CONVEX", "COLUMNS"]
 
 BACKENDS = ("local", "dask")
 #: the ``method`` of the convex solution's row
 CONVEX = "convex"
-#: default sampled pattern count when exact enumeration is not possible
-DEFAULT_PATTERNS = 200
 _DTYPES = ("float64", "float32")
+
+#: the harness's own columns, one meaning each (see :class:`Comparison`)
+COLUMNS = ("method", "size", "seed", "objective", "rel_gap", "bound", "below_bound",
+           "effective_size", "steps", "time", "status", "gap", "global_bound", "lower_bound",
+           "solver", "exact", "iterations", "train_objective", "population", "message")
 
 
 # --------------------------------------------------------------------------------------------
 # Argument checks (all before any work starts)
 # --------------------------------------------------------------------------------------------
 def _check_sizes(sizes: Any) -> list[int]:
-    if isinstance(sizes, (numbers.Integral, str)) and not isinstance(sizes, bool):
-        sizes = [sizes] if not isinstance(sizes, str) else sizes
+    if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+        sizes = [sizes]
     if isinstance(sizes, str) or not isinstance(sizes, Iterable):
         raise TypeError(f"`sizes` must be a list of positive integers, got {sizes!r}.")
     out = [check_int(s, "sizes", minimum=1) for s in sizes]
     if not out:
-        raise ValueError("`sizes` is empty; pass at least one width, e.g. sizes=[1, 2, 4, 8].")
+        raise ValueError("`sizes` is empty; pass at least one size, e.g. sizes=[1, 2, 4, 8].")
     return sorted(set(out))
 
 
 def _check_seeds(seeds: Any) -> list[int]:
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        count = check_int(seeds, "seeds", minimum=1)
-        return list(range(count))
+        return list(range(check_int(seeds, "seeds", minimum=1)))
     if isinstance(seeds, str) or not isinstance(seeds, Iterable):
         raise TypeError(f"`seeds` must be a count or a list of integers, got {seeds!r}.")
     out = [check_int(s, "seeds") for s in seeds]
     if not out:
         raise ValueError("`seeds` is empty; pass a count (seeds=5) or a list of integers.")
     return sorted(set(out))
-
-
-def _check_test(test: Any, prob) -> tuple[np.ndarray, np.ndarray] | None:
-    if test is None:
-        return None
-    if not isinstance(test, (tuple, list)) or len(test) != 2:
-        raise TypeError("`test` must be a pair (X_test, y_test) or None.")
-    Xt = check_array(test[0], "test[0] (X_test)", ndim=2)
-    yt = check_array(test[1], "test[1] (y_test)", ndim=1)
-    if Xt.shape[1] != prob.d:
-        raise ValueError(f"`test` X_test must have {prob.d} columns, got {Xt.shape[1]}.")
-    if Xt.shape[0] != yt.shape[0]:
-        raise ValueError(f"`test` has {Xt.shape[0]} rows in X_test but {yt.shape[0]} labels.")
-    return Xt, yt
 
 
 def _check_population(population: Any) -> str | int:
@@ -96,15 +92,68 @@ def _check_population(population: Any) -> str | int:
                      f"{population!r}.")
 
 
-def _resolve_patterns(prob, patterns: Any) -> str | int:
-    if patterns == "auto":
-        return "exact" if prob.Xa.shape[1] <= 3 else DEFAULT_PATTERNS
-    if patterns == "exact":
-        return patterns
-    if isinstance(patterns, numbers.Integral) and not isinstance(patterns, bool):
-        return check_int(patterns, "patterns", minimum=1)
-    raise ValueError(f"`patterns` must be 'auto', 'exact' or a positive integer, got "
-                     f"{patterns!r}.")
+def _check_train(train: Any):
+    from lift.solvers.sgd import TrainConfig
+
+    if train is None:
+        return TrainConfig()
+    if isinstance(train, TrainConfig):
+        return train
+    if isinstance(train, dict):
+        unknown = sorted(set(train) - {f.name for f in dataclasses.fields(TrainConfig)})
+        if unknown:
+            raise TypeError(f"`train` has unknown settings {unknown}; see "
+                            "lift.solvers.sgd.TrainConfig for the accepted ones.")
+        return TrainConfig(**train)
+    raise TypeError(f"`train` must be a lift.solvers.sgd.TrainConfig or a dict of its fields, "
+                    f"got {type(train).__name__}.")
+
+
+def _check_lift(options: Any) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise TypeError(f"`lift` must be a dict of keyword arguments of prob.lift, e.g. "
+                        f"lift={{'program': 'cone'}}; got {options!r}.")
+    return dict(options)
+
+
+def _check_device(device: Any) -> str | None:
+    if device is None:
+        return None
+    import torch
+
+    try:
+        return str(torch.device(device))
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`device` {device!r} is not a torch device: {exc}") from None
+
+
+def _digest(value: Any, h: Any) -> None:
+    """Feed a stable description of ``value`` (arrays, containers, scalars) into ``h``."""
+    if isinstance(value, np.ndarray):
+        h.update(f"{value.shape}{value.dtype.str}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple)):
+        h.update(f"seq{len(value)}".encode())
+        for v in value:
+            _digest(v, h)
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            h.update(str(k).encode())
+            _digest(value[k], h)
+    elif hasattr(value, "detach"):
+        _digest(value.detach().cpu().numpy(), h)
+    else:
+        h.update(repr(value).encode())
+
+
+def _test_key(test: Any) -> str | None:
+    if test is None:
+        return None
+    h = hashlib.sha256()
+    _digest(test, h)
+    return h.hexdigest()[:24]
 
 
 def _connect_dask(address: str | None, n_jobs: int, timeout: float):
@@ -133,21 +182,19 @@ def _connect_dask(address: str | None, n_jobs: int, timeout: float):
 # --------------------------------------------------------------------------------------------
 # Work units (run in workers; return plain records)
 # --------------------------------------------------------------------------------------------
-def _net_arrays(net) -> dict[str, np.ndarray]:
-    out = {"weight": net.weight.detach().cpu().double().numpy(),
-           "alpha": net.alpha.detach().cpu().double().numpy()}
-    if net.bias is not None:
-        out["bias"] = net.bias.detach().cpu().double().numpy()
-    if hasattr(net, "gates"):
-        out["gates"] = net.gates.detach().cpu().double().numpy()
-    return out
+def _state_arrays(model) -> dict[str, np.ndarray]:
+    """``model.state_dict()`` as numpy arrays (dtypes kept; integer buffers stay integer)."""
+    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
 
 
-def _errors(prob, net, test) -> dict[str, float]:
-    out = {"train_error": prob.loss.error(prob.predict(net, prob.X), prob.y)}
-    out["test_error"] = (prob.loss.error(prob.predict(net, test[0]), test[1])
-                         if test is not None else math.nan)
-    return out
+def _merge(row: dict[str, Any], extra: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Add ``extra`` to ``row``; a key the row already has with another value is prefixed
+    with ``prefix`` (the same fact under the same name is kept once)."""
+    for key, val in extra.items():
+        if key in row and row[key] == val:
+            continue
+        row[f"{prefix}{key}" if key in row else key] = val
+    return row
 
 
 def _run_unit(unit: dict[str, Any], prob, test, threads: int | None) -> list[dict[str, Any]]:
@@ -167,21 +214,18 @@ def _run_unit(unit: dict[str, Any], prob, test, threads: int | None) -> list[dic
 
 def _run_convex(unit: dict[str, Any], prob, test) -> dict[str, Any]:
     opts = unit["options"]
-    lifted = prob.lift(patterns=opts["patterns"], relaxation=opts["relaxation"],
-                       seed=opts["lift_seed"])
+    lifted = prob.lift(**opts["lift"])
     sol = lifted.solve(solver=opts["solver"], tol=opts["tol"])
-    row = {"method": CONVEX, "size": sol.size, "seed": None, "objective": sol.value,
-           "gap": sol.gap, "global_bound": sol.global_bound, "lower_bound": sol.lower_bound,
-           "status": sol.status, "solver": sol.solver, "time": sol.time,
-           "iterations": sol.iterations, "exact": bool(sol.exact), "patterns": int(lifted.P),
-           "relaxation": lifted.relaxation, "message": sol.message,
-           "active_units": sol.size, "steps": sol.iterations}
+    row = {"method": CONVEX, "size": None, "seed": None, "objective": sol.value,
+           "effective_size": sol.size, "gap": sol.gap, "global_bound": sol.global_bound,
+           "lower_bound": sol.lower_bound, "status": sol.status, "solver": sol.solver,
+           "time": sol.time, "iterations": sol.iterations, "exact": bool(sol.exact),
+           "message": sol.message}
+    _merge(row, lifted.describe(), "program_")
     params = None
     if sol.params is not None:
-        row.update(_errors(prob, sol.params, test))
-        params = _net_arrays(sol.params)
-    else:
-        row.update({"train_error": math.nan, "test_error": math.nan})
+        _merge(row, prob.evaluate(sol.params, test), "eval_")
+        params = _state_arrays(sol.params)
     return {"key": unit["key"], "method": CONVEX, "size": None, "seed": None, "row": row,
             "trajectory": None, "params": params}
 
@@ -192,38 +236,35 @@ def _run_population(unit: dict[str, Any], prob, test) -> list[dict[str, Any]]:
     from lift.solvers.sgd import TrainConfig, train_population
 
     config = TrainConfig(**{**unit["config"], "betas": tuple(unit["config"]["betas"])})
-    dtype = getattr(torch, unit["dtype"])
-    results = train_population(prob, unit["sizes"], unit["seeds"], config, dtype=dtype,
-                               device=unit["device"])
+    results = train_population(prob, unit["sizes"], unit["seeds"], config,
+                               dtype=getattr(torch, unit["dtype"]), device=unit["device"])
     out = []
     for key, res in zip(unit["keys"], results, strict=True):
-        net = res.params
+        model = res.params
         row = {"method": config.optimizer, "size": res.size, "seed": res.seed,
-               "objective": prob.objective(net),  # float64, exact, whatever the dtype
+               "objective": prob.objective(model),  # float64, exact, whatever the dtype
                "train_objective": res.objective, "steps": res.steps, "time": res.time,
-               "active_units": net.active_units(unit["prune"]), "message": res.message,
+               "effective_size": int(prob.effective_size(model)), "message": res.message,
                "status": "diverged" if not math.isfinite(res.objective) else "finished",
                "population": len(unit["keys"])}
-        row.update(_errors(prob, net, test))
+        _merge(row, prob.evaluate(model, test), "eval_")
         out.append({"key": key, "method": config.optimizer, "size": res.size,
                     "seed": res.seed, "row": row, "trajectory": res.trajectory,
-                    "params": _net_arrays(net)})
+                    "params": _state_arrays(model)})
     return out
 
 
 def _make_units(runs: list[dict[str, Any]], population: str | int) -> list[list[dict]]:
-    """Group pending runs into populations, the widest (most costly) first."""
+    """Group pending runs into populations, the largest (most costly) first."""
     runs = sorted(runs, key=lambda r: (-r["size"], r["seed"]))
     if population == "all":
-        groups = [runs] if runs else []
-    elif population == "size":
+        return [runs] if runs else []
+    if population == "size":
         by: dict[int, list] = {}
         for r in runs:
             by.setdefault(r["size"], []).append(r)
-        groups = list(by.values())
-    else:
-        groups = [runs[i:i + population] for i in range(0, len(runs), population)]
-    return groups
+        return list(by.values())
+    return [runs[i:i + population] for i in range(0, len(runs), population)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,30 +278,46 @@ class Comparison:
     ----------
     table : pandas.DataFrame
         One row per (method, size, seed), plus one row for the convex solution
-        (``method == "convex"``). Columns: ``objective`` (final objective, float64),
-        ``rel_gap`` ``(objective - F_cvx) / |F_cvx|``, ``bound`` (the certified global bound,
-        or NaN), ``below_bound`` (``objective < bound - tol``; never True unless something is
-        wrong), ``active_units`` (neurons with ``|alpha_j| ||u_j||`` above ``prune`` times the
-        largest), ``steps``, ``time`` (seconds; for a run, its population's wall time divided by
-        the population size), ``train_error``, ``test_error``, and for the convex row ``gap``,
-        ``global_bound``, ``lower_bound``, ``solver``, ``status``, ``patterns``, ``exact``.
+        (``method == "convex"``). Every column has one meaning in every row:
+
+        - ``method``: ``"convex"`` or the optimizer; ``size``: the requested size (width /
+          rank / order) of a run, missing (``<NA>``) for the convex row; ``seed``: the
+          initialization seed (missing for the convex row);
+        - ``objective``: ``prob.objective`` of the final parameters (float64);
+          ``rel_gap``: ``(objective - F_cvx) / |F_cvx|``; ``bound``: the certified global
+          bound (NaN without one); ``below_bound``: ``objective < bound - tol`` (never True
+          unless something is wrong; missing without a bound);
+        - ``effective_size``: ``prob.effective_size(params)`` of the final parameters;
+        - ``steps``: training steps taken (missing for the convex row, see ``iterations``);
+          ``time``: seconds (for a run, its population's wall time divided by its size);
+          ``status``: the solver's certified status, or ``"finished"`` / ``"diverged"``;
+        - the convex row's ``gap``, ``global_bound``, ``lower_bound``, ``solver``, ``exact``,
+          ``iterations`` (from the :class:`lift.Solution`) and the columns of
+          ``lifted.describe()``;
+        - a run's ``train_objective`` (final objective in the training dtype) and
+          ``population`` (members trained together);
+        - every row: the columns of ``prob.evaluate(params, test)`` and of ``prob.describe()``
+          (a name that collides with one above is prefixed with ``eval_`` / ``problem_`` /
+          ``program_``).
     trajectories : dict
         ``(method, size, seed) -> {"step", "objective", "time"}``.
     optimum : float
         The convex value ``F_cvx`` the gaps are measured against.
     global_bound : float or None
-        The certified lower bound on every network's objective, or None (sampled patterns).
-    eps : float
-        A run "reaches the optimum" when ``rel_gap <= eps``.
+        The certified lower bound on every model's objective, or None.
+    reach : float
+        A run "reaches the optimum" when ``rel_gap <= reach``.
     spec : dict
-        The sweep's settings (problem, sizes, seeds, optimizer settings, lift options).
+        The sweep's settings (problem, sizes, seeds, training settings, lift options).
+    params : dict
+        ``(method, size, seed) -> state_dict`` arrays of each run's final model.
     """
 
     table: Any
     trajectories: dict[tuple[str, int, int], dict[str, list[float]]]
     optimum: float
     global_bound: float | None
-    eps: float
+    reach: float
     spec: dict[str, Any]
     params: dict[tuple[str, int, int], dict[str, np.ndarray]] = dataclasses.field(
         default_factory=dict, repr=False)
@@ -270,11 +327,16 @@ class Comparison:
         runs = int((self.table["method"] != CONVEX).sum())
         bound = "none" if self.global_bound is None else f"{self.global_bound:.6g}"
         return (f"Comparison({runs} runs, sizes={self.spec.get('sizes')}, optimum="
-                f"{self.optimum:.6g}, global_bound={bound}, eps={self.eps:g})")
+                f"{self.optimum:.6g}, global_bound={bound}, reach={self.reach:g})")
+
+    @property
+    def size_name(self) -> str:
+        """What ``size`` means for the problem ("width", "rank", "order", ...)."""
+        return str(self.spec.get("size_name", "size"))
 
     @property
     def certified(self) -> bool:
-        """Whether the optimum comes with a global certificate (exact lift)."""
+        """Whether the optimum comes with a global certificate."""
         return self.global_bound is not None
 
     @property
@@ -282,111 +344,122 @@ class Comparison:
         """The training rows of :attr:`table` (without the convex row)."""
         return self.table[self.table["method"] != CONVEX]
 
-    def summary(self, eps: float | None = None):
+    def summary(self, reach: float | None = None):
         r"""Per (method, size): how many seeds reach the optimum.
 
-        Columns ``seeds``, ``reached`` (runs with ``rel_gap <= eps``), ``fraction``,
-        ``median_gap``, ``min_gap``, ``max_gap``, ``median_units``, ``median_test_error``.
-        ``.attrs["reach_size"]`` holds :meth:`reach_size` per method.
+        Columns ``seeds``, ``reached`` (runs with ``rel_gap <= reach``), ``fraction``,
+        ``median_gap``, ``min_gap``, ``max_gap``, ``median_effective_size`` and the median of
+        each column of ``prob.evaluate`` (``median_<name>``). ``.attrs["reach_size"]`` holds
+        :meth:`reach_size` per method.
         """
         import pandas as pd
 
-        eps = self.eps if eps is None else check_positive(eps, "eps")
+        reach = self.reach if reach is None else check_positive(reach, "reach")
         runs = self.runs
+        extra = [c for c in self.spec.get("evaluate", []) if c in runs.columns]
         rows = []
         for (method, size), grp in runs.groupby(["method", "size"], sort=True):
             gaps = grp["rel_gap"].to_numpy(dtype=float)
-            reached = int(np.sum(gaps <= eps))
-            rows.append({"method": method, "size": int(size), "seeds": len(grp),
-                         "reached": reached, "fraction": reached / len(grp),
-                         "median_gap": float(np.median(gaps)), "min_gap": float(gaps.min()),
-                         "max_gap": float(gaps.max()),
-                         "median_units": float(grp["active_units"].median()),
-                         "median_test_error": float(grp["test_error"].median())})
+            reached = int(np.sum(gaps <= reach))
+            row = {"method": method, "size": int(size), "seeds": len(grp), "reached": reached,
+                   "fraction": reached / len(grp), "median_gap": float(np.median(gaps)),
+                   "min_gap": float(gaps.min()), "max_gap": float(gaps.max()),
+                   "median_effective_size": float(grp["effective_size"].median())}
+            for col in extra:
+                row[f"median_{col}"] = float(pd.to_numeric(grp[col]).median())
+            rows.append(row)
         out = pd.DataFrame(rows)
-        out.attrs["eps"] = eps
-        out.attrs["reach_size"] = {m: self.reach_size(eps, method=m)
+        out.attrs["reach"] = reach
+        out.attrs["reach_size"] = {m: self.reach_size(reach, method=m)
                                    for m in runs["method"].unique()}
         return out
 
-    def reach_size(self, eps: float | None = None, method: str | None = None) -> int | None:
+    def reach_size(self, reach: float | None = None, method: str | None = None) -> int | None:
         """Smallest size at which most seeds (more than half) reach the optimum, or None."""
-        eps = self.eps if eps is None else eps
+        reach = self.reach if reach is None else reach
         runs = self.runs if method is None else self.runs[self.runs["method"] == method]
         for size, grp in sorted(runs.groupby("size"), key=lambda kv: kv[0]):
-            if np.mean(grp["rel_gap"].to_numpy(dtype=float) <= eps) > 0.5:
+            if np.mean(grp["rel_gap"].to_numpy(dtype=float) <= reach) > 0.5:
                 return int(size)
         return None
 
-    def network(self, size: int, seed: int, method: str | None = None):
-        """The final network of one run (a ``ReLUNet``), rebuilt from its stored weights."""
+    def model(self, size: int, seed: int, prob, method: str | None = None):
+        """The final model of one run: ``prob.model(size, seed)`` loaded with its stored
+        ``state_dict`` (``prob`` is the problem of the sweep)."""
         import torch
 
-        from lift.problems.relu import ReLUNet
-
+        fp = self.spec.get("fingerprint")
+        if fp is not None and prob.fingerprint() != fp:
+            raise ValueError(f"`prob` is not the problem of this sweep (fingerprint "
+                             f"{prob.fingerprint()} != {fp}); pass the problem the sweep ran "
+                             "on.")
         method = method or self.spec["optimizer"]
         arrays = self.params.get((method, int(size), int(seed)))
         if arrays is None:
             raise KeyError(f"No run ({method!r}, size={size}, seed={seed}) in this comparison.")
-        W = arrays["weight"]
-        net = ReLUNet(W.shape[1], W.shape[0], bias="bias" in arrays)
-        with torch.no_grad():
-            net.weight.copy_(torch.from_numpy(W))
-            if "bias" in arrays:
-                net.bias.copy_(torch.from_numpy(arrays["bias"]))
-            net.alpha.copy_(torch.from_numpy(arrays["alpha"]))
-        return net
+        model = prob.model(int(size), int(seed))
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
+        return model
 
-    def plot(self, eps: float | None = None):
+    def plot(self, reach: float | None = None):
         """Figure: relative gap vs size (log scale, seeds as spread) and trajectories."""
         from lift.plots import plot_comparison
 
-        return plot_comparison(self, eps=eps)
+        return plot_comparison(self, reach=reach)
 
     def save(self, folder: str | os.PathLike) -> dict[str, str]:
         """Write ``table.csv``, ``summary.csv`` and ``gap_vs_size.png`` into ``folder``."""
-        import matplotlib.pyplot as plt
-
         os.makedirs(folder, exist_ok=True)
         paths = {name: os.path.join(folder, name)
                  for name in ("table.csv", "summary.csv", "gap_vs_size.png")}
         self.table.to_csv(paths["table.csv"], index=False)
         self.summary().to_csv(paths["summary.csv"], index=False)
-        fig = self.plot()
-        fig.savefig(paths["gap_vs_size.png"], dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        self.plot().savefig(paths["gap_vs_size.png"], dpi=120, bbox_inches="tight")
         return paths
 
-    def format_summary(self, eps: float | None = None) -> str:
+    def _program_text(self, conv) -> str:
+        known = set(COLUMNS) | set(self.spec.get("evaluate", [])) | set(
+            self.spec.get("describe", {}))
+        facts = []
+        for k in conv.index:
+            v = conv[k]
+            if k in known or k.startswith(("eval_", "problem_")) or (
+                    isinstance(v, float) and math.isnan(v)):
+                continue
+            facts.append(f"{k}={int(v) if isinstance(v, float) and v.is_integer() else v}")
+        return ", ".join(facts)
+
+    def format_summary(self, reach: float | None = None) -> str:
         """The summary as readable text (what the CLI prints)."""
-        summ = self.summary(eps)
-        eps = summ.attrs["eps"]
+        summ = self.summary(reach)
+        reach = summ.attrs["reach"]
         conv = self.table[self.table["method"] == CONVEX].iloc[0]
+        program = self._program_text(conv)
         if self.certified:
             ref = (f"convex optimum {self.optimum:.6g} (certified global lower bound "
-                   f"{self.global_bound:.6g}, {int(conv['patterns'])} exact patterns)")
+                   f"{self.global_bound:.6g}; {program})")
         else:
-            ref = (f"convex value {self.optimum:.6g} of a program with "
-                   f"{int(conv['patterns'])} sampled patterns: NOT a global certificate "
-                   "(wide networks may go below it)")
-        lines = [ref, f"solver {conv['solver']}, status {conv['status']}, "
-                      f"{int(conv['active_units'])} neurons, {conv['time']:.2f} s"]
-        shown = summ[["method", "size", "seeds", "reached", "median_gap", "min_gap", "max_gap",
-                      "median_units", "median_test_error"]]
-        lines.append(f"runs within rel. gap {eps:g} of it" + (":" if self.certified
-                                                               else " (or below it):"))
-        lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            ref = (f"convex value {self.optimum:.6g} ({program}): NOT a global certificate "
+                   f"(larger models may go below it)")
+        lines = [ref, f"solver {conv['solver']}, status {conv['status']}, effective "
+                      f"{self.size_name} {conv['effective_size']}, {conv['time']:.2f} s"]
+        cols = ["method", "size", "seeds", "reached", "median_gap", "min_gap", "max_gap",
+                "median_effective_size"] + [c for c in summ.columns if c.startswith("median_")
+                                            and c not in ("median_gap",
+                                                          "median_effective_size")]
+        lines.append(f"runs within rel. gap {reach:g} of it ({self.size_name} = size)"
+                     + (":" if self.certified else " (or below it):"))
+        lines.append(summ[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         for method, size in summ.attrs["reach_size"].items():
-            lines.append(f"{method}: most seeds reach the optimum from size "
+            lines.append(f"{method}: most seeds reach the optimum from {self.size_name} "
                          f"{size if size is not None else 'never (in this sweep)'}")
-        below = int(self.runs["below_bound"].fillna(False).astype(bool).sum())
         if self.certified:
+            below = int(self.runs["below_bound"].fillna(False).astype(bool).sum())
             lines.append(f"runs below the certified global bound: {below}")
         else:
             under = int((self.runs["rel_gap"] < 0).sum())
-            lines.append(f"runs below the sampled program's value: {under} of {len(self.runs)} "
-                         "(possible: it is not a global bound; sample more patterns or use "
-                         "inputs of dimension <= 2 for a certificate)")
+            lines.append(f"runs below the program's value: {under} of {len(self.runs)} "
+                         "(possible: it is not a global bound)")
         return "\n".join(lines)
 
     @classmethod
@@ -394,16 +467,26 @@ class Comparison:
                    ) -> Comparison:
         """Rebuild a sweep's comparison from a results store (the latest sweep by default)."""
         st = store if isinstance(store, Store) else Store(store, create=False)
-        info = st.sweep(sweep)
-        recs = st.records(info["keys"])
+        try:
+            info = st.sweep(sweep)
+            recs = st.records(info["keys"])
+        finally:
+            if not isinstance(store, Store):
+                st.close()
         missing = len(info["keys"]) - len(recs)
         if missing:
-            import warnings
-
             warnings.warn(f"The sweep {info['sweep'][:12]} is unfinished: {missing} of "
                           f"{len(info['keys'])} tasks have no row. Rerun the same compare "
-                          "call to resume it.")
+                          "call to resume it.", stacklevel=2)
         return _assemble(recs, info["spec"], store=str(st.path))
+
+
+def _bound_flags(row: dict[str, Any], bound: float | None, tol: float, convex: bool):
+    if bound is None:
+        return None
+    if convex:
+        return False
+    return bool(row["objective"] < bound - tol * max(1.0, abs(bound)))
 
 
 def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
@@ -423,98 +506,86 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
         row = dict(r["row"])
         row["rel_gap"] = (float(row["objective"]) - optimum) / max(abs(optimum), 1e-300)
         row["bound"] = bound if bound is not None else math.nan
-        row["below_bound"] = (bool(row["objective"] < bound - tol * max(1.0, abs(bound)))
-                              if bound is not None and r["method"] != CONVEX else
-                              (False if bound is not None else None))
-        rows.append(row)
+        row["below_bound"] = _bound_flags(row, bound, tol, r["method"] == CONVEX)
+        rows.append(_merge(row, spec.get("describe", {}), "problem_"))
         if r["method"] != CONVEX:
             k = (r["method"], int(r["size"]), int(r["seed"]))
             trajs[k] = r["trajectory"]
             if r["params"] is not None:
                 params[k] = r["params"]
-    cols = ["method", "size", "seed", "objective", "rel_gap", "bound", "below_bound",
-            "active_units", "steps", "time", "train_error", "test_error", "status", "gap",
-            "global_bound", "lower_bound", "solver", "patterns", "exact", "relaxation",
-            "train_objective", "population", "iterations", "message"]
+    cols = list(COLUMNS[:10]) + list(spec.get("evaluate", [])) + list(COLUMNS[10:])
     table = pd.DataFrame(rows)
+    if "effective_size" not in table.columns and "active_units" in table.columns:
+        table = table.rename(columns={"active_units": "effective_size"})  # older stores
     table = table[[c for c in cols if c in table.columns]
                   + [c for c in table.columns if c not in cols]]
     order = (table["method"] != CONVEX).astype(int)
     table = (table.assign(_o=order).sort_values(["_o", "method", "size", "seed"])
              .drop(columns="_o").reset_index(drop=True))
-    table["seed"] = table["seed"].astype("Int64")
-    table["size"] = table["size"].astype("Int64")
+    for col in ("seed", "size", "steps"):
+        if col in table.columns:
+            table[col] = table[col].astype("Int64")
     return Comparison(table=table, trajectories=trajs, optimum=optimum, global_bound=bound,
-                      eps=float(spec.get("eps", 1e-2)), spec=spec, params=params, store=store)
+                      reach=float(spec.get("reach", spec.get("eps", 1e-2))), spec=spec,
+                      params=params,
+                      store=store)
 
 
 # --------------------------------------------------------------------------------------------
 # The harness
 # --------------------------------------------------------------------------------------------
 def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
-            seeds: int | Sequence[int] = 5, optimizer: str = "adam", steps: int = 3000,
-            lr: float = 1e-2, *, solver: str = "auto", store: str | os.PathLike | None = None,
-            backend: str = "local", test: tuple[Any, Any] | None = None,
-            patterns: str | int = "auto", relaxation: str = "relu", tol: float = 1e-6,
-            schedule: str = "cosine", momentum: float = 0.9, batch_size: int | None = None,
-            clip: float | None = None, patience: int | None = None, rtol: float = 1e-7,
-            record_every: int | None = None, eps: float = 1e-2, prune: float = 1e-3,
-            dtype: str = "float64", device: str | None = None, n_jobs: int | None = None,
-            population: str | int = "size", address: str | None = None,
-            connect_timeout: float = 5.0, progress: bool | None = None) -> Comparison:
+            seeds: int | Sequence[int] = 5, *, train: Any = None,
+            lift: dict[str, Any] | None = None, solver: str = "auto", tol: float = 1e-6,
+            store: str | os.PathLike | None = None, backend: str = "local", test: Any = None,
+            reach: float = 1e-2, dtype: str = "float64", device: str | None = None,
+            n_jobs: int | None = None, population: str | int = "size",
+            address: str | None = None, connect_timeout: float = 5.0,
+            progress: bool | None = None) -> Comparison:
     r"""Solve the convex lift of ``prob`` and train ``prob.model(size, seed)`` for every size
     and seed; return both side by side.
 
     Each run minimizes the problem's own objective ``F`` (see :mod:`lift.solvers.sgd`) from
-    ``prob.model(size, seed)``; the convex program gives ``F_cvx`` and, when its lift is exact,
-    the certified bound ``\underline F <= F(\theta)`` for every network of every width.
+    ``prob.model(size, seed)``; the lifted program ``prob.lift(**lift)`` gives ``F_cvx`` and,
+    where the lift certifies one, the bound ``\underline F <= F(\theta)`` for every model of
+    every size.
 
     Parameters
     ----------
-    prob : TwoLayerReLU
-        The problem.
+    prob : lift.Problem
+        The problem (any family).
     sizes : sequence of int
-        Widths to train.
+        Sizes to train (``prob.size_name``: width, rank, order, ...).
     seeds : int or sequence of int
         Initialization seeds (a count ``k`` means ``range(k)``).
-    optimizer : {"adam", "sgd", "gd"}
-        Trainer (see :class:`lift.solvers.sgd.TrainConfig`).
-    steps : int
-        Step budget per run.
-    lr : float
-        Base learning rate (scaled by ``schedule``).
+    train : TrainConfig or dict, optional
+        Training settings (:class:`lift.solvers.sgd.TrainConfig`: optimizer, steps, lr,
+        schedule, momentum, betas, eps, batch_size, clip, patience, rtol, record_every).
+    lift : dict, optional
+        Keyword arguments of ``prob.lift``, passed through untouched (e.g. for the ReLU
+        family ``{"patterns": "exact", "program": "cone"}``).
     solver : str
         Solver of the lifted program (``"auto"``, ``"clarabel"``, ``"scs"``, ...).
+    tol : float
+        Solver tolerance.
     store : str or Path, optional
         Results-store folder; re-running the same call resumes (finished tasks are skipped).
     backend : {"local", "dask"}
         ``"local"``: joblib worker processes; ``"dask"``: a Dask cluster (``address`` of a
         running scheduler, or a ``LocalCluster`` of ``n_jobs`` workers).
-    test : (X_test, y_test), optional
-        Held-out data for the ``test_error`` column.
-    patterns : "auto", "exact" or int
-        Patterns of the lift; ``"auto"`` is ``"exact"`` for inputs of dimension <= 2 (with
-        bias) and 200 sampled gates otherwise.
-    relaxation : {"relu", "gated"}
-        The lift's relaxation.
-    tol : float
-        Solver tolerance.
-    schedule, momentum, batch_size, clip, patience, rtol, record_every
-        Training settings (see :class:`lift.solvers.sgd.TrainConfig`).
-    eps : float
+    test : object, optional
+        Held-out data, whatever ``prob.check_test`` accepts (columns of ``prob.evaluate``).
+    reach : float
         Relative gap under which a run counts as reaching the optimum.
-    prune : float
-        ``active_units`` counts neurons with ``|alpha_j| ||u_j||`` above ``prune`` times the
-        largest.
     dtype : {"float64", "float32"}
-        Training precision (objectives in the table are always evaluated in float64).
+        Training precision (objectives in the table are always ``prob.objective``, float64).
     device : str or None
         Torch device of the training (``None``: CUDA when available).
     n_jobs : int, optional
         Worker processes (default: the CPU count, at most 8).
     population : "size", "all" or int
-        How runs are grouped into batched populations: all seeds of one size, everything, or
-        chunks of at most this many networks. Results do not depend on it.
+        How runs are grouped into units of work: all seeds of one size, everything, or chunks
+        of at most this many runs. Results do not depend on it.
     address : str, optional
         Dask scheduler address (``backend="dask"``).
     connect_timeout : float
@@ -525,103 +596,110 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     Returns
     -------
     Comparison
+        Its ``table`` columns are described in :class:`Comparison`.
     """
-    # --- validate everything first ---------------------------------------------------------
-    from lift.problems.relu import TwoLayerReLU
+    from lift.base import Problem
 
-    if not isinstance(prob, TwoLayerReLU):
-        raise TypeError(f"`prob` must be a lift.problems.TwoLayerReLU (the problem class whose "
-                        f"networks train as batched populations), got {type(prob).__name__}.")
-    sizes = _check_sizes(sizes)
-    seeds = _check_seeds(seeds)
-    from lift.solvers.sgd import TrainConfig
-
-    config = TrainConfig(optimizer=optimizer, steps=steps, lr=lr, schedule=schedule,
-                         momentum=momentum, batch_size=batch_size, clip=clip,
-                         patience=patience, rtol=rtol, record_every=record_every)
+    if not isinstance(prob, Problem):
+        raise TypeError(f"`prob` must be a lift.Problem (e.g. lift.problems.TwoLayerReLU), got "
+                        f"{type(prob).__name__}.")
+    args = {"sizes": _check_sizes(sizes), "seeds": _check_seeds(seeds),
+            "config": _check_train(train), "lift": _check_lift(lift),
+            "backend": check_choice(backend, "backend", BACKENDS),
+            "test": prob.check_test(test), "tol": check_positive(tol, "tol"),
+            "reach": check_positive(reach, "reach"),
+            "dtype": check_choice(dtype, "dtype", _DTYPES),
+            "population": _check_population(population), "device": _check_device(device),
+            "n_jobs": check_int(n_jobs if n_jobs is not None else
+                                max(1, min(os.cpu_count() or 1, 8)), "n_jobs", minimum=1),
+            "timeout": check_positive(connect_timeout, "connect_timeout"),
+            "folder": check_store_path(store) if store is not None else None}
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
-    backend = check_choice(backend, "backend", BACKENDS)
-    test = _check_test(test, prob)
-    patterns = _resolve_patterns(prob, patterns)
-    check_choice(relaxation, "relaxation", ["relu", "gated"])
-    tol = check_positive(tol, "tol")
-    eps = check_positive(eps, "eps")
-    prune = check_positive(prune, "prune")
-    check_choice(dtype, "dtype", _DTYPES)
-    population = _check_population(population)
-    if n_jobs is None:
-        n_jobs = max(1, min(os.cpu_count() or 1, 8))
-    n_jobs = check_int(n_jobs, "n_jobs", minimum=1)
-    connect_timeout = check_positive(connect_timeout, "connect_timeout")
-    folder = check_store_path(store) if store is not None else None
-    if device is not None:
-        import torch
+    args["solver"] = solver
+    client = cluster = None
+    if args["backend"] == "dask":
+        client, cluster = _connect_dask(address, args["n_jobs"], args["timeout"])
+    try:
+        spec, keys, units, sweep_id = _plan(prob, args)
+        records = _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    folder = args["folder"]
+    cmp = _assemble([records[k] for k in keys], spec, store=None if folder is None
+                    else str(folder))
+    _warn_below(cmp)
+    return cmp
 
-        try:
-            torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"`device` {device!r} is not a torch device: {exc}") from None
 
-    # --- the tasks ---------------------------------------------------------------------------
+def _plan(prob, args: dict[str, Any]):
+    """The sweep's specification, its task keys, its units of work and its id."""
     fp = prob.fingerprint()
+    config, test = args["config"], args["test"]
     settings = config.as_dict()
-    spec = {"problem": repr(prob), "problem_name": getattr(prob, "name", "problem"),
-            "fingerprint": fp, "sizes": sizes, "seeds": seeds, "optimizer": optimizer,
-            "settings": settings, "dtype": dtype, "prune": prune, "eps": eps,
-            "lift": {"patterns": patterns, "relaxation": relaxation, "solver": solver,
-                     "tol": tol, "lift_seed": 0},
-            "test": None if test is None else task_key(X=test[0].tolist(), y=test[1].tolist())}
+    probe = prob.model(args["sizes"][0], args["seeds"][0])
+    spec = {"problem": repr(prob), "problem_name": prob.name, "size_name": prob.size_name,
+            "describe": dict(prob.describe()), "fingerprint": fp, "sizes": args["sizes"],
+            "seeds": args["seeds"], "optimizer": config.optimizer, "settings": settings,
+            "dtype": args["dtype"], "reach": args["reach"],
+            "evaluate": list(prob.evaluate(probe, test)),
+            "lift": {"lift": args["lift"], "solver": args["solver"], "tol": args["tol"]},
+            "test": _test_key(test)}
     conv_key = task_key(problem=fp, method=CONVEX, **spec["lift"], test=spec["test"])
     runs = [{"size": m, "seed": s,
-             "key": task_key(problem=fp, method=optimizer, size=m, seed=s, settings=settings,
-                             dtype=dtype, prune=prune, test=spec["test"])}
-            for m in sizes for s in seeds]
+             "key": task_key(problem=fp, method=config.optimizer, size=m, seed=s,
+                             settings=settings, dtype=args["dtype"], test=spec["test"])}
+            for m in args["sizes"] for s in args["seeds"]]
     keys = [conv_key] + [r["key"] for r in runs]
-    sweep_id = task_key(**{k: v for k, v in spec.items() if k != "eps"})
+    units = [{"kind": CONVEX, "key": conv_key, "options": spec["lift"]}]
+    for group in _make_units(runs, args["population"]):
+        units.append({"kind": "population", "sizes": [r["size"] for r in group],
+                      "seeds": [r["seed"] for r in group], "keys": [r["key"] for r in group],
+                      "config": settings, "dtype": args["dtype"], "device": args["device"]})
+    sweep_id = task_key(**{k: v for k, v in spec.items() if k != "reach"})
+    return spec, keys, units, sweep_id
 
-    client = cluster = None
-    if backend == "dask":
-        client, cluster = _connect_dask(address, n_jobs, connect_timeout)
-    st = Store(folder) if folder is not None else None
+
+def _pending(unit: dict[str, Any], done: set[str]) -> dict[str, Any] | None:
+    """``unit`` without its finished tasks (None when nothing is left)."""
+    if unit["kind"] == CONVEX:
+        return None if unit["key"] in done else unit
+    keep = [i for i, k in enumerate(unit["keys"]) if k not in done]
+    if not keep:
+        return None
+    return {**unit, **{f: [unit[f][i] for i in keep] for f in ("sizes", "seeds", "keys")}}
+
+
+def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dict[str, Any]:
+    """Run the unfinished units; only this (driver) process writes the store."""
+    st = Store(args["folder"]) if args["folder"] is not None else None
+    records: dict[str, dict[str, Any]] = {}
     try:
         done: set[str] = st.finished(keys) if st is not None else set()
         if st is not None:
             st.add_sweep(sweep_id, spec, keys)
-        records: dict[str, dict[str, Any]] = {}
-        if st is not None and done:
-            records.update((r["key"], r) for r in st.records(sorted(done)))
-        units: list[dict[str, Any]] = []
-        if conv_key not in done:
-            units.append({"kind": CONVEX, "key": conv_key, "options": spec["lift"]})
-        pending = [r for r in runs if r["key"] not in done]
-        for group in _make_units(pending, population):
-            units.append({"kind": "population", "sizes": [r["size"] for r in group],
-                          "seeds": [r["seed"] for r in group],
-                          "keys": [r["key"] for r in group], "config": settings,
-                          "dtype": dtype, "device": device, "prune": prune})
-        total = sum(1 if u["kind"] == CONVEX else len(u["keys"]) for u in units)
+            if done:
+                records.update((r["key"], r) for r in st.records(sorted(done)))
+        todo = [u for u in (_pending(u, done) for u in units) if u is not None]
+        total = sum(1 if u["kind"] == CONVEX else len(u["keys"]) for u in todo)
         show = sys.stderr.isatty() if progress is None else bool(progress)
         from tqdm.auto import tqdm
 
         with tqdm(total=total, disable=not show or total == 0, desc="lift compare",
                   unit="task") as bar:
-            for out in _execute(units, prob, test, backend, n_jobs, client):
+            for out in _execute(todo, prob, args["test"], args["backend"], args["n_jobs"],
+                                client):
                 if st is not None:
-                    st.write(out)  # only the driver writes, one transaction per unit
+                    st.write(out)  # one transaction per finished unit
                 records.update((r["key"], r) for r in out)
                 bar.update(len(out))
     finally:
         if st is not None:
             st.close()
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-    cmp = _assemble([records[k] for k in keys], spec, store=None if folder is None
-                    else str(folder))
-    _warn_below(cmp)
-    return cmp
+    return records
 
 
 def _warn_below(cmp: Comparison) -> None:
@@ -629,12 +707,11 @@ def _warn_below(cmp: Comparison) -> None:
         return
     below = cmp.runs[cmp.runs["below_bound"].astype(bool)]
     if len(below):
-        import warnings
-
         worst = float(below["objective"].min())
         warnings.warn(f"{len(below)} run(s) ended below the certified global bound "
                       f"{cmp.global_bound:.10g} (lowest {worst:.10g}); this should be "
-                      "impossible. Please report it with the store folder.", RuntimeWarning)
+                      "impossible. Please report it with the store folder.", RuntimeWarning,
+                      stacklevel=3)
 
 
 def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int, client):

@@ -1,21 +1,37 @@
 """Offline datasets: scikit-learn's bundled sets and seeded generators.
 
-Nothing here downloads. Every loader returns a :class:`Dataset` with a train/test split;
-features are standardized on the training split, regression targets too, and classification
-labels are in {-1, +1}.
+Nothing here downloads. The bundled ``(X, y)`` sets (``kind="xy"``) load as a :class:`Dataset`
+with a train/test split; features are standardized on the training split, regression targets
+too, and classification labels are in {-1, +1}.
+
+Data that are not ``(X, y)`` pairs (observed matrix entries, input/output signals of a
+system, ...) have a place too: a problem family registers its own loaders from its module with
+:func:`register_dataset` under a ``kind`` of its choosing (e.g. ``"matrix"``, ``"system"``);
+:func:`load` returns whatever such a loader returns and :func:`list_datasets` lists the names,
+of one kind or of all:
+
+>>> from lift.datasets import register_dataset, list_datasets, load
+>>> register_dataset("tiny-entries", lambda seed=0: {"rows": [0, 1], "cols": [1, 0]},
+...                  kind="matrix", description="two observed entries")
+>>> "tiny-entries" in list_datasets(kind="matrix")
+True
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from lift.errors import check_choice, check_int, check_positive
 
-__all__ = ["Dataset", "load", "list_datasets", "teacher_relu", "toy_1d", "toy_2d",
-           "toy_2d_classification", "DATASETS"]
+__all__ = ["Dataset", "load", "list_datasets", "register_dataset", "dataset_kind",
+           "teacher_relu", "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY"]
+
+#: the kind of the bundled (X, y) sets, loaded as a :class:`Dataset`
+XY = "xy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,15 +158,70 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def list_datasets() -> list[str]:
-    """Names accepted by :func:`load`."""
-    return list(DATASETS)
+#: name -> (loader, kind, description) of every registered dataset
+_REGISTRY: dict[str, tuple[Callable[..., Any], str, str]] = {}
 
 
-def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs) -> Dataset:
-    """Load dataset ``name`` (see :func:`list_datasets`) with a seeded train/test split."""
-    check_choice(name, "data", DATASETS)
+def register_dataset(name: str, loader: Callable[..., Any], *, kind: str = XY,
+                     description: str = "") -> None:
+    """Register ``loader`` as dataset ``name`` of kind ``kind`` (a name registered twice is
+    replaced).
+
+    Parameters
+    ----------
+    name : str
+        The name :func:`load` and the command line accept.
+    loader : callable
+        ``loader(seed=..., **kwargs)`` returns the data; for ``kind="xy"`` it also takes
+        ``test_size`` and must return a :class:`Dataset`, for other kinds any object the
+        family's problem reads (e.g. index triplets of observed matrix entries).
+    kind : str
+        What the loader returns: ``"xy"`` for (X, y) sets, or a family's own kind.
+    description : str
+        One line for listings.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"`name` must be a non-empty string, got {name!r}.")
+    if not callable(loader):
+        raise TypeError(f"`loader` must be callable, got {type(loader).__name__}.")
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"`kind` must be a non-empty string such as 'xy', got {kind!r}.")
+    _REGISTRY[name] = (loader, kind, str(description))
+    if kind == XY:
+        DATASETS[name] = loader
+    else:
+        DATASETS.pop(name, None)
+
+
+def dataset_kind(name: str) -> str:
+    """The kind of registered dataset ``name``."""
+    check_choice(name, "data", _REGISTRY)
+    return _REGISTRY[name][1]
+
+
+def list_datasets(kind: str | None = None) -> list[str]:
+    """Names accepted by :func:`load`: all of them, or those of one ``kind`` (``"xy"``
+    for the (X, y) sets)."""
+    return [n for n, (_l, k, _d) in _REGISTRY.items() if kind is None or k == kind]
+
+
+def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs: Any) -> Any:
+    """Load dataset ``name`` (see :func:`list_datasets`).
+
+    An (X, y) set (kind ``"xy"``) comes as a :class:`Dataset` with a seeded train/test split
+    of fraction ``test_size``; a dataset of another kind is whatever its loader returns
+    (``loader(seed=seed, **kwargs)``).
+    """
+    check_choice(name, "data", _REGISTRY)
+    loader, kind, _ = _REGISTRY[name]
+    seed = check_int(seed, "seed")
+    if kind != XY:
+        return loader(seed=seed, **kwargs)
     test_size = check_positive(test_size, "test_size", strict=False)
     if test_size >= 1:
         raise ValueError(f"`test_size` must be in [0, 1), got {test_size}.")
-    return DATASETS[name](test_size=test_size, seed=check_int(seed, "seed"), **kwargs)
+    return loader(test_size=test_size, seed=seed, **kwargs)
+
+
+for _name, _loader in list(DATASETS.items()):
+    register_dataset(_name, _loader, kind=XY, description=(_loader.__doc__ or "").split("\n")[0])

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Store", "task_key", "DB_NAME", "open_store"]
+__all__ = ["Store", "task_key", "DB_NAME", "check_store_path"]
 
 #: file name of the database inside the store folder
 DB_NAME = "lift.sqlite"
@@ -66,6 +66,8 @@ def _jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else repr(value)  # "nan", "inf" kept apart
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
     return value
 
 
@@ -261,10 +263,3 @@ class Store:
         """Write :meth:`frame` as Parquet (needs pyarrow)."""
         self.frame(keys).to_parquet(path, index=False)
         return Path(path)
-
-
-def open_store(store: str | os.PathLike | Store | None) -> Store | None:
-    """A :class:`Store` from a path, an existing store, or None."""
-    if store is None or isinstance(store, Store):
-        return store
-    return Store(store)

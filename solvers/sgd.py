@@ -1,26 +1,27 @@
-r"""Trainers for the non-convex parameterization: SGD (with momentum), Adam and full-batch GD.
+r"""Trainers for the non-convex parameterization of any problem: SGD (with momentum), Adam and
+full-batch GD.
 
-They minimize the problem's own objective,
+They minimize the problem's own objective (:meth:`lift.Problem.torch_objective`),
 
 .. math::
 
-    F(\theta) = w \, L\big(f_\theta(X_B),\, y_B\big) + \frac{\beta}{2}\, \Omega(\theta),
+    F(\theta) = w \, \ell(\theta; B) + R(\theta), \qquad w = n / |B|,
 
-where ``(X_B, y_B)`` is the mini-batch (the whole data for full-batch GD), ``w = n / |B|`` makes
-the data term unbiased, ``L`` is ``prob.loss`` and ``\Omega`` is the network's penalty (for
-two-layer ReLU networks ``\sum_j \|u_j\|^2 + \alpha_j^2``). A single run calls
-``prob.torch_objective``; a population calls ``prob.loss.torch`` (batched over networks) and
-the same penalty, so that both are the function ``prob.objective`` evaluates.
+where ``\ell(\theta; B)`` is the data term on the mini-batch ``B`` (the whole data for
+full-batch GD), ``w`` makes it unbiased and ``R`` is the model's regularizer, so that with all
+the data it is the function :meth:`lift.Problem.objective` evaluates. After each step the
+problem may project the parameters onto its feasible set (:meth:`lift.Problem.project_`).
 
-Two entry points:
+Two entry points, both generic (they use only the members of :class:`lift.Problem`):
 
 - :func:`train` trains one ``torch.nn.Module`` with ``torch.optim``;
-- :func:`train_population` trains many two-layer ReLU networks (seeds x widths) as one batched
-  tensor program: their weights are stacked into ``(B, M, d)`` tensors padded to the largest
-  width ``M`` with masked zero neurons, and one ``einsum`` evaluates all of them. The update
-  rules are written out elementwise so that a network inside a population follows the same
-  trajectory as the same network trained alone by :func:`train` (same seed, same mini-batches,
-  same learning-rate schedule, same clipping, same early stop), to floating-point tolerance.
+- :func:`train_population` trains many models (sizes x seeds) as batched tensor programs: the
+  members of one size are stacked with ``torch.func.stack_module_state`` and
+  ``prob.torch_objective`` is evaluated for all of them at once with
+  ``torch.func.vmap(functional_call)``. The update rules are written out elementwise, with
+  per-member mini-batches, clipping, early stop and projection, so that a member follows the
+  same trajectory as the same model trained alone by :func:`train` (same seed, same
+  mini-batches, same learning-rate schedule), to floating-point tolerance.
 
 Both record the full-data objective every ``record_every`` steps with the wall time.
 """
@@ -33,7 +34,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from lift.errors import check_choice, check_int, check_positive
@@ -43,6 +43,9 @@ __all__ = ["TrainConfig", "TrainResult", "train", "train_population", "OPTIMIZER
            "SCHEDULES", "lr_factor"]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
+#: on the CPU the generic population evaluates its members in chunks whose parameter count
+#: times the sample count is at most this (so that their intermediates stay in cache)
+CHUNK_ELEMENTS = 2**21
 SCHEDULES = ("constant", "cosine", "linear", "invsqrt")
 
 
@@ -72,7 +75,8 @@ class TrainConfig:
     batch_size : int or None
         Mini-batch size; ``None`` (and always for ``"gd"``) uses the whole data.
     clip : float or None
-        Rescale the gradient of each network to Euclidean norm at most ``clip``.
+        Rescale the gradient of each model (all its parameters together) to Euclidean norm at
+        most ``clip``.
     patience : int or None
         Early stop when the recorded full objective has not improved by a relative ``rtol``
         over the last ``patience`` records; ``None`` never stops early.
@@ -143,12 +147,14 @@ class TrainResult:
 
     Attributes
     ----------
-    size, seed : int
-        Width and initialization seed.
+    size : int or None
+        The requested size (width / rank / order) of the model, where known.
+    seed : int
+        Initialization seed (it also orders the mini-batches).
     params : torch.nn.Module
-        The final network (a ``ReLUNet`` of width ``size``).
+        The final model (``prob.model(size, seed)`` with the trained parameters).
     objective : float
-        Full-data objective of the final network, in the training dtype.
+        Full-data objective of the final model, in the training dtype.
     steps : int
         Steps taken (fewer than the budget after an early stop).
     trajectory : dict
@@ -159,7 +165,7 @@ class TrainResult:
         Why training stopped.
     """
 
-    size: int
+    size: int | None
     seed: int
     params: Any
     objective: float
@@ -230,26 +236,33 @@ def _stop_message(steps: int, budget: int, stopped: bool, finite: bool) -> str:
 # --------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------
+def _projects(prob) -> bool:
+    """Whether ``prob`` overrides the no-op :meth:`lift.Problem.project_`."""
+    from lift.base import Problem
+
+    return getattr(type(prob), "project_", Problem.project_) is not Problem.project_
+
+
 def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, seed: int = 0,
           size: int | None = None, **settings: Any) -> TrainResult:
     r"""Train ``model`` in place on ``prob.torch_objective`` with ``torch.optim``.
 
-    Minimizes ``F(\theta) = (n/|B|) L(f_\theta(X_B), y_B) + \beta/2\, \Omega(\theta)`` (see the
-    module docstring) with the optimizer, schedule, mini-batches, clipping and early stop of
-    ``config``.
+    Minimizes ``F(\theta) = (n/|B|) \ell(\theta; B) + R(\theta)`` (see the module docstring)
+    with the optimizer, schedule, mini-batches, clipping and early stop of ``config``, and
+    calls ``prob.project_(model)`` after each step.
 
     Parameters
     ----------
-    prob : Problem
-        A problem with ``torch_objective(model, X, y, data_weight)`` and ``tensors``.
+    prob : lift.Problem
+        The problem (``data``, ``batch``, ``n_samples``, ``torch_objective``, ``project_``).
     model : torch.nn.Module
-        Network to train (its dtype and device are used), e.g. ``prob.model(size, seed)``.
+        Model to train (its dtype and device are used), e.g. ``prob.model(size, seed)``.
     config : TrainConfig, optional
         Settings; keyword ``settings`` build one when omitted.
     seed : int
         Seed of the mini-batch order (use the initialization seed).
     size : int, optional
-        Reported width (default: ``model.width`` when it has one).
+        The model's requested size, reported in the result.
 
     Returns
     -------
@@ -270,7 +283,7 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
     batches = _Batches(n, batch, seed) if batch else None
     plateau = _Plateau(config.patience, config.rtol)
     traj: dict[str, list[float]] = {"step": [], "objective": [], "time": []}
-    every = config.every
+    project = _projects(prob)
     start = time.perf_counter()
     stopped, finite, t = False, True, 0
 
@@ -289,7 +302,7 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
         else:
             idx = batches.next().to(p0.device)
             obj = prob.torch_objective(model, prob.batch(data, idx), weight=n / batch)
-        if t % every == 0:
+        if t % config.every == 0:
             plateaued = record(t, float(obj.detach()) if batches is None else None)
             if not math.isfinite(traj["objective"][-1]):
                 finite = False
@@ -304,129 +317,275 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
         for group in opt.param_groups:
             group["lr"] = config.lr * lr_factor(config.schedule, t, config.steps)
         opt.step()
+        if project:
+            with torch.no_grad():
+                prob.project_(model)
     else:
         t = config.steps
-    if stopped or not finite:
-        steps_taken = t
-    else:
-        steps_taken = config.steps
+    steps_taken = t if (stopped or not finite) else config.steps
     if not traj["step"] or traj["step"][-1] != steps_taken:
         record(steps_taken)
     final = traj["objective"][-1]
     finite = finite and math.isfinite(final)
-    elapsed = time.perf_counter() - start
-    width = size if size is not None else int(getattr(model, "width", 0))
-    return TrainResult(width, int(seed), model, final, steps_taken, traj, elapsed,
+    return TrainResult(size, int(seed), model, final, steps_taken, traj,
+                       time.perf_counter() - start,
                        _stop_message(steps_taken, config.steps, stopped, finite))
 
 
-def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:
+def _config(config: TrainConfig | dict | None, settings: dict[str, Any]) -> TrainConfig:
     if config is None:
         return TrainConfig(**settings)
+    if isinstance(config, dict):
+        return TrainConfig(**{**config, **settings})
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"`config` must be a TrainConfig, got {type(config).__name__}.")
+        raise TypeError(f"`config` must be a TrainConfig (or a dict of its fields), got "
+                        f"{type(config).__name__}.")
     return dataclasses.replace(config, **settings) if settings else config
 
 
 # --------------------------------------------------------------------------------------------
-# A population of two-layer ReLU networks
+# A population: members of one size stacked, the objective vmapped
 # --------------------------------------------------------------------------------------------
-class _Population:
-    r"""``B`` two-layer ReLU networks stacked and padded to width ``M``.
+class _Objective(torch.nn.Module):
+    """``prob.torch_objective(model, data, weight=w)`` as a module, so that
+    ``torch.func.functional_call`` swaps the model's parameters for the whole call (the
+    model's forward pass and its regularizer alike)."""
 
-    ``W`` (B, M, d), ``b`` (B, M) (absent without bias) and ``a`` (B, M); ``mask`` (B, M) is 1
-    on real neurons. Padded neurons are zero and stay zero (their gradient is masked).
-    Network ``k`` computes ``f_k(x) = sum_j mask_kj a_kj (W_kj^T x + b_kj)_+``.
+    def __init__(self, prob, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.prob = prob
+        self.model = model
+
+    def forward(self, data: tuple, weight: float) -> torch.Tensor:
+        return self.prob.torch_objective(self.model, data, weight=weight)
+
+
+class _Stack:
+    r"""Models ``prob.model(size, seeds[k])`` stacked along a leading member axis.
+
+    ``params[name]`` (B, ...) holds member ``k``'s parameter ``name`` at index ``k``
+    (trainable ones are leaves with ``requires_grad``), ``buffers`` likewise. ``objective``
+    evaluates ``F_k`` for every member with ``vmap(functional_call)`` (on the CPU, chunks of
+    members at a time: :data:`CHUNK_ELEMENTS`); ``members[k]`` is a
+    model whose parameters are views of row ``k`` (so that ``prob.project_`` on it projects
+    the stack in place).
     """
 
-    def __init__(self, prob, sizes: Sequence[int], seeds: Sequence[int],
-                 dtype: torch.dtype, device: torch.device) -> None:
-        B, M, d = len(sizes), max(sizes), prob.d
-        self.bias = prob.bias
-        kw = {"dtype": dtype, "device": device}
-        self.W = torch.zeros(B, M, d, **kw)
-        self.b = torch.zeros(B, M, **kw) if self.bias else None
-        self.a = torch.zeros(B, M, **kw)
-        self.mask = torch.zeros(B, M, **kw)
-        for k, (m, s) in enumerate(zip(sizes, seeds, strict=True)):
-            net = prob.model(m, seed=s, dtype=dtype)
-            self.W[k, :m] = net.weight.detach().to(device)
-            if self.bias:
-                self.b[k, :m] = net.bias.detach().to(device)
-            self.a[k, :m] = net.alpha.detach().to(device)
-            self.mask[k, :m] = 1.0
-        self.tensors = [self.W, self.a] + ([self.b] if self.bias else [])
-        for p in self.tensors:
-            p.requires_grad_(True)
+    def __init__(self, prob, size: int, seeds: list[int], dtype: torch.dtype,
+                 device: torch.device, views: bool) -> None:
+        from torch.func import stack_module_state
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """Predictions (B, n) for shared inputs X (n, d) or per-network inputs (B, n, d)."""
-        # (B, M, d) @ (d, n) is one contiguous GEMM; (B, M, d) @ (B, d, n) a batched one
-        pre = self.W @ X.transpose(-1, -2)  # (B, M, n)
-        if self.bias:
-            pre = pre + self.b[..., None]
-        return ((self.a * self.mask)[:, None, :] @ torch.relu(pre)).squeeze(1)
+        models = [prob.model(size, s, dtype=dtype, device=device) for s in seeds]
+        self.prob, self.size, self.seeds, self.dtype = prob, size, seeds, dtype
+        self.params, self.buffers = stack_module_state(models)
+        self.train_names = [k for k, p in models[0].named_parameters() if p.requires_grad]
+        for name, p in self.params.items():
+            p.requires_grad_(name in self.train_names)
+        self.tensors = [self.params[k] for k in self.train_names]
+        self.chunk = len(seeds)
+        if device.type == "cpu":  # keep a chunk's work (parameters x samples) cache-sized
+            work = sum(p.numel() for p in models[0].parameters()) * max(prob.n_samples, 1)
+            most = max(1, min(len(seeds), CHUNK_ELEMENTS // work))
+            count = -(-len(seeds) // most)  # as few chunks as fit, of balanced sizes
+            self.chunk = -(-len(seeds) // count)
+        self.module = _Objective(prob, models[0])
+        self.members = models if views else []
+        for k, model in enumerate(self.members):
+            for name, p in model.named_parameters():
+                p.data = self.params[name].detach()[k]
 
-    def penalty(self) -> torch.Tensor:
-        """Per-network ``sum_j ||u_j||^2 + alpha_j^2`` (B,), padded neurons excluded."""
-        p = (self.W.square().sum(-1) + self.a.square())
-        if self.bias:
-            p = p + self.b.square()
-        return (p * self.mask).sum(-1)
+    def _call(self, params: dict, buffers: dict, data: tuple, weight: float) -> torch.Tensor:
+        from torch.func import functional_call
 
-    def network(self, k: int, width: int):
-        from lift.problems.relu import ReLUNet
+        state = {f"model.{k}": v for k, v in params.items()}
+        state.update((f"model.{k}", v) for k, v in buffers.items())
+        return functional_call(self.module, state, (data, weight))
 
-        d = self.W.shape[-1]
-        net = ReLUNet(d, width, bias=self.bias, dtype=self.W.dtype)
-        with torch.no_grad():
-            net.weight.copy_(self.W[k, :width].detach().cpu())
-            if self.bias:
-                net.bias.copy_(self.b[k, :width].detach().cpu())
-            net.alpha.copy_(self.a[k, :width].detach().cpu())
-        return net
+    def objective(self, data: tuple, idx: torch.Tensor | None = None,
+                  weight: float = 1.0) -> torch.Tensor:
+        """``(B,)`` objectives on all of ``data`` (``idx`` None) or on member ``k``'s
+        mini-batch ``prob.batch(data, idx[k])``, ``chunk`` members at a time."""
+        from torch.func import vmap
+
+        prob, B = self.prob, len(self.seeds)
+
+        def full(p, b):
+            return self._call(p, b, data, weight)
+
+        def member(p, b, i):
+            return self._call(p, b, prob.batch(data, i), weight)
+
+        parts = []
+        for k0 in range(0, B, self.chunk):
+            sl = slice(k0, k0 + self.chunk)
+            p = {k: v[sl] for k, v in self.params.items()}
+            b = {k: v[sl] for k, v in self.buffers.items()}
+            parts.append(vmap(full)(p, b) if idx is None else vmap(member)(p, b, idx[sl]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def project_(self, live: list[bool]) -> None:
+        """``prob.project_`` on every live member (in place, through the member views)."""
+        for k, model in enumerate(self.members):
+            if live[k]:
+                self.prob.project_(model)
+
+    def model(self, k: int) -> torch.nn.Module:
+        """Member ``k`` as a new ``prob.model(size, seed)`` on the CPU with its final state."""
+        model = self.prob.model(self.size, self.seeds[k], dtype=self.dtype)
+        both = {**self.params, **self.buffers}
+        state = {name: both[name][k].detach().cpu() for name in model.state_dict()}
+        model.load_state_dict(state)
+        return model
 
 
-def population_objective(prob, pop: _Population, X: torch.Tensor, y: torch.Tensor,
-                         data_weight: float = 1.0) -> torch.Tensor:
-    r"""Per-network objectives ``w L(f_k(X), y) + \beta/2\, \Omega_k`` (B,), the same function as
-    ``prob.torch_objective`` on network ``k`` (``y`` is (n,) or per-network (B, n))."""
-    return data_weight * prob.loss.torch(pop.forward(X), y) + 0.5 * prob.beta * pop.penalty()
+class _Optimizer:
+    """The updates of ``torch.optim.SGD`` / ``torch.optim.Adam`` written elementwise over
+    stacked tensors, with per-member clipping and a per-member mask of live members."""
+
+    def __init__(self, config: TrainConfig, tensors: list[torch.Tensor]) -> None:
+        self.config = config
+        self.tensors = tensors
+        self.state = {key: [torch.zeros_like(p) for p in tensors] for key in ("v", "m", "s")}
+
+    @staticmethod
+    def _per_member(vec: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return vec.view(-1, *([1] * (p.dim() - 1)))
+
+    def _rule(self, i: int, g: torch.Tensor, t: int, lr: float):
+        c = self.config
+        if c.optimizer == "adam":
+            b1, b2 = c.betas
+            m = b1 * self.state["m"][i] + (1 - b1) * g
+            s = b2 * self.state["s"][i] + (1 - b2) * g * g
+            bc1, bc2 = 1 - b1 ** (t + 1), 1 - b2 ** (t + 1)
+            return (lr / bc1) * m / (s.sqrt() / math.sqrt(bc2) + c.eps), {"m": m, "s": s}
+        if c.optimizer == "sgd" and c.momentum > 0:
+            v = g if t == 0 else c.momentum * self.state["v"][i] + g
+            return lr * v, {"v": v}
+        return lr * g, {}
+
+    @torch.no_grad()
+    def step(self, t: int, live: torch.Tensor, all_live: bool) -> None:
+        c = self.config
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.tensors]
+        if c.clip is not None:
+            B = live.shape[0]
+            norm = torch.sqrt(sum(g.reshape(B, -1).square().sum(-1) for g in grads))
+            coef = torch.clamp(c.clip / (norm + 1e-6), max=1.0)
+            grads = [g * self._per_member(coef, g) for g in grads]
+        lr = c.lr * lr_factor(c.schedule, t, c.steps)
+        for i, (p, g) in enumerate(zip(self.tensors, grads, strict=True)):
+            update, new = self._rule(i, g, t, lr)
+            if all_live:
+                for key, val in new.items():
+                    self.state[key][i] = val
+                p.sub_(update)
+            else:  # stopped members keep their parameters and optimizer state
+                keep = self._per_member(live, p)
+                for key, val in new.items():
+                    self.state[key][i] = torch.where(keep, val, self.state[key][i])
+                p.sub_(torch.where(keep, update, torch.zeros_like(update)))
+
+
+def _train_stack(prob, size: int, seeds: list[int], config: TrainConfig, dtype: torch.dtype,
+                 device: torch.device) -> list[TrainResult]:
+    """Train the members ``prob.model(size, seeds[k])`` of one size together."""
+    project = _projects(prob)
+    stack = _Stack(prob, size, seeds, dtype, device, views=project)
+    data = prob.data(dtype=dtype, device=device)
+    n, B = prob.n_samples, len(seeds)
+    batch = config.batch(n)
+    batches = [_Batches(n, batch, s) for s in seeds] if batch else None
+    plateaus = [_Plateau(config.patience, config.rtol) for _ in range(B)]
+    live = [True] * B
+    steps_taken, stopped, nonfinite = [config.steps] * B, [False] * B, [False] * B
+    trajs = [{"step": [], "objective": [], "time": []} for _ in range(B)]
+    tensors = list(stack.tensors)
+    opt = _Optimizer(config, tensors)
+    live_t = torch.ones(B, dtype=torch.bool, device=device)
+    start = time.perf_counter()
+    for t in range(config.steps):
+        if batches is None:
+            obj = stack.objective(data)
+        else:
+            idx = torch.stack([bt.next() for bt in batches]).to(device)  # (B, batch)
+            obj = stack.objective(data, idx, weight=n / batch)
+        if t % config.every == 0:
+            if batches is None:
+                values = obj.detach()
+            else:
+                with torch.no_grad():
+                    values = stack.objective(data)
+            vals, now = values.cpu().tolist(), time.perf_counter() - start
+            for k in [k for k in range(B) if live[k]]:
+                for key, v in (("step", t), ("objective", vals[k]), ("time", now)):
+                    trajs[k][key].append(v)
+                nonfinite[k] = not math.isfinite(vals[k])
+                if nonfinite[k] or plateaus[k].update(vals[k]):
+                    stopped[k], live[k], steps_taken[k] = not nonfinite[k], False, t
+            live_t = torch.tensor(live, device=device)
+            if not any(live):
+                break
+        for p in tensors:
+            p.grad = None
+        obj.sum().backward()
+        opt.step(t, live_t, all(live))
+        if project:
+            with torch.no_grad():
+                stack.project_(live)
+    with torch.no_grad():
+        final_vals = stack.objective(data).cpu().tolist()
+    elapsed = time.perf_counter() - start
+    results = []
+    for k in range(B):
+        tr = trajs[k]
+        if not tr["step"] or tr["step"][-1] != steps_taken[k]:
+            for key, v in (("step", steps_taken[k]), ("objective", final_vals[k]),
+                           ("time", elapsed)):
+                tr[key].append(v)
+        final = tr["objective"][-1]
+        msg = _stop_message(steps_taken[k], config.steps, stopped[k],
+                            not nonfinite[k] and math.isfinite(final))
+        results.append(TrainResult(size, seeds[k], stack.model(k), final, steps_taken[k], tr,
+                                   elapsed / B, msg))
+    return results
 
 
 def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
-                     config: TrainConfig | None = None, *, dtype: torch.dtype = torch.float64,
-                     device: Any = None, max_elements: int | None = 2**18,
-                     **settings: Any) -> list[TrainResult]:
-    r"""Train the networks ``prob.model(sizes[k], seeds[k])`` together as one batched program.
+                     config: TrainConfig | dict | None = None, *,
+                     dtype: torch.dtype = torch.float64, device: Any = None,
+                     max_members: int | None = None, **settings: Any) -> list[TrainResult]:
+    r"""Train the models ``prob.model(sizes[k], seeds[k])`` together as batched programs.
 
-    Each network ``k`` minimizes its own objective ``F_k`` (see the module docstring); the
-    population minimizes ``\sum_k F_k``, whose gradient in network ``k``'s weights is
-    ``\nabla F_k``, with per-network mini-batches, per-network gradient clipping and
-    per-network early stop (a stopped network is frozen). The update of each network is the
-    one :func:`train` applies with ``torch.optim``.
+    Member ``k`` minimizes its own objective ``F_k`` (see the module docstring); the members
+    of one size are stacked and the population minimizes ``\sum_k F_k``, whose gradient in
+    member ``k``'s parameters is ``\nabla F_k``, with per-member mini-batches, per-member
+    gradient clipping, per-member early stop (a stopped member is frozen) and
+    ``prob.project_`` on each member after each step. The update of each member is the one
+    :func:`train` applies with ``torch.optim``; the results do not depend on how the members
+    are grouped.
 
     Parameters
     ----------
-    prob : TwoLayerReLU
-        The problem (two-layer ReLU networks).
+    prob : lift.Problem
+        The problem; its ``torch_objective`` must be made of batched tensor operations (it is
+        vmapped over the members).
     sizes, seeds : sequences of int, same length
-        Width and initialization seed of each network (the seed also orders its mini-batches).
-    config : TrainConfig, optional
+        Size and initialization seed of each member (the seed also orders its mini-batches).
+    config : TrainConfig or dict, optional
         Settings; keyword ``settings`` build one when omitted.
     dtype : torch.dtype
-        Training precision.
+        Training precision of floating parameters and data (integer data stays integer).
     device : str or torch.device, optional
         ``None`` picks CUDA when available, else the CPU.
-    max_elements : int or None
-        On the CPU, networks are trained in consecutive chunks whose hidden activations
-        ``(B, M, n)`` hold at most this many elements (at least one network per chunk), so
-        that they stay in cache; ``None`` trains all at once. Results do not depend on it.
+    max_members : int or None
+        Train at most this many members of one size at a time (``None``: all of them).
 
     Returns
     -------
     list of TrainResult
-        One per network, in input order; ``params`` are ``ReLUNet`` modules on the CPU.
+        One per member, in input order; ``params`` are ``prob.model(size, seed)`` modules on
+        the CPU holding the trained parameters.
     """
     config = _config(config, settings)
     sizes = [check_int(s, "size", minimum=1) for s in sizes]
@@ -435,151 +594,22 @@ def train_population(prob, sizes: Sequence[int], seeds: Sequence[int],
         raise ValueError(f"`sizes` and `seeds` must have the same length, got {len(sizes)} and "
                          f"{len(seeds)}.")
     if not sizes:
-        raise ValueError("`sizes` is empty; pass at least one network.")
+        raise ValueError("`sizes` is empty; pass at least one model.")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"`dtype` must be a floating torch.dtype such as torch.float64, got "
+                        f"{dtype!r}.")
+    if max_members is not None:
+        check_int(max_members, "max_members", minimum=1)
     device = resolve_device(device)
-    if max_elements is not None and device.type == "cpu":
-        check_int(max_elements, "max_elements", minimum=1)
-        order = sorted(range(len(sizes)), key=lambda k: sizes[k])
-        chunks, chunk = [], []
-        for k in order:
-            width = max([sizes[j] for j in chunk] + [sizes[k]])
-            if chunk and (len(chunk) + 1) * width * prob.n > max_elements:
-                chunks.append(chunk)
-                chunk = []
-            chunk.append(k)
-        chunks.append(chunk)
-        if len(chunks) > 1:
-            out: list[TrainResult | None] = [None] * len(sizes)
-            for chunk in chunks:
-                part = _train_population(prob, [sizes[k] for k in chunk],
-                                         [seeds[k] for k in chunk], config, dtype, device)
-                for k, res in zip(chunk, part, strict=True):
-                    out[k] = res
-            return out  # type: ignore[return-value]
-    return _train_population(prob, sizes, seeds, config, dtype, device)
-
-
-def _train_population(prob, sizes: list[int], seeds: list[int], config: TrainConfig,
-                      dtype: torch.dtype, device: torch.device) -> list[TrainResult]:
-    X, y = prob.tensors(dtype=dtype, device=device)
-    n, B = X.shape[0], len(sizes)
-    batch = config.batch(n)
-    pop = _Population(prob, sizes, seeds, dtype, device)
-    batches = [_Batches(n, batch, s) for s in seeds] if batch else None
-    plateaus = [_Plateau(config.patience, config.rtol) for _ in range(B)]
-    active = torch.ones(B, dtype=torch.bool, device=device)
-    active_list = [True] * B
-    steps_taken = [config.steps] * B
-    stopped = [False] * B
-    nonfinite = [False] * B
-    trajs = [{"step": [], "objective": [], "time": []} for _ in range(B)]
-    state: dict[str, list[torch.Tensor]] = {}
-    for name in ("v", "m", "s"):
-        state[name] = [torch.zeros_like(p) for p in pop.tensors]
-    b1, b2 = config.betas
-    every = config.every
-    start = time.perf_counter()
-
-    def bshape(vec: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        return vec.view(-1, *([1] * (p.dim() - 1)))
-
-    def record(step: int, values: torch.Tensor, which: list[int]) -> None:
-        now = time.perf_counter() - start
-        vals = values.detach().cpu().tolist()
-        for k in which:
-            trajs[k]["step"].append(step)
-            trajs[k]["objective"].append(vals[k])
-            trajs[k]["time"].append(now)
-
-    def full_objective() -> torch.Tensor:
-        with torch.no_grad():
-            return population_objective(prob, pop, X, y)
-
-    t = 0
-    for t in range(config.steps):
-        if not active_list.count(True):
-            break
-        if batches is None:
-            obj = population_objective(prob, pop, X, y)
-        else:
-            idx = torch.stack([bt.next() for bt in batches]).to(device)  # (B, batch)
-            obj = population_objective(prob, pop, X[idx], y[idx], data_weight=n / batch)
-        if t % every == 0:
-            values = obj.detach() if batches is None else full_objective()
-            now_active = [k for k in range(B) if active_list[k]]
-            record(t, values, now_active)
-            vals = values.cpu().tolist()
-            for k in now_active:
-                if not math.isfinite(vals[k]):
-                    nonfinite[k] = True
-                if nonfinite[k] or plateaus[k].update(vals[k]):
-                    stopped[k] = not nonfinite[k]
-                    active_list[k] = False
-                    steps_taken[k] = t
-            active = torch.tensor(active_list, device=device)
-            if not active_list.count(True):
-                break
-        for p in pop.tensors:
-            p.grad = None
-        obj.sum().backward()
-        with torch.no_grad():
-            grads = [p.grad * (pop.mask[..., None] if p.dim() == 3 else pop.mask)
-                     for p in pop.tensors]
-            if config.clip is not None:
-                norm = torch.sqrt(sum(g.reshape(B, -1).square().sum(-1) for g in grads))
-                coef = torch.clamp(config.clip / (norm + 1e-6), max=1.0)
-                grads = [g * bshape(coef, g) for g in grads]
-            lr = config.lr * lr_factor(config.schedule, t, config.steps)
-            every_live = all(active_list)
-            for i, (p, g) in enumerate(zip(pop.tensors, grads, strict=True)):
-                if config.optimizer == "adam":
-                    m = b1 * state["m"][i] + (1 - b1) * g
-                    s = b2 * state["s"][i] + (1 - b2) * g * g
-                    step = t + 1
-                    bc1, bc2 = 1 - b1**step, 1 - b2**step
-                    update = (lr / bc1) * m / (s.sqrt() / math.sqrt(bc2) + config.eps)
-                    new_state = {"m": m, "s": s}
-                elif config.optimizer == "sgd" and config.momentum > 0:
-                    v = g if t == 0 else config.momentum * state["v"][i] + g
-                    update = lr * v
-                    new_state = {"v": v}
-                else:
-                    update = lr * g
-                    new_state = {}
-                if every_live:
-                    for key, val in new_state.items():
-                        state[key][i] = val
-                    p.sub_(update)
-                else:  # frozen (stopped) networks keep their weights and optimizer state
-                    keep = bshape(active, p)
-                    for key, val in new_state.items():
-                        state[key][i] = torch.where(keep, val, state[key][i])
-                    p.sub_(torch.where(keep, update, torch.zeros_like(update)))
-    last = full_objective()
-    final_vals = last.cpu().tolist()
-    elapsed = time.perf_counter() - start
-    results = []
-    for k in range(B):
-        if active_list[k]:
-            steps_taken[k] = config.steps
-        if not trajs[k]["step"] or trajs[k]["step"][-1] != steps_taken[k]:
-            trajs[k]["step"].append(steps_taken[k])
-            trajs[k]["objective"].append(final_vals[k])
-            trajs[k]["time"].append(elapsed)
-        final = trajs[k]["objective"][-1]
-        msg = _stop_message(steps_taken[k], config.steps, stopped[k],
-                            not nonfinite[k] and math.isfinite(final))
-        results.append(TrainResult(sizes[k], seeds[k], pop.network(k, sizes[k]), final,
-                                   steps_taken[k], trajs[k], elapsed / B, msg))
-    return results
-
-
-def population_throughput(results: Sequence[TrainResult]) -> float:
-    """Network-steps per second of a population (for benchmarks)."""
-    total = sum(r.steps for r in results)
-    wall = sum(r.time for r in results)
-    return total / wall if wall > 0 else float("nan")
-
-
-def _as_numpy_traj(result: TrainResult) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in result.trajectory.items()}
+    groups: dict[int, list[int]] = {}
+    for k, m in enumerate(sizes):
+        groups.setdefault(m, []).append(k)
+    out: list[TrainResult | None] = [None] * len(sizes)
+    for m, members in groups.items():
+        step = max_members or len(members)
+        for i in range(0, len(members), step):
+            chunk = members[i:i + step]
+            part = _train_stack(prob, m, [seeds[k] for k in chunk], config, dtype, device)
+            for k, res in zip(chunk, part, strict=True):
+                out[k] = res
+    return out  # type: ignore[return-value]

@@ -23,9 +23,11 @@ def test_solve_text_sampled(capsys):
     assert main(["solve", "relu", "--data", "iris", "--patterns", "30", "--relaxation",
                  "gated", "--beta", "0.1", "--solver", "scs"]) == 0
     text = capsys.readouterr().out
-    for key in ("value", "gap", "global bound", "active neurons", "status", "time"):
+    for key in ("value", "gap", "global bound", "effective width", "status", "time"):
         assert key in text
     assert "none (not certified)" in text  # sampled patterns in 4-D: no global certificate
+    # the header comes from prob.describe() and lifted.describe()
+    assert "relu: n=120, d=4" in text and "program=gated" in text and "patterns=" in text
 
 
 def test_solve_bad_arguments(capsys):
@@ -37,3 +39,15 @@ def test_solve_bad_arguments(capsys):
         main(["solve", "relu", "--patterns", "many"])
     with pytest.raises(SystemExit):
         main(["solve", "relu", "--data", "mnist"])
+
+
+def test_help_lists_every_family(capsys):
+    from lift.families import families
+
+    for cmd in ("solve", "compare"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+        text = capsys.readouterr().out
+        for name in families():
+            assert name in text

@@ -13,10 +13,12 @@ import lift
 from lift.compare import CONVEX
 from lift.datasets import load
 from lift.problems import TwoLayerReLU
+from lift.solvers.sgd import TrainConfig
 
 #: settings under which Adam reaches the toy1d optimum in a few thousand steps
-SWEEP = {"sizes": [1, 2, 16, 32], "seeds": 4, "optimizer": "adam", "steps": 3000, "lr": 1e-2,
-         "n_jobs": 1, "population": "all"}
+SWEEP = {"sizes": [1, 2, 16, 32], "seeds": 4,
+         "train": TrainConfig(optimizer="adam", steps=3000, lr=1e-2), "n_jobs": 1,
+         "population": "all"}
 
 
 @pytest.fixture(scope="module")
@@ -58,32 +60,44 @@ def test_table_values_are_the_problem_objective(toy1d, sweep):
     prob, data = toy1d
     runs = sweep.runs
     for _, row in runs.sample(4, random_state=0).iterrows():
-        net = sweep.network(row["size"], row["seed"])
+        net = sweep.model(row["size"], row["seed"], prob)
         assert math.isclose(row["objective"], prob.objective(net), rel_tol=1e-12)
         gap = (row["objective"] - sweep.optimum) / abs(sweep.optimum)
         assert math.isclose(row["rel_gap"], gap, rel_tol=1e-12, abs_tol=1e-15)
         test_error = prob.loss.error(prob.predict(net, data.X_test), data.y_test)
         assert math.isclose(row["test_error"], test_error, rel_tol=1e-12)
-        assert 1 <= row["active_units"] <= row["size"]
+        assert math.isclose(row["train_error"], prob.evaluate(net)["train_error"],
+                            rel_tol=1e-12)
+        assert row["effective_size"] == prob.effective_size(net)
+        assert 1 <= row["effective_size"] <= row["size"]
         traj = sweep.trajectories[("adam", row["size"], row["seed"])]
-        assert traj["step"][-1] == row["steps"] == SWEEP["steps"]
+        assert traj["step"][-1] == row["steps"] == SWEEP["train"].steps
         assert math.isclose(traj["objective"][-1], row["objective"], rel_tol=1e-12)
+    with pytest.raises(ValueError, match="not the problem of this sweep"):
+        sweep.model(row["size"], row["seed"], prob.with_beta(2 * prob.beta))
     conv = sweep.table[sweep.table["method"] == CONVEX].iloc[0]
     assert conv["objective"] == sweep.optimum
     assert conv["gap"] >= 0
+    # one meaning per column: the convex row has no requested size, its effective size is
+    # the recovered network's, and every row carries the problem's and the program's facts
+    assert pd.isna(conv["size"]) and pd.isna(conv["seed"]) and pd.isna(conv["steps"])
+    assert conv["effective_size"] >= 1 and conv["program"] == "cone" and conv["patterns"] > 0
+    assert (sweep.table["beta"] == prob.beta).all() and (sweep.table["n"] == prob.n).all()
 
 
 def test_summary_and_plot(sweep, tmp_path):
     import matplotlib
 
-    matplotlib.use("Agg")
-    summ = sweep.summary(eps=10.0)  # a loose eps: everything above size 1 reaches it
+    backend = matplotlib.get_backend()
+    summ = sweep.summary(reach=10.0)  # a loose reach: everything above size 1 reaches it
     assert list(summ["size"]) == [1, 2, 16, 32]
     assert (summ["reached"] <= summ["seeds"]).all()
     fig = sweep.plot()
     assert len(fig.axes) == 2
     assert fig.axes[0].get_yscale() == "log"
+    assert fig.axes[0].get_xlabel() == "width"  # the problem's size_name, not "neurons"
     paths = sweep.save(tmp_path)
+    assert matplotlib.get_backend() == backend  # the global backend is left alone
     for path in paths.values():
         assert (tmp_path / path.split("/")[-1]).stat().st_size > 0
     back = pd.read_csv(paths["table.csv"])
@@ -96,8 +110,8 @@ def test_summary_and_plot(sweep, tmp_path):
 def test_sampled_patterns_are_not_called_a_certificate():
     data = load("diabetes")
     prob = TwoLayerReLU(data.X_train[:120], data.y_train[:120], beta=1.0)
-    cmp = lift.compare(prob, sizes=[2], seeds=1, steps=50, patterns=20, relaxation="gated",
-                       n_jobs=1)
+    cmp = lift.compare(prob, sizes=[2], seeds=1, train={"steps": 50},
+                       lift={"patterns": 20, "program": "gated"}, n_jobs=1)
     assert cmp.global_bound is None or cmp.certified
     if cmp.global_bound is None:
         assert cmp.runs["bound"].isna().all()
@@ -107,7 +121,7 @@ def test_sampled_patterns_are_not_called_a_certificate():
 
 def test_population_grouping_does_not_change_results(toy1d):
     prob, _ = toy1d
-    kw = {"sizes": [1, 3, 6], "seeds": [0, 2], "steps": 200, "n_jobs": 1}
+    kw = {"sizes": [1, 3, 6], "seeds": [0, 2], "train": {"steps": 200}, "n_jobs": 1}
     by_size = lift.compare(prob, population="size", **kw).runs
     together = lift.compare(prob, population="all", **kw).runs
     one_each = lift.compare(prob, population=1, **kw).runs
@@ -118,22 +132,26 @@ def test_population_grouping_does_not_change_results(toy1d):
 def test_local_and_dask_backends_give_the_same_table(toy1d):
     pytest.importorskip("distributed")
     prob, _ = toy1d
-    kw = {"sizes": [1, 4], "seeds": 2, "steps": 200, "n_jobs": 2}
+    kw = {"sizes": [1, 4], "seeds": 2, "train": {"steps": 200}, "n_jobs": 2}
     local = lift.compare(prob, backend="local", **kw).table
     dask = lift.compare(prob, backend="dask", **kw).table
     assert list(local["size"]) == list(dask["size"])
     assert list(local["seed"].fillna(-1)) == list(dask["seed"].fillna(-1))
     np.testing.assert_allclose(dask["objective"], local["objective"], rtol=1e-10)
-    np.testing.assert_allclose(dask["active_units"], local["active_units"])
+    np.testing.assert_allclose(dask["effective_size"], local["effective_size"])
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"sizes": []}, ValueError, "sizes"),
     ({"sizes": [0, 2]}, ValueError, "sizes"),
     ({"seeds": []}, ValueError, "seeds"),
-    ({"steps": -5}, ValueError, "steps"),
-    ({"optimizer": "lbfgs"}, ValueError, "optimizer"),
-    ({"lr": -1.0}, ValueError, "lr"),
+    ({"train": {"steps": -5}}, ValueError, "steps"),
+    ({"train": {"optimizer": "lbfgs"}}, ValueError, "optimizer"),
+    ({"train": {"lr": -1.0}}, ValueError, "lr"),
+    ({"train": {"eta": 0.1}}, TypeError, "train"),
+    ({"train": "adam"}, TypeError, "train"),
+    ({"lift": ["exact"]}, TypeError, "lift"),
+    ({"reach": 0.0}, ValueError, "reach"),
     ({"backend": "ray"}, ValueError, "backend"),
     ({"population": "half"}, ValueError, "population"),
     ({"test": ([[1.0, 2.0]], [1.0])}, ValueError, "test"),
@@ -149,7 +167,7 @@ def test_bad_arguments_fail_before_any_work(toy1d, monkeypatch, kwargs, error, m
     monkeypatch.setattr(importlib.import_module("lift.compare"), "_run_unit", no_work)
     monkeypatch.setattr(TwoLayerReLU, "lift", no_work)
     with pytest.raises(error, match=match):
-        lift.compare(prob, **{"sizes": [1], "seeds": 1, "steps": 10, **kwargs})
+        lift.compare(prob, **{"sizes": [1], "seeds": 1, "train": {"steps": 10}, **kwargs})
 
 
 def test_store_path_that_is_a_file(toy1d, tmp_path, monkeypatch):
@@ -172,8 +190,8 @@ def test_bundled_diabetes_bmi_wide_networks_reach_the_certified_optimum():
     """Diabetes progression against BMI (1-D, exact patterns): the README's first sweep."""
     data = load("diabetes")
     prob = TwoLayerReLU(data.X_train[:, [2]], data.y_train, beta=1.0)
-    cmp = lift.compare(prob, sizes=[1, 2, 8, 32, 128], seeds=5, steps=3000, lr=1e-2,
-                       solver="clarabel",
+    cmp = lift.compare(prob, sizes=[1, 2, 8, 32, 128], seeds=5,
+                       train=TrainConfig(steps=3000, lr=1e-2), solver="clarabel",
                        test=(data.X_test[:, [2]], data.y_test), n_jobs=2)
     assert cmp.certified
     runs = cmp.runs

@@ -62,7 +62,7 @@ def test_task_key_is_stable_and_sensitive():
     assert a != task_key(problem="abc", size=4, seed=1, settings={"lr": 0.02, "steps": 10})
 
 
-SWEEP = {"sizes": [1, 2, 4, 8], "seeds": [0, 1, 2], "steps": 800, "lr": 1e-2,
+SWEEP = {"sizes": [1, 2, 4, 8], "seeds": [0, 1, 2], "train": {"steps": 800, "lr": 1e-2},
          "population": 1, "n_jobs": 1}
 
 SCRIPT = textwrap.dedent("""
@@ -117,7 +117,7 @@ def test_sweep_killed_with_sigkill_resumes_to_the_same_table(tmp_path):
         row = json.loads(record)
         assert "objective" in row and "method" in row
         if row["method"] != "convex":
-            assert json.loads(trajectory)["step"][-1] == SWEEP["steps"]
+            assert json.loads(trajectory)["step"][-1] == SWEEP["train"]["steps"]
     before = {r[0]: r[3] for r in rows}
 
     # resume in this process: finished tasks are skipped, the rest is computed

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
     from lift.datasets import list_datasets
 
     compare = command == "compare"
-    p.add_argument("--data", default="diabetes", choices=list_datasets(),
+    p.add_argument("--data", default="diabetes", choices=list_datasets(kind="xy"),
                    help="bundled dataset or generator (default: diabetes)")
     beta = 1.0 if compare else 1e-3  # compare: a weight decay where sampled optima inform
     p.add_argument("--beta", type=float, default=beta, help=f"weight decay (default: {beta:g})")

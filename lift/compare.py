@@ -562,8 +562,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         Training settings (:class:`lift.solvers.sgd.TrainConfig`: optimizer, steps, lr,
         schedule, momentum, betas, eps, batch_size, clip, patience, rtol, record_every).
     lift : dict, optional
-        Keyword arguments of ``prob.lift``, passed through untouched (e.g. for the ReLU
-        family ``{"patterns": "exact", "program": "cone"}``).
+        Keyword arguments of ``prob.lift``, passed through untouched.
     solver : str
         Solver of the lifted program (``"auto"``, ``"clarabel"``, ``"scs"``, ...).
     tol : float
@@ -601,7 +600,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     from lift.base import Problem
 
     if not isinstance(prob, Problem):
-        raise TypeError(f"`prob` must be a lift.Problem (e.g. lift.problems.TwoLayerReLU), got "
+        raise TypeError(f"`prob` must be a lift.Problem (a class of lift.problems), got "
                         f"{type(prob).__name__}.")
     args = {"sizes": _check_sizes(sizes), "seeds": _check_seeds(seeds),
             "config": _check_train(train), "lift": _check_lift(lift),

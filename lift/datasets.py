@@ -28,7 +28,7 @@ import numpy as np
 from lift.errors import check_choice, check_int, check_positive
 
 __all__ = ["Dataset", "load", "list_datasets", "register_dataset", "dataset_kind",
-           "teacher_relu", "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY"]
+           "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY", "split_xy"]
 
 #: the kind of the bundled (X, y) sets, loaded as a :class:`Dataset`
 XY = "xy"
@@ -60,7 +60,9 @@ class Dataset:
                 f"test={self.X_test.shape})")
 
 
-def _split(name, task, X, y, test_size, seed, description, standardize=True) -> Dataset:
+def split_xy(name, task, X, y, test_size, seed, description, standardize=True) -> Dataset:
+    """A :class:`Dataset` from ``(X, y)``: a seeded train/test split (features standardized on
+    the training rows when ``standardize``)."""
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     perm = rng.permutation(n)
@@ -90,24 +92,9 @@ def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray
             idx = np.random.default_rng(seed + 1).choice(X.shape[0], n, replace=False)
             X, y = X[np.sort(idx)], y[np.sort(idx)]
         name = loader.replace("load_", "")
-        return _split(name, task, X, y, test_size, seed, description)
+        return split_xy(name, task, X, y, test_size, seed, description)
 
     return load_it
-
-
-def teacher_relu(n: int = 200, d: int = 2, width: int = 3, noise: float = 0.05,
-                 seed: int = 0, test_size: float = 0.2) -> Dataset:
-    """Regression data from a random two-layer ReLU teacher of the given width."""
-    n, d, width = check_int(n, "n", minimum=2), check_int(d, "d", minimum=1), check_int(
-        width, "width", minimum=1)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    U = rng.standard_normal((width, d))
-    b = rng.standard_normal(width) * 0.5
-    a = rng.choice([-1.0, 1.0], width) * (0.5 + rng.random(width))
-    y = np.maximum(X @ U.T + b, 0) @ a + noise * rng.standard_normal(n)
-    return _split("teacher", "regression", X, y, test_size, seed,
-                  f"ReLU teacher of width {width} in {d}-D, noise {noise}", standardize=False)
 
 
 def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.25) -> Dataset:
@@ -116,7 +103,7 @@ def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n))
     y = np.sin(2 * x) + 0.3 * x + noise * rng.standard_normal(n)
-    return _split("toy1d", "regression", x[:, None], y, test_size, seed,
+    return split_xy("toy1d", "regression", x[:, None], y, test_size, seed,
                   "noisy sin(2x) + 0.3x on [-2, 2]", standardize=False)
 
 
@@ -126,7 +113,7 @@ def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + noise * rng.standard_normal(n)
-    return _split("toy2d", "regression", X, y, test_size, seed,
+    return split_xy("toy2d", "regression", X, y, test_size, seed,
                   "sin(2 x1) cos(1.5 x2) on [-1, 1]^2", standardize=False)
 
 
@@ -136,7 +123,7 @@ def toy_2d_classification(n: int = 30, seed: int = 0, test_size: float = 0.25) -
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
-    return _split("xor", "classification", X, y, test_size, seed,
+    return split_xy("xor", "classification", X, y, test_size, seed,
                   "XOR of coordinate signs on [-1, 1]^2", standardize=False)
 
 
@@ -151,7 +138,6 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
                      "scikit-learn iris, versicolor against the rest, 150 x 4"),
     "digits": _sklearn("load_digits", "classification", lambda y: y % 2 == 0,
                        "scikit-learn digits, even against odd, 1797 x 64"),
-    "teacher": teacher_relu,
     "toy1d": toy_1d,
     "toy2d": toy_2d,
     "xor": toy_2d_classification,
@@ -195,6 +181,7 @@ def register_dataset(name: str, loader: Callable[..., Any], *, kind: str = XY,
 
 def dataset_kind(name: str) -> str:
     """The kind of registered dataset ``name``."""
+    _register_families()
     check_choice(name, "data", _REGISTRY)
     return _REGISTRY[name][1]
 
@@ -202,7 +189,13 @@ def dataset_kind(name: str) -> str:
 def list_datasets(kind: str | None = None) -> list[str]:
     """Names accepted by :func:`load`: all of them, or those of one ``kind`` (``"xy"``
     for the (X, y) sets)."""
+    _register_families()
     return [n for n, (_l, k, _d) in _REGISTRY.items() if kind is None or k == kind]
+
+
+def _register_families() -> None:
+    """Problem families register their own datasets when imported."""
+    import lift.problems  # noqa: F401
 
 
 def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs: Any) -> Any:
@@ -212,6 +205,7 @@ def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs: Any) -> Any
     of fraction ``test_size``; a dataset of another kind is whatever its loader returns
     (``loader(seed=seed, **kwargs)``).
     """
+    _register_families()
     check_choice(name, "data", _REGISTRY)
     loader, kind, _ = _REGISTRY[name]
     seed = check_int(seed, "seed")

@@ -294,7 +294,7 @@ class HingeLoss(Loss):
     def torch(self, pred, y):
         import torch
 
-        return torch.relu(1.0 - y * pred).sum(-1)
+        return torch.clamp(1.0 - y * pred, min=0.0).sum(-1)
 
     def cvxpy(self, z, y):
         import cvxpy as cp

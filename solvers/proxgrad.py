@@ -6,7 +6,7 @@ r"""Accelerated proximal gradient (FISTA) with adaptive restarts and backtrackin
 
 ``f`` smooth (an *oracle* object), ``h`` with a cheap proximal operator (a pure function
 ``prox(x, step) = argmin_u 1/2 ||u - x||^2 + step h(u)``, see :mod:`lift.solvers.prox`), so any
-prox plugs in: the group lasso of the ReLU lifts, a nuclear norm, a box.
+prox plugs in: a group lasso, a nuclear norm, a box.
 
 References
 ----------

@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from lift.base import Certificate, Lifted, Problem
+from lift.datasets import list_datasets, load, register_dataset
 from lift.errors import check_array, check_int, check_positive
+from lift.families import Family, register_family
 
 
 class Factors(torch.nn.Module):
@@ -49,6 +51,9 @@ class VectorProduct(Problem):
 
     def describe(self):
         return {"n": self.c.size, "lam": self.lam}
+
+    def evaluate(self, params, test=None):
+        return {"fit_norm": float(torch.linalg.vector_norm(params.W @ params.u).detach())}
 
     def model(self, size, seed=0, *, dtype=None, device=None):
         size, seed = check_int(size, "size", minimum=1), check_int(seed, "seed")
@@ -122,3 +127,23 @@ class VectorLift(Lifted):
         g *= min(1.0, lam / max(np.linalg.norm(g), 1e-300))
         bound = float(g @ c - 0.5 * g @ g)
         return Certificate(lower_bound=bound, global_bound=bound)
+
+
+# --- the command line: a data set of its own kind and the family's arguments ---------------
+register_dataset("toy-vector", lambda seed=0, n=12: np.random.default_rng(seed).standard_normal(n),
+                 kind="vector", description="a Gaussian vector")
+
+
+def _add_arguments(parser, command):
+    parser.add_argument("--data", default="toy-vector", choices=list_datasets(kind="vector"))
+    parser.add_argument("--lam", type=float, default=0.7)
+
+
+register_family(Family(
+    name="vecprod", help="vector factorization (test family)", add_arguments=_add_arguments,
+    build=lambda args: (VectorProduct(load(args.data), args.lam), None),
+    defaults={"sizes": [1, 3], "steps": 400, "lr": 0.05, "seeds": [0, 1]},
+    example=lambda: VectorProduct(load("toy-vector"), 0.7),
+    check_options={"sizes": (1, 2, 5), "bad_arguments": [
+        ("lam=-1", lambda: VectorProduct(np.ones(3), -1.0)),
+        ("c=[nan]", lambda: VectorProduct([np.nan], 1.0))]}))

@@ -54,6 +54,7 @@ equivalent model classes and cone decompositions. ICML 2022.
 """
 
 from lift.problems.relu import cli as _cli  # noqa: F401  (registers the family)
+from lift.problems.relu import data as _data  # noqa: F401  (registers its datasets)
 from lift.problems.relu import solvers as _solvers  # noqa: F401  (registers its solvers)
 from lift.problems.relu.arrangements import (
     enumerate_patterns,

@@ -133,10 +133,6 @@ class TwoLayerReLU(Problem):
         return (torch.as_tensor(self.X, dtype=dtype, device=device),
                 torch.as_tensor(self.y, dtype=dtype, device=device))
 
-    def tensors(self, dtype: Any = None, device: Any = None) -> tuple[torch.Tensor, ...]:
-        """``(X, y)`` as tensors (the same as :meth:`data`)."""
-        return self.data(dtype=dtype, device=device)
-
     def torch_objective(self, model: torch.nn.Module, data: tuple | None = None, *,
                         weight: float = 1.0) -> torch.Tensor:
         """Differentiable ``weight * L(model(X), y) + beta/2 * model.penalty()``."""

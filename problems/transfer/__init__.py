@@ -15,6 +15,18 @@ M. Fazel, T. K. Pong, D. Sun and P. Tseng. Hankel matrix rank minimization with 
 to system identification and realization. SIMAX 34, 2013.
 """
 
+from lift.problems.transfer import cli as _cli  # noqa: F401  (registers the families)
+from lift.problems.transfer.data import classic, filter_response
+from lift.problems.transfer.lds import (
+    LDSLift,
+    LDSModel,
+    LinearSystemID,
+    ho_kalman,
+    impulse_response,
+    lds_data,
+    random_stable_system,
+    simulate,
+)
 from lift.problems.transfer.rational import (
     FarkasCertificate,
     RationalFit,
@@ -23,4 +35,20 @@ from lift.problems.transfer.rational import (
     SKLift,
 )
 
-__all__ = ["FarkasCertificate", "RationalFit", "RationalLift", "RationalModel", "SKLift"]
+__all__ = [
+    "FarkasCertificate",
+    "LDSLift",
+    "LDSModel",
+    "LinearSystemID",
+    "RationalFit",
+    "RationalLift",
+    "RationalModel",
+    "SKLift",
+    "classic",
+    "filter_response",
+    "ho_kalman",
+    "impulse_response",
+    "lds_data",
+    "random_stable_system",
+    "simulate",
+]

@@ -127,14 +127,15 @@ def test_torch_objective_is_the_objective():
         model = prob.model(3, seed=2)
         with torch.no_grad():
             model.den.copy_(torch.tensor([1.0, 0.1, -0.05]))
-        assert float(prob.torch_objective(model)) == pytest.approx(prob.objective(model),
-                                                                   rel=1e-12)
+        assert float(prob.torch_objective(model).detach()) == pytest.approx(
+            prob.objective(model), rel=1e-12)
     w = np.linspace(0.1, 3, 40)
     prob = RationalFit(np.exp(1j * w), 1 / (1 - 0.5 * np.exp(-1j * w)), 1, 1)
     model = prob.model(1, seed=0)
     with torch.no_grad():
         model.num.copy_(torch.tensor(rng.standard_normal(2)))
-    assert float(prob.torch_objective(model)) == pytest.approx(prob.objective(model), rel=1e-12)
+    assert float(prob.torch_objective(model).detach()) == pytest.approx(prob.objective(model),
+                                                                       rel=1e-12)
 
 
 def test_filter_fit_on_the_unit_circle_is_stable():
@@ -150,6 +151,26 @@ def test_filter_fit_on_the_unit_circle_is_stable():
     tf = prob.to_scipy(sol.params)
     _, hf = scipy.signal.freqz(tf.num, tf.den, worN=w)
     assert np.max(np.abs(hf - h)) == pytest.approx(sol.value, rel=1e-8)
+
+
+def test_noiseless_filter_response_is_recovered():
+    """A Butterworth design's response at its own degrees: the phase-rotated SOCP recovers
+    (b, a); the classical Re q > 0 half-plane excludes this denominator and cannot."""
+    from lift.problems.transfer import filter_response
+
+    z, h, (b, a) = filter_response("butter", 4, cutoff=0.3, points=120)
+    prob = RationalFit(z, h, 4, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InaccurateSolutionWarning)  # optimum 0
+        sol = prob.lift().solve(tol=1e-6)
+    num, den = prob.polynomials(sol.params)
+    np.testing.assert_allclose(num / den[0], b / a[0], atol=1e-6)
+    np.testing.assert_allclose(den / den[0], a / a[0], atol=1e-6)
+    classical = prob.lift(phase="none").solve(tol=1e-6)
+    assert classical.value > 1e-3 > sol.value
+    # at a lower degree the rotated surrogate is still the better fit
+    low = RationalFit(z, h, 2, 2)
+    assert low.lift().solve().value < low.lift(phase="none").solve().value
 
 
 def test_sanathanan_koerner_baseline():

@@ -13,7 +13,7 @@ Given points ``x_k`` and values ``g_k`` (``k = 1..N``), fit ``r = p/q`` with ``p
     E_2(a, b) = \sum_k \Big| \frac{p(x_k)}{q(x_k)} - g_k \Big|^2,
 
 over denominators that keep one sign on the data (real points: ``q(x_k) > 0``, ``E = +inf``
-otherwise) or, for complex data, ``Re q(x_k) > 0``. Both are invariant under ``(a, b) -> c (a,
+otherwise) or, for complex data, do not vanish on it. Both are invariant under ``(a, b) -> c (a,
 b)``, ``c > 0``: that is the normalization of ``q``.
 
 The lift (``norm="inf"``)
@@ -282,12 +282,10 @@ class RationalFit(Problem):
             re = (p[..., 0] * q[..., 0] + p[..., 1] * q[..., 1]) / qq
             im = (p[..., 1] * q[..., 0] - p[..., 0] * q[..., 1]) / qq
             err2 = (re - g[..., 0]).square() + (im - g[..., 1]).square()
-            positive = q[..., 0]
+            ok = (qq > 0).all()
         else:
             err2 = (p / q - g).square()
-            positive = q
-        ok = (positive > 0).all() | (positive < 0).all() if not self.complex else \
-            (positive > 0).all()
+            ok = (q > 0).all() | (q < 0).all()
         if self.norm == "inf":
             val = err2.max().sqrt() if not self.complex else err2.max().sqrt()
         else:
@@ -296,13 +294,14 @@ class RationalFit(Problem):
         return weight * torch.where(ok, val, inf)
 
     def objective(self, params: Any) -> float:
-        """``E_inf`` or ``E_2`` of a model or of coefficients ``(a, b)``, in float64 (``inf``
-        when the denominator is not positive on the data; on real data a denominator negative
-        on every point is the same function as its negation)."""
+        """``E_inf`` or ``E_2`` of a model or of coefficients ``(a, b)``, in float64: on real
+        data ``inf`` unless the denominator keeps one sign on the points (a denominator
+        negative on every point is the same function as its negation); on complex data ``inf``
+        where it vanishes on a point."""
         a, b = _coefficients(params)
         p, q = self._pq(a, b)
         if self.complex:
-            if not np.all(q.real > 0):
+            if not np.all(np.abs(q) > 0):
                 return math.inf
         elif not (np.all(q > 0) or np.all(q < 0)):
             return math.inf
@@ -317,17 +316,22 @@ class RationalFit(Problem):
         return self.phi_num[:, : m + 1] @ a, self.phi_den[:, : n + 1] @ b
 
     def project_(self, model: RationalModel) -> None:
-        """Keep the denominator admissible: when ``min_k Re q(x_k)`` drops below ``1e-3`` of
-        ``max_k |q(x_k)|``, raise the constant coefficient ``b_0`` (``phi_0 = 1``) by the
-        difference (a move within the rational functions' scale invariance, not a Euclidean
-        projection)."""
+        """Real data: keep the denominator admissible. When ``min_k q(x_k)`` drops below
+        ``1e-3 max_k |q(x_k)|``, the constant coefficient ``b_0`` (``phi_0 = 1``) is raised
+        by the difference: a move back into the admissible set (it changes the fit; not a
+        Euclidean projection). Complex data have no constraint: no-op."""
+        if self.complex:
+            return None
         with torch.no_grad():
             b = model.den.detach().cpu().double().numpy()
             q = self.phi_den[:, : b.size] @ b
-            low = float(np.min(q.real))
+            if np.all(q < 0):  # the same function as its negation
+                return None
+            low = float(np.min(q))
             need = 1e-3 * float(np.max(np.abs(q)))
             if low < need:
                 model.den[0] += need - low
+        return None
 
     def effective_size(self, params: Any) -> int:
         """``max(deg p, deg q)`` after dropping trailing coefficients below ``1e-9`` of the
@@ -487,16 +491,25 @@ class RationalLift(Lifted):
         ``"highs"``, ``"clarabel"`` or ``"scs"``.
     grid : int
         Frequencies of the sector constraint grid for ``stable=True`` (besides the data).
+    phase : {"sk", "none"}
+        Complex data: the half-planes ``Re(e^{-i theta_k} q(x_k)) >= 0`` of the SOCP.
+        ``"none"``: ``theta = 0`` (``Re q > 0``, which excludes many true denominators, e.g.
+        a Butterworth filter's); ``"sk"``: ``theta_k`` the phase of the Sanathanan–Koerner
+        least-squares denominator on the data (kept at 0 where ``stable=True`` would make the
+        two constraints inconsistent). Either way ``Re(e^{-i theta} q) <= |q|``, so the
+        program's level bounds ``E_inf`` from above.
     """
 
     exact = True
 
-    def __init__(self, problem: RationalFit, *, inner: str = "auto", grid: int = 256) -> None:
+    def __init__(self, problem: RationalFit, *, inner: str = "auto", grid: int = 256,
+                 phase: str = "sk") -> None:
         if not isinstance(problem, RationalFit):
             raise TypeError("`problem` must be a RationalFit.")
         self.problem = problem
         self.inner = check_choice(inner, "inner", ["auto", *INNER_SOLVERS])
         self.grid = check_int(grid, "grid", minimum=8)
+        self.phase = check_choice(phase, "phase", ["sk", "none"])
         self.exact = not problem.complex
         P = problem
         g = P.values
@@ -506,7 +519,11 @@ class RationalLift(Lifted):
             self._Rp = np.stack([A.real, A.imag], axis=1)              # (N, 2, m+1)
             GB = g[:, None] * B
             self._Rq = np.stack([GB.real, GB.imag], axis=1)            # (N, 2, n+1)
-            self._D = B.real.copy()
+            # d_k = Re(e^{-i theta_k} q_k) <= |q_k|: theta = 0 is the classical Re q > 0;
+            # phase="sk" takes theta_k = arg q_sk(x_k) of the Sanathanan-Koerner fit, so that the
+            # surrogate is exact at (and near) that denominator
+            self.theta = self._phases(phase)
+            self._D = np.real(np.exp(-1j * self.theta)[:, None] * B)
         else:
             self._Rp = A[:, None, :]
             self._Rq = (g[:, None] * B)[:, None, :]
@@ -522,6 +539,18 @@ class RationalLift(Lifted):
         self._cvx: dict[str, Any] = {}
         #: normalization sum_k d_k = N (mean 1), so that s*(t) is of the size of t* - t
         self._scale = float(problem.n_samples)
+
+    def _phases(self, phase: str) -> np.ndarray:
+        P = self.problem
+        zero = np.zeros(P.n_samples)
+        if phase == "none" or P.stable:
+            return zero
+        sk = SKLift(RationalFit(P.points, P.values, P.num_degree, P.den_degree, norm="2",
+                                basis=P.basis)).run()
+        q = P.phi_den @ sk["den"]
+        if not np.all(np.isfinite(q)) or np.any(np.abs(q) == 0):
+            return zero
+        return np.angle(q)
 
     # --- program description --------------------------------------------------------------
     def _sector_rows(self) -> np.ndarray:

@@ -57,8 +57,9 @@ frequency grid: ``Re q(e^{iw}) >= (1 + tau) |Im q(e^{iw})|``. A denominator
 recovered poles are checked and reported (``info["pole_radius"]``).
 
 ``norm="2"`` has no quasiconvex lift; :class:`SKLift` runs the Sanathanan–Koerner iteration
-(weighted linear least squares ``min sum |p - g q|^2 / |q_prev|^2``) followed by
-Steiglitz–McBride refinements, the classical convex-subproblem baseline, with no global bound.
+(weighted linear least squares ``min sum |p - g q|^2 / |q_prev|^2``, the frequency-domain form
+of Steiglitz–McBride's prefiltering), the classical convex-subproblem baseline, with no global
+bound.
 
 References
 ----------
@@ -73,6 +74,7 @@ K. Steiglitz and L. McBride. A technique for the identification of linear system
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -419,6 +421,13 @@ class RationalFit(Problem):
         return SKLift(self, **options)
 
 
+@functools.cache
+def _installed() -> frozenset[str]:
+    import cvxpy as cp
+
+    return frozenset(cp.installed_solvers())
+
+
 def _vector(value: Any, name: str) -> np.ndarray:
     if value is None:
         raise TypeError(f"`{name}` must be an array, got None.")
@@ -545,9 +554,10 @@ class RationalLift(Lifted):
         zero = np.zeros(P.n_samples)
         if phase == "none" or P.stable:
             return zero
-        sk = SKLift(RationalFit(P.points, P.values, P.num_degree, P.den_degree, norm="2",
-                                basis=P.basis)).run()
-        q = P.phi_den @ sk["den"]
+        sk = self._sk_fit()
+        if sk is None:
+            return zero
+        q = P.phi_den @ sk[1]
         if not np.all(np.isfinite(q)) or np.any(np.abs(q) == 0):
             return zero
         return np.angle(q)
@@ -632,17 +642,15 @@ class RationalLift(Lifted):
         return float(np.max(np.linalg.norm(r, axis=1) / d))
 
     def _inner_name(self, inner: str) -> str:
-        import cvxpy as cp
-
         name = self.inner if inner == "auto" else inner
         if name == "auto":
             name = "highs" if (not self.problem.complex
-                               and "HIGHS" in cp.installed_solvers()) else "clarabel"
+                               and "HIGHS" in _installed()) else "clarabel"
         check_choice(name, "inner", list(INNER_SOLVERS))
         if name == "highs" and self.problem.complex:
             raise ValueError("inner='highs' solves LPs only; complex data needs an SOCP: use "
                              "inner='clarabel' or 'scs'.")
-        if INNER_SOLVERS[name] not in cp.installed_solvers():
+        if INNER_SOLVERS[name] not in _installed():
             raise ValueError(f"inner solver {name!r} is not installed; use 'clarabel'.")
         return name
 
@@ -807,8 +815,9 @@ class RationalLift(Lifted):
 
     # --- the bisection protocol ----------------------------------------------------------------
     def bisection_bracket(self) -> tuple[float, float, Any, Any]:
-        """``(0, E(p0/1), (p0, 1), None)`` with ``p0`` the least-squares polynomial fit (on
-        complex data its real-coefficient least-squares fit)."""
+        """``(0, hi, point, None)``: ``point`` the better (in the program's level) of the
+        least-squares polynomial ``(p0, 1)`` and the Sanathanan–Koerner fit (which makes the
+        bracket start tight on data that are exactly rational)."""
         P = self.problem
         if "start" not in self.__dict__:
             Rp = self._Rp.reshape(-1, P.num_degree + 1)
@@ -817,11 +826,30 @@ class RationalLift(Lifted):
             a0 = np.linalg.lstsq(Rp, g, rcond=None)[0]
             b0 = np.zeros(P.den_degree + 1)
             b0[0] = 1.0
-            self.start = (a0, b0)
-        a0, b0 = self.start
-        if self._S.shape[0] and np.any(self._S @ b0 < 0):  # pragma: no cover (b0 = 1 passes)
-            return 0.0, math.inf, None, None
-        return 0.0, self.level(a0, b0), (a0, b0), None
+            best = (self.level(a0, b0), a0, b0)
+            sk = self._sk_fit()
+            if sk is not None and np.all(self._D @ sk[1] < 0):  # the same function, negated
+                sk = (-sk[0], -sk[1])
+            if sk is not None and (not self._S.shape[0] or np.all(self._S @ sk[1] >= 0)):
+                level = self.level(*sk)
+                if level < best[0]:
+                    best = (level, *sk)
+            self.start = best
+        level, a0, b0 = self.start
+        return 0.0, level, (a0, b0), None
+
+    def _sk_fit(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if "_sk" not in self.__dict__:
+            P = self.problem
+            try:
+                out = SKLift(RationalFit(P.points, P.values, P.num_degree, P.den_degree,
+                                         norm="2", basis=P.basis,
+                                         domain=P.domain if P.kind == "interval" else None)
+                             ).run()
+                self._sk = (out["num"], out["den"])
+            except (ValueError, np.linalg.LinAlgError):
+                self._sk = None
+        return self._sk
 
     def bisection_atol(self) -> float:
         """Absolute bracket width reachable in double precision: ``1e-12 max|g|``."""
@@ -888,10 +916,10 @@ class SKLift(Lifted):
 
     Sanathanan–Koerner iterations solve the weighted linear least squares
     ``min_{a, b: b_0 = 1} sum_k |p(x_k) - g_k q(x_k)|^2 / |q_prev(x_k)|^2`` (the first with
-    ``q_prev = 1`` is Levy's linearization), then Steiglitz–McBride refinements (the same
-    weighted problem on prefiltered data, written here as a Gauss–Newton step on the
-    residuals). The program "solved" is the last weighted least-squares problem: its optimum
-    is computed exactly (``lower_bound``), and at a fixed point it equals ``E_2``;
+    ``q_prev = 1`` is Levy's linearization; in the frequency domain this reweighting is the
+    Steiglitz–McBride prefiltering by ``1/q_prev``), keeping the iterate with the smallest
+    ``E_2``. The program "solved" is the weighted least-squares problem of that iterate: its
+    optimum is computed exactly (``lower_bound``), and at a fixed point it equals ``E_2``;
     ``global_bound`` is ``None``. ``to_cvxpy()`` returns the first (Levy) problem.
     """
 

@@ -12,10 +12,12 @@ on the data, and its wall time.
   a data point), beside the level it claims;
 - ``scipy AAA`` (``scipy.interpolate.AAA``, SciPy >= 1.15), ``baryrat AAA`` and ``baryrat
   BRASIL`` (best approximation on the continuous interval; real data from a known function),
-  run in the peers' own virtual environment (on a frequency response they get the data on
-  both halves of the unit circle, conjugated, so that their complex-coefficient fits are those
-  of real systems, as ours are) (``--peer-python``, default
-  ``/work/peers-transfer-venv/bin/python``) by this same script in ``--peer`` mode.
+  run in the peers' own virtual environment (``--peer-python``, default
+  ``/work/peers-transfer-venv/bin/python``) by this same script in ``--peer`` mode (on a
+  frequency response they get the data on both halves of the unit circle, conjugated, so that
+  their complex-coefficient fits are those of real systems, as ours are);
+- system identification: the Hankel nuclear-norm lift with Ho–Kalman, least squares with
+  Ho–Kalman, and python-control's ERA (``eigensys_realization``), by impulse-response error.
 
 Run ``python benchmarks/transfer.py`` (small sizes; about a minute). The goals: no peer's max
 error is below ``global_bound`` (it is the global optimum), and the bisection is faster than
@@ -44,6 +46,24 @@ CASES = [("exp", 2, 2), ("exp", 4, 4), ("abs", 4, 4), ("runge", 4, 4), ("tanh", 
 def _errors(values: np.ndarray, fit: np.ndarray) -> tuple[float, float]:
     err = np.abs(fit - values)
     return float(np.max(err)), float(np.sqrt(np.mean(err ** 2)))
+
+
+def peer_era(path: str) -> None:
+    """``--peer-era`` mode (peers' venv): python-control's ERA on the impulse response in
+    ``path`` at order ``r``; prints JSON ``[impulse response of the model, seconds]``."""
+    import control
+
+    data = np.load(path)
+    h, r = data["h"], int(data["r"])
+    t0 = time.perf_counter()
+    sys_, _ = control.eigensys_realization(h, r, dt=True)
+    elapsed = time.perf_counter() - t0
+    A, B, C, D = (np.asarray(x) for x in (sys_.A, sys_.B, sys_.C, sys_.D))
+    out, x = [float(D[0, 0])], B
+    for _ in range(1, h.size):
+        out.append(float((C @ x)[0, 0]))
+        x = A @ x
+    print(json.dumps([out, elapsed]))
 
 
 def peer_main(path: str) -> None:
@@ -157,6 +177,51 @@ def run(cases=CASES, points: int = 201, peer_python: str = PEER_PYTHON,
     return out
 
 
+def run_lds(order: int = 4, length: int = 60, sequences: int = 4, noise: float = 0.05,
+            reg: float = 0.5, seed: int = 0, peer_python: str = PEER_PYTHON) -> list[dict]:
+    """Identification of a random stable system: impulse-response error of the realization
+    (max over the T samples) and time, for the Hankel nuclear-norm lift + Ho–Kalman (order
+    read off the singular values), least squares + Ho–Kalman at the true order, and
+    python-control's ERA on the least-squares impulse response at the true order."""
+    from lift.errors import InaccurateSolutionWarning
+    from lift.problems.transfer import LinearSystemID, impulse_response, lds_data
+
+    u, y, system = lds_data(order, length, sequences, noise=noise, seed=seed)
+    h_true = impulse_response(*system, length)
+    rows = []
+    case = f"lds n={order} T={length} N={sequences} noise={noise}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InaccurateSolutionWarning)
+        for label, prob, lift in (
+                (f"lift nuclear norm (reg {reg}) + Ho-Kalman",
+                 LinearSystemID(u, y, 2 * order, reg=reg), {"rank_tol": 1e-3}),
+                ("lift least squares + Ho-Kalman", LinearSystemID(u, y, order),
+                 {"order": order})):
+            t0 = time.perf_counter()
+            sol = prob.lift(**lift).solve()
+            elapsed = time.perf_counter() - t0
+            err = float(np.max(np.abs(prob.impulse(sol.params) - h_true)))
+            rows.append({"case": case, "method": label, "max_error": err,
+                         "rms_error": float("nan"), "time": elapsed,
+                         "global_bound": sol.global_bound, "order": sol.size})
+    h_ls = np.linalg.lstsq(LinearSystemID(u, y, order).conv_matrix(), y.ravel(),
+                           rcond=None)[0]
+    if peer_python and pathlib.Path(peer_python).exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp) / "h.npz"
+            np.savez(path, h=h_ls, r=order)
+            res = subprocess.run([peer_python, __file__, "--peer-era", str(path)],
+                                 capture_output=True, text=True, check=False)
+        if res.returncode == 0 and res.stdout.strip():
+            h_era, secs = json.loads(res.stdout.strip().splitlines()[-1])
+            rows.append({"case": case, "method": "python-control ERA (on least squares)",
+                         "max_error": float(np.max(np.abs(np.asarray(h_era) - h_true))),
+                         "rms_error": float("nan"), "time": secs, "order": order})
+        else:
+            print(f"ERA peer failed: {res.stderr[-500:]}", file=sys.stderr)
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     """A markdown table of the rows."""
     lines = ["| case | method | max error | RMS error | time (s) | certified bound |",
@@ -174,6 +239,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", help=argparse.SUPPRESS)
+    parser.add_argument("--peer-era", help=argparse.SUPPRESS)
     parser.add_argument("--points", type=int, default=201)
     parser.add_argument("--peer-python", default=PEER_PYTHON)
     parser.add_argument("--no-dqcp", action="store_true")
@@ -182,7 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.peer:
         peer_main(args.peer)
         return
+    if args.peer_era:
+        peer_era(args.peer_era)
+        return
     rows = run(points=args.points, peer_python=args.peer_python, with_dqcp=not args.no_dqcp)
+    rows += run_lds(peer_python=args.peer_python)
     print(table(rows))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(rows, indent=1, default=float))

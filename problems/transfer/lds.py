@@ -494,7 +494,7 @@ class LDSLift(Lifted):
         return T + (T * T if self.problem.reg > 0 else 0)
 
     def describe(self) -> dict[str, Any]:
-        return {"exact": True, "program": "Hankel nuclear-norm least squares",
+        return {"exact": bool(self.exact), "program": "Hankel nuclear-norm least squares",
                 "length": self.problem.length, "reg": self.problem.reg}
 
     def auto_thresholds(self) -> dict[str, float]:

@@ -51,12 +51,16 @@ class Answer:
     Attributes
     ----------
     feasible : bool
-        ``True`` when ``point`` is feasible at ``t`` (then ``value``, the objective of
-        ``point`` as the caller evaluates it, is an upper bound on ``t^\\star``).
+        ``True`` when the oracle finds ``t`` feasible; ``value``, the objective of ``point`` as
+        the caller evaluates it, is an upper bound on ``t^\\star``. It may exceed ``t`` by the
+        inner solver's inaccuracy: then only ``hi`` takes it and the search goes on below
+        ``t``.
     point : object or None
-        A feasible point (when ``feasible``).
+        A feasible point (when ``feasible``); when not ``feasible``, optionally a point the
+        oracle found on the way (e.g. by an exchange step), whose objective ``value`` still
+        bounds ``t^\\star`` from above.
     value : float
-        The objective at ``point`` (``inf`` when infeasible).
+        The objective at ``point`` (``inf`` when there is none).
     certificate : object or None
         The infeasibility certificate (when not ``feasible``).
     proved : bool
@@ -147,6 +151,7 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
     start = time.perf_counter()
     message = ""
     grow = 1.0
+    top = hi  # upper end of the search: hi, or a level the oracle found only nearly feasible
 
     def done() -> bool:
         return math.isfinite(hi) and hi - lo <= tol * max(hi, 0.0) + atol
@@ -155,18 +160,24 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
         if len(steps) >= max_steps:
             message = f"step budget of {max_steps} oracle calls reached"
             break
-        t = lo + grow if not math.isfinite(hi) else 0.5 * (lo + hi)
-        before = (lo, hi)
+        if math.isfinite(top) and top - lo <= tol * max(top, 0.0) + atol:
+            message = (f"the search closed at [{lo:.6g}, {top:.6g}], levels the inner solver "
+                       f"only finds nearly feasible; the bracket is [{lo:.6g}, {hi:.6g}]")
+            break
+        t = lo + grow if not math.isfinite(top) else 0.5 * (lo + top)
         ans = oracle(t)
+        if ans.point is not None and math.isfinite(ans.value) and ans.value < hi:
+            hi, point = float(ans.value), ans.point
         if ans.feasible:
-            if ans.value < hi:
-                hi, point = float(ans.value), ans.point
             if not math.isfinite(ans.value):
                 raise ValueError("the oracle reported a feasible point with a non-finite "
                                  "objective; it must return the point's own objective.")
+            # a point above t (the inner solver's accuracy): search below t all the same
+            top = min(hi, t) if ans.value > t else hi
         elif ans.proved:
             lo, certificate = t, ans.certificate
             grow *= 2.0
+        top = min(top, hi)
         steps.append({"t": t, "feasible": bool(ans.feasible), "proved": bool(ans.proved),
                       "value": float(ans.value), "lo": lo, "hi": hi,
                       "time": time.perf_counter() - start, "message": ans.message})
@@ -181,11 +192,6 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
                        f"{hi:.6g}]")
             break
         if hi <= lo:  # a point at the lower end: nothing left to bracket
-            break
-        if (lo, hi) == before:
-            message = (f"the oracle's answer at t={t:.6g} did not shrink the bracket "
-                       f"[{lo:.6g}, {hi:.6g}] (a feasible point above t: the inner solver's "
-                       "accuracy is reached)")
             break
     converged = done()
     if converged:

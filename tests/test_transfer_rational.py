@@ -57,6 +57,21 @@ def test_exp_minimax_is_certified(exp_fit):
     assert _phase_one(prob, sol.value * (1 + 1e-6)) <= 1e-12
 
 
+@pytest.mark.parametrize("name, degree", [("exp", 4), ("abs", 4), ("tanh", 6)])
+def test_classic_problems_are_certified(name, degree):
+    """Higher degrees: the bracket [global_bound, value] closes to the status policy's
+    tolerance; BRASIL's best continuous approximations (measured: exp 3.067e-6, abs 0.01782,
+    tanh 1.708e-6 on the same grid) are not below the bound."""
+    from lift.problems.transfer import classic
+
+    x, g = classic(name)
+    sol = RationalFit(x, g, degree, degree).lift().solve(tol=1e-6)
+    assert sol.status == "optimal" and sol.info["certificate_verified"]
+    assert sol.global_bound <= sol.value <= sol.global_bound * (1 + 1e-5)
+    brasil = {"exp": 3.067e-6, "abs": 0.01782, "tanh": 1.708e-6}[name]
+    assert brasil >= sol.global_bound
+
+
 def test_certificate_is_checked_not_trusted(exp_fit):
     prob, sol = exp_fit
     lifted = prob.lift()
@@ -209,6 +224,15 @@ def test_bisect_driver_on_a_toy_oracle():
     assert res.converged and res.lo < math.pi <= res.hi <= res.lo + 1e-8
     assert res.certificate == ("proof", res.lo)
     assert len(res.steps) == len(calls)
+    # a nearly feasible answer (value above t) moves hi to the value and the search below t
+    def near(t):
+        if t >= 1.0:
+            return Answer(feasible=True, point=t, value=1.0 + 1e-3)
+        return Answer(feasible=False, certificate=t, proved=True)
+
+    res = bisect(near, 0.0, 4.0, tol=1e-9)
+    assert res.hi == 1.0 + 1e-3 and res.lo < 1.0 and 1.0 - res.lo < 1e-6
+    assert "nearly feasible" in res.message
     # an unproved infeasibility stops the bracket where it is
     res = bisect(lambda t: Answer(feasible=False, proved=False, message="?"), 0.0, 1.0)
     assert not res.converged and res.lo == 0.0 and "could not verify" in res.message

@@ -421,6 +421,18 @@ class RationalFit(Problem):
         return SKLift(self, **options)
 
 
+_EPS = float(np.finfo(float).eps)
+
+
+def _accurate_sums(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column sums of the float products ``terms`` (rows summed) by ``math.fsum`` (correctly
+    rounded), with a bound on the error against the exact sums of the exact products (each
+    term carries at most two roundings of its factors' product: ``2 eps |term|``)."""
+    sums = np.array([math.fsum(col) for col in terms.T])
+    err = 2.0 * _EPS * np.abs(terms).sum(axis=0) * (1 + 1e-12) + _EPS * np.abs(sums)
+    return sums, err
+
+
 @functools.cache
 def _installed() -> frozenset[str]:
     import cvxpy as cp
@@ -658,13 +670,23 @@ class RationalLift(Lifted):
         """Decide level ``t`` with the phase-I program: a :class:`~lift.solvers.bisection.Answer`.
 
         Feasible when the solver's point has ``level <= t`` (recomputed here); infeasible and
-        ``proved`` when the multipliers pass :meth:`verify`.
+        ``proved`` when the multipliers pass :meth:`verify`. An infeasibility the multipliers
+        do not prove is solved once more from a freshly built program (a solver's warm start
+        can end at a poorer dual point) before it is reported unproved.
         """
+        answer = self._decide(t, inner, fresh=False)
+        if not answer.feasible and not answer.proved:
+            retry = self._decide(t, inner, fresh=True)
+            if retry.feasible or retry.proved:
+                return retry
+        return answer
+
+    def _decide(self, t: float, inner: str, fresh: bool):
         from lift.solvers.bisection import Answer
         from lift.solvers.conic import STATUS_MAP
 
         name = self._inner_name(inner)
-        if name not in self._cvx:
+        if name not in self._cvx or fresh:
             self._cvx[name] = self._build()
         prob, a, b, s, tp, cons = self._cvx[name]
         tp.value = float(t)
@@ -695,6 +717,7 @@ class RationalLift(Lifted):
             return Answer(feasible=False, proved=False,
                           message=f"{name}: {status}, no multipliers")
         bound, _ = self.verify(cert)
+        exchange = self.exchange(cert) if not self.problem.complex else None
         if bound <= 0 and not self.problem.complex:
             for sign in (1.0, -1.0):
                 polished = self.polish(cert, sign)
@@ -702,8 +725,9 @@ class RationalLift(Lifted):
                     pbound, _ = self.verify(polished)
                     if pbound > bound:
                         cert, bound = polished, pbound
-        return Answer(feasible=False, certificate=cert, proved=bound > 0,
-                      message=f"{name}: {status}, verified s* >= {bound:.3e}")
+        point, value = exchange if exchange is not None else (None, math.inf)
+        return Answer(feasible=False, certificate=cert, proved=bound > 0, point=point,
+                      value=value, message=f"{name}: {status}, verified s* >= {bound:.3e}")
 
     def _certificate(self, t: float, cons: list) -> FarkasCertificate | None:
         P = self.problem
@@ -727,6 +751,46 @@ class RationalLift(Lifted):
         if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))):
             return None
         return FarkasCertificate(float(t), u, v, nu, rho)
+
+    def exchange(self, cert: FarkasCertificate) -> tuple[tuple, float] | None:
+        r"""A Remez exchange step from an LP certificate (real data): on the certificate's
+        support ``K`` (``m + n + 2`` points) with signs ``e_k``, solve the equioscillation
+        equations ``p(x_k) - g_k q(x_k) = e_k t q(x_k)`` (a generalized eigenvalue problem in
+        ``t``) and return the candidate with the smallest level over *all* points, with that
+        level (evaluated here, so it is an upper bound on ``t^*`` whatever the solver's
+        accuracy), or ``None``.
+        """
+        import scipy.linalg
+
+        P = self.problem
+        u = np.maximum(np.asarray(cert.u, float), 0.0)
+        if not np.any(u > 0):
+            return None
+        K = np.flatnonzero(u > 1e-7 * u.max())
+        if K.size != P.num_degree + P.den_degree + 2:
+            return None
+        e = np.sign(np.asarray(cert.v, float)[K, 0])
+        A, B, g = P.phi_num[K], P.phi_den[K], P.values[K]
+        M0 = np.concatenate([A, -g[:, None] * B], axis=1)
+        M1 = np.concatenate([np.zeros_like(A), e[:, None] * B], axis=1)
+        best = None
+        for sign in (1.0, -1.0):
+            try:
+                vals, vecs = scipy.linalg.eig(M0, sign * M1)
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+            for lam, vec in zip(vals, vecs.T, strict=True):
+                if not np.isfinite(lam) or abs(lam.imag) > 1e-9 * max(abs(lam.real), 1e-300) \
+                        or lam.real <= 0:
+                    continue
+                vec = np.real(vec)
+                a, b = vec[: P.num_degree + 1], vec[P.num_degree + 1:]
+                if np.all(self._D @ b < 0):
+                    a, b = -a, -b
+                level = self.level(a, b)
+                if math.isfinite(level) and (best is None or level < best[1]):
+                    best = ((a, b), level)
+        return best
 
     def polish(self, cert: FarkasCertificate, sign: float = 1.0) -> FarkasCertificate | None:
         r"""Refine an LP certificate to the exact vertex of its support (real data).
@@ -771,7 +835,8 @@ class RationalLift(Lifted):
         docstring); positive means level ``t`` is infeasible. Cone memberships are enforced
         (negative parts dropped, ``v`` shrunk into ``|v_k| <= u_k``; both sign conventions of
         ``v`` are tried), then ``sum u = 1`` is imposed by scaling, ``sigma`` is the
-        least-squares choice and the residual terms are subtracted with a rounding allowance.
+        least-squares choice and the residuals, summed with ``math.fsum``, are subtracted
+        with a bound on their rounding errors.
         """
         t = float(cert.t)
         u = np.maximum(np.asarray(cert.u, float), 0.0)
@@ -790,24 +855,24 @@ class RationalLift(Lifted):
         bq = 1.0 if not self.problem.complex else self._smax_b / self._smin_d
         b_norm = self._scale / self._smin_d
         a_norm = (t + self._gmax * bq) * self._scale / self._smin_p
-        h = self._D.T @ np.ones(self._D.shape[0])
-        gamma = 2.0 * (self.problem.n_samples + 4) * np.finfo(float).eps
-        # entrywise bounds on the rounding errors of the residuals below (Higham, gamma_n)
-        round_a = gamma * np.einsum("kcm,kc->m", np.abs(self._Rp), np.abs(v0))
-        round_c = gamma * (np.einsum("kcn,kc->n", np.abs(self._Rq), np.abs(v0))
-                           + t * (np.abs(self._D).T @ u) + np.abs(self._D).T @ nu
-                           + (np.abs(self._S).T @ rho if rho.size else 0.0))
+        ones = np.ones((self._D.shape[0], 1))
+        h, err_h = _accurate_sums(self._D * ones)
+        m1, n1 = self._Rp.shape[2], self._Rq.shape[2]
+        fixed = [-t * self._D * u[:, None], -self._D * nu[:, None]]
+        if rho.size:
+            fixed.append(-self._S * rho[:, None])
         for v in (v0, -v0):
-            e_a = -np.einsum("kcm,kc->m", self._Rp, v)
-            c = (np.einsum("kcn,kc->n", self._Rq, v) - t * (self._D.T @ u) - self._D.T @ nu
-                 - (self._S.T @ rho if rho.size else 0.0))
+            e_a, err_a = _accurate_sums(-(self._Rp * v[:, :, None]).reshape(-1, m1))
+            c, err_c = _accurate_sums(np.concatenate(
+                [(self._Rq * v[:, :, None]).reshape(-1, n1), *fixed]))
             sigma = float(c @ h / (h @ h))
             e_b = c - sigma * h
+            err_b = err_c + abs(sigma) * err_h + _EPS * (np.abs(c) + 2 * np.abs(sigma * h))
             # a feasible point with s <= 0 has ||b|| <= b_norm and ||a|| <= a_norm
-            res_a = float(np.linalg.norm(np.abs(e_a) + round_a))
-            res_b = float(np.linalg.norm(np.abs(e_b) + round_c + gamma * abs(sigma) * np.abs(h)))
-            slack = a_norm * res_a + b_norm * res_b
-            bound = sigma * self._scale * (1.0 - gamma) - slack
+            res_a = float(np.linalg.norm(np.abs(e_a) + err_a))
+            res_b = float(np.linalg.norm(np.abs(e_b) + err_b))
+            slack = (a_norm * res_a + b_norm * res_b) * (1 + 8 * _EPS)
+            bound = sigma * self._scale * (1.0 - 4 * _EPS * np.sign(sigma)) - slack
             if bound > best[0]:
                 best = (bound, {"sigma": sigma, "residual_a": res_a, "residual_b": res_b,
                                 "slack": slack})

@@ -4,5 +4,7 @@ Importing this package registers every bundled family (see :mod:`lift.families`)
 """
 
 from lift.problems.relu import GatedReLUNet, ReLULift, ReLUNet, TwoLayerReLU
+from lift.problems.transfer import LinearSystemID, RationalFit
 
-__all__ = ["GatedReLUNet", "ReLULift", "ReLUNet", "TwoLayerReLU"]
+__all__ = ["GatedReLUNet", "LinearSystemID", "RationalFit", "ReLULift", "ReLUNet",
+           "TwoLayerReLU"]

@@ -410,10 +410,14 @@ class Lifted(abc.ABC):
         """
         return self
 
-    def refine(self, solution: Solution, **options: Any) -> tuple[Lifted, Solution, dict]:
+    def refine(self, solution: Solution, *, models: Any = (), rounds: int = 5,
+               solver: str = "auto", tol: float = 1e-6,
+               **options: Any) -> tuple[Lifted, Solution, dict]:
         """Improve an inexact lift towards the global optimum from ``solution`` (e.g. column
-        generation); returns the refined program, its solution and a report. Exact lifts
-        return ``(self, solution, {})``."""
+        generation), in at most ``rounds`` rounds, using ``models`` (e.g. trained ones) as
+        hints; returns the refined program, its solution and a report (``max_violation``:
+        the largest factor by which the dual point was found to violate the complete
+        program, ``added``: what was added). Exact lifts return ``(self, solution, {})``."""
         return self, solution, {}
 
     def reweight(self, value: float) -> Lifted:

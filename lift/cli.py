@@ -193,6 +193,12 @@ def _compare_generic(p: argparse.ArgumentParser) -> None:
                    "summary.csv, gap_vs_size.png (default: runs/NAME)")
     g.add_argument("--progress", action="store_true", default=None,
                    help="show a progress bar (default: when attached to a terminal)")
+    g.add_argument("--no-include-runs", dest="include_runs", action="store_false",
+                   help="do not solve the program that also contains every trained model "
+                        "(inexact lifts only)")
+    g.add_argument("--refine-rounds", type=int, default=2,
+                   help="rounds of refinement (e.g. column generation) of that program "
+                        "(default: 2)")
 
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
@@ -219,7 +225,8 @@ def run_compare(args: argparse.Namespace) -> int:
     cmp = compare(prob, sizes=args.sizes, seeds=args.seeds, train=train,
                   lift=fam.lift_options(args), solver=args.solver, tol=args.tol, store=out,
                   backend=args.backend, test=test, reach=args.reach, n_jobs=args.n_jobs,
-                  population=args.population, address=args.address, progress=args.progress)
+                  population=args.population, address=args.address, progress=args.progress,
+                  include_runs=args.include_runs, refine_rounds=args.refine_rounds)
     paths = cmp.save(out)
     _print_outputs(cmp, paths, f"{args.family}: {_facts(prob.describe())}; {args.optimizer} "
                                f"x {args.steps} steps, lr={args.lr:g}")

@@ -45,17 +45,23 @@ import numpy as np
 from lift.errors import check_choice, check_int, check_positive
 from lift.store import Store, check_store_path, task_key
 
-__all__ = ["compare", "Comparison", "BACKENDS", "CONVEX", "COLUMNS"]
+__all__ = ["compare", "Comparison", "BACKENDS", "CONVEX", "CONVEX_RUNS", "COLUMNS"]
 
 BACKENDS = ("local", "dask")
 #: the ``method`` of the convex solution's row
 CONVEX = "convex"
+#: the ``method`` of the row of the program that also contains every trained model
+#: (``Lifted.including``), refined towards the global optimum (``Lifted.refine``)
+CONVEX_RUNS = "convex+runs"
+#: methods that are convex solutions, not training runs
+CONVEX_METHODS = (CONVEX, CONVEX_RUNS)
 _DTYPES = ("float64", "float32")
 
 #: the harness's own columns, one meaning each (see :class:`Comparison`)
 COLUMNS = ("method", "size", "seed", "objective", "rel_gap", "bound", "below_bound",
-           "effective_size", "steps", "time", "status", "gap", "global_bound", "lower_bound",
-           "solver", "exact", "iterations", "train_objective", "population", "message")
+           "below_convex", "effective_size", "steps", "time", "status", "gap", "global_bound",
+           "lower_bound", "solver", "exact", "iterations", "max_violation", "added",
+           "train_objective", "population", "message")
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +213,8 @@ def _run_unit(unit: dict[str, Any], prob, test, threads: int | None) -> list[dic
     try:
         if unit["kind"] == CONVEX:
             return [_run_convex(unit, prob, test)]
+        if unit["kind"] == CONVEX_RUNS:
+            return [_run_convex_runs(unit, prob, test)]
         return _run_population(unit, prob, test)
     finally:
         torch.set_num_threads(old)
@@ -216,7 +224,42 @@ def _run_convex(unit: dict[str, Any], prob, test) -> dict[str, Any]:
     opts = unit["options"]
     lifted = prob.lift(**opts["lift"])
     sol = lifted.solve(solver=opts["solver"], tol=opts["tol"])
-    row = {"method": CONVEX, "size": None, "seed": None, "objective": sol.value,
+    return _convex_record(unit["key"], CONVEX, prob, lifted, sol, test)
+
+
+def _run_convex_runs(unit: dict[str, Any], prob, test) -> dict[str, Any]:
+    """The program plus every trained model (``including``), refined (``refine``)."""
+    import time
+
+    import torch
+
+    opts = unit["options"]
+    t0 = time.perf_counter()
+    lifted = prob.lift(**opts["lift"])
+    models = []
+    for size, seed, arrays in unit["runs"]:
+        model = prob.model(size, seed)
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+        models.append(model)
+    bigger = lifted.including(models)
+    if bigger is lifted:  # an exact lift contains every model already
+        return {"key": unit["key"], "method": CONVEX_RUNS, "size": None, "seed": None,
+                "row": {"method": CONVEX_RUNS, "same_program": True}, "trajectory": None,
+                "params": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = bigger.solve(solver=opts["solver"], tol=opts["tol"])
+        refined, sol, report = bigger.refine(sol, models=models, rounds=unit["rounds"],
+                                             solver=opts["solver"], tol=opts["tol"])
+    out = _convex_record(unit["key"], CONVEX_RUNS, prob, refined, sol, test)
+    out["row"].update(time=time.perf_counter() - t0, models=len(models),
+                      max_violation=report.get("max_violation", math.nan),
+                      added=report.get("added", 0))
+    return out
+
+
+def _convex_record(key: str, method: str, prob, lifted, sol, test) -> dict[str, Any]:
+    row = {"method": method, "size": None, "seed": None, "objective": sol.value,
            "effective_size": sol.size, "gap": sol.gap, "global_bound": sol.global_bound,
            "lower_bound": sol.lower_bound, "status": sol.status, "solver": sol.solver,
            "time": sol.time, "iterations": sol.iterations, "exact": bool(sol.exact),
@@ -226,7 +269,7 @@ def _run_convex(unit: dict[str, Any], prob, test) -> dict[str, Any]:
     if sol.params is not None:
         _merge(row, prob.evaluate(sol.params, test), "eval_")
         params = _state_arrays(sol.params)
-    return {"key": unit["key"], "method": CONVEX, "size": None, "seed": None, "row": row,
+    return {"key": key, "method": method, "size": None, "seed": None, "row": row,
             "trajectory": None, "params": params}
 
 
@@ -324,7 +367,7 @@ class Comparison:
     store: str | None = None
 
     def __repr__(self) -> str:
-        runs = int((self.table["method"] != CONVEX).sum())
+        runs = len(self.runs)
         bound = "none" if self.global_bound is None else f"{self.global_bound:.6g}"
         return (f"Comparison({runs} runs, sizes={self.spec.get('sizes')}, optimum="
                 f"{self.optimum:.6g}, global_bound={bound}, reach={self.reach:g})")
@@ -342,7 +385,17 @@ class Comparison:
     @property
     def runs(self):
         """The training rows of :attr:`table` (without the convex row)."""
-        return self.table[self.table["method"] != CONVEX]
+        return self.table[~self.table["method"].isin(CONVEX_METHODS)]
+
+    @property
+    def reference(self):
+        """The table row of the convex solution the gaps are measured against: the program
+        that also contains every trained model when there is one (``"convex+runs"``),
+        else the lifted program (``"convex"``)."""
+        rows = self.table[self.table["method"] == CONVEX_RUNS]
+        if not len(rows):
+            rows = self.table[self.table["method"] == CONVEX]
+        return rows.iloc[0]
 
     def summary(self, reach: float | None = None):
         r"""Per (method, size): how many seeds reach the optimum.
@@ -429,20 +482,41 @@ class Comparison:
             facts.append(f"{k}={int(v) if isinstance(v, float) and v.is_integer() else v}")
         return ", ".join(facts)
 
+    def _reference_text(self, conv) -> list[str]:
+        """Which of three situations holds, in words: a certified optimum; a convex value no
+        run can beat, uncertified (with the largest dual violation found); or a plain
+        program value that larger models may beat."""
+        program = self._program_text(conv)
+        if self.certified:
+            lines = [f"convex optimum {self.optimum:.6g}: certified, no model of any "
+                     f"{self.size_name} goes below the global lower bound "
+                     f"{self.global_bound:.6g} ({program})"]
+        elif conv["method"] == CONVEX_RUNS:
+            viol = float(conv.get("max_violation", math.nan))
+            why = ("the search for violated constraints found none; still not a proof"
+                   if viol <= 1 + 1e-6 else f"its dual point violates a constraint of the "
+                   f"complete program by a factor {viol:.3g} (1 = certified)")
+            lines = [f"convex value {self.optimum:.6g} of the program that also contains "
+                     f"every trained model: no run can go below it; NOT a global "
+                     f"certificate: {why} ({program})"]
+        else:
+            lines = [f"convex value {self.optimum:.6g} ({program}): NOT a global certificate "
+                     f"(larger models may go below it)"]
+        lines.append(f"solver {conv['solver']}, status {conv['status']}, effective "
+                     f"{self.size_name} {conv['effective_size']}, convex part "
+                     f"{self._convex_time():.2f} s")
+        return lines
+
+    def _convex_time(self) -> float:
+        rows = self.table[self.table["method"].isin(CONVEX_METHODS)]
+        return float(np.nansum(rows["time"].to_numpy(dtype=float)))
+
     def format_summary(self, reach: float | None = None) -> str:
         """The summary as readable text (what the CLI prints)."""
         summ = self.summary(reach)
         reach = summ.attrs["reach"]
-        conv = self.table[self.table["method"] == CONVEX].iloc[0]
-        program = self._program_text(conv)
-        if self.certified:
-            ref = (f"convex optimum {self.optimum:.6g} (certified global lower bound "
-                   f"{self.global_bound:.6g}; {program})")
-        else:
-            ref = (f"convex value {self.optimum:.6g} ({program}): NOT a global certificate "
-                   f"(larger models may go below it)")
-        lines = [ref, f"solver {conv['solver']}, status {conv['status']}, effective "
-                      f"{self.size_name} {conv['effective_size']}, {conv['time']:.2f} s"]
+        conv = self.reference
+        lines = self._reference_text(conv)
         cols = ["method", "size", "seeds", "reached", "median_gap", "min_gap", "max_gap",
                 "median_effective_size"] + [c for c in summ.columns if c.startswith("median_")
                                             and c not in ("median_gap",
@@ -456,6 +530,10 @@ class Comparison:
         if self.certified:
             below = int(self.runs["below_bound"].fillna(False).astype(bool).sum())
             lines.append(f"runs below the certified global bound: {below}")
+        elif self.reference["method"] == CONVEX_RUNS:
+            below = int(self.runs["below_convex"].fillna(False).astype(bool).sum())
+            lines.append(f"runs below the certified lower bound of that program: {below} of "
+                         f"{len(self.runs)}")
         else:
             under = int((self.runs["rel_gap"] < 0).sum())
             lines.append(f"runs below the program's value: {under} of {len(self.runs)} "
@@ -493,22 +571,28 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
               store: str | None = None) -> Comparison:
     import pandas as pd
 
-    conv = [r for r in records if r["method"] == CONVEX]
+    records = [r for r in records if not r["row"].get("same_program")]
+    conv = ([r for r in records if r["method"] == CONVEX_RUNS]
+            or [r for r in records if r["method"] == CONVEX])
     if not conv:
         raise ValueError("The convex solution is missing from the results; rerun the sweep.")
     crow = conv[0]["row"]
     optimum = float(crow["objective"])
     bound = crow.get("global_bound")
     bound = None if bound is None or not math.isfinite(float(bound)) else float(bound)
+    # the program that contains every run bounds every run (rigorously: its lower bound)
+    contains = float(crow["lower_bound"]) if conv[0]["method"] == CONVEX_RUNS else None
     tol = spec.get("bound_tol", 1e-6)
     rows, trajs, params = [], {}, {}
     for r in records:
         row = dict(r["row"])
+        convex = r["method"] in CONVEX_METHODS
         row["rel_gap"] = (float(row["objective"]) - optimum) / max(abs(optimum), 1e-300)
         row["bound"] = bound if bound is not None else math.nan
-        row["below_bound"] = _bound_flags(row, bound, tol, r["method"] == CONVEX)
+        row["below_bound"] = _bound_flags(row, bound, tol, convex)
+        row["below_convex"] = _bound_flags(row, contains, tol, convex)
         rows.append(_merge(row, spec.get("describe", {}), "problem_"))
-        if r["method"] != CONVEX:
+        if not convex:
             k = (r["method"], int(r["size"]), int(r["seed"]))
             trajs[k] = r["trajectory"]
             if r["params"] is not None:
@@ -519,7 +603,7 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
         table = table.rename(columns={"active_units": "effective_size"})  # older stores
     table = table[[c for c in cols if c in table.columns]
                   + [c for c in table.columns if c not in cols]]
-    order = (table["method"] != CONVEX).astype(int)
+    order = table["method"].map({CONVEX: 0, CONVEX_RUNS: 1}).fillna(2)
     table = (table.assign(_o=order).sort_values(["_o", "method", "size", "seed"])
              .drop(columns="_o").reset_index(drop=True))
     for col in ("seed", "size", "steps"):
@@ -541,7 +625,8 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             reach: float = 1e-2, dtype: str = "float64", device: str | None = None,
             n_jobs: int | None = None, population: str | int = "size",
             address: str | None = None, connect_timeout: float = 5.0,
-            progress: bool | None = None) -> Comparison:
+            progress: bool | None = None, include_runs: bool = True,
+            refine_rounds: int = 2) -> Comparison:
     r"""Solve the convex lift of ``prob`` and train ``prob.model(size, seed)`` for every size
     and seed; return both side by side.
 
@@ -591,6 +676,13 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         Seconds to wait for the Dask scheduler.
     progress : bool, optional
         Show a tqdm progress bar; ``None``: only when stderr is a terminal.
+    include_runs : bool
+        When the lift is not exact, also solve ``lifted.including(models)`` (the program
+        that contains every trained model, hence whose optimum no run beats) after the runs,
+        refined by ``lifted.refine`` (e.g. column generation) for ``refine_rounds`` rounds;
+        that solution (``method == "convex+runs"``) becomes the reference of the gaps.
+    refine_rounds : int
+        Rounds of ``lifted.refine`` (0: none).
 
     Returns
     -------
@@ -612,7 +704,11 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             "n_jobs": check_int(n_jobs if n_jobs is not None else
                                 max(1, min(os.cpu_count() or 1, 8)), "n_jobs", minimum=1),
             "timeout": check_positive(connect_timeout, "connect_timeout"),
-            "folder": check_store_path(store) if store is not None else None}
+            "folder": check_store_path(store) if store is not None else None,
+            "refine_rounds": check_int(refine_rounds, "refine_rounds")}
+    if not isinstance(include_runs, bool):
+        raise TypeError(f"`include_runs` must be True or False, got {include_runs!r}.")
+    args["include_runs"] = include_runs
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
     args["solver"] = solver
@@ -654,6 +750,14 @@ def _plan(prob, args: dict[str, Any]):
             for m in args["sizes"] for s in args["seeds"]]
     keys = [conv_key] + [r["key"] for r in runs]
     units = [{"kind": CONVEX, "key": conv_key, "options": spec["lift"]}]
+    if args["include_runs"]:
+        spec["refine_rounds"] = args["refine_rounds"]
+        runs_key = task_key(problem=fp, method=CONVEX_RUNS, **spec["lift"], test=spec["test"],
+                            runs=[r["key"] for r in runs], rounds=args["refine_rounds"])
+        keys.append(runs_key)
+        units.append({"kind": CONVEX_RUNS, "key": runs_key, "options": spec["lift"],
+                      "rounds": args["refine_rounds"],
+                      "runs": [(r["size"], r["seed"], r["key"]) for r in runs]})
     for group in _make_units(runs, args["population"]):
         units.append({"kind": "population", "sizes": [r["size"] for r in group],
                       "seeds": [r["seed"] for r in group], "keys": [r["key"] for r in group],
@@ -664,7 +768,7 @@ def _plan(prob, args: dict[str, Any]):
 
 def _pending(unit: dict[str, Any], done: set[str]) -> dict[str, Any] | None:
     """``unit`` without its finished tasks (None when nothing is left)."""
-    if unit["kind"] == CONVEX:
+    if unit["kind"] in CONVEX_METHODS:
         return None if unit["key"] in done else unit
     keep = [i for i, k in enumerate(unit["keys"]) if k not in done]
     if not keep:
@@ -683,7 +787,9 @@ def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dic
             if done:
                 records.update((r["key"], r) for r in st.records(sorted(done)))
         todo = [u for u in (_pending(u, done) for u in units) if u is not None]
-        total = sum(1 if u["kind"] == CONVEX else len(u["keys"]) for u in todo)
+        last = [u for u in todo if u["kind"] == CONVEX_RUNS]  # needs every run's model
+        todo = [u for u in todo if u["kind"] != CONVEX_RUNS]
+        total = sum(1 if u["kind"] == CONVEX else len(u["keys"]) for u in todo) + len(last)
         show = sys.stderr.isatty() if progress is None else bool(progress)
         from tqdm.auto import tqdm
 
@@ -695,6 +801,14 @@ def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dic
                     st.write(out)  # one transaction per finished unit
                 records.update((r["key"], r) for r in out)
                 bar.update(len(out))
+            for unit in last:
+                unit = {**unit, "runs": [(m, s, records[k]["params"]) for m, s, k in unit["runs"]
+                                         if records[k].get("params") is not None]}
+                out = _run_unit(unit, prob, args["test"], None)
+                if st is not None:
+                    st.write(out)
+                records.update((r["key"], r) for r in out)
+                bar.update(len(out))
     finally:
         if st is not None:
             st.close()
@@ -702,9 +816,14 @@ def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dic
 
 
 def _warn_below(cmp: Comparison) -> None:
+    contains = cmp.runs["below_convex"].fillna(False).astype(bool)
+    if contains.any():
+        warnings.warn(f"{int(contains.sum())} run(s) ended below the certified lower bound of "
+                      "the convex program that contains them; this should be impossible. "
+                      "Please report it with the store folder.", RuntimeWarning, stacklevel=3)
     if cmp.global_bound is None:
         return
-    below = cmp.runs[cmp.runs["below_bound"].astype(bool)]
+    below = cmp.runs[cmp.runs["below_bound"].fillna(False).astype(bool)]
     if len(below):
         worst = float(below["objective"].min())
         warnings.warn(f"{len(below)} run(s) ended below the certified global bound "

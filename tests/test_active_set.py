@@ -238,6 +238,8 @@ def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch
     assert solver_order(relu)[0] == "clarabel"
     monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
     monkeypatch.setattr(type(relu), "CONE_THRESHOLD", 10)
+    assert solver_order(relu)[0] == "clarabel"  # too few samples for the cone working set
+    monkeypatch.setattr(type(relu), "ACTIVE_SET_MIN_N", 10)
     assert solver_order(gated)[:2] == ["active_set", "fista"]
     assert solver_order(relu)[:2] == ["active_set", "clarabel"]  # al only beyond its own
     monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)

@@ -107,16 +107,41 @@ def test_summary_and_plot(sweep, tmp_path):
         in text
 
 
-def test_sampled_patterns_are_not_called_a_certificate():
+def test_sampled_lift_gives_a_convex_value_no_run_beats(tmp_path):
+    """10-D inputs: the sampled program alone is beaten by wide networks; the program that also
+    contains every trained network (refined by column generation) is not, rigorously."""
     data = load("diabetes")
     prob = TwoLayerReLU(data.X_train[:120], data.y_train[:120], beta=1.0)
-    cmp = lift.compare(prob, sizes=[2], seeds=1, train={"steps": 50},
-                       lift={"patterns": 20, "program": "gated"}, n_jobs=1)
-    assert cmp.global_bound is None or cmp.certified
-    if cmp.global_bound is None:
-        assert cmp.runs["bound"].isna().all()
-        assert cmp.runs["below_bound"].isna().all()
-        assert "NOT a global certificate" in cmp.format_summary()
+    kw = {"sizes": [2, 32], "seeds": 2, "train": {"steps": 400, "lr": 2e-2},
+          "lift": {"patterns": 20}, "solver": "clarabel", "n_jobs": 1}
+    plain = lift.compare(prob, include_runs=False, **kw)
+    assert plain.reference["method"] == "convex" and not plain.certified
+    assert (plain.runs["rel_gap"] < 0).any()  # the premise: wide networks beat it
+    assert plain.runs["below_convex"].isna().all()
+    assert "larger models may go below it" in plain.format_summary()
+    cmp = lift.compare(prob, refine_rounds=1, store=tmp_path / "s", **kw)
+    ref = cmp.reference
+    assert ref["method"] == "convex+runs" and ref["models"] == 4
+    assert ref["patterns"] > 20 and ref["added"] >= 0 and ref["max_violation"] > 0
+    assert cmp.optimum < plain.optimum
+    # every run is above the certified lower bound of the program that contains it
+    assert (cmp.runs["objective"] >= ref["lower_bound"] - 1e-9 * abs(ref["lower_bound"])).all()
+    assert not cmp.runs["below_convex"].astype(bool).any()
+    assert (cmp.runs["rel_gap"] >= -1e-6).all()
+    text = cmp.format_summary()
+    assert "no run can go below it" in text and "NOT a global certificate" in text
+    assert "runs below the certified lower bound of that program: 0 of 4" in text
+    # both convex rows are kept, and the store gives the same comparison back
+    assert list(cmp.table["method"][:2]) == ["convex", "convex+runs"]
+    again = lift.Comparison.from_store(tmp_path / "s")
+    assert again.reference["method"] == "convex+runs" and again.optimum == cmp.optimum
+
+
+def test_exact_lift_has_no_second_convex_row(toy1d):
+    prob, _ = toy1d
+    cmp = lift.compare(prob, sizes=[2], seeds=1, train={"steps": 50}, n_jobs=1)
+    assert list(cmp.table["method"]).count("convex") == 1
+    assert "convex+runs" not in set(cmp.table["method"])
 
 
 def test_population_grouping_does_not_change_results(toy1d):

@@ -62,12 +62,32 @@ def _lds_build(args: argparse.Namespace) -> tuple[Any, Any]:
     return prob, impulse_response(*system, args.length)
 
 
+def _rational_example():
+    """exp on 41 points of [-3, 3] at type (2, 2) (conformance tests)."""
+    from lift.problems.transfer.data import classic
+    from lift.problems.transfer.rational import RationalFit
+
+    return RationalFit(*classic("exp", 41), 2, 2)
+
+
+def _lds_example():
+    """A random stable system of order 2, four noisy sequences of length 20."""
+    from lift.problems.transfer.lds import LinearSystemID, lds_data
+
+    u, y, _ = lds_data(2, 20, 4, noise=0.05, seed=0)
+    return LinearSystemID(u, y, 2, reg=0.3)
+
+
 RATIONAL = register_family(Family(
     name="rational", help="rational functions p/q (certified minimax fit by bisection)",
     add_arguments=_rational_arguments, build=_rational_build,
-    defaults={"sizes": [0, 1, 2], "steps": 2000, "lr": 1e-2}))
+    defaults={"sizes": [1, 2], "steps": 2000, "lr": 1e-2},
+    example=lambda: _rational_example(),
+    check_options={"sizes": (1, 2), "separable": False, "train_steps": 50}))
 
 LDS = register_family(Family(
     name="lds", help="SISO linear systems (Hankel nuclear-norm lift, Ho-Kalman realization)",
     add_arguments=_lds_arguments, build=_lds_build,
-    defaults={"sizes": [1, 2, 3, 6, 12], "steps": 2000, "lr": 1e-2}))
+    defaults={"sizes": [1, 2, 3, 6, 12], "steps": 2000, "lr": 1e-2},
+    example=lambda: _lds_example(),
+    check_options={"sizes": (1, 2, 4), "train_steps": 50}))

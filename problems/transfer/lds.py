@@ -300,7 +300,7 @@ class LinearSystemID(Problem):
         if n > (self.length - 1) // 2:
             raise ValueError(f"`size` (order) {n} is above what sequences of length "
                              f"{self.length} identify ({(self.length - 1) // 2}).")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_int(seed, "seed"))
         return LDSModel(np.zeros(n), 0.1 * rng.standard_normal(n),
                         0.1 * float(rng.standard_normal()), dtype=dtype, device=device)
 
@@ -337,10 +337,13 @@ class LinearSystemID(Problem):
             a, c, d = params
             return impulse_response(np.asarray(a, float), np.asarray(c, float), float(d),
                                     self.length)
-        h = np.asarray(params, dtype=np.float64)
-        if h.shape != (self.length,):
+        try:
+            h = np.asarray(params, dtype=np.float64)
+        except (TypeError, ValueError):
+            h = None
+        if h is None or h.shape != (self.length,):
             raise TypeError("`params` must be an LDSModel, (a, c, d) or an impulse response "
-                            f"of length {self.length}.")
+                            f"of length {self.length}; got {type(params).__name__}.")
         return h
 
     def project_(self, model: LDSModel) -> None:

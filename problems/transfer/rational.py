@@ -232,7 +232,7 @@ class RationalFit(Problem):
         return int(self.points.size)
 
     def _degrees(self, size: int) -> tuple[int, int]:
-        k = check_int(size, "size", minimum=0)
+        k = check_int(size, "size", minimum=1)
         top = max(self.num_degree, self.den_degree)
         if k > top:
             raise ValueError(f"`size` (order) {k} is above this problem's order {top} (type "
@@ -245,7 +245,7 @@ class RationalFit(Problem):
         """A type ``(min(m, size), min(n, size))`` model: ``q = phi_0`` (a constant, positive on
         the data) and small seeded random numerator coefficients."""
         mk, nk = self._degrees(size)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_int(seed, "seed"))
         num = 0.1 * rng.standard_normal(mk + 1)
         den = np.zeros(nk + 1)
         den[0] = 1.0

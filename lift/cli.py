@@ -196,9 +196,9 @@ def _compare_generic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-include-runs", dest="include_runs", action="store_false",
                    help="do not solve the program that also contains every trained model "
                         "(inexact lifts only)")
-    g.add_argument("--refine-rounds", type=int, default=2,
+    g.add_argument("--refine-rounds", type=int, default=0,
                    help="rounds of refinement (e.g. column generation) of that program "
-                        "(default: 2)")
+                        "(default: 0, only the search for violated constraints)")
 
 
 def _compare_args(p: argparse.ArgumentParser) -> None:

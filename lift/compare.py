@@ -488,9 +488,9 @@ class Comparison:
         program value that larger models may beat."""
         program = self._program_text(conv)
         if self.certified:
-            lines = [f"convex optimum {self.optimum:.6g}: certified, no model of any "
-                     f"{self.size_name} goes below the global lower bound "
-                     f"{self.global_bound:.6g} ({program})"]
+            lines = [f"convex optimum {self.optimum:.6g}: no model of any {self.size_name} "
+                     f"goes below its certified global lower bound {self.global_bound:.6g} "
+                     f"({program})"]
         elif conv["method"] == CONVEX_RUNS:
             viol = float(conv.get("max_violation", math.nan))
             why = ("the search for violated constraints found none; still not a proof"
@@ -626,7 +626,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             n_jobs: int | None = None, population: str | int = "size",
             address: str | None = None, connect_timeout: float = 5.0,
             progress: bool | None = None, include_runs: bool = True,
-            refine_rounds: int = 2) -> Comparison:
+            refine_rounds: int = 0) -> Comparison:
     r"""Solve the convex lift of ``prob`` and train ``prob.model(size, seed)`` for every size
     and seed; return both side by side.
 
@@ -682,7 +682,8 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         refined by ``lifted.refine`` (e.g. column generation) for ``refine_rounds`` rounds;
         that solution (``method == "convex+runs"``) becomes the reference of the gaps.
     refine_rounds : int
-        Rounds of ``lifted.refine`` (0: none).
+        Rounds of ``lifted.refine`` (0: only its search for violated constraints, whose
+        largest violation is reported; each round adds what it finds and solves again).
 
     Returns
     -------

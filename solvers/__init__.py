@@ -38,8 +38,10 @@ __all__ = [
 
 #: Above this many scalar rows, interior-point methods become slow on semidefinite cones.
 PSD_IPM_LIMIT = 2_000
-#: Above this many scalar rows, interior-point methods become slow on LP/SOCP programs.
-SOCP_IPM_LIMIT = 400_000
+#: Above this many scalar rows, interior-point methods become slow on LP/SOCP programs
+#: (Clarabel solves a 611,574-row cone program of 835 blocks in 70 s on 2 cores, where SCS
+#: needs minutes to reach 1e-6).
+SOCP_IPM_LIMIT = 1_500_000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,8 @@
 Importing this package registers every bundled family (see :mod:`lift.families`).
 """
 
+from lift.problems.factorization import MatrixCompletion, MatrixSensing, PSDFactorization
 from lift.problems.relu import GatedReLUNet, ReLULift, ReLUNet, TwoLayerReLU
 
-__all__ = ["GatedReLUNet", "ReLULift", "ReLUNet", "TwoLayerReLU"]
+__all__ = ["GatedReLUNet", "MatrixCompletion", "MatrixSensing", "PSDFactorization", "ReLULift",
+           "ReLUNet", "TwoLayerReLU"]

@@ -85,6 +85,12 @@ class SoftImpute:
         Torch device (``None``: CUDA when available) and floating dtype.
     seed : int
         Seed of the random columns of the subspace block.
+    continuation : float or None
+        Without a warm start, solve first for ``lam_c = ||A^* b||_2 / 2`` and divide
+        ``lam_c`` by this factor whenever the objective settles (relative change below
+        ``1e-3``, or 30 iterations), down to ``lam``: the iterates stay near the final rank
+        instead of passing through the high ranks of the early soft-impute steps. Gap checks
+        start once ``lam_c = lam``. ``None`` starts at ``lam``.
     """
 
     max_iter: int = 5000
@@ -96,6 +102,7 @@ class SoftImpute:
     device: Any = None
     dtype: torch.dtype = torch.float64
     seed: int = 0
+    continuation: float | None = 3.0
 
     def __post_init__(self) -> None:
         check_int(self.max_iter, "max_iter", minimum=1)
@@ -107,6 +114,9 @@ class SoftImpute:
         if self.max_time is not None:
             check_positive(self.max_time, "max_time")
         check_int(self.seed, "seed")
+        if self.continuation is not None and check_positive(self.continuation,
+                                                            "continuation") <= 1:
+            raise ValueError("`continuation` must be a factor > 1 (or None).")
 
     # --- the partial eigen/singular decomposition of Y = Z + step * W ------------------------
     def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen):
@@ -165,7 +175,6 @@ class SoftImpute:
         m, n = op.shape
         b = torch.as_tensor(lifted.b, **kw)
         step = 1.0 / op.lipschitz
-        thr = lam * step
         gen = torch.Generator().manual_seed(self.seed)
 
         if warm_start is not None and not (isinstance(warm_start, dict)
@@ -185,8 +194,18 @@ class SoftImpute:
         k0 = min(k0, m, n)
         Qv = torch.cat([V, torch.randn(n, max(k0 - V.shape[1], 1), generator=gen,
                                        dtype=self.dtype).to(device)], dim=1)
+        lam_c = lam
+        if warm_start is None and self.continuation is not None:
+            W0 = op.adjoint(b)
+            x = torch.randn(n, 1, generator=gen, dtype=self.dtype).to(device)
+            for _ in range(8):
+                x = W0.T @ (W0 @ x)
+                x = x / torch.linalg.norm(x)
+            lam_c = max(lam, 0.5 * float(torch.linalg.norm(W0 @ x)))
+        stage_start = 0
+        thr = lam_c * step
         zX = op.forward_lowrank(U, s, V)
-        F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam * float(s.sum())
+        F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
         Uo, so, Vo, zo = U, s, V, zX
         t = 1.0
         history: dict[str, list[float]] = {"iteration": [], "value": [], "lower_bound": [],
@@ -212,10 +231,19 @@ class SoftImpute:
                 Qv = torch.cat([Qv, torch.randn(n, extra, generator=gen,
                                                 dtype=self.dtype).to(device)], dim=1)
             zn = op.forward_lowrank(Un, sn, Vn)
-            Fn = 0.5 * float(torch.sum((zn - b) ** 2)) + lam * float(sn.sum())
+            Fn = 0.5 * float(torch.sum((zn - b) ** 2)) + lam_c * float(sn.sum())
             t = t_new if Fn <= F else 1.0  # adaptive restart on an increase
             Uo, so, Vo, zo = U, s, V, zX
             U, s, V, zX, F_prev, F = Un, sn, Vn, zn, F, Fn
+            if lam_c > lam:
+                settled = abs(F_prev - F) <= 1e-3 * max(abs(F), 1e-12)
+                if settled or it - stage_start >= 30:
+                    lam_c = max(lam, lam_c / self.continuation)
+                    thr, stage_start, t = lam_c * step, it, 1.0
+                    Uo, so, Vo, zo = U, s, V, zX
+                    F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
+                    last_check = it
+                continue
             stalled = abs(F_prev - F) <= 0.1 * tol * max(abs(F), 1e-12)
             timed_out = self.max_time is not None and (time.perf_counter() - start
                                                        > self.max_time)

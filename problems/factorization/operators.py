@@ -129,11 +129,13 @@ class SamplingOperator:
 
     # --- the maps -------------------------------------------------------------------------
     def forward_lowrank(self, U: torch.Tensor, s: torch.Tensor, V: torch.Tensor,
-                        chunk: int = 1 << 18) -> torch.Tensor:
-        """``(U diag(s) V^T)[rows, cols]``, in chunks of observed entries."""
+                        block: int = 1 << 22) -> torch.Tensor:
+        """``(U diag(s) V^T)[rows, cols]``, in chunks of observed entries (temporaries of at
+        most ``block`` numbers)."""
         r, c = self._idx(U.device)
         Us = U * s
         out = torch.empty(self.p, dtype=U.dtype, device=U.device)
+        chunk = max(1, block // max(U.shape[1], 1))
         for a in range(0, self.p, chunk):
             out[a:a + chunk] = (Us[r[a:a + chunk]] * V[c[a:a + chunk]]).sum(-1)
         return out

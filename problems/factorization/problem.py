@@ -209,7 +209,7 @@ class _Factorization(Problem):
         """``A(U V^T)`` in float64 (never forms ``U V^T`` for sampling operators)."""
         if isinstance(self.op, SamplingOperator):
             out = np.empty(self.op.p)
-            step = 1 << 20
+            step = max(1, (1 << 22) // max(U.shape[1], 1))
             for a in range(0, self.op.p, step):
                 r, c = self.op.rows[a:a + step], self.op.cols[a:a + step]
                 out[a:a + step] = np.einsum("ij,ij->i", U[r], V[c])

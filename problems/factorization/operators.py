@@ -137,7 +137,8 @@ class SamplingOperator:
         out = torch.empty(self.p, dtype=U.dtype, device=U.device)
         chunk = max(1, block // max(U.shape[1], 1))
         for a in range(0, self.p, chunk):
-            out[a:a + chunk] = (Us[r[a:a + chunk]] * V[c[a:a + chunk]]).sum(-1)
+            out[a:a + chunk] = torch.einsum("ij,ij->i", Us.index_select(0, r[a:a + chunk]),
+                                            V.index_select(0, c[a:a + chunk]))
         return out
 
     def forward_dense(self, X: np.ndarray) -> np.ndarray:

@@ -91,6 +91,12 @@ class SoftImpute:
         ``1e-3``, or 30 iterations), down to ``lam``: the iterates stay near the final rank
         instead of passing through the high ranks of the early soft-impute steps. Gap checks
         start once ``lam_c = lam``. ``None`` starts at ``lam``.
+    max_rank : int or None
+        Largest rank of a step (the partial SVD stops growing there and the step is a
+        truncated prox, as softImpute's ``rank.max``): it bounds time and memory in the early
+        steps at low sampling rates, whose gradient steps have a high-rank bulk; the
+        certificate does not rely on it, and a solve that needs a higher rank stops at
+        ``max_iters`` saying so. ``None``: no limit.
     """
 
     max_iter: int = 5000
@@ -103,6 +109,7 @@ class SoftImpute:
     dtype: torch.dtype = torch.float64
     seed: int = 0
     continuation: float | None = 3.0
+    max_rank: int | None = 200
 
     def __post_init__(self) -> None:
         check_int(self.max_iter, "max_iter", minimum=1)
@@ -114,6 +121,8 @@ class SoftImpute:
         if self.max_time is not None:
             check_positive(self.max_time, "max_time")
         check_int(self.seed, "seed")
+        if self.max_rank is not None:
+            check_int(self.max_rank, "max_rank", minimum=1)
         if self.continuation is not None and check_positive(self.continuation,
                                                             "continuation") <= 1:
             raise ValueError("`continuation` must be a factor > 1 (or None).")
@@ -121,7 +130,8 @@ class SoftImpute:
     # --- the partial eigen/singular decomposition of Y = Z + step * W ------------------------
     def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen):
         m, n = Uz.shape[0], Vz.shape[0]
-        kmax = min(m, n)
+        kmax = min(m, n) if self.max_rank is None else min(m, n, self.max_rank
+                                                              + self.oversample)
 
         if symmetric:
             def Y(Q):
@@ -161,6 +171,8 @@ class SoftImpute:
             Qv = torch.cat([right, torch.randn(n, grow, generator=gen, dtype=Q.dtype,
                                                device="cpu").to(Q.device)], dim=1)
         keep = vals > thr
+        if self.max_rank is not None:
+            keep[self.max_rank:] = False
         return left[:, keep], vals[keep] - thr, right[:, keep], right
 
     def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
@@ -236,6 +248,9 @@ class SoftImpute:
             Uo, so, Vo, zo = U, s, V, zX
             U, s, V, zX, F_prev, F = Un, sn, Vn, zn, F, Fn
             if lam_c > lam:
+                if verbose:
+                    print(f"soft_impute {it:5d}  continuation lam {lam_c:.4g}  value {F:.10e}"
+                          f"  rank {s.numel()}")
                 settled = abs(F_prev - F) <= 1e-3 * max(abs(F), 1e-12)
                 if settled or it - stage_start >= 30:
                     lam_c = max(lam, lam_c / self.continuation)
@@ -279,6 +294,8 @@ class SoftImpute:
         if status != "optimal" and not message:
             message = (f"iteration budget {self.max_iter} reached; certified relative gap "
                        f"{rel:.1e} (tol {tol:.1e})")
+        if status != "optimal" and self.max_rank is not None and s.numel() >= self.max_rank:
+            message += f"; the rank reached max_rank={self.max_rank}: raise it"
         primal = _primal(U, s, V)
         return SolverResult(primal=primal, status=status, time=time.perf_counter() - start,
                             iterations=it, message=message,

@@ -97,6 +97,12 @@ class SoftImpute:
         steps at low sampling rates, whose gradient steps have a high-rank bulk; the
         certificate does not rely on it, and a solve that needs a higher rank stops at
         ``max_iters`` saying so. ``None``: no limit.
+    backtracking : bool
+        Step sizes ``t >= 1/L`` by backtracking (Beck & Teboulle): a step is accepted when
+        ``||A(X_+ - Z)||^2 <= ||X_+ - Z||_F^2 / t``, the exact sufficient-decrease test of a
+        quadratic ``f``; the next trial is ``1.2 t``. On low-rank differences a sampling
+        operator has curvature near the sampling fraction rather than 1, so accepted steps
+        are far longer than ``1/L`` at low sampling rates.
     """
 
     max_iter: int = 5000
@@ -110,6 +116,7 @@ class SoftImpute:
     seed: int = 0
     continuation: float | None = 3.0
     max_rank: int | None = 200
+    backtracking: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.max_iter, "max_iter", minimum=1)
@@ -215,7 +222,7 @@ class SoftImpute:
                 x = x / torch.linalg.norm(x)
             lam_c = max(lam, 0.5 * float(torch.linalg.norm(W0 @ x)))
         stage_start = 0
-        thr = lam_c * step
+        tk, tk_used, backtracks = step, step, 0
         zX = op.forward_lowrank(U, s, V)
         F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
         Uo, so, Vo, zo = U, s, V, zX
@@ -235,14 +242,26 @@ class SoftImpute:
             else:
                 Uz, sz, Vz, zZ = U, s, V, zX
             W = op.adjoint(b - zZ)
-            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, step, thr, Qv, symmetric, gen)
+            while True:
+                thr = lam_c * tk
+                Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen)
+                zn = op.forward_lowrank(Un, sn, Vn)
+                if not self.backtracking or tk <= step:
+                    break
+                # f quadratic: f(X+) <= f(Z) + <grad f(Z), X+ - Z> + |X+ - Z|^2 / (2 t)
+                # iff |A(X+ - Z)|^2 <= |X+ - Z|_F^2 / t
+                if float(torch.sum((zn - zZ) ** 2)) * tk <= _dist2(Un, sn, Vn, Uz, sz, Vz):
+                    break
+                tk = max(step, 0.5 * tk)
+                backtracks += 1
+            tk_used = tk
+            tk = min(tk * 1.2, step * 1e4) if self.backtracking else step
             kb = max(sn.numel() + self.oversample, min(k0, m, n))
             Qv = right[:, :min(kb, right.shape[1])]
             if Qv.shape[1] < min(kb, m, n):
                 extra = min(kb, m, n) - Qv.shape[1]
                 Qv = torch.cat([Qv, torch.randn(n, extra, generator=gen,
                                                 dtype=self.dtype).to(device)], dim=1)
-            zn = op.forward_lowrank(Un, sn, Vn)
             Fn = 0.5 * float(torch.sum((zn - b) ** 2)) + lam_c * float(sn.sum())
             t = t_new if Fn <= F else 1.0  # adaptive restart on an increase
             Uo, so, Vo, zo = U, s, V, zX
@@ -254,7 +273,7 @@ class SoftImpute:
                 settled = abs(F_prev - F) <= 1e-3 * max(abs(F), 1e-12)
                 if settled or it - stage_start >= 30:
                     lam_c = max(lam, lam_c / self.continuation)
-                    thr, stage_start, t = lam_c * step, it, 1.0
+                    stage_start, t = it, 1.0
                     Uo, so, Vo, zo = U, s, V, zX
                     F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
                     last_check = it
@@ -300,8 +319,17 @@ class SoftImpute:
         return SolverResult(primal=primal, status=status, time=time.perf_counter() - start,
                             iterations=it, message=message,
                             info={"history": history, "rank": int(s.numel()),
-                                  "device": str(device)},
+                                  "device": str(device), "step": tk_used * op.lipschitz,
+                                  "backtracks": backtracks},
                             warm_start=primal)
+
+
+def _dist2(U1, s1, V1, U2, s2, V2) -> float:
+    """``||U1 diag(s1) V1^T - U2 diag(s2) V2^T||_F^2`` from Gram matrices (``U1``, ``V1``
+    orthonormal)."""
+    cross = torch.sum(((U1.T @ U2) * s2) * (V1.T @ V2) * s1[:, None])
+    zz = torch.sum(((U2.T @ U2) * s2) * (V2.T @ V2) * s2[:, None])
+    return float(torch.sum(s1 * s1) - 2 * cross + zz)
 
 
 def _primal(U: torch.Tensor, s: torch.Tensor, V: torch.Tensor) -> dict[str, np.ndarray]:

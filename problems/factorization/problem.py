@@ -446,8 +446,9 @@ class MatrixSensing(_Factorization):
         out = super()._fingerprint_items()
         if isinstance(self.op, DenseOperator):
             out["A"] = self.op.A
-        else:
-            out["A"] = repr(self.op.fwd)
+        else:  # a callable is known by its name only (the measurements b still count)
+            fwd = self.op.fwd
+            out["A"] = f"{getattr(fwd, '__module__', '')}.{getattr(fwd, '__qualname__', fwd)}"
         return out
 
     def data(self, *, dtype: Any = None, device: Any = None) -> tuple[torch.Tensor, ...]:

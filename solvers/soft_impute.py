@@ -6,10 +6,13 @@ Minimizes, over matrices ``X`` (``X >= 0`` with the trace norm when the program 
 
     F(X) = \tfrac12 \|A(X) - b\|_2^2 + \lambda \|X\|_*
 
-with FISTA steps ``X_{k+1} = prox_{\lambda/L \|\cdot\|_*}(Z_k + A^*(b - A Z_k) / L)`` from the
+with FISTA steps ``X_{k+1} = prox_{t \lambda \|\cdot\|_*}(Z_k + t A^*(b - A Z_k))`` from the
 extrapolated point ``Z_k = X_k + \beta_k (X_k - X_{k-1})`` (momentum restarted whenever
-``F`` increases), ``L >= ||A||_2^2``. For a sampling operator and ``L = 1`` the step is
-soft-impute's (Mazumder, Hastie & Tibshirani 2010).
+``F`` increases), with ``t >= 1/L`` (``L >= ||A||_2^2``) found by backtracking. For a
+sampling operator and ``t = 1`` the step is soft-impute's (Mazumder, Hastie & Tibshirani
+2010); on low-rank differences the sampling operator's curvature is about the sampled
+fraction, so backtracking accepts much longer steps. A continuation in ``lambda`` (from
+``||A^* b||_2 / 2`` down) keeps the early iterates at low rank.
 
 Nothing ``m x n`` is formed for a sampling operator: iterates are kept as SVDs
 ``U diag(s) V^T``; the gradient step ``Y`` is *low rank plus sparse* and is only applied to

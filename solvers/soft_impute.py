@@ -103,7 +103,8 @@ class SoftImpute:
     backtracking : bool
         Step sizes ``t >= 1/L`` by backtracking (Beck & Teboulle): a step is accepted when
         ``||A(X_+ - Z)||^2 <= ||X_+ - Z||_F^2 / t``, the exact sufficient-decrease test of a
-        quadratic ``f``; the next trial is ``1.2 t``. On low-rank differences a sampling
+        quadratic ``f``; the next trial is ``2 t`` until the first rejected step, ``1.2 t``
+        after. On low-rank differences a sampling
         operator has curvature near the sampling fraction rather than 1, so accepted steps
         are far longer than ``1/L`` at low sampling rates.
     """
@@ -258,7 +259,8 @@ class SoftImpute:
                 tk = max(step, 0.5 * tk)
                 backtracks += 1
             tk_used = tk
-            tk = min(tk * 1.2, step * 1e4) if self.backtracking else step
+            grow = 2.0 if backtracks == 0 else 1.2  # ramp up fast until the first failure
+            tk = min(tk * grow, step * 1e4) if self.backtracking else step
             kb = max(sn.numel() + self.oversample, min(k0, m, n))
             Qv = right[:, :min(kb, right.shape[1])]
             if Qv.shape[1] < min(kb, m, n):

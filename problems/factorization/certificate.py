@@ -40,9 +40,10 @@ Spectral bounds
   steps on ``W_22^T W_22`` from a random start give a Ritz value ``theta`` with
   ``P[lambda_1 > theta / (1 - eps)] <= 1.648 sqrt(n) exp(-sqrt(eps) (2 q - 1))``; ``eps`` is
   chosen so that this probability is :data:`FAILURE_PROBABILITY`. When the Lanczos bound is
-  the one used, the certificate holds with probability at least ``1 - 2e-12`` over the
-  random starts (a union bound over the two subspaces tried; reported in
-  ``info["failure_probability"]``); otherwise it is deterministic. Two choices of
+  the one used, the certificate holds with probability at least
+  ``1 - info["failure_probability"]`` over the random starts (a union bound over the two
+  subspaces tried and over the attempts: while the bound exceeds ``lam`` the Lanczos steps
+  are doubled, up to 1,280); otherwise it is deterministic. Two choices of
   ``Q_U, Q_V`` are tried (the factors' spans alone, and with ``extra`` Ritz vectors of
   ``W`` added) and the smaller bound is kept.
 
@@ -126,7 +127,8 @@ def _lanczos_max(apply, n: int, steps: int, rng: np.random.Generator) -> tuple[f
 
 def spectral_bound(W, symmetric: bool = False, U: np.ndarray | None = None,
                    V: np.ndarray | None = None, *, exact_limit: int = EXACT_LIMIT,
-                   extra: int = 8, lanczos_steps: int = 80, seed: int = 0
+                   extra: int = 8, lanczos_steps: int = 80, seed: int = 0,
+                   target: float | None = None, max_lanczos_steps: int = 1280
                    ) -> tuple[float, dict[str, Any]]:
     """An upper bound on ``||W||_2`` (``symmetric=False``) or on ``lambda_max((W + W^T)/2)``.
 
@@ -144,6 +146,13 @@ def spectral_bound(W, symmetric: bool = False, U: np.ndarray | None = None,
         Approximate top singular vectors of ``W`` added to ``U``, ``V`` (block bound).
     lanczos_steps : int
         Lanczos steps on the complement block.
+    target : float, optional
+        The value the caller hopes to certify (``lam``): while the block bound exceeds it,
+        the Lanczos steps are doubled (fresh random starts, counted in the failure
+        probability) up to ``max_lanczos_steps``. Needed when ``W``'s spectrum is dense just
+        below ``lam`` (solutions whose rank includes noise directions).
+    max_lanczos_steps : int
+        Limit of that doubling.
     seed : int
         Seed of the random starts.
 
@@ -169,7 +178,16 @@ def spectral_bound(W, symmetric: bool = False, U: np.ndarray | None = None,
             val = float(sla.svdvals(Wd, check_finite=False)[0])
         return val + 10 * max(m, n) * _EPS * frob, {"spectral_bound": "exact",
                                                      "spectral_estimate": val}
-    return _block_bound(W, symmetric, U, V, extra, lanczos_steps, seed, frob)
+    steps, tries = lanczos_steps, 0
+    while True:
+        bound, info = _block_bound(W, symmetric, U, V, extra, steps, seed + tries, frob)
+        tries += 1
+        if "failure_probability" in info:
+            info["failure_probability"] *= tries  # union bound over the attempts
+        if target is None or bound <= target or steps >= min(max_lanczos_steps, n):
+            info["lanczos_steps"] = min(steps, n)
+            return bound, info
+        steps *= 2
 
 
 def _block_bound(W, symmetric: bool, U, V, extra: int, steps: int, seed: int,
@@ -299,6 +317,7 @@ def dual_bound(op, b: np.ndarray, lam: float, residual: np.ndarray, symmetric: b
     if rr == 0.0:
         return 0.0, {"dual_scale": 0.0, "spectral_bound": "none"}
     W = op.adjoint_scipy(r)
+    options.setdefault("target", lam)
     s, info = spectral_bound(W, symmetric=symmetric, U=U, V=V, **options)
     t_max = math.inf if s <= 0 else lam / s
     t = min(max(rb / rr, 0.0), t_max)

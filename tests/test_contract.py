@@ -52,7 +52,7 @@ GENERIC = ["lift/base.py", "lift/compare.py", "lift/store.py", "lift/plots.py", 
            "solvers/__init__.py", "solvers/conic.py", "solvers/sgd.py", "solvers/proxgrad.py",
            "solvers/newton.py", "solvers/group_lasso.py", "solvers/augmented_lagrangian.py",
            "solvers/working_set.py", "solvers/monitor.py", "solvers/linalg.py",
-           "solvers/prox.py"]
+           "solvers/prox.py", "solvers/soft_impute.py", "solvers/bisection.py"]
 VOCABULARY = re.compile(r"\b(pattern|patterns|gate|gates|gated|neuron|neurons|relu|ReLU"
                         r"|TwoLayerReLU|Xa)\b|\balpha\b(?!=)")  # matplotlib's alpha= is fine
 

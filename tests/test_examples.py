@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import numpy as np
+import torch
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -40,3 +43,51 @@ def test_overparameterization_xor_example(tmp_path):
     assert summary.loc[1, "reached"] == 0
     assert summary.loc[32, "reached"] >= 2
     assert res["reach_size"] == 32
+
+
+def test_implicit_bias_example(tmp_path):
+    out = tmp_path / "implicit_bias.png"
+    res = _load("implicit_bias").run(out=out, n=12, scales=(1.0, 0.1, 0.01), steps=4000)
+    assert out.stat().st_size > 10_000
+    # every run interpolates the data
+    assert max(res["fit"]) < 1e-4
+    # no interpolant has a smaller nuclear norm than the library's minimum (solver tolerance)
+    assert min(res["nuclear"]) >= res["nuclear_min"] * (1 - 1e-5)
+    # shrinking the initialization moves GD towards the min-nuclear-norm interpolant ...
+    assert res["dist_nuc"][0] > res["dist_nuc"][1] > res["dist_nuc"][2]
+    assert res["dist_nuc"][-1] < 0.1
+    assert res["nuclear"][-1] < res["nuclear_min"] * 1.02
+    # ... and away from the min-Frobenius one, whose nuclear norm is larger
+    assert res["nuclear_fro"] > 1.1 * res["nuclear_min"]
+    assert res["dist_fro"][-1] > 5 * res["dist_nuc"][-1]
+
+
+def test_transfer_filter_example(tmp_path):
+    out = tmp_path / "filter.png"
+    res = _load("transfer_filter").run(out=out, order=6, fit_degree=3, points=100)
+    assert out.stat().st_size > 10_000
+    lo, hi = res["bracket"]
+    assert lo <= hi <= lo * (1 + 1e-5) and abs(hi - 0.0227) < 1e-3
+    assert res["minimax"] < res["sk"]  # the minimax fit has the smaller max error
+
+
+def test_transfer_hankel_example(tmp_path):
+    out = tmp_path / "hankel.png"
+    res = _load("transfer_hankel").run(out=out, length=30)
+    assert out.stat().st_size > 10_000
+    assert res["orders"] == {"noiseless": 4, "noisy": 4}
+    s = res["noiseless"]
+    assert s[4] < 1e-9 * s[0] and s[3] > 1e-6 * s[0]
+    assert res["impulse_error"] < 1e-6
+
+
+def test_transfer_overparameterization_example(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "hmr.png"
+    res = _load("transfer_overparameterization").run(out=out, orders=(2, 8), seeds=1,
+                                                     steps=150, length=20, sequences=12)
+    assert out.stat().st_size > 10_000
+    for values in res["reached"].values():
+        assert min(values) >= res["bound"]
+    assert res["truth"] >= res["bound"]
+    assert np.min(res["reached"][8]) < np.min(res["reached"][2])

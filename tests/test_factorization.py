@@ -222,6 +222,26 @@ def test_trained_factors_never_beat_the_global_bound(completion):
     assert res.objective >= bound and res.objective == pytest.approx(sol.value, rel=1e-3)
 
 
+def test_compare_table_shows_where_ranks_reach_the_optimum(completion):
+    """The harness on completion: narrow ranks stall above the certified optimum, wide enough
+    ones reach it, no run goes below the global bound (both backends give the same table)."""
+    import lift
+
+    prob, d = completion
+    kw = {"sizes": [1, 2, 4, 8], "seeds": 2, "solver": "soft_impute", "test": d.test,
+          "train": {"optimizer": "adam", "steps": 1500, "lr": 3e-2}, "n_jobs": 1}
+    cmp = lift.compare(prob, **kw)
+    assert cmp.certified and cmp.size_name == "rank"
+    runs = cmp.runs
+    assert not runs["below_bound"].astype(bool).any()
+    assert (runs["objective"] >= cmp.global_bound - 1e-9 * abs(cmp.global_bound)).all()
+    reached = runs.groupby("size")["rel_gap"].max()
+    assert reached[1] > 0.1 and reached[2] > 0.01
+    assert reached[4] < 1e-3 and reached[8] < 1e-3
+    assert cmp.reach_size() == 4
+    assert {"train_rmse", "test_rmse"} <= set(cmp.table.columns)
+
+
 def test_evaluate_and_effective_size(completion):
     prob, d = completion
     test = prob.check_test(d.test)

@@ -123,7 +123,8 @@ command("solve", "solve a lifted program and print its certificate")(run_solve)
 
 
 # --- compare / report ------------------------------------------------------------------------
-def _int_list(text: str) -> list[int]:
+def int_list(text: str) -> list[int]:
+    """Parse ``"1,2,4"`` into positive integers (an ``argparse`` type; families use it too)."""
     try:
         values = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
@@ -162,7 +163,7 @@ def _population(text: str):
 def _compare_generic(p: argparse.ArgumentParser) -> None:
     d = COMPARE_DEFAULTS
     g = p.add_argument_group("sweep")
-    g.add_argument("--sizes", type=_int_list, default=d["sizes"],
+    g.add_argument("--sizes", type=int_list, default=d["sizes"],
                    help="comma-separated sizes (default: %(default)s)")
     g.add_argument("--seeds", type=_seeds, default=d["seeds"],
                    help="number of seeds, or a comma-separated list (default: %(default)s)")

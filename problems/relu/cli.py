@@ -25,15 +25,10 @@ def _patterns(text: str, allow_auto: bool):
 
 
 def _columns(text: str) -> list[int]:
-    try:
-        values = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--columns expects comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"--columns expects comma-separated positive integers, got {text!r}")
-    return [v - 1 for v in values]
+    """``--columns`` (1-based, comma-separated) as 0-based indices."""
+    from lift.cli import int_list
+
+    return [v - 1 for v in int_list(text)]
 
 
 def add_arguments(p: argparse.ArgumentParser, command: str) -> None:

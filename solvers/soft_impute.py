@@ -186,20 +186,10 @@ class SoftImpute:
             keep[self.max_rank:] = False
         return left[:, keep], vals[keep] - thr, right[:, keep], right
 
-    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
-            warm_start: Any = None) -> SolverResult:
-        """Solve ``lifted`` to a certified relative duality gap ``tol``."""
-        start = time.perf_counter()
-        tol = check_positive(tol, "tol")
-        device = resolve_device(self.device)
-        kw = {"dtype": self.dtype, "device": device}
-        op, symmetric = lifted.operator, bool(lifted.symmetric)
-        lam = float(lifted.lam)
+    def _start(self, op, b, lam: float, warm_start: Any, kw: dict, gen):
+        """The starting factors (a warm start's, or zero), the subspace of the first partial
+        SVD, its size, and the first continuation weight (half ``||A^*(b)||_2`` when cold)."""
         m, n = op.shape
-        b = torch.as_tensor(lifted.b, **kw)
-        step = 1.0 / op.lipschitz
-        gen = torch.Generator().manual_seed(self.seed)
-
         if warm_start is not None and not (isinstance(warm_start, dict)
                                            and {"U", "s", "V"} <= set(warm_start)):
             raise TypeError("`warm_start` must be a previous solution's info['warm_start'] "
@@ -216,15 +206,63 @@ class SoftImpute:
         k0 = self.rank if self.rank is not None else max(10, s.numel() + self.oversample)
         k0 = min(k0, m, n)
         Qv = torch.cat([V, torch.randn(n, max(k0 - V.shape[1], 1), generator=gen,
-                                       dtype=self.dtype).to(device)], dim=1)
+                                       dtype=self.dtype).to(kw["device"])], dim=1)
         lam_c = lam
         if warm_start is None and self.continuation is not None:
             W0 = op.adjoint(b)
-            x = torch.randn(n, 1, generator=gen, dtype=self.dtype).to(device)
+            x = torch.randn(n, 1, generator=gen, dtype=self.dtype).to(kw["device"])
             for _ in range(8):
                 x = W0.T @ (W0 @ x)
                 x = x / torch.linalg.norm(x)
             lam_c = max(lam, 0.5 * float(torch.linalg.norm(W0 @ x)))
+        return U, s, V, Qv, k0, lam_c
+
+    def _prox_step(self, op, b, point, tk: float, step: float, lam_c: float, Qv, symmetric,
+                   gen):
+        """One proximal step from the extrapolated point ``(Uz, sz, Vz)`` (predictions
+        ``zZ``), with backtracking on the step ``tk`` (never below ``1 / L``); returns the new
+        factors, their predictions, the right singular subspace, the step and the number of
+        halvings."""
+        Uz, sz, Vz, zZ = point
+        W = op.adjoint(b - zZ)
+        halvings = 0
+        while True:
+            thr = lam_c * tk
+            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen)
+            zn = op.forward_lowrank(Un, sn, Vn)
+            if not self.backtracking or tk <= step:
+                break
+            # f quadratic: f(X+) <= f(Z) + <grad f(Z), X+ - Z> + |X+ - Z|^2 / (2 t)
+            # iff |A(X+ - Z)|^2 <= |X+ - Z|_F^2 / t
+            if float(torch.sum((zn - zZ) ** 2)) * tk <= _dist2(Un, sn, Vn, Uz, sz, Vz):
+                break
+            tk = max(step, 0.5 * tk)
+            halvings += 1
+        return Un, sn, Vn, zn, right, tk, halvings
+
+    def _short_message(self, message: str, rel: float, tol: float, rank: int) -> str:
+        """Why a solve stopped short of ``tol``."""
+        if not message:
+            message = (f"iteration budget {self.max_iter} reached; certified relative gap "
+                       f"{rel:.1e} (tol {tol:.1e})")
+        if self.max_rank is not None and rank >= self.max_rank:
+            message += f"; the rank reached max_rank={self.max_rank}: raise it"
+        return message
+
+    def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
+            warm_start: Any = None) -> SolverResult:
+        """Solve ``lifted`` to a certified relative duality gap ``tol``."""
+        start = time.perf_counter()
+        tol = check_positive(tol, "tol")
+        device = resolve_device(self.device)
+        kw = {"dtype": self.dtype, "device": device}
+        op, symmetric = lifted.operator, bool(lifted.symmetric)
+        lam = float(lifted.lam)
+        m, n = op.shape
+        b = torch.as_tensor(lifted.b, **kw)
+        step = 1.0 / op.lipschitz
+        gen = torch.Generator().manual_seed(self.seed)
+        U, s, V, Qv, k0, lam_c = self._start(op, b, lam, warm_start, kw, gen)
         stage_start = 0
         tk, tk_used, backtracks = step, step, 0
         zX = op.forward_lowrank(U, s, V)
@@ -239,34 +277,14 @@ class SoftImpute:
         for it in range(1, self.max_iter + 1):
             t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_new
-            if beta > 0 and so.numel():
-                Uz, sz, Vz = (torch.cat([U, Uo], 1), torch.cat([(1 + beta) * s, -beta * so]),
-                              torch.cat([V, Vo], 1))
-                zZ = (1 + beta) * zX - beta * zo
-            else:
-                Uz, sz, Vz, zZ = U, s, V, zX
-            W = op.adjoint(b - zZ)
-            while True:
-                thr = lam_c * tk
-                Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen)
-                zn = op.forward_lowrank(Un, sn, Vn)
-                if not self.backtracking or tk <= step:
-                    break
-                # f quadratic: f(X+) <= f(Z) + <grad f(Z), X+ - Z> + |X+ - Z|^2 / (2 t)
-                # iff |A(X+ - Z)|^2 <= |X+ - Z|_F^2 / t
-                if float(torch.sum((zn - zZ) ** 2)) * tk <= _dist2(Un, sn, Vn, Uz, sz, Vz):
-                    break
-                tk = max(step, 0.5 * tk)
-                backtracks += 1
+            Un, sn, Vn, zn, right, tk, tried = self._prox_step(
+                op, b, _extrapolate((U, s, V, zX), (Uo, so, Vo, zo), beta), tk, step, lam_c,
+                Qv, symmetric, gen)
+            backtracks += tried
             tk_used = tk
             grow = 2.0 if backtracks == 0 else 1.2  # ramp up fast until the first failure
             tk = min(tk * grow, step * 1e4) if self.backtracking else step
-            kb = max(sn.numel() + self.oversample, min(k0, m, n))
-            Qv = right[:, :min(kb, right.shape[1])]
-            if Qv.shape[1] < min(kb, m, n):
-                extra = min(kb, m, n) - Qv.shape[1]
-                Qv = torch.cat([Qv, torch.randn(n, extra, generator=gen,
-                                                dtype=self.dtype).to(device)], dim=1)
+            Qv = _next_subspace(right, min(max(sn.numel() + self.oversample, k0), m, n), gen)
             Fn = 0.5 * float(torch.sum((zn - b) ** 2)) + lam_c * float(sn.sum())
             t = t_new if Fn <= F else 1.0  # adaptive restart on an increase
             Uo, so, Vo, zo = U, s, V, zX
@@ -291,17 +309,7 @@ class SoftImpute:
                    or it == self.max_iter or timed_out)
             if due:
                 last_check = it
-                primal = _primal(U, s, V)
-                value, lower, _ = lifted.certified_gap(primal)
-                gap = max(value - lower, 0.0) if math.isfinite(lower) else math.inf
-                rel = gap / max(abs(value), 1e-12)
-                for key, val in (("iteration", it), ("value", value), ("lower_bound", lower),
-                                 ("rel_gap", rel), ("rank", int(s.numel())),
-                                 ("time", time.perf_counter() - start)):
-                    history[key].append(val)
-                if verbose:
-                    print(f"soft_impute {it:5d}  value {value:.10e}  bound {lower:.10e}  "
-                          f"rel gap {rel:.2e}  rank {s.numel()}")
+                rel = _certified_check(lifted, _primal(U, s, V), history, it, start, verbose)
                 if rel <= tol:
                     status = "optimal"
                     message = (f"certified relative gap {rel:.1e} <= tol {tol:.1e} after {it} "
@@ -315,11 +323,8 @@ class SoftImpute:
                 message = (f"time budget {self.max_time:g} s reached after {it} iterations; "
                            f"certified relative gap {rel:.1e}")
                 break
-        if status != "optimal" and not message:
-            message = (f"iteration budget {self.max_iter} reached; certified relative gap "
-                       f"{rel:.1e} (tol {tol:.1e})")
-        if status != "optimal" and self.max_rank is not None and s.numel() >= self.max_rank:
-            message += f"; the rank reached max_rank={self.max_rank}: raise it"
+        if status != "optimal":
+            message = self._short_message(message, rel, tol, int(s.numel()))
         primal = _primal(U, s, V)
         return SolverResult(primal=primal, status=status, time=time.perf_counter() - start,
                             iterations=it, message=message,
@@ -327,6 +332,42 @@ class SoftImpute:
                                   "device": str(device), "step": tk_used * op.lipschitz,
                                   "backtracks": backtracks},
                             warm_start=primal)
+
+
+def _extrapolate(x: tuple, x_old: tuple, beta: float) -> tuple:
+    """The FISTA point ``x + beta (x - x_old)`` as factors ``(U, s, V)`` and predictions,
+    without forming a matrix (the factors are concatenated)."""
+    (U, s, V, z), (Uo, so, Vo, zo) = x, x_old
+    if beta <= 0 or not so.numel():
+        return U, s, V, z
+    return (torch.cat([U, Uo], 1), torch.cat([(1 + beta) * s, -beta * so]),
+            torch.cat([V, Vo], 1), (1 + beta) * z - beta * zo)
+
+
+def _next_subspace(right: torch.Tensor, k: int, gen) -> torch.Tensor:
+    """The first ``k`` right singular vectors (the warm start of the next partial SVD),
+    padded with random directions when fewer are known."""
+    Q = right[:, :min(k, right.shape[1])]
+    if Q.shape[1] < k:
+        extra = torch.randn(right.shape[0], k - Q.shape[1], generator=gen, dtype=right.dtype)
+        Q = torch.cat([Q, extra.to(right.device)], dim=1)
+    return Q
+
+
+def _certified_check(lifted, primal, history: dict, it: int, start: float,
+                     verbose: bool) -> float:
+    """The certified relative gap at ``primal`` (the library's own chain), recorded."""
+    value, lower, _ = lifted.certified_gap(primal)
+    gap = max(value - lower, 0.0) if math.isfinite(lower) else math.inf
+    rel = gap / max(abs(value), 1e-12)
+    rank = int(primal["s"].shape[0]) if isinstance(primal, dict) and "s" in primal else -1
+    for key, val in (("iteration", it), ("value", value), ("lower_bound", lower),
+                     ("rel_gap", rel), ("rank", rank), ("time", time.perf_counter() - start)):
+        history[key].append(val)
+    if verbose:
+        print(f"soft_impute {it:5d}  value {value:.10e}  bound {lower:.10e}  "
+              f"rel gap {rel:.2e}  rank {rank}")
+    return rel
 
 
 def _dist2(U1, s1, V1, U2, s2, V2) -> float:

@@ -64,6 +64,12 @@ def _trajectory_panel(ax, cmp, colour: dict, sizes: list[int]) -> None:
         span.append(obj[np.isfinite(obj)])
         ax.plot(tr["step"], obj, color=colour.get(size, "grey"), lw=0.8, alpha=0.7)
     ax.axhline(cmp.optimum, color="tab:red", lw=1.2, label=f"convex value {cmp.optimum:.5g}")
+    first = cmp.table[cmp.table["method"] == "convex"]
+    if len(first) and float(first["objective"].iloc[0]) != cmp.optimum:
+        # the lifted program alone, before the trained models were included in it
+        value = float(first["objective"].iloc[0])
+        ax.axhline(value, color="tab:red", ls="--", lw=0.8,
+                   label=f"program without the runs {value:.5g}")
     if cmp.global_bound is not None:
         ax.axhline(cmp.global_bound, color="black", ls=":", lw=1,
                    label=f"global bound {cmp.global_bound:.5g}")
@@ -89,8 +95,10 @@ def plot_comparison(cmp, reach: float | None = None):
     Left: each seed's final relative gap at each size (log-log; gaps <= 0, possible within
     the solver's accuracy or against an uncertified value, are drawn on a floor below the
     smallest positive gap), the median per size as a line, and ``reach`` dashed.
-    Right: objective vs step of every run, coloured by size, against the convex value (and the
-    certified global bound when there is one). Sizes are labelled with ``prob.size_name``.
+    Right: objective vs step of every run, coloured by size, against the convex value, the
+    value of the lifted program before the runs were included in it (when they were), and the
+    certified global bound (when there is one), each its own line. Sizes are labelled with
+    ``prob.size_name``.
 
     Returns
     -------

@@ -133,6 +133,9 @@ def test_sampled_lift_gives_a_convex_value_no_run_beats(tmp_path):
     assert "runs below the certified lower bound of that program: 0 of 4" in text
     # both convex rows are kept, and the store gives the same comparison back
     assert list(cmp.table["method"][:2]) == ["convex", "convex+runs"]
+    labels = [t.get_text() for t in cmp.plot().axes[1].get_legend().get_texts()]
+    assert any(t.startswith("convex value") for t in labels)
+    assert any(t.startswith("program without the runs") for t in labels)
     again = lift.Comparison.from_store(tmp_path / "s")
     assert again.reference["method"] == "convex+runs" and again.optimum == cmp.optimum
 

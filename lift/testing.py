@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from lift.base import STATUSES, Lifted, Problem, Solution
+from lift.base import STATUSES, USABLE_STATUSES, Lifted, Problem, Solution
 
 __all__ = ["check_problem", "ConformanceError"]
 
@@ -208,7 +208,7 @@ def _solve_all(lifted: Lifted, solvers: Sequence[str], tol: float) -> dict[str, 
             sol = lifted.solve(solver=name, tol=tol)
         if not isinstance(sol, Solution) or sol.status not in STATUSES:
             _fail("solve", f"{name}: not a Solution with a library status: {sol!r}")
-        if sol.status in ("optimal", "optimal_inaccurate", "max_iters"):
+        if sol.status in USABLE_STATUSES:
             value = lifted.problem.objective(sol.params)
             if not _close(value, sol.value, 1e-9):
                 _fail("recover", f"{name}: objective(sol.params) = {value!r} but sol.value = "

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from lift.base import SolverResult
+from lift.base import USABLE_STATUSES, SolverResult
 from lift.errors import SolverNotAvailableError, check_positive
 from lift.solvers.conic import (
     CONIC_BACKENDS,
@@ -195,7 +195,7 @@ def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start:
     cvx = lifted.to_cvxpy()
     run = solve_cvxpy(cvx, name, tol=tol, verbose=verbose, **options)
     primal = None
-    if run["status"] in ("optimal", "optimal_inaccurate", "max_iters"):
+    if run["status"] in USABLE_STATUSES:
         primal = lifted.primal_from_cvxpy(cvx)
     return SolverResult(primal=primal, status=run["status"], time=run["time"],
                         iterations=run["iterations"], message=run["message"])

@@ -39,7 +39,7 @@ from lift.problems.relu.arrangements import patterns_from_gates, unique_patterns
 from lift.problems.relu.certificate import constraint_norms
 from lift.problems.relu.networks import GatedReLUNet
 
-__all__ = ["network_gates", "price", "column_generation", "pad_warm_start"]
+__all__ = ["network_gates", "price", "column_generation", "pad_warm_start", "drop_known"]
 
 
 def network_gates(prob, nets) -> np.ndarray:
@@ -170,7 +170,7 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
         vals, G = price(prob.Xa, lam, lifted.cone, starts=starts, seed=seed + r, extra=seeds)
         keep = np.argsort(-vals)[: max(4 * (max_add or 64), 64)]
         D_new, idx = unique_patterns(patterns_from_gates(prob.Xa, G[keep]))
-        D_new, idx = _drop_known(lifted.D, D_new, idx)
+        D_new, idx = drop_known(lifted.D, D_new, idx)
         norms = (constraint_norms(prob.Xa, lam, D_new, lifted.cone, beta=prob.beta)
                  if D_new.shape[1] else np.zeros(0))
         P_new = D_new.shape[1]
@@ -197,7 +197,7 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
                          "history": history}
 
 
-def _drop_known(D: np.ndarray, D_new: np.ndarray, idx: np.ndarray):
+def drop_known(D: np.ndarray, D_new: np.ndarray, idx: np.ndarray):
     """Columns of ``D_new`` that are not already columns of ``D``."""
     if D_new.shape[1] == 0:
         return D_new, idx

@@ -120,10 +120,10 @@ class ReLULift(Lifted):
     def with_patterns(self, D: np.ndarray, gates: np.ndarray) -> ReLULift:
         """This program with the patterns ``D`` (gates ``gates``) appended, duplicates of
         present patterns dropped. Appended last, so a warm start extends by zero rows."""
-        from lift.problems.relu.colgen import _drop_known
+        from lift.problems.relu.colgen import drop_known
 
         D = np.asarray(D, dtype=bool)
-        D, idx = _drop_known(self.D, D, np.arange(D.shape[1]))
+        D, idx = drop_known(self.D, D, np.arange(D.shape[1]))
         if D.shape[1] == 0:
             return self
         own = self.gates if self.gates is not None else interior_gates(self.problem.Xa, self.D)

@@ -35,7 +35,8 @@ from lift.solvers.newton import SupportNewton
 from lift.solvers.prox import group_norms
 from lift.solvers.proxgrad import Point
 
-__all__ = ["PatternOperator", "GatedOracle", "ConeOracle", "NewtonPolish", "GramCache",
+__all__ = ["PatternOperator", "GatedOracle", "ConeOracle", "NewtonPolish", "ConeNewtonPolish",
+           "GramCache",
            "Pricer", "cutting_planes"]
 
 #: Newton on the active patterns of the first-order solvers: a few steps, kept if they help
@@ -253,11 +254,11 @@ class NewtonPolish:
         self.calls = self.accepted = self.wait = 0
 
     def __call__(self, x: Point, Fx: float) -> Point | None:
-        op, loss, beta = self.op, self.loss, self.beta
+        op, beta = self.op, self.beta
         norms = group_norms(x.x)
         # groups that stay nonzero at the optimum have ||A_i^T lam|| = beta there; nonzero
         # groups well below it are on their way to zero and are left out
-        dual_norms = group_norms(op.adjoint(loss.torch_grad(x.cache["z"], self.y)))
+        dual_norms = group_norms(self._dual(x))
         support = torch.nonzero((norms > 0) & (dual_norms >= (1 - self.slack) * beta)).flatten()
         stable = (self.last_support is not None and support.numel() == self.last_support.numel()
                   and bool(torch.equal(support, self.last_support)))
@@ -275,17 +276,61 @@ class NewtonPolish:
             return None
         self.calls += 1
         self.wait = 2**self.calls - 1
-        A = (op.D[:, support].T[:, :, None] * op.Xa[None]).permute(1, 0, 2).reshape(op.n, k * d)
         # steps must beat F(x) itself (groups left out of the support are set to zero)
-        best, _, taken = POLISH_NEWTON.run(_ActiveBlocks(A, loss, self.y), x.x[support].clone(),
-                                           beta, bound=Fx)
+        best, _, taken = POLISH_NEWTON.run(self._smooth(support), x.x[support].clone(), beta,
+                                           bound=Fx)
         if not taken:
             return None
         self.accepted += 1
         Ufull = torch.zeros_like(x.x)
         Ufull[support] = best
-        z = op.forward(Ufull)
-        return Point(Ufull, float(loss.torch(z, self.y)), {"z": z})
+        return self._point(Ufull)
+
+    def _dual(self, x: Point) -> torch.Tensor:
+        """The dual-constraint vectors (rows) at ``x``."""
+        return self.op.adjoint(self.loss.torch_grad(x.cache["z"], self.y))
+
+    def _smooth(self, support: torch.Tensor) -> _ActiveBlocks:
+        """The smooth part on the groups ``support``."""
+        return _ActiveBlocks(self.op.blocks(support, slice(None)), self.loss, self.y)
+
+    def _point(self, U: torch.Tensor) -> Point:
+        z = self.op.forward(U)
+        return Point(U, float(self.loss.torch(z, self.y)), {"z": z})
+
+
+class ConeNewtonPolish(NewtonPolish):
+    r"""Newton steps on the nonzero signed patterns of an augmented-Lagrangian inner problem
+    (:class:`ConeOracle`), a ``polish`` callback like :class:`NewtonPolish`.
+
+    On the support the smooth part is piecewise quadratic in the constraint terms; its
+    (generalized) Hessian is ``A_S^T diag(l'') A_S + rho blockdiag_g(Xa^T diag(a_g) Xa)``,
+    ``a_g`` the indicator of the rows whose multiplier estimate ``(mu_g - rho S_g Xa u_g)_+``
+    is positive (a semismooth Newton step). :meth:`reset` starts the wait between attempts
+    afresh (call it when the multipliers change: a new inner problem).
+    """
+
+    def __init__(self, oracle: ConeOracle, beta: float, **kw: Any) -> None:
+        super().__init__(oracle.op, oracle.loss, oracle.y, beta, **kw)
+        self.oracle = oracle
+
+    def reset(self) -> None:
+        self.last_support, self.wait, self.calls = None, 0, 0
+
+    def _dual(self, x: Point) -> torch.Tensor:
+        return self.oracle.gradient(Point(x.x))
+
+    def _smooth(self, support: torch.Tensor) -> _ConeBlocks:
+        op, o = self.op, self.oracle
+        idx = support % op.P
+        signs = torch.where(support < op.P, 1.0, -1.0).to(op.dtype)
+        S = torch.where(op.Db[:, idx], 1.0, -1.0).to(op.dtype)  # (n, k) constraint signs
+        mult = torch.where((support < op.P)[None, :], o.mu[:, idx], o.nu[:, idx])
+        return _ConeBlocks(op.blocks(idx, slice(None), signs), self.loss, self.y, op.Xa, S,
+                           mult, o.rho)
+
+    def _point(self, U: torch.Tensor) -> Point:
+        return self.oracle.point(U)
 
 
 class _ActiveBlocks:
@@ -305,6 +350,33 @@ class _ActiveBlocks:
         if self.H is not None:
             return g, self.H
         return g, self.A.T @ (self.loss.torch_hess(z, self.y)[:, None] * self.A)
+
+
+class _ConeBlocks(_ActiveBlocks):
+    """``f(U_S) = L(A_S u_S) + 1/(2 rho) sum_g (||(mu_g - rho S_g Xa u_g)_+||^2 - ||mu_g||^2)``
+    on the signed blocks of the support (the groups outside it contribute constants)."""
+
+    def __init__(self, A: torch.Tensor, loss: Loss, y: torch.Tensor, Xa: torch.Tensor,
+                 S: torch.Tensor, mult: torch.Tensor, rho: float) -> None:
+        super().__init__(A, loss, y)
+        self.Xa, self.S, self.mult, self.rho = Xa, S, mult, rho
+        self.msq = float((mult * mult).sum())
+
+    def _active(self, X: torch.Tensor) -> torch.Tensor:
+        """``(mu_g - rho S_g Xa u_g)_+`` for every group of the support, (n, k)."""
+        return torch.relu(self.mult - self.rho * self.S * (self.Xa @ X.T))
+
+    def value(self, X: torch.Tensor) -> float:
+        m = self._active(X)
+        return super().value(X) + (float((m * m).sum()) - self.msq) / (2 * self.rho)
+
+    def derivatives(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g, H = super().derivatives(X)
+        m = self._active(X)
+        g = g - (self.S * m).T @ self.Xa
+        act = (m > 0).to(X.dtype)  # (n, k): rows in the penalty's quadratic piece
+        blocks = self.rho * torch.einsum("nk,ni,nj->kij", act, self.Xa, self.Xa)
+        return g, H + torch.block_diag(*blocks)
 
 
 class GramCache:

@@ -46,6 +46,7 @@ extrapolation. ICML 2018.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ import torch
 from lift.base import SolverResult
 from lift.errors import check_int
 from lift.problems.relu.operators import (
+    ConeNewtonPolish,
     ConeOracle,
     GatedOracle,
     GramCache,
@@ -266,6 +268,8 @@ class ConeAugmentedLagrangian(_TorchSolver):
     max_inner: int = 2_000
     decrease: float = 0.5
     increase: float = 2.0
+    newton: bool = True
+    certify_every: int = 10
 
     def _oracle(self, s: _Setup, ws: dict) -> tuple[ConeOracle, float]:
         """The augmented-Lagrangian oracle (multipliers from the warm start) and the first
@@ -285,11 +289,21 @@ class ConeAugmentedLagrangian(_TorchSolver):
         ws = warm_start or {}
         oracle, step0 = self._oracle(s, ws)
         exact = bool(getattr(lifted, "exact", False))
-        st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0}
+        st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0,
+              "viol": 0.0}
 
         def check(k, x, Fx, y, G, step_):
             st["total"] += 1
+            # inner optimality: the gradient mapping, relative to beta, row by row
+            res = float(group_norms(y.x - x.x).max()) / (step_ * beta)
+            stop = st["total"] >= self.max_iters or (k > 1 and res <= st["eps"])
+            if not (stop or st["total"] % self.certify_every == 0):
+                return False
+            # the certificate (a search along the dual ray: not at every iteration)
+            before = mon.best_lower
             mon.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
+            if mon.best_lower > before:  # keep the dual point and its multipliers
+                st["dual"] = oracle.dual_at(y.x)
             reg = Fx - x.f
             if exact:
                 # the recovered network is feasible for the all-pattern program: its
@@ -299,23 +313,30 @@ class ConeAugmentedLagrangian(_TorchSolver):
                 # a sampled program needs a feasible point: the current one, once its
                 # constraint violation is below the tolerance
                 upper = max(x.cache["fnet"], x.cache["fprog"]) + reg
-                mon.record(st["total"], upper, keep_best=False)
-                mon.done = done = mon.done and x.cache["viol"] <= tol
-            # inner optimality: the gradient mapping, relative to beta, row by row
-            res = float(group_norms(y.x - x.x).max()) / (step_ * beta)
-            return done or st["total"] >= self.max_iters or (k > 1 and res <= st["eps"])
+                st["viol"] = x.cache["viol"]
+                if st["viol"] <= tol:
+                    done = mon.record(st["total"], upper, keep_best=False)
+                else:  # no upper bound yet: an infeasible point's value may be below F*
+                    mon.upper, mon.rel_gap, mon.done, done = math.inf, math.inf, False, False
+            return done or stop
 
         prox, penalty = s.group_lasso()
         inner = self._fista(self.max_inner)
+        polish = ConeNewtonPolish(oracle, beta) if self.newton else None
 
         def solve_inner(eps: float) -> bool:
             st["eps"] = eps
-            out = inner.run(oracle, st["U"], prox, penalty, st["step"], check)
+            if polish is not None:
+                polish.reset()
+            out = inner.run(oracle, st["U"], prox, penalty, st["step"], check, polish)
             st["U"], st["step"], st["k"] = out.point.x, out.step, out.iterations
             return mon.done or st["total"] >= self.max_iters
 
         def grow(factor: float) -> None:
-            oracle.rho *= factor
+            # an inner solve cut short by its budget explains a slow decrease by itself: a
+            # larger penalty would only make the next one harder
+            if st["k"] < self.max_inner:
+                oracle.rho *= factor
 
         def report(outer: int, viol: float) -> None:
             if s.monitor.verbose:
@@ -326,13 +347,18 @@ class ConeAugmentedLagrangian(_TorchSolver):
                                     self.increase).run(
             solve_inner, lambda: oracle.update_multipliers(st["U"]), grow, 0.1 * tol, report)
         U = st["U"]
-        lam, mu, nu = oracle.dual_at(U)
+        lam, mu, nu = st.get("dual") or oracle.dual_at(U)
         msg = gap_message(mon, f"{st['total']} inner iterations and {outer} multiplier "
                                "updates")
+        if not exact and st["viol"] > tol:
+            msg += (f"; the point violates the cone constraints by {st['viol']:.1e} "
+                    "(relative), so no certified upper bound")
         primal = {"V": _numpy(U[:op.P]), "W": _numpy(U[op.P:]),
                   "multipliers": (mu.cpu().numpy(), nu.cpu().numpy()),
-                  "dual": lam.cpu().numpy()}  # matches the multipliers (same point)
+                  "dual": lam.cpu().numpy()}  # the best certificate's (same point)
         info = {"step": st["step"], "rho": oracle.rho, "outer": outer}
+        if polish is not None:
+            info.update(newton_calls=polish.calls, newton_accepted=polish.accepted)
         return _result(s, "al", st["total"], msg, primal, info)
 
 

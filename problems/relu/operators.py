@@ -36,7 +36,7 @@ from lift.solvers.prox import group_norms
 from lift.solvers.proxgrad import Point
 
 __all__ = ["PatternOperator", "GatedOracle", "ConeOracle", "NewtonPolish", "ConeNewtonPolish",
-           "GramCache",
+           "GramCache", "feasible_point",
            "Pricer", "cutting_planes"]
 
 #: Newton on the active patterns of the first-order solvers: a few steps, kept if they help
@@ -228,6 +228,34 @@ class ConeOracle:
             mu[sl] = torch.relu(self.mu[sl] - rho * torch.where(Db, XV, -XV))
             nu[sl] = torch.relu(self.nu[sl] - rho * torch.where(Db, XW, -XW))
         return lam, mu, nu
+
+
+def feasible_point(op: PatternOperator, U: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+    r"""A point of the cone program near ``U = [V; W]`` (2P, d): ``u_g + t_g g_i``.
+
+    The gate ``g_i`` of pattern ``i`` lies in its cone (``(2D_i - I) Xa g_i >= 0``, since
+    ``D_i = 1[Xa g_i >= 0]``); ``t_g >= 0`` is the smallest step along it that removes every
+    violation of ``u_g``, and a group whose violated rows the gate cannot fix (``x_k' g_i =
+    0``) is set to zero. The result satisfies the constraints exactly (up to rounding), so
+    the program's value there is a certified upper bound for a sampled program.
+    """
+    P = op.P
+    t = torch.zeros(2 * P, dtype=U.dtype, device=U.device)
+    wrong = torch.zeros(P, dtype=torch.bool, device=U.device)  # a gate outside its cone
+    for sl in op.chunks:
+        Xc, Db = op.Xa[sl], op.Db[sl]
+        margin = torch.where(Db, 1.0, -1.0).to(U.dtype) * (Xc @ gates.T)  # (rows, P), >= 0
+        wrong |= (margin < 0).any(0)
+        for off in (0, P):
+            c = Xc @ U[off:off + P].T
+            viol = torch.relu(-torch.where(Db, c, -c))
+            need = torch.where(margin > 0, viol / torch.clamp(margin, min=1e-300),
+                               torch.where(viol > 0, torch.inf, 0.0))
+            t[off:off + P] = torch.maximum(t[off:off + P], need.max(0).values)
+    t[torch.cat([wrong, wrong]) & (t > 0)] = torch.inf  # moving along it could break rows
+    out = U + t[:, None] * torch.cat([gates, gates])
+    out[torch.isinf(t)] = 0.0
+    return out
 
 
 class NewtonPolish:

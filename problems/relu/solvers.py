@@ -46,14 +46,14 @@ extrapolation. ICML 2018.
 from __future__ import annotations
 
 import dataclasses
-import math
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
 from lift.base import SolverResult
-from lift.errors import check_int
+from lift.errors import ConvergenceWarning, check_int
 from lift.problems.relu.operators import (
     ConeNewtonPolish,
     ConeOracle,
@@ -63,6 +63,7 @@ from lift.problems.relu.operators import (
     PatternOperator,
     Pricer,
     cutting_planes,
+    feasible_point,
 )
 from lift.solvers import register_solver
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
@@ -289,8 +290,8 @@ class ConeAugmentedLagrangian(_TorchSolver):
         ws = warm_start or {}
         oracle, step0 = self._oracle(s, ws)
         exact = bool(getattr(lifted, "exact", False))
-        st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0,
-              "viol": 0.0}
+        gates = None if exact else _gates(lifted, op)
+        st = {"U": s.warm_point(ws, cone=True), "step": step0, "total": 0, "eps": 0.0}
 
         def check(k, x, Fx, y, G, step_):
             st["total"] += 1
@@ -310,14 +311,11 @@ class ConeAugmentedLagrangian(_TorchSolver):
                 # objective is a certified upper bound whatever the violation
                 done = mon.record(st["total"], x.cache["fnet"] + reg)
             else:
-                # a sampled program needs a feasible point: the current one, once its
-                # constraint violation is below the tolerance
-                upper = max(x.cache["fnet"], x.cache["fprog"]) + reg
-                st["viol"] = x.cache["viol"]
-                if st["viol"] <= tol:
-                    done = mon.record(st["total"], upper, keep_best=False)
-                else:  # no upper bound yet: an infeasible point's value may be below F*
-                    mon.upper, mon.rel_gap, mon.done, done = math.inf, math.inf, False, False
+                # a sampled program needs a feasible point: the current one moved along the
+                # gates until it satisfies every constraint (the point returned)
+                st["feasible"] = Uf = feasible_point(op, x.x, gates)
+                upper = float(s.loss.torch(op.forward(Uf[:op.P]) - op.forward(Uf[op.P:]), s.y))
+                done = mon.record(st["total"], upper + penalty(Uf), keep_best=False)
             return done or stop
 
         prox, penalty = s.group_lasso()
@@ -348,11 +346,10 @@ class ConeAugmentedLagrangian(_TorchSolver):
             solve_inner, lambda: oracle.update_multipliers(st["U"]), grow, 0.1 * tol, report)
         U = st["U"]
         lam, mu, nu = st.get("dual") or oracle.dual_at(U)
+        if not exact and "feasible" in st:
+            U = st["feasible"]
         msg = gap_message(mon, f"{st['total']} inner iterations and {outer} multiplier "
                                "updates")
-        if not exact and st["viol"] > tol:
-            msg += (f"; the point violates the cone constraints by {st['viol']:.1e} "
-                    "(relative), so no certified upper bound")
         primal = {"V": _numpy(U[:op.P]), "W": _numpy(U[op.P:]),
                   "multipliers": (mu.cpu().numpy(), nu.cpu().numpy()),
                   "dual": lam.cpu().numpy()}  # the best certificate's (same point)
@@ -497,6 +494,7 @@ class _ConeProgram:
     def __init__(self, solver: ConeWorkingSet, s: _Setup, lifted, U: torch.Tensor) -> None:
         self.solver, self.s, self.U = solver, s, U
         prob, d = lifted.problem, s.op.d
+        self.lifted = lifted
         self.Xa = np.asarray(prob.Xa, dtype=np.float64)
         self.D = np.asarray(lifted.D, dtype=bool)
         self.per_round = solver.rows_per_round or 2 * d
@@ -505,7 +503,9 @@ class _ConeProgram:
         self.cuts: dict[int, np.ndarray] = {}
         self.work: list[int] = []
         self.rounds_total, self.last_eps, self.status_ipm = 0, np.inf, ""
-        self.stalled, self.too_big, self.failed = False, 0, ""
+        self.stalled, self.failed, self.al_total = False, "", 0
+        self.mult: tuple[np.ndarray, np.ndarray] | None = None  # (mu, nu) of the AL solves
+        self.gates: np.ndarray | None = None
 
     def price(self) -> Priced:
         s, op, U, sv = self.s, self.s.op, self.U, self.solver
@@ -535,18 +535,14 @@ class _ConeProgram:
         return ""  # solve the same set accurately
 
     def admit(self, work: list[int]) -> str:
-        sv = self.solver
-        if len(work) * self.s.op.d > sv.max_size:
-            self.too_big = len(work)
-            return (f"stopped: the next working set, {len(work)} patterns of {self.s.op.d} "
-                    f"weights, is beyond max_size={sv.max_size} for the dense restricted "
-                    "solves; use solver='al', or raise max_size")
         self.work = work
         return ""
 
     def solve(self, work: list[int], same: bool) -> str:
         s, sv, op, pricer = self.s, self.solver, self.s.op, self.pricer
         eps = sv.ipm_tol if same else max(sv.ipm_tol, sv.relative * s.monitor.rel_gap)
+        if len(work) * op.d > sv.max_size:  # no tighter than a tenth of the tolerance
+            return self._solve_first_order(work, max(eps, 0.1 * s.monitor.tol))
         for g in work:
             if g not in self.cuts:  # first time in: its least-squares rows and the nearest
                 rows = pricer.mult.get(g, (np.zeros(0, dtype=np.int64), None))[0]
@@ -571,6 +567,68 @@ class _ConeProgram:
                   f"{sum(c.size for c in self.cuts.values())} rows, rel gap "
                   f"{s.monitor.rel_gap:.2e}")
         return ""
+
+
+    def _solve_first_order(self, work: list[int], eps: float) -> str:
+        """The program restricted to the patterns of ``work`` (both signs) by the augmented
+        Lagrangian, warm-started from the current point and the last multipliers: a set too
+        large for dense interior-point solves (``|S| d > max_size``)."""
+        s, sv, op = self.s, self.solver, self.s.op
+        P = op.P
+        idx = np.unique(np.asarray(work) % P)
+        it = torch.as_tensor(idx, dtype=torch.long, device=op.device)
+        if self.mult is None:  # first time: the multipliers least squares and Clarabel found
+            self.mult = self.pricer.dense(op.n, P)
+        mu, nu = self.mult
+        warm = {"V": _numpy(self.U[it]), "W": _numpy(self.U[P + it]),
+                "mu": mu[:, idx], "nu": nu[:, idx]}
+        sub = _Setup(op.restrict(it), s.loss, s.y, s.beta,
+                     GapMonitor(s.loss, s.monitor.y, s.beta, eps))
+        al = ConeAugmentedLagrangian(max_iters=sv.al_iters, device=op.device, dtype=op.dtype)
+        if self.gates is None:
+            self.gates = _gates(self.lifted, op).cpu().numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the full pass is the judge
+            out = al._run(_Restricted(self.gates[idx]), sub, warm)
+        self.al_total += out.iterations
+        if out.status != "optimal":
+            # its point may violate the cone constraints: keep the last one (feasible)
+            return ("stopped: the augmented Lagrangian did not solve the program restricted "
+                    f"to {len(work)} signed patterns ({out.message}); raise al_iters")
+        mu[:, idx], nu[:, idx] = out.primal["multipliers"]
+        for off, M in ((0, mu), (P, nu)):  # the pricer's cheap bounds use them
+            for i in idx:
+                rows = np.flatnonzero(M[:, i] > 0)
+                self.pricer.mult[off + int(i)] = (rows, M[rows, i])
+        self.U = torch.zeros_like(self.U)
+        for off, key in ((0, "V"), (P, "W")):
+            self.U[off + it] = torch.as_tensor(out.primal[key], dtype=op.dtype, device=op.device)
+        self.last_eps = eps
+        if s.monitor.verbose:
+            print(f"{len(work)} signed patterns ({idx.size} patterns), augmented Lagrangian: "
+                  f"{out.iterations} inner iterations, rel gap {s.monitor.rel_gap:.2e}")
+        return ""
+
+
+@dataclasses.dataclass
+class _Restricted:
+    """A restricted program for the augmented Lagrangian: sampled patterns (not exact) with
+    their gates."""
+
+    gates: np.ndarray
+    exact: bool = False
+
+
+def _gates(lifted, op: PatternOperator) -> torch.Tensor:
+    """The gates of a sampled program's patterns (interior points of their cells when the
+    program has none), as a tensor."""
+    gates = getattr(lifted, "gates", None)
+    if gates is None:
+        from lift.problems.relu.arrangements import interior_gates
+
+        gates = interior_gates(op.Xa.cpu().numpy().astype(np.float64), op.Db.cpu().numpy())
+    return torch.as_tensor(np.asarray(gates, dtype=np.float64), dtype=op.dtype,
+                           device=op.device)
 
 
 @dataclasses.dataclass
@@ -612,9 +670,12 @@ class ConeWorkingSet(_TorchSolver):
     feas_tol : float
         Relative violation below which a cone constraint counts as satisfied.
     max_size : int
-        Largest ``|S| d`` of a restricted program (its Gram matrix is dense and Clarabel
-        factors it at every step); a solve that would need more stops with status
-        ``max_iters`` and says so.
+        Largest ``|S| d`` of a restricted program solved by Clarabel (its Gram matrix is
+        dense and Clarabel factors it at every step); a larger one is solved by the augmented
+        Lagrangian (:class:`ConeAugmentedLagrangian`) on the patterns of the set, warm-started
+        from the current point and the last multipliers.
+    al_iters : int
+        Inner-iteration budget of each such augmented-Lagrangian solve.
     ipm_tol : float
         Clarabel's gap and feasibility tolerances on the restricted programs (at least
         ``relative`` times the current certified gap).
@@ -633,6 +694,7 @@ class ConeWorkingSet(_TorchSolver):
     first_rows: int | None = None
     feas_tol: float = 1e-10
     max_size: int = 6_000
+    al_iters: int = 20_000
     ipm_tol: float = 1e-8
     loose_tol: float = 1e-5
     relative: float = 1e-3
@@ -643,15 +705,17 @@ class ConeWorkingSet(_TorchSolver):
         if program.stalled and s.monitor.done:
             why = ""
         work, P = program.work, s.op.P
+        al = (f", {program.al_total} augmented-Lagrangian iterations" if program.al_total
+              else "")
         msg = gap_message(s.monitor, f"{outer} passes over the patterns and "
-                                     f"{program.rounds_total} cutting-plane rounds, working set "
-                                     f"{len(work)} of {2 * P} signed patterns"
+                                     f"{program.rounds_total} cutting-plane rounds{al}, "
+                                     f"working set {len(work)} of {2 * P} signed patterns"
                                      + (f" ({why})" if why else ""))
         Uh = _numpy(program.U)
         primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": program.pricer.dense(s.op.n, P)}
         info = {"outer": outer, "rounds": program.rounds_total, "working_set": len(work),
                 "rows": int(sum(c.size for c in program.cuts.values())),
-                "nnls_calls": program.pricer.nnls_calls}
+                "nnls_calls": program.pricer.nnls_calls, "al_iterations": program.al_total}
         return _result(s, "active_set", outer, msg, primal, info)
 
 

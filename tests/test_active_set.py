@@ -256,14 +256,16 @@ def test_runs_on_float32_and_reports_the_device(data_1d):
     assert _rel(sol.value, ref.value) < 1e-4
 
 
+@pytest.mark.slow
 def test_cone_working_set_beyond_max_size_continues_first_order(data_1d):
-    # restricted programs beyond max_size go to the augmented Lagrangian (warm-started),
+    # restricted programs beyond max_size go to the augmented Lagrangian (warm-started;
+    # about 35 s on 2 shared cores),
     # which the full passes still certify: same optimum as Clarabel, certified gap <= tol
     lifted = TwoLayerReLU(*data_1d, beta=0.01).lift(program="cone")
     ref = lifted.solve(solver="clarabel", tol=1e-9)
     tol = 1e-3  # the first-order restricted solves are slow to high accuracy
     sol = lifted.solve(solver="active_set", max_size=8, device="cpu", tol=tol)
-    assert sol.status == "optimal" and sol.gap <= tol
+    assert sol.status == "optimal" and sol.gap <= tol * sol.value
     assert sol.info["al_iterations"] > 0 and "augmented-Lagrangian" in sol.message
     assert abs(sol.program_value - ref.program_value) <= tol * ref.program_value
     assert sol.lower_bound <= ref.program_value * (1 + 1e-9)

@@ -207,6 +207,59 @@ def test_augmented_lagrangian_matches_clarabel_exact_patterns(request, fixture, 
     assert sol.global_bound is not None and sol.global_bound <= ref.value + 1e-9
 
 
+CPU = {"device": "cpu"}
+
+
+def test_augmented_lagrangian_tiny_logistic_certified():
+    # 12 points, every pattern: the program is degenerate (133 patterns for 12 points); the
+    # AL used to stop at 20,000 iterations with a gap of 1e-4 (minutes); now Newton on the
+    # support of the inner problems and a sparse certificate close it in seconds
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((12, 2))
+    y = np.sign(X[:, 0] * X[:, 1] + 0.1)
+    lifted = TwoLayerReLU(X, y, beta=0.1, loss="logistic").lift(program="cone")
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    sols = {solver: lifted.solve(solver=solver, tol=1e-6, **({} if solver == "auto" else CPU))
+            for solver in ("al", "auto")}
+    for sol in sols.values():
+        assert sol.status == "optimal" and sol.gap <= 1e-6 * sol.value
+        assert _rel(sol.program_value, ref.program_value) <= 1e-6
+        assert sol.global_bound <= ref.program_value + 1e-9
+        assert sol.value >= ref.value - 1e-8
+    assert sols["al"].info["newton_accepted"] > 0
+    assert sols["al"].iterations < 5_000
+
+
+def test_augmented_lagrangian_dense_exact_optimum(data_2d):
+    # small beta, 183 patterns of 14 points: AL and the working set certify 1e-6 and agree
+    lifted = TwoLayerReLU(*data_2d, beta=0.01).lift(program="cone")
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    for solver in ("al", "active_set", "auto"):
+        sol = lifted.solve(solver=solver, tol=1e-6, **({} if solver == "auto" else CPU))
+        assert sol.status == "optimal" and sol.gap <= 1e-6 * sol.value, solver
+        assert _rel(sol.program_value, ref.program_value) <= 1e-6, solver
+        assert sol.lower_bound <= ref.program_value * (1 + 1e-9)
+
+
+def test_feasible_point_satisfies_every_constraint():
+    from lift.problems.relu.operators import feasible_point
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 3))
+    lifted = TwoLayerReLU(X, rng.standard_normal(60), beta=1.0).lift(patterns=15,
+                                                                     program="cone", seed=0)
+    op = PatternOperator(lifted.problem.Xa, lifted.D)
+    U = torch.as_tensor(rng.standard_normal((2 * op.P, op.d)))
+    Uf = feasible_point(op, U, torch.as_tensor(lifted.gates))
+    S = np.where(lifted.D, 1.0, -1.0)
+    Xa = lifted.problem.Xa
+    for B in (Uf[:op.P].numpy(), Uf[op.P:].numpy()):
+        assert (S * (Xa @ B.T)).min() >= -1e-12
+    # groups already feasible are left as they are
+    Uz = torch.as_tensor(np.vstack([0.5 * lifted.gates, np.zeros_like(lifted.gates)]))
+    assert torch.allclose(feasible_point(op, Uz, torch.as_tensor(lifted.gates)), Uz)
+
+
 def test_augmented_lagrangian_sampled_patterns():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((120, 4))

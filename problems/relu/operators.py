@@ -230,15 +230,22 @@ class ConeOracle:
         return lam, mu, nu
 
 
-def feasible_point(op: PatternOperator, U: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-    r"""A point of the cone program near ``U = [V; W]`` (2P, d): ``u_g + t_g g_i``.
+def feasible_point(op: PatternOperator, U: torch.Tensor, gates: torch.Tensor,
+                   project: bool = False) -> torch.Tensor:
+    r"""A point of the cone program near ``U = [V; W]`` (2P, d).
 
-    The gate ``g_i`` of pattern ``i`` lies in its cone (``(2D_i - I) Xa g_i >= 0``, since
-    ``D_i = 1[Xa g_i >= 0]``); ``t_g >= 0`` is the smallest step along it that removes every
-    violation of ``u_g``, and a group whose violated rows the gate cannot fix (``x_k' g_i =
-    0``) is set to zero. The result satisfies the constraints exactly (up to rounding), so
-    the program's value there is a certified upper bound for a sampled program.
+    With ``project``, each violating group is first replaced by its projection onto its cone
+    ``K_i = {u : (2D_i - I) Xa u >= 0}``, ``u + B mu`` with ``mu = argmin_{mu >= 0}
+    ||u + B mu||`` (``B = Xa^T (2D_i - I)``, Moreau's decomposition; nonnegative least
+    squares, one per violating group). Then ``u_g + t_g g_i``: the gate ``g_i`` of pattern
+    ``i`` lies in its cone (``D_i = 1[Xa g_i >= 0]``), ``t_g >= 0`` is the smallest step
+    along it that removes every (remaining) violation of ``u_g``, and a group whose violated
+    rows the gate cannot fix (``x_k' g_i = 0``) is set to zero. The result satisfies the
+    constraints exactly (up to rounding), so the program's value there is a certified
+    upper bound for a sampled program.
     """
+    if project:
+        U = _project_cones(op, U)
     P = op.P
     t = torch.zeros(2 * P, dtype=U.dtype, device=U.device)
     wrong = torch.zeros(P, dtype=torch.bool, device=U.device)  # a gate outside its cone
@@ -256,6 +263,26 @@ def feasible_point(op: PatternOperator, U: torch.Tensor, gates: torch.Tensor) ->
     out = U + t[:, None] * torch.cat([gates, gates])
     out[torch.isinf(t)] = 0.0
     return out
+
+
+def _project_cones(op: PatternOperator, U: torch.Tensor) -> torch.Tensor:
+    """Each violating group of ``U = [V; W]`` projected onto its cone (see
+    :func:`feasible_point`)."""
+    P = op.P
+    Xa = op.Xa.cpu().numpy().astype(np.float64)
+    D = op.Db.cpu().numpy()
+    Un = U.detach().cpu().numpy().astype(np.float64)
+    for g in range(2 * P):
+        u = Un[g]
+        if not u.any():
+            continue
+        s = np.where(D[:, g % P], 1.0, -1.0)
+        if (s * (Xa @ u)).min() >= 0:
+            continue
+        B = (s[:, None] * Xa).T  # (d, n): columns s_k x_k
+        mu, _ = cone_nnls(B, -u, maxiter=50 * B.shape[0] + 100)
+        Un[g] = u + B @ mu
+    return torch.as_tensor(Un, dtype=U.dtype, device=U.device)
 
 
 class NewtonPolish:
@@ -280,6 +307,8 @@ class NewtonPolish:
         self.max_entries, self.max_size = max_entries, max_size
         self.last_support: torch.Tensor | None = None
         self.calls = self.accepted = self.wait = 0
+        #: a Newton step may cost up to this many first-order iterations (multiply-adds)
+        self.budget = 1000
 
     def __call__(self, x: Point, Fx: float) -> Point | None:
         op, beta = self.op, self.beta
@@ -297,7 +326,7 @@ class NewtonPolish:
         # (dense products run far faster per flop than the thin pattern products)
         cost = kd**3 / 3 + op.n * kd**2
         if (not stable or k == 0 or kd > self.max_size or op.n * kd > self.max_entries
-                or cost > 1000 * 2 * op.n * op.P * d):
+                or cost > self.budget * 2 * op.n * op.P * d):
             return None
         if self.wait > 0:  # after each attempt, wait twice as long for the next one
             self.wait -= 1

@@ -257,7 +257,18 @@ class ConeAugmentedLagrangian(_TorchSolver):
         Inner iterations per multiplier update at most.
     decrease, increase : float
         ``rho`` is multiplied by ``increase`` when a multiplier update did not shrink the
-        largest constraint violation by the factor ``decrease``.
+        largest constraint violation by the factor ``decrease`` (and the inner solve before
+        it converged: one cut short by ``max_inner`` explains a slow decrease by itself).
+    newton : bool
+        Semismooth Newton steps on the nonzero groups of the inner problems
+        (:class:`~lift.problems.relu.operators.ConeNewtonPolish`), kept only if they lower
+        the inner objective.
+    newton_budget : float
+        A Newton step may cost at most this many inner iterations (multiply-adds).
+    certify_every : int
+        The certificate (the dual bound, and for a sampled program the value at a feasible
+        point, :func:`~lift.problems.relu.operators.feasible_point`) is computed every this
+        many inner iterations and at the end of each inner solve.
     device, dtype, growth, shrink, threads
         As for :class:`GatedFISTA`.
     """
@@ -270,6 +281,7 @@ class ConeAugmentedLagrangian(_TorchSolver):
     decrease: float = 0.5
     increase: float = 2.0
     newton: bool = True
+    newton_budget: float = 30_000
     certify_every: int = 10
 
     def _oracle(self, s: _Setup, ws: dict) -> tuple[ConeOracle, float]:
@@ -313,7 +325,8 @@ class ConeAugmentedLagrangian(_TorchSolver):
             else:
                 # a sampled program needs a feasible point: the current one moved along the
                 # gates until it satisfies every constraint (the point returned)
-                st["feasible"] = Uf = feasible_point(op, x.x, gates)
+                # (projected onto the cones at the end of each inner solve: closer, dearer)
+                st["feasible"] = Uf = feasible_point(op, x.x, gates, project=stop)
                 upper = float(s.loss.torch(op.forward(Uf[:op.P]) - op.forward(Uf[op.P:]), s.y))
                 done = mon.record(st["total"], upper + penalty(Uf), keep_best=False)
             return done or stop
@@ -321,6 +334,8 @@ class ConeAugmentedLagrangian(_TorchSolver):
         prox, penalty = s.group_lasso()
         inner = self._fista(self.max_inner)
         polish = ConeNewtonPolish(oracle, beta) if self.newton else None
+        if polish is not None:
+            polish.budget = self.newton_budget
 
         def solve_inner(eps: float) -> bool:
             st["eps"] = eps

@@ -518,7 +518,7 @@ class _ConeProgram:
         self.cuts: dict[int, np.ndarray] = {}
         self.work: list[int] = []
         self.rounds_total, self.last_eps, self.status_ipm = 0, np.inf, ""
-        self.stalled, self.failed, self.al_total = False, "", 0
+        self.stalled, self.failed, self.al_total, self.al_work = False, "", 0, 0.0
         self.mult: tuple[np.ndarray, np.ndarray] | None = None  # (mu, nu) of the AL solves
         self.gates: np.ndarray | None = None
 
@@ -599,17 +599,23 @@ class _ConeProgram:
                 "mu": mu[:, idx], "nu": nu[:, idx]}
         sub = _Setup(op.restrict(it), s.loss, s.y, s.beta,
                      GapMonitor(s.loss, s.monitor.y, s.beta, eps))
-        al = ConeAugmentedLagrangian(max_iters=sv.al_iters, device=op.device, dtype=op.dtype)
+        per_iter = 8.0 * op.n * idx.size * op.d  # multiply-adds of one inner iteration
+        budget = int(min(sv.al_iters, (sv.al_work - self.al_work) / per_iter))
+        if budget < 1:
+            return (f"stopped: the budget of the first-order restricted solves is spent "
+                    f"({self.al_work:.1e} multiply-adds); see al_work")
+        al = ConeAugmentedLagrangian(max_iters=budget, device=op.device, dtype=op.dtype)
         if self.gates is None:
             self.gates = _gates(self.lifted, op).cpu().numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # the full pass is the judge
             out = al._run(_Restricted(self.gates[idx]), sub, warm)
         self.al_total += out.iterations
+        self.al_work += out.iterations * per_iter
         if out.status != "optimal":
             # its point may violate the cone constraints: keep the last one (feasible)
             return ("stopped: the augmented Lagrangian did not solve the program restricted "
-                    f"to {len(work)} signed patterns ({out.message}); raise al_iters")
+                    f"to {len(work)} signed patterns ({out.message}); raise al_iters or al_work")
         mu[:, idx], nu[:, idx] = out.primal["multipliers"]
         for off, M in ((0, mu), (P, nu)):  # the pricer's cheap bounds use them
             for i in idx:
@@ -691,6 +697,10 @@ class ConeWorkingSet(_TorchSolver):
         from the current point and the last multipliers.
     al_iters : int
         Inner-iteration budget of each such augmented-Lagrangian solve.
+    al_work : float
+        Budget of multiply-adds over all of them (about a minute on one core): a dense
+        optimum too large for Clarabel and too slow for the augmented Lagrangian stops,
+        honestly short, instead of running for hours.
     ipm_tol : float
         Clarabel's gap and feasibility tolerances on the restricted programs (at least
         ``relative`` times the current certified gap).
@@ -710,6 +720,7 @@ class ConeWorkingSet(_TorchSolver):
     feas_tol: float = 1e-10
     max_size: int = 6_000
     al_iters: int = 20_000
+    al_work: float = 1e11
     ipm_tol: float = 1e-8
     loose_tol: float = 1e-5
     relative: float = 1e-3

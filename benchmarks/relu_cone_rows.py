@@ -1,0 +1,80 @@
+"""One cone-program row of issue 11 and one method; prints a JSON line (time, value, status).
+
+Rows: the teacher data of ``relu_solvers.py`` (seed 0) without bias, ``P`` sampled gates,
+``beta`` absolute. Methods: our ``al`` / ``active_set`` (certified relative gap ``tol``),
+``pyscnn`` (its AL on the same gates and scaling, ``lam = beta / n``), ``clarabel`` / ``scs``
+(cvxpy). ``viol`` is the largest cone violation relative to the largest prediction.
+
+Run: ``python benchmarks/relu_cone_rows.py N BETA P D METHOD [TOL]``, e.g.
+``python benchmarks/relu_cone_rows.py 2000 5 500 20 al`` (wrap it in ``timeout``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+from relu_solvers import _match_gates, _violation
+
+
+def build(n: int, beta: float, P: int, d: int):
+    from lift.problems import TwoLayerReLU
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, 5)) / np.sqrt(d)
+    y = np.maximum(X @ W, 0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(n)
+    return TwoLayerReLU(X, y, beta=beta, bias=False).lift(patterns=P, program="cone", seed=0)
+
+
+def pyscnn(lifted, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL
+
+    prob = lifted.problem
+    model = ConvexReLU(lifted.gates.T)
+    m, _ = optimize_model(model, AL(model, tol=tol, constraint_tol=tol),
+                          Metrics(metric_freq=10**9), prob.Xa, prob.y,
+                          regularizer=NeuronGL1(prob.beta / prob.n), return_convex=True,
+                          unitize_data=False, dtype="float64")
+    order = _match_gates(np.asarray(m.G).T, lifted.gates)
+    V, W = np.zeros_like(lifted.gates), np.zeros_like(lifted.gates)
+    V[order] = np.asarray(m.parameters[0])[0]
+    W[order] = np.asarray(m.parameters[1])[0]
+    return V, W
+
+
+def main(argv: list[str]) -> None:
+    n, beta, P, d, method = int(argv[0]), float(argv[1]), int(argv[2]), int(argv[3]), argv[4]
+    tol = float(argv[5]) if len(argv) > 5 else 1e-6
+    lifted = build(n, beta, P, d)
+    out: dict = {"n": n, "beta": beta, "P": P, "d": d, "method": method, "tol": tol}
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    if method == "pyscnn":
+        V, W = pyscnn(lifted, tol)
+        out["time"] = time.perf_counter() - t0
+    else:
+        from lift.solvers import run_solver
+
+        kw = {} if method in ("clarabel", "scs") else {"device": "cpu"}
+        r = run_solver(lifted, method, tol=tol, **kw)
+        out["time"] = time.perf_counter() - t0
+        out.update(status=r.status, gap=r.info.get("rel_gap"), iters=r.iterations,
+                   msg=r.message)
+        V, W = r.primal["V"], r.primal["W"]
+    out["value"] = lifted.program_value({"V": V, "W": W})
+    out["viol"] = _violation(lifted, V, W)
+    out["active"] = int((np.linalg.norm(V, axis=1) > 0).sum()
+                        + (np.linalg.norm(W, axis=1) > 0).sum())
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

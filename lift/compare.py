@@ -153,9 +153,15 @@ def _param_counts(prob, sizes: list[int]) -> dict[int, int] | None:
     def count(size: int) -> int:
         return sum(p.numel() for p in prob.model(size, 0).parameters())
 
-    try:
-        small = {s: count(s) for s in (1, 2, 3, 4)}
-    except (ValueError, TypeError):  # the family takes no such sizes: nothing to extrapolate
+    small: dict[int, int] = {}
+    for size in (1, 2, 3, 4):
+        try:
+            small[size] = count(size)
+        except (ValueError, TypeError):  # above the family's largest size for its data
+            break
+    if all(s in small for s in sizes):
+        return {s: small[s] for s in sizes}
+    if len(small) < 4:
         return None
     c1, d1 = small[1], small[2] - small[1]
     d2 = small[3] - 2 * small[2] + small[1]
@@ -241,6 +247,20 @@ def _check_lift(options: Any) -> dict[str, Any]:
     return dict(options)
 
 
+def _check_solver(solver: Any) -> str:
+    """A solver name some program accepts (whether this program does shows when it is
+    solved)."""
+    import lift.problems  # noqa: F401  (registers the families' specialised solvers)
+    from lift.solvers import CONIC_BACKENDS, SPECIALISED
+
+    if not isinstance(solver, str):
+        raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
+    known = ["auto", *CONIC_BACKENDS, *SPECIALISED]
+    if solver.lower() not in known:
+        raise ValueError(f"Unknown `solver` {solver!r}; choose one of {known}.")
+    return solver
+
+
 def _check_jobs(n_jobs: Any) -> int:
     if n_jobs is None:
         return max(1, min(os.cpu_count() or 1, 8))
@@ -314,13 +334,14 @@ def _probe_scheduler(address: str, timeout: float) -> None:
     thread.start()
     thread.join(timeout + 1.0)
     if thread.is_alive() or failure:
-        why = ("no answer" if thread.is_alive() or isinstance(failure[0], TimeoutError)
-               else f"{type(failure[0]).__name__}: {str(failure[0]).splitlines()[0][:200]}"
-               if str(failure[0]) else type(failure[0]).__name__)
-        raise ValueError(f"`address`: no Dask scheduler answered at {address!r} within "
-                         f"{timeout:g} s ({why}). Start one with `dask scheduler` and pass "
-                         "its address (tcp://host:8786), or pass address=None for a "
-                         "LocalCluster.")
+        if thread.is_alive() or isinstance(failure[0], TimeoutError):
+            why = f"no answer within {timeout:g} s"
+        else:
+            text = " ".join(str(failure[0]).split())[:200]
+            why = f"{type(failure[0]).__name__}: {text}" if text else type(failure[0]).__name__
+        raise ValueError(f"`address`: no Dask scheduler at {address!r} ({why}). Start one "
+                         "with `dask scheduler` and pass its address (tcp://host:8786), or "
+                         "pass address=None for a LocalCluster.")
 
 
 def _connect_dask(address: str | None, n_jobs: int, timeout: float):
@@ -902,9 +923,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         if not isinstance(flag, bool):
             raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
         args[name] = flag
-    if not isinstance(solver, str):
-        raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
-    args["solver"] = solver
+    args["solver"] = _check_solver(solver)
     if address is not None and args["backend"] != "dask":
         raise ValueError(f"`address` {address!r} is a Dask scheduler address, used only with "
                          "backend='dask' (--backend dask); pass that backend, or no address.")
@@ -1006,8 +1025,10 @@ def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dic
     import contextlib
 
     folder = args["folder"]
+    if folder is not None:  # before the lock, so that a refused folder gets no lock file
+        _check_folder(folder, sweep_id, args["force"])
     with store_lock(folder) if folder is not None else contextlib.nullcontext():
-        if folder is not None:
+        if folder is not None:  # again: another sweep may have written it meanwhile
             _check_folder(folder, sweep_id, args["force"])
         return _run_locked(prob, args, spec, keys, units, sweep_id, client, progress)
 

@@ -200,6 +200,9 @@ def _guarded(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        if self._conn is None:
+            raise ValueError(f"The store {str(self.path)!r} is closed; open it again with "
+                             "lift.store.Store(path).")
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
@@ -287,7 +290,8 @@ class Store:
                           "tasks it held are recomputed.")
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}, rows={len(self)})"
+        rows = "closed" if self._conn is None else f"rows={len(self)}"
+        return f"Store({str(self.path)!r}, {rows})"
 
     @_guarded
     def __len__(self) -> int:

@@ -280,13 +280,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from lift.compare import compare
     from lift.families import get_family
     from lift.solvers.sgd import TrainConfig
+    from lift.store import store_lock
 
     fam = get_family(args.family)
     train = TrainConfig(optimizer=args.optimizer, steps=args.steps, lr=args.lr,
                         schedule=args.schedule, batch_size=args.batch_size, clip=args.clip,
                         patience=args.patience)
-    from lift.store import store_lock
-
     prob, test = fam.build(args)
     out = args.out or os.path.join("runs", args.family)
     cmp = compare(prob, sizes=args.sizes, seeds=args.seeds, train=train,

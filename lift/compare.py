@@ -178,13 +178,13 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
-def _check_memory(prob, args: dict[str, Any]) -> None:
+def _check_memory(prob, args: dict[str, Any], remote: bool = False) -> None:
     """Refuse a sweep whose training would not fit in memory, before anything runs.
 
     Estimate: per model of ``p`` parameters on ``n`` samples at size ``s``, ``8 p`` numbers
     (parameters, gradients, optimizer state, copies) and ``6 n s`` (activations and their
-    gradients); the populations that train at once, plus every final model kept by the
-    driver.
+    gradients); the populations that train at once (not on a ``remote`` cluster, whose
+    memory is its own), plus every final model kept by the driver.
     """
     sizes, seeds = args["sizes"], args["seeds"]
     counts = _param_counts(prob, sizes)
@@ -200,7 +200,7 @@ def _check_memory(prob, args: dict[str, Any]) -> None:
     runs = [{"size": m, "seed": s} for m in sizes for s in seeds]
     units = sorted((sum(cost(r["size"]) for r in group)
                     for group in _make_units(runs, args["population"])), reverse=True)
-    workers = min(args["n_jobs"], len(units))
+    workers = 0 if remote else min(args["n_jobs"], len(units))
     need = sum(units[:workers]) + 8 * len(seeds) * sum(counts.values())
     if need > available:
         largest = max(sizes)
@@ -928,7 +928,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         raise ValueError(f"`address` {address!r} is a Dask scheduler address, used only with "
                          "backend='dask' (--backend dask); pass that backend, or no address.")
     _check_runs(args["sizes"], args["seeds"])
-    _check_memory(prob, args)
+    _check_memory(prob, args, remote=address is not None)
     client = cluster = None
     if args["backend"] == "dask":
         client, cluster = _connect_dask(address, args["n_jobs"], args["timeout"])

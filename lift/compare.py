@@ -929,6 +929,10 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
                          "backend='dask' (--backend dask); pass that backend, or no address.")
     _check_runs(args["sizes"], args["seeds"])
     _check_memory(prob, args, remote=address is not None)
+    try:  # the largest size fits in memory (checked above): the family may still refuse it
+        prob.model(args["sizes"][-1], args["seeds"][0])
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"`sizes`: {exc}") from None
     client = cluster = None
     if args["backend"] == "dask":
         client, cluster = _connect_dask(address, args["n_jobs"], args["timeout"])

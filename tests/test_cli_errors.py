@@ -49,7 +49,7 @@ COMPARE = [
 ]
 FAMILIES = [("completion", "--m 0", "--m"), ("sensing", "--measurements 0", "--measurements"),
             ("psd", "--n 0", "--n"), ("rational", "--points 0", "--points"),
-            ("lds", "--order 0", "--order")]
+            ("lds", "--order 0", "--order"), ("lds", "--sizes 1,50", "--sizes")]
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str]:
@@ -80,7 +80,7 @@ def test_compare_bad_input(args, option, capsys, tmp_path):
     assert not out.exists()  # refused before anything was written
 
 
-@pytest.mark.parametrize("family, args, option", FAMILIES, ids=[f for f, _, _ in FAMILIES])
+@pytest.mark.parametrize("family, args, option", FAMILIES, ids=[f"{f} {a}" for f, a, _ in FAMILIES])
 def test_compare_bad_input_of_every_family(family, args, option, capsys, tmp_path):
     base = ["compare", family, "--sizes", "1", "--seeds", "1", "--steps", "5", "--n-jobs", "1",
             "--out", str(tmp_path / "out")]

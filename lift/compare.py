@@ -42,11 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import check_choice, check_int, check_positive
+from lift.errors import LiftError, check_choice, check_int, check_positive
 from lift.store import DB_NAME, Store, check_store_path, store_files, store_lock, task_key
 
-__all__ = ["compare", "Comparison", "OutputExistsError", "OUTPUTS", "BACKENDS", "CONVEX",
-           "CONVEX_RUNS", "COLUMNS", "MAX_RUNS", "MAX_JOBS", "check_seed_count"]
+__all__ = ["compare", "Comparison", "OutputExistsError", "WorkerError", "OUTPUTS", "BACKENDS",
+           "CONVEX", "CONVEX_RUNS", "COLUMNS", "MAX_RUNS", "MAX_JOBS", "check_seed_count"]
 
 BACKENDS = ("local", "dask")
 #: the ``method`` of the convex solution's row
@@ -74,6 +74,18 @@ COLUMNS = ("method", "size", "seed", "objective", "rel_gap", "bound", "below_bou
            "below_convex", "effective_size", "steps", "time", "status", "gap", "global_bound",
            "lower_bound", "solver", "exact", "iterations", "max_violation", "added",
            "train_objective", "population", "message")
+
+
+class WorkerError(LiftError, RuntimeError):
+    """A worker process died while running a unit (most often killed for lack of memory)."""
+
+
+def _worker_died(exc: BaseException) -> WorkerError:
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return WorkerError(f"A worker process died during the sweep ({text}); most often the "
+                       "system killed it for lack of memory. Finished tasks are kept in the store: "
+                       "rerun with fewer n_jobs (--n-jobs), population=1 (--population 1) or "
+                       "smaller sizes.")
 
 
 class OutputExistsError(FileExistsError, ValueError):
@@ -1098,10 +1110,14 @@ def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int,
         return
     if backend == "dask":
         from dask.distributed import as_completed
+        from distributed import KilledWorker
 
         futures = [client.submit(_run_unit, u, prob, test, 1, pure=False) for u in units]
-        for fut in as_completed(futures):
-            yield fut.result()
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except KilledWorker as exc:
+            raise _worker_died(exc) from None
         return
     workers = min(n_jobs, len(units))
     if workers == 1:
@@ -1109,6 +1125,7 @@ def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int,
             yield _run_unit(u, prob, test, 1)
         return
     from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from joblib.externals.loky import get_reusable_executor
 
@@ -1121,6 +1138,8 @@ def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int,
     try:
         for fut in as_completed(futures):
             yield fut.result()
+    except BrokenProcessPool as exc:
+        raise _worker_died(exc) from None
     finally:
         for fut in futures:
             fut.cancel()

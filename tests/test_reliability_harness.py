@@ -246,3 +246,25 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+class _DiesInWorkers(TwoLayerReLU):
+    """Training kills the worker process it runs in (as the kernel's OOM killer would)."""
+
+    def torch_objective(self, *args, **kwargs):
+        if os.getpid() != self.driver:
+            os._exit(137)
+        return super().torch_objective(*args, **kwargs)
+
+
+@pytest.mark.slow  # two worker processes start only to die (about 8 s)
+def test_a_worker_that_dies_is_one_clear_error(tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    data = load("toy1d")
+    prob = _DiesInWorkers(data.X_train, data.y_train, beta=0.1)
+    prob.driver = os.getpid()
+    with pytest.raises(compare_module.WorkerError, match="worker process died.*--n-jobs"):
+        lift.compare(prob, sizes=[1, 2], seeds=1, train={"steps": 5}, n_jobs=2,
+                     include_runs=False, store=tmp_path / "s")

@@ -20,10 +20,18 @@ __all__ = [
     "ConvergenceWarning",
     "InaccurateSolutionWarning",
     "check_array",
+    "check_real_dtype",
     "check_positive",
     "check_choice",
     "check_int",
+    "check_tol",
+    "check_device",
+    "TOL_RANGE",
 ]
+
+#: the tolerances a solve accepts: tighter than 1e-12 is below float64 resolution of a gap,
+#: looser than 1e-1 is not a solve
+TOL_RANGE = (1e-12, 1e-1)
 
 
 class LiftError(Exception):
@@ -71,6 +79,7 @@ def check_array(
         raise TypeError(f"`{name}` must be an array, got None.")
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
+    check_real_dtype(value, name)
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -102,6 +111,52 @@ def check_array(
     return arr
 
 
+#: numpy dtype kinds read as real numbers: booleans (0/1), integers and floats
+REAL_KINDS = frozenset("biuf")
+
+
+def check_real_dtype(value: Any, name: str) -> None:
+    """Raise ``TypeError`` unless ``value`` holds real numbers only: complex numbers, dates,
+    durations, strings, bytes and other objects would otherwise be cut or cast silently."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must be a numeric array, got a {type(value).__name__}.")
+    dt = getattr(value, "dtype", None)
+    dtypes = getattr(value, "dtypes", None)  # a pandas DataFrame: one dtype per column
+    if dtypes is not None and not isinstance(dtypes, np.dtype):
+        kinds = {getattr(d, "kind", "?"): d for d in dtypes}
+        if set(kinds) <= REAL_KINDS:
+            return
+        dt = np.dtype(object) if set(kinds) <= REAL_KINDS | {"O"} else None
+        if dt is None:
+            _refuse_kind(next(d for k, d in kinds.items() if k not in REAL_KINDS), name)
+    elif dt is None or not isinstance(dt, np.dtype):
+        try:
+            with np.errstate(all="ignore"):
+                dt = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return  # ragged or odd input: the conversion that follows reports it
+    if dt.kind == "O":
+        flat = np.asarray(value, dtype=object).ravel()
+        bad = [v for v in flat if not isinstance(v, (numbers.Real, np.bool_)) or
+               isinstance(v, (str, bytes))]
+        if bad:
+            raise TypeError(f"`{name}` must hold real numbers only; it holds "
+                            f"{type(bad[0]).__name__} {bad[0]!r}. Convert it with "
+                            "np.asarray(..., dtype=float) first.")
+        return
+    _refuse_kind(dt, name)
+
+
+def _refuse_kind(dt: Any, name: str) -> None:
+    kind = getattr(dt, "kind", None)
+    if kind in REAL_KINDS:
+        return
+    what = {"c": "complex numbers (take .real or abs() yourself)", "M": "dates",
+            "m": "durations", "U": "strings", "S": "bytes", "V": "records"}
+    raise TypeError(f"`{name}` must be a real numeric array (bool, int or float), got dtype "
+                    f"{dt}: {what.get(kind, 'not real numbers')}.")
+
+
 def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
     """Return ``value`` as a float, checking that it is a finite number > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -114,6 +169,45 @@ def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
             f"`{name}` must be a float in the range {interval}. Got {value!r} instead."
         )
     return value
+
+
+def check_tol(value: Any, name: str = "tol") -> float:
+    """Return ``value`` as a float in :data:`TOL_RANGE` (a target relative duality gap)."""
+    lo, hi = TOL_RANGE
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number in [{lo:g}, {hi:g}], got "
+                        f"{type(value).__name__} {value!r}.")
+    value = float(value)
+    if not lo <= value <= hi:  # NaN fails too
+        raise ValueError(f"`{name}` must be a relative tolerance in [{lo:g}, {hi:g}]; got "
+                         f"{value!r}. Pass e.g. {name}=1e-6.")
+    return value
+
+
+def check_device(value: Any, name: str = "device"):
+    """``value`` (a string such as ``"cpu"``, ``"cuda:0"``, or a ``torch.device``) as a
+    ``torch.device`` that this torch installation can use."""
+    import torch
+
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"`{name}` must be a string such as 'cpu' or 'cuda', or a "
+                        f"torch.device; got {type(value).__name__} {value!r}.")
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"`{name}` {value!r} is not a torch device; use 'cpu' or "
+                         "'cuda' (or 'cuda:K').") from None
+    offered = {"cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": bool(getattr(torch.backends, "mps", None)
+                           and torch.backends.mps.is_available())}
+    if not offered.get(dev.type, False):
+        usable = [k for k, ok in offered.items() if ok]
+        raise ValueError(f"`{name}` {value!r}: this torch installation offers no "
+                         f"{dev.type!r} device; use one of {usable}.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"`{name}` {value!r}: torch sees {torch.cuda.device_count()} CUDA "
+                         "device(s); pick an index below that.")
+    return dev
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:

@@ -11,10 +11,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from lift.base import USABLE_STATUSES, SolverResult
-from lift.errors import SolverNotAvailableError, check_positive
+import numpy as np
+
+from lift.base import USABLE_STATUSES, Solution, SolverResult
+from lift.errors import SolverNotAvailableError, check_device, check_tol
 from lift.solvers.conic import (
     CONIC_BACKENDS,
+    check_backend_options,
     check_usable,
     installed_solvers,
     solve_cvxpy,
@@ -77,12 +80,13 @@ def specialised_for(lifted) -> tuple[str, ...]:
 
 
 def resolve_device(device: Any = None):
-    """``torch.device(device)``; ``None`` means CUDA when torch sees a GPU, else the CPU."""
+    """``torch.device(device)``, checked against what torch offers (:func:`check_device`);
+    ``None`` means CUDA when torch sees a GPU, else the CPU."""
     import torch
 
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def available_solvers(lifted) -> list[str]:
@@ -131,7 +135,13 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     """Solve ``lifted`` with ``solver`` and return a :class:`lift.Solution`."""
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
-    tol = check_positive(tol, "tol")
+    tol = check_tol(tol)
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise TypeError(f"`verbose` must be True or False, got {verbose!r}.")
+    if isinstance(warm_start, Solution):
+        warm_start = warm_start.info.get("warm_start")
+    if warm_start is not None:
+        warm_start = lifted.check_warm_start(warm_start)
     name = solver.lower()
     if name == "auto":
         return _solve_auto(lifted, tol, verbose, warm_start, **options)
@@ -185,13 +195,43 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
 
 
 def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start: Any = None,
-               **options: Any) -> SolverResult:
+               tighten: float = 1.0, **options: Any) -> SolverResult:
     """Run solver ``name`` on ``lifted``: the :class:`~lift.base.SolverResult` before the
-    map back."""
+    map back (``tighten`` scales the tolerance a conic backend is asked for).
+
+    The solver sees ``lifted.normalized()`` (data rescaled to order one); its primal point
+    and warm start are mapped back to ``lifted``'s own scale here. A program feasible and
+    bounded by construction that a solver calls infeasible or unbounded is a solver error.
+    """
+    inner, back, forward = lifted.normalized()
+    if warm_start is not None:
+        warm_start = forward(warm_start)
     if name in SPECIALISED and name in lifted.solvers():
-        return SPECIALISED[name].run(lifted, tol=tol, verbose=verbose, warm_start=warm_start,
-                                     **options)
+        result = SPECIALISED[name].run(inner, tol=tol, verbose=verbose, warm_start=warm_start,
+                                       **options)
+    else:
+        result = _run_conic(inner, name, tol * tighten, verbose, **options)
+    if result.status in IMPOSSIBLE_STATUSES and lifted.feasible_by_construction:
+        result = dataclasses.replace(
+            result, primal=None, status="solver_error",
+            message=f"{name} reported {result.status!r}, but this program is feasible and "
+                    f"bounded by construction (zero is feasible): a numerical failure of "
+                    f"{name} ({result.message})")
+    if inner is lifted:
+        return result
+    return dataclasses.replace(
+        result, primal=None if result.primal is None else back(result.primal),
+        warm_start=None if result.warm_start is None else back(result.warm_start))
+
+
+#: statuses a solver may not report on a program feasible and bounded by construction
+IMPOSSIBLE_STATUSES = ("infeasible", "infeasible_inaccurate", "unbounded",
+                       "unbounded_inaccurate")
+
+
+def _run_conic(lifted, name: str, tol: float, verbose: bool, **options: Any) -> SolverResult:
     check_usable(name)
+    check_backend_options(name, options)
     cvx = lifted.to_cvxpy()
     run = solve_cvxpy(cvx, name, tol=tol, verbose=verbose, **options)
     primal = None
@@ -201,7 +241,49 @@ def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start:
                         iterations=run["iterations"], message=run["message"])
 
 
+#: a solver that says "optimal" but whose certified gap falls short of ``tol`` is re-solved
+#: once: a conic backend asked for this factor more of its own residual tolerances, a
+#: specialised solver for a ``RESOLVE_FACTOR_SPECIALISED`` times smaller gap, warm-started
+RESOLVE_FACTOR = 1e-2
+RESOLVE_FACTOR_SPECIALISED = 1e-1
+
+
 def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = None,
                 **options: Any):
+    """One solver, mapped back. A solver that says "optimal" but whose certified relative gap
+    exceeds ``tol`` (conic backends meet ``tol`` on their residuals only; a specialised
+    solver's own gap estimate can differ from the library's certificate of the recovered
+    parameters) is re-solved once, tighter; the better certified solution is kept."""
+    import warnings
+
     result = run_solver(lifted, name, tol, verbose, warm_start, **options)
-    return lifted.finish(result, solver=name, tol=tol)
+    if result.status != "optimal":
+        return lifted.finish(result, solver=name, tol=tol)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = lifted.finish(result, solver=name, tol=tol)
+    if sol.status == "optimal" or not sol.rel_gap > tol:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return sol
+    if name in CONIC_BACKENDS:
+        factor = RESOLVE_FACTOR
+        tighter = run_solver(lifted, name, tol, verbose, warm_start, tighten=factor,
+                             **options)
+    else:
+        factor = RESOLVE_FACTOR_SPECIALISED
+        tighter = run_solver(lifted, name, tol * factor, verbose,
+                             result.warm_start if result.warm_start is not None
+                             else warm_start, **options)
+    with warnings.catch_warnings(record=True) as caught2:
+        warnings.simplefilter("always")
+        sol2 = lifted.finish(tighter, solver=name, tol=tol)
+    better = sol2.status in USABLE_STATUSES and sol2.rel_gap < sol.rel_gap
+    best, kept = (sol2, caught2) if better else (sol, caught)
+    for w in kept:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    note = f"re-solved with {factor:g} x tighter tolerances"
+    iterations = (None if sol.iterations is None or sol2.iterations is None
+                  else sol.iterations + sol2.iterations)
+    return dataclasses.replace(best, time=sol.time + sol2.time, iterations=iterations,
+                               message=best.message + f" ({note})")

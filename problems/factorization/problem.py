@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 
 from lift.base import Problem
-from lift.errors import check_array, check_int, check_positive
+from lift.errors import check_array, check_int, check_positive, check_real_dtype
 from lift.problems.factorization.models import Factors, SymmetricFactors, numerical_rank
 from lift.problems.factorization.operators import (
     CallableOperator,
@@ -106,6 +106,7 @@ def observations(M: Any, mask: Any = None, shape: Any = None, name: str = "M"
     else:
         if hasattr(M, "detach"):
             M = M.detach().cpu().numpy()
+        check_real_dtype(M, name)
         try:
             Md = np.asarray(M, dtype=np.float64)
         except (TypeError, ValueError):

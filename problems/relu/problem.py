@@ -11,7 +11,14 @@ import numpy as np
 import torch
 
 from lift.base import Problem, check_path_values
-from lift.errors import check_array, check_choice, check_int, check_positive
+from lift.errors import (
+    check_array,
+    check_choice,
+    check_device,
+    check_int,
+    check_positive,
+    check_tol,
+)
 from lift.losses import get_loss
 from lift.problems.relu.arrangements import (
     enumerate_patterns,
@@ -117,6 +124,8 @@ class TwoLayerReLU(Problem):
         size = check_int(size, "size", minimum=1)
         seed = check_int(seed, "seed")
         dtype = _torch_dtype(dtype)
+        if device is not None:
+            device = check_device(device)
         gen = torch.Generator().manual_seed(seed)
         net = ReLUNet(self.d, size, bias=self.bias, dtype=dtype)
         fan_in = self.Xa.shape[1]
@@ -274,5 +283,6 @@ class TwoLayerReLU(Problem):
         warm-started from the previous one where the solver takes a warm start.
         """
         check_path_values(betas, "betas")
+        check_tol(tol)
         lifted = self.lift(patterns=patterns, program=program, seed=seed)
         return lifted.path(betas, solver=solver, tol=tol, verbose=verbose, **options)

@@ -379,6 +379,11 @@ class Lifted(abc.ABC):
         """Scalar facts about the program for tables (kind, counts)."""
         return {"exact": bool(self.exact)}
 
+    def cvxpy_nonzeros(self) -> int:
+        """An estimate of the non-zeros of the constraint matrix :meth:`to_cvxpy` compiles to
+        (what the memory of a conic solve grows with); the default is :meth:`size_hint`."""
+        return int(self.size_hint())
+
     @abc.abstractmethod
     def primal_from_cvxpy(self, cvx_problem) -> Any:
         """The primal point (in the format :meth:`recover` reads) of a solved

@@ -17,6 +17,9 @@ __all__ = [
     "SolverError",
     "SolverNotAvailableError",
     "PatternCountError",
+    "ResourceLimitError",
+    "available_memory",
+    "check_memory",
     "ConvergenceWarning",
     "InaccurateSolutionWarning",
     "check_array",
@@ -50,12 +53,53 @@ class PatternCountError(LiftError, ValueError):
     """Exact enumeration of activation patterns would be too large."""
 
 
+class ResourceLimitError(LiftError, ValueError):
+    """A computation would need more memory than the machine has available; refused before
+    anything is allocated."""
+
+
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before reaching its tolerance."""
 
 
 class InaccurateSolutionWarning(UserWarning):
     """A solve finished, but its certified duality gap is above the requested tolerance."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation: ``MemAvailable`` of /proc/meminfo, else
+    psutil's estimate, else ``None`` (unknown: no guard)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+#: share of the available memory one computation may plan to use
+MEMORY_FRACTION = 0.8
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Raise :class:`ResourceLimitError` when ``nbytes`` (an estimate) is above
+    :data:`MEMORY_FRACTION` of :func:`available_memory`; the message says ``what`` needs it
+    and how to ``fix`` it (name the argument in backticks there)."""
+    avail = available_memory()
+    if avail is None or nbytes <= MEMORY_FRACTION * avail:
+        return
+    raise ResourceLimitError(f"{what} would need about {_gib(nbytes)} of memory, but "
+                             f"{_gib(avail)} are available. {fix}")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
 
 
 def check_array(

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from lift.base import USABLE_STATUSES, Solution, SolverResult
-from lift.errors import SolverNotAvailableError, check_device, check_tol
+from lift.errors import ResourceLimitError, SolverNotAvailableError, check_device, check_tol
 from lift.solvers.conic import (
     CONIC_BACKENDS,
     check_backend_options,
     check_usable,
+    conic_memory_error,
     installed_solvers,
     solve_cvxpy,
     usable_solvers,
@@ -149,6 +150,10 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     if name not in CONIC_BACKENDS and name not in specialised:
         known = ["auto", *specialised, *CONIC_BACKENDS]
         raise ValueError(f"Unknown `solver` {solver!r} for this program; choose one of {known}.")
+    if name in CONIC_BACKENDS:
+        reason = conic_memory_error(lifted, name, specialised)
+        if reason is not None:
+            raise ResourceLimitError(reason)
     return _solve_with(lifted, name, tol, verbose, warm_start, **options)
 
 
@@ -232,6 +237,9 @@ IMPOSSIBLE_STATUSES = ("infeasible", "infeasible_inaccurate", "unbounded",
 def _run_conic(lifted, name: str, tol: float, verbose: bool, **options: Any) -> SolverResult:
     check_usable(name)
     check_backend_options(name, options)
+    reason = conic_memory_error(lifted, name)
+    if reason is not None:  # reached from solver="auto" (an explicit choice raised already)
+        return SolverResult(primal=None, status="solver_error", time=0.0, message=reason)
     cvx = lifted.to_cvxpy()
     run = solve_cvxpy(cvx, name, tol=tol, verbose=verbose, **options)
     primal = None

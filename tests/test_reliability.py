@@ -334,3 +334,58 @@ def test_infeasible_on_a_feasible_program_is_a_solver_error(monkeypatch):
         assert "fake_infeasible failed" in sol.message
     finally:
         solvers.SPECIALISED.pop("fake_infeasible")
+
+
+# --- item 2: resource guards ---------------------------------------------------------------------
+def _limit_memory(monkeypatch, gib):
+    import lift.errors
+
+    monkeypatch.setattr(lift.errors, "available_memory", lambda: int(gib * 2**30))
+
+
+def test_available_memory_is_read():
+    from lift.errors import available_memory
+
+    avail = available_memory()
+    assert avail is None or 2**20 < avail < 2**50
+
+
+@pytest.mark.parametrize("solver", ["clarabel", "scs"])
+def test_conic_build_too_large_is_refused_before_building(monkeypatch, solver):
+    """Explicit backends are guarded too (n = 2000, 2-D, 20,000 patterns aborted the
+    interpreter in cvxpy's build); the error names matrix-free solvers that fit."""
+    from lift.errors import ResourceLimitError
+
+    _limit_memory(monkeypatch, 16)
+    rng = np.random.default_rng(0)
+    lifted = TwoLayerReLU(rng.standard_normal((2000, 2)), rng.standard_normal(2000),
+                          0.1).lift(patterns=20000)
+    monkeypatch.setattr(type(lifted), "to_cvxpy", lambda self: pytest.fail("built"))
+    with pytest.raises(ResourceLimitError, match=rf"`solver`='{solver}' .* would need about "
+                                                 r".*GiB.*solver='al' or solver='active_set'"):
+        lifted.solve(solver=solver)
+
+
+def test_auto_skips_backends_that_do_not_fit(monkeypatch):
+    lifted = _prob().lift(program="gated")
+    _limit_memory(monkeypatch, 1e-7)
+    sol = lifted.solve(solver="auto", tol=1e-6)
+    assert sol.solver in lifted.solvers() and sol.status == "optimal"
+    with pytest.raises(ValueError, match="`solver`='clarabel'"):
+        lifted.solve(solver="clarabel")
+
+
+def test_pattern_counts_are_guarded_before_allocation(monkeypatch):
+    from lift.errors import ResourceLimitError
+
+    _limit_memory(monkeypatch, 16)
+    rng = np.random.default_rng(0)
+    prob = TwoLayerReLU(rng.standard_normal((100, 2)), rng.standard_normal(100), 0.1)
+    with pytest.raises(ValueError, match=r"`patterns`=10,000,000 is above `max_patterns`"
+                                         r"=100,000.*at most 9,902 distinct"):
+        prob.lift(patterns=10**7)
+    with pytest.raises(ResourceLimitError, match=r"`patterns`=100,000,000 sampled gates"):
+        prob.lift(patterns=10**8, max_patterns=10**8)
+    big = TwoLayerReLU(rng.standard_normal((3000, 2)), rng.standard_normal(3000), 0.1)
+    with pytest.raises(ResourceLimitError, match=r"`patterns`='exact' \(8,997,002 patterns"):
+        big.lift(patterns="exact", max_patterns=10**7)

@@ -16,12 +16,15 @@ from lift.errors import (
     check_choice,
     check_device,
     check_int,
+    check_memory,
     check_positive,
     check_tol,
 )
 from lift.losses import get_loss
 from lift.problems.relu.arrangements import (
     enumerate_patterns,
+    estimate_pattern_count,
+    numerical_rank,
     patterns_from_gates,
     sample_patterns,
     unique_patterns,
@@ -226,7 +229,9 @@ class TwoLayerReLU(Problem):
         seed : int
             Seed for sampled gates.
         max_patterns : int
-            Largest count ``"exact"`` may enumerate (else :class:`PatternCountError`).
+            Largest count ``"exact"`` may enumerate (else :class:`PatternCountError`), and
+            largest count of sampled gates. Pattern arrays that would not fit in the
+            available memory are refused too (:class:`lift.errors.ResourceLimitError`).
         verify : bool or None
             Check a sampled program's dual point against all patterns to certify a global
             bound. ``None``: when the data's pattern count is at most 20,000.
@@ -251,13 +256,16 @@ class TwoLayerReLU(Problem):
         if isinstance(patterns, str) and patterns == "auto":
             patterns = "exact" if Xa.shape[1] <= 3 else DEFAULT_PATTERNS
         gates = None
+        max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
         if isinstance(patterns, str):
             check_choice(patterns, "patterns", ["exact", "auto"])
-            D = enumerate_patterns(Xa, max_patterns=check_int(max_patterns, "max_patterns",
-                                                              minimum=1))
+            self._check_pattern_memory("exact", max_patterns)
+            D = enumerate_patterns(Xa, max_patterns=max_patterns)
             complete = True
         elif isinstance(patterns, (int, np.integer)) and not isinstance(patterns, bool):
-            D, gates = sample_patterns(Xa, check_int(patterns, "patterns", minimum=1), seed)
+            count = check_int(patterns, "patterns", minimum=1)
+            self._check_pattern_memory(count, max_patterns)
+            D, gates = sample_patterns(Xa, count, seed)
             complete = False
         else:
             G = check_array(patterns, "patterns", ndim=2)
@@ -273,6 +281,33 @@ class TwoLayerReLU(Problem):
         lifted = ReLULift(self, D, gates=gates, program=program, complete=complete,
                           verify=verify)
         return lifted.including(include) if include is not None else lifted
+
+    #: peak bytes per (row x pattern) entry: exact enumeration (measured 7-19 B at n = 300-600,
+    #: 2-D) and sampling (gate products in float64 plus the boolean patterns: 9.3 B)
+    EXACT_BYTES_PER_ENTRY = 20
+    SAMPLED_BYTES_PER_ENTRY = 10
+
+    def _check_pattern_memory(self, patterns: str | int, max_patterns: int) -> None:
+        """Refuse, before allocating, pattern counts above ``max_patterns`` and pattern
+        arrays larger than the available memory (:func:`lift.errors.check_memory`)."""
+        n = self.n
+        rank, _ = numerical_rank(self.Xa)
+        most = estimate_pattern_count(n, rank)
+        if patterns == "exact":
+            if most > max_patterns:
+                return  # enumerate_patterns refuses it with its own message
+            check_memory(self.EXACT_BYTES_PER_ENTRY * n * most,
+                         f"`patterns`='exact' ({most:,} patterns of {n} rows)",
+                         "Sample patterns instead (e.g. patterns=1000) or use fewer rows.")
+            return
+        if patterns > max_patterns:
+            raise ValueError(
+                f"`patterns`={patterns:,} is above `max_patterns`={max_patterns:,}; the data "
+                f"(rank {rank}, {n} rows) has at most {most:,} distinct patterns. Sample "
+                "fewer, or raise max_patterns.")
+        check_memory(self.SAMPLED_BYTES_PER_ENTRY * n * patterns,
+                     f"`patterns`={patterns:,} sampled gates on {n} rows",
+                     "Sample fewer patterns.")
 
     def path(self, betas: Any, patterns: str | int | np.ndarray = "exact",
              program: str = "cone", seed: int = 0, solver: str = "auto", tol: float = 1e-6,

@@ -131,6 +131,15 @@ class ReLULift(Lifted):
         blocks = 2 if self.cone else 1
         return blocks * self.P * (d + 1 + (n if self.cone else 0)) + n
 
+    def cvxpy_nonzeros(self) -> int:
+        """``Xa @ V`` (and ``Xa @ W``) enter the cone constraints (n P rows of d + bias
+        non-zeros each) and the predictions (one term per active pattern entry)."""
+        n, d = self.problem.Xa.shape
+        active = int(np.count_nonzero(self.D))
+        if self.cone:
+            return 2 * (n * self.P * d + active * d) + n
+        return active * d + n
+
     def auto_thresholds(self) -> dict[str, float]:
         if self.cone:
             out = {}

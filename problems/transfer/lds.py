@@ -468,6 +468,10 @@ class LDSLift(Lifted):
         matrix's size).
     """
 
+    #: unconstrained: every impulse response is feasible (a solver calling it infeasible
+    #: or unbounded has failed)
+    feasible_by_construction = True
+
     def __init__(self, problem: LinearSystemID, *, order: int | str = "auto",
                  rank_tol: float = 1e-6, dual_solve: bool = True,
                  polish_iters: int = 100) -> None:

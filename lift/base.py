@@ -551,8 +551,9 @@ def _identity(value: Any) -> Any:
 
 def check_path_values(values: Any, name: str) -> np.ndarray:
     """``values`` as a non-empty 1-D float array of positive weights (named ``name``)."""
-    from lift.errors import check_positive
+    from lift.errors import check_positive, check_real_dtype
 
+    check_real_dtype(values, name)
     try:
         vals = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError):

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import check_choice, check_int, check_positive
+from lift.errors import check_choice, check_int, check_memory, check_positive
 
 __all__ = ["Dataset", "load", "list_datasets", "register_dataset", "dataset_kind",
            "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY", "split_xy",
-           "check_noise", "MIN_TRAIN", "MIN_TEST"]
+           "check_noise", "check_rows", "MIN_TRAIN", "MIN_TEST"]
 
 #: the kind of the bundled (X, y) sets, loaded as a :class:`Dataset`
 XY = "xy"
@@ -129,6 +129,14 @@ def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray
     return load_it
 
 
+def check_rows(n: Any, d: int) -> int:
+    """``n`` as a number of rows ``>= MIN_TRAIN`` whose ``(n, d)`` float data (and the copies a
+    split makes) fit in the available memory."""
+    n = check_int(n, "n", minimum=MIN_TRAIN)
+    check_memory(4 * 8 * n * (d + 2), f"`n`={n:,} rows of {d} feature(s)", "Pass a smaller n.")
+    return n
+
+
 def check_noise(noise: Any) -> float:
     """``noise`` as a finite float ``>= 0`` (a standard deviation)."""
     return check_positive(noise, "noise", strict=False)
@@ -136,7 +144,7 @@ def check_noise(noise: Any) -> float:
 
 def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """1-D regression: a noisy sine-like curve on [-2, 2]."""
-    n, noise = check_int(n, "n", minimum=MIN_TRAIN), check_noise(noise)
+    n, noise = check_rows(n, 1), check_noise(noise)
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n))
     y = np.sin(2 * x) + 0.3 * x + noise * rng.standard_normal(n)
@@ -146,7 +154,7 @@ def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.
 
 def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """2-D regression: a bumpy surface on the square [-1, 1]^2."""
-    n, noise = check_int(n, "n", minimum=MIN_TRAIN), check_noise(noise)
+    n, noise = check_rows(n, 2), check_noise(noise)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + noise * rng.standard_normal(n)
@@ -156,7 +164,7 @@ def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0
 
 def toy_2d_classification(n: int = 30, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """2-D classification: XOR of the signs of the coordinates, labels in {-1, +1}."""
-    n = check_int(n, "n", minimum=2)
+    n = check_rows(n, 2)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)

@@ -14,7 +14,7 @@ import time
 import warnings
 from typing import Any
 
-from lift.errors import SolverError, SolverNotAvailableError, check_int
+from lift.errors import SolverNotAvailableError, check_int
 
 __all__ = [
     "ConicBackend",
@@ -187,8 +187,9 @@ def check_backend_options(name: str, options: dict[str, Any]) -> None:
         check_int(options["max_iters"], "max_iters", minimum=1)
     unknown = sorted(set(options) - backend_settings(name) - {"max_iters"})
     if unknown:
-        raise ValueError(f"Unknown option(s) {unknown} for solver={name!r}; it accepts "
-                         f"max_iters and {sorted(backend_settings(name))}.")
+        raise ValueError(f"Unknown option(s) {', '.join(f'`{k}`' for k in unknown)} for "
+                         f"solver={name!r}; it accepts max_iters and "
+                         f"{sorted(backend_settings(name))}.")
 
 
 def _tolerance_options(name: str, tol: float, max_iters: int | None) -> dict[str, Any]:
@@ -207,6 +208,14 @@ def _tolerance_options(name: str, tol: float, max_iters: int | None) -> dict[str
     else:  # mosek: its defaults are tighter than anything we would ask for
         opts = {}
     return opts
+
+
+def _crashed(name: str, exc: BaseException, t0: float) -> dict[str, Any]:
+    """A backend that raised inside its solve: status ``"solver_error"`` with the reason (so
+    that ``solver="auto"`` tries the next candidate)."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    return {"status": "solver_error", "time": time.perf_counter() - t0, "iterations": None,
+            "message": f"{name} raised {type(exc).__name__}: {text}"}
 
 
 def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
@@ -245,7 +254,11 @@ def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
     except Exception as exc:
         if type(exc).__module__.startswith("mosek"):
             raise SolverNotAvailableError(f"MOSEK failed: {exc}. " + OPEN_SOLVERS_HINT) from None
-        raise SolverError(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        return _crashed(name, exc, t0)
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":  # a Rust panic inside Clarabel
+            raise
+        return _crashed(name, exc, t0)
     elapsed = time.perf_counter() - t0
     status = STATUS_MAP.get(problem.status, "solver_error")
     stats = problem.solver_stats

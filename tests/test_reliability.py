@@ -167,7 +167,7 @@ def test_warm_start_from_a_solution_is_accepted():
 @pytest.mark.parametrize(("solver", "known"), [("clarabel", "tol_gap_abs"),
                                                  ("scs", "eps_abs")])
 def test_unknown_backend_options_are_named(solver, known):
-    with pytest.raises(ValueError, match=rf"Unknown option\(s\) \['bogus'\] for "
+    with pytest.raises(ValueError, match=rf"Unknown option\(s\) `bogus` for "
                                          rf"solver='{solver}'.*{known}"):
         _prob().lift().solve(solver=solver, bogus=1)
 

@@ -49,14 +49,15 @@ def _shape(shape: Any, name: str = "shape") -> tuple[int, int]:
             check_int(shape[1], f"{name}[1]", minimum=1))
 
 
-def _check_covered(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> None:
+def _check_covered(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int],
+                   name: str = "M") -> None:
     for axis, (idx, size, what) in enumerate(((rows, shape[0], "row"),
                                               (cols, shape[1], "column"))):
         empty = np.flatnonzero(np.bincount(idx, minlength=size) == 0)
         if empty.size:
             show = ", ".join(str(int(i)) for i in empty[:5]) + (", ..." if empty.size > 5
                                                                  else "")
-            raise ValueError(f"{empty.size} {what}(s) have no observed entry ({what} "
+            raise ValueError(f"`{name}`: {empty.size} {what}(s) have no observed entry ({what} "
                              f"{show}); their entries cannot be completed. Drop them or "
                              f"observe at least one entry in each (axis {axis}).")
 

@@ -71,8 +71,9 @@ STATUS_MAP = {
 
 
 #: bytes of a cvxpy build and conic solve per estimated constraint non-zero
-#: (:meth:`lift.Lifted.cvxpy_nonzeros`); measured peak resident memory of ReLU programs
-#: (n = 200-400, 2-D, 300-1,400 patterns) with Clarabel 150-165 B and SCS 210 B, plus margin
+#: (:meth:`lift.Lifted.cvxpy_nonzeros`); measured peak resident memory of cone-constrained
+#: group-lasso programs (200-400 samples, 300-1,400 groups) with Clarabel 150-165 B and SCS
+#: 210 B, plus margin
 BYTES_PER_NONZERO = 250
 
 
@@ -87,7 +88,7 @@ def conic_memory_error(lifted, name: str, specialised: list[str] | tuple[str, ..
         names = " or ".join(f"solver={s!r}" for s in specialised)
         fix = f"Use {names} (matrix-free), or a smaller program."
     else:
-        fix = "Use a smaller program (fewer patterns, samples or entries)."
+        fix = "Use a smaller program (fewer samples, variables or entries)."
     try:
         check_memory(BYTES_PER_NONZERO * nnz,
                      f"`solver`={name!r} (cvxpy, about {nnz:.2e} constraint non-zeros)", fix)

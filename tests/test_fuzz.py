@@ -313,7 +313,7 @@ def test_fuzz_path(data):
         sols = prob.path(values, solver=solver, tol=tol)
         lifted = prob.lift()
         assert len(sols) == np.atleast_1d(values).size
-        for sol, beta in zip(sols, np.atleast_1d(values)):
+        for sol, beta in zip(sols, np.atleast_1d(values), strict=True):
             check_solution(lifted.reweight(float(beta)), sol, float(tol), solver)
 
     run_case(case)

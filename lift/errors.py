@@ -27,6 +27,7 @@ __all__ = [
     "check_positive",
     "check_choice",
     "check_int",
+    "check_seed",
     "check_tol",
     "check_device",
     "TOL_RANGE",
@@ -261,6 +262,14 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}. Got {value!r} instead.")
     return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as a seed: an integer in ``[0, 2**64)`` (what numpy and torch take)."""
+    value = check_int(value, name)
+    if value >= 2**64:
+        raise ValueError(f"`{name}` must be an integer below 2**64, got {value!r}.")
+    return value
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:

@@ -220,10 +220,14 @@ def test_fuzz_relu_constructor(data):
                           else st.one_of(st.sampled_from(["l1", "SQUARED", ""]),
                                          st.sampled_from(JUNK)))
 
+    size = data.draw(st.sampled_from([1, 2] * 8 + [0, -1, 1.5, 10**12, "2", None]))
+    seed = data.draw(st.sampled_from([0, 3] * 8 + [-1, 2**64, 10**30, 1.0, "0", None]))
+
     def case():
         prob = TwoLayerReLU(**args)
         value = prob.objective(prob.model(2))
         assert isinstance(value, float)
+        prob.model(size, seed)
 
     run_case(case)
 
@@ -271,7 +275,7 @@ def solve_options(data, program: str) -> tuple[str, object, dict]:
     return solver, tol, opts
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=240)
 @given(st.data())
 def test_fuzz_relu_lift_and_solve(data):
     """Data of any scale (1e-8 ... 1e8, with matching beta), any lift and solve options."""
@@ -340,9 +344,13 @@ def test_fuzz_families(data):
     do_solve = data.draw(st.booleans())
     tol = data.draw(st.sampled_from([1e-6, 1e-4, 1e-3]))
 
+    size = data.draw(st.sampled_from([1, 2] * 8 + [0, -1, 1.5, 10**12, "2", None]))
+    seed = data.draw(st.sampled_from([0, 3] * 8 + [-1, 2**64, 10**30, 1.0, "0", None]))
+
     def case():
         prob = cls(**args)
         prob.objective(prob.model(1))
+        prob.model(size, seed)
         if do_solve:
             lifted = prob.lift()
             solvers = ["auto"] + [s for s in ("clarabel", "scs")

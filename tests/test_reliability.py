@@ -120,6 +120,14 @@ def test_non_real_data_is_refused_by_every_family():
               np.ones((4, 4)).astype(str)):
         with pytest.raises(TypeError, match="`M` must"):
             MatrixCompletion(M, lam=1.0)
+    from lift.problems import LinearSystemID
+
+    u = np.random.default_rng(0).standard_normal((2, 12))
+    for bad in (u + 1j, u.astype(str), u.astype("datetime64[s]")):
+        with pytest.raises(TypeError, match="`u` must"):
+            LinearSystemID(bad, u, 2, reg=0.3)
+        with pytest.raises(TypeError, match="`y` must"):
+            LinearSystemID(u, bad, 2, reg=0.3)
     A = np.random.default_rng(0).standard_normal((6, 3, 3))
     with pytest.raises(TypeError, match="`b` must"):
         MatrixSensing(A, np.ones(6) + 1j, shape=(3, 3))
@@ -389,3 +397,29 @@ def test_pattern_counts_are_guarded_before_allocation(monkeypatch):
     big = TwoLayerReLU(rng.standard_normal((3000, 2)), rng.standard_normal(3000), 0.1)
     with pytest.raises(ResourceLimitError, match=r"`patterns`='exact' \(8,997,002 patterns"):
         big.lift(patterns="exact", max_patterns=10**7)
+
+
+def test_cli_tol_out_of_range_is_one_line(capsys):
+    """`lift solve ... --tol 10` ended "optimal" at a value far above its bound; now the
+    library refuses the tolerance and the command line prints one line."""
+    from lift.cli import main
+
+    rc = main(["solve", "relu", "--data", "toy1d", "--patterns", "exact", "--solver", "scs",
+               "--tol", "10"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "`tol` must be a relative tolerance" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["relu", "completion", "sensing", "psd"])
+def test_model_seeds_and_sizes_are_guarded(monkeypatch, name):
+    from lift.families import get_family
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prob = get_family(name).example()
+    with pytest.raises(ValueError, match="`seed` must be an integer below 2\\*\\*64"):
+        prob.model(1, seed=10**30)
+    _limit_memory(monkeypatch, 16)
+    with pytest.raises(ValueError, match="`size`=1,000,000,000,000 .* would need about"):
+        prob.model(10**12)

@@ -26,7 +26,14 @@ import scipy.sparse as sp
 import torch
 
 from lift.base import Problem
-from lift.errors import check_array, check_int, check_positive, check_real_dtype
+from lift.errors import (
+    check_array,
+    check_int,
+    check_memory,
+    check_positive,
+    check_real_dtype,
+    check_seed,
+)
 from lift.problems.factorization.models import Factors, SymmetricFactors, numerical_rank
 from lift.problems.factorization.operators import (
     CallableOperator,
@@ -182,7 +189,9 @@ class _Factorization(Problem):
         about the data's magnitude.
         """
         size = check_int(size, "size", minimum=1)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
+        check_memory(8 * 4 * size * sum(self.shape), f"`size`={size:,} (rank)",
+                     "Pass a smaller size.")
         if scale is None:
             rms = math.sqrt(float(np.mean(self.b**2))) if self.b.size else 1.0
             scale = math.sqrt(max(rms, 1e-12) / math.sqrt(size))

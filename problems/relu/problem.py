@@ -18,6 +18,7 @@ from lift.errors import (
     check_int,
     check_memory,
     check_positive,
+    check_seed,
     check_tol,
 )
 from lift.losses import get_loss
@@ -125,7 +126,9 @@ class TwoLayerReLU(Problem):
               device: Any = None) -> ReLUNet:
         """A width-``size`` ReLU network, weights ~ N(0, 1/(d+1)) and alpha ~ N(0, 1/size)."""
         size = check_int(size, "size", minimum=1)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
+        check_memory(8 * 4 * size * (self.d + 2), f"`size`={size:,} neurons",
+                     "Pass a smaller size.")
         dtype = _torch_dtype(dtype)
         if device is not None:
             device = check_device(device)
@@ -247,7 +250,7 @@ class TwoLayerReLU(Problem):
                           "program='gated'.", FutureWarning, stacklevel=2)
             program = _RELAXATION_ALIASES.get(relaxation, relaxation)
         program = check_choice(program, "program", PROGRAMS)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
         if isinstance(verify, (np.bool_,)):
             verify = bool(verify)
         if verify is not None and not isinstance(verify, bool):

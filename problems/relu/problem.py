@@ -283,7 +283,13 @@ class TwoLayerReLU(Problem):
             raise ValueError("`patterns` produced only the zero pattern; use more gates.")
         lifted = ReLULift(self, D, gates=gates, program=program, complete=complete,
                           verify=verify)
-        return lifted.including(include) if include is not None else lifted
+        if include is None:
+            return lifted
+        if isinstance(include, (str, bytes, torch.nn.Module)) or not hasattr(include,
+                                                                              "__iter__"):
+            raise TypeError("`include` must be a sequence of networks of this problem (e.g. "
+                            f"[net]), got {type(include).__name__}.")
+        return lifted.including(include)
 
     #: peak bytes per (row x pattern) entry: exact enumeration (measured 7-19 B at n = 300-600,
     #: 2-D) and sampling (gate products in float64 plus the boolean patterns: 9.3 B)

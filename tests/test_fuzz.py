@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+import toy_family  # noqa: E402,F401  (the test suite's own family: always fuzzed too)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -275,7 +276,7 @@ def solve_options(data, program: str) -> tuple[str, object, dict]:
     return solver, tol, opts
 
 
-@settings(FUZZ, max_examples=240)
+@settings(FUZZ, max_examples=300)
 @given(st.data())
 def test_fuzz_relu_lift_and_solve(data):
     """Data of any scale (1e-8 ... 1e8, with matching beta), any lift and solve options."""

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import LiftError, check_choice, check_int, check_positive
+from lift.errors import LiftError, available_memory, check_choice, check_int, check_positive
 from lift.store import DB_NAME, Store, check_store_path, store_files, store_lock, task_key
 
 __all__ = ["compare", "Comparison", "OutputExistsError", "WorkerError", "OUTPUTS", "BACKENDS",
@@ -142,21 +142,6 @@ def _check_runs(sizes: list[int], seeds: list[int]) -> None:
                          "seeds, or split the sweep.")
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _param_counts(prob, sizes: list[int]) -> dict[int, int] | None:
     """The parameter count of ``prob.model(size)`` for each size, without building large
     models: counted at sizes 1, 2, 3, extrapolated as a polynomial of degree <= 2 (checked
@@ -200,7 +185,7 @@ def _check_memory(prob, args: dict[str, Any], remote: bool = False) -> None:
     """
     sizes, seeds = args["sizes"], args["seeds"]
     counts = _param_counts(prob, sizes)
-    available = _available_memory()
+    available = available_memory()
     if counts is None or available is None:
         return
     item = 4 if args["dtype"] == "float32" else 8

@@ -214,7 +214,8 @@ class TwoLayerReLU(Problem):
     # --- the convex side ----------------------------------------------------------------------
     def lift(self, patterns: str | int | np.ndarray = "exact", program: str = "cone",
              seed: int = 0, max_patterns: int = 100_000, verify: bool | None = None,
-             include: Any = (), relaxation: str | None = None) -> ReLULift:
+             include: Any = (), relaxation: str | None = None,
+             bound_time: float = 0.0) -> ReLULift:
         """The convex group-lasso program over activation patterns.
 
         Parameters
@@ -244,6 +245,11 @@ class TwoLayerReLU(Problem):
             network's objective (see :meth:`ReLULift.including`).
         relaxation : {"relu", "gated"}, optional
             Deprecated spelling of ``program`` (``"relu"`` is ``"cone"``).
+        bound_time : float
+            Seconds of branch and bound per solve that bound every pattern's constraint when
+            they cannot be listed (:func:`lift.problems.relu.global_lower_bound`; cone program
+            only): ``sol.global_bound`` is then a valid bound on every network whatever the
+            time, tight on inputs up to about 3-D and loose on 10-D data. 0 (default): none.
         """
         if relaxation is not None:
             warnings.warn("`relaxation` is deprecated; use program='cone' (was 'relu') or "
@@ -251,6 +257,10 @@ class TwoLayerReLU(Problem):
             program = _RELAXATION_ALIASES.get(relaxation, relaxation)
         program = check_choice(program, "program", PROGRAMS)
         seed = check_seed(seed)
+        bound_time = check_positive(bound_time, "bound_time", strict=False)
+        if bound_time > 0 and program != "cone":
+            raise ValueError("`bound_time` bounds ReLU networks through the cone program's "
+                             "dual; use program='cone', or bound_time=0.")
         if isinstance(verify, (np.bool_,)):
             verify = bool(verify)
         if verify is not None and not isinstance(verify, bool):
@@ -282,7 +292,7 @@ class TwoLayerReLU(Problem):
         if D.shape[1] == 0:
             raise ValueError("`patterns` produced only the zero pattern; use more gates.")
         lifted = ReLULift(self, D, gates=gates, program=program, complete=complete,
-                          verify=verify)
+                          verify=verify, bound_time=bound_time)
         if include is None:
             return lifted
         if isinstance(include, (str, bytes, torch.nn.Module)) or not hasattr(include,

@@ -86,7 +86,7 @@ class ReLULift(Lifted):
     ACTIVE_SET_MIN_N = 400
 
     def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
-                 complete: bool, verify: bool | None = None) -> None:
+                 complete: bool, verify: bool | None = None, bound_time: float = 0.0) -> None:
         self.problem = problem
         self.D = D
         self.gates = gates
@@ -94,6 +94,7 @@ class ReLULift(Lifted):
         self.complete = complete
         self.exact = complete and program == "cone"
         self.verify = verify
+        self.bound_time = bound_time
 
     def __repr__(self) -> str:
         kind = "all" if self.complete else "sampled"
@@ -163,7 +164,8 @@ class ReLULift(Lifted):
         own = self.gates if self.gates is not None else interior_gates(self.problem.Xa, self.D)
         return ReLULift(self.problem, np.hstack([self.D, D]),
                         gates=np.vstack([own, np.asarray(gates)[idx]]), program=self.program,
-                        complete=self.complete, verify=self.verify)
+                        complete=self.complete, verify=self.verify,
+                        bound_time=self.bound_time)
 
     def including(self, models) -> ReLULift:
         """This program plus the activation patterns of every neuron of ``models`` (trained
@@ -254,7 +256,8 @@ class ReLULift(Lifted):
     def reweight(self, value: float) -> ReLULift:
         """The same patterns with weight decay ``value``."""
         return ReLULift(self.problem.with_beta(value), self.D, gates=self.gates,
-                        program=self.program, complete=self.complete, verify=self.verify)
+                        program=self.program, complete=self.complete, verify=self.verify,
+                        bound_time=self.bound_time)
 
     def to_cvxpy(self):
         """``cvxpy.Problem`` with variables ``V`` (and ``W``) of shape (d + bias, P).
@@ -383,6 +386,14 @@ class ReLULift(Lifted):
             global_bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam_best, D_all,
                                          cone=self.cone)
             info["verified_patterns"] = D_all.shape[1]
+        elif self.bound_time > 0 and self.cone:
+            from lift.problems.relu.global_bound import global_lower_bound
+
+            # every pattern's constraint bounded by branch and bound: valid at any time limit
+            gb = global_lower_bound(prob, params, time_limit=self.bound_time)
+            global_bound = gb.bound
+            info.update(bound_violation=gb.violation_upper, bound_closed=gb.exact,
+                        bound_seconds=gb.time)
         return Certificate(lower_bound=lower, global_bound=global_bound, info=info)
 
     def _should_verify(self) -> bool:

@@ -175,8 +175,12 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
         return s.monitor.record(k, Fx)
 
     prox, penalty = s.group_lasso()
-    return method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, s.first_step(op), check,
-                      polish)
+    step = s.first_step(op)
+    if method.min_step == 0.0:
+        # the power-iteration step is safe up to its estimate's error: backtracking below
+        # half of it only chases rounding (float32 near the optimum)
+        method = dataclasses.replace(method, min_step=0.5 * step)
+    return method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,13 +345,17 @@ class ConeAugmentedLagrangian(_TorchSolver):
 # --------------------------------------------------------------------------------------------
 class _GatedProgram:
     """The gated program for :class:`~lift.solvers.working_set.WorkingSet`: passes with the
-    operator, restricted solves on the Gram matrix (squared loss, ``|S| d <= gram_limit``) or
-    by the matrix-free FISTA with Newton polish."""
+    operator, restricted solves on the Gram matrix (squared loss, small sets) or by the
+    matrix-free FISTA with Newton polish; it asks for the hand-over to full FISTA
+    (``self.handover``) when the sets turn dense, the gap stalls or the budget is spent."""
 
     def __init__(self, solver: GatedWorkingSet, s: _Setup, U: torch.Tensor) -> None:
         self.solver, self.s, self.U = solver, s, U
         self.gram = GramCache(s.op, s.y) if s.loss.name == "squared" else None
+        self.yy = float(s.y @ s.y)
         self.inner_tol, self.inner_total, self.work_done = solver.inner_tol, 0, 0.0
+        self.gaps: list[float] = []
+        self.handover = False
 
     def price(self) -> Priced:
         s, U = self.s, self.U
@@ -359,25 +367,46 @@ class _GatedProgram:
         support = torch.nonzero(unorms > 0).flatten().cpu().numpy()
         return Priced(lam, float(norms.max()), norms.cpu().numpy(), support, upper)
 
+    def _hand_over(self, why: str) -> str:
+        self.handover = True
+        return why + "; full FISTA took over"
+
     def exhausted(self) -> str:
         sv = self.solver
+        self.gaps.append(self.s.monitor.rel_gap)
         if self.inner_total >= sv.max_iters or self.work_done >= sv.max_work:
-            return (f"budget of the restricted solves spent: {self.inner_total} iterations, "
-                    f"{self.work_done:.1e} multiply-adds; see max_iters, max_work")
+            return self._hand_over(
+                f"budget of the restricted solves spent: {self.inner_total} iterations, "
+                f"{self.work_done:.1e} multiply-adds (max_iters, max_work)")
+        w = sv.stall
+        if w and len(self.gaps) > w and self.gaps[-1] > 0.5 * self.gaps[-1 - w]:
+            return self._hand_over(f"the certified gap did not halve in {w} passes")
         return ""
 
     def nothing_to_add(self) -> str:
         # nothing violated: the restricted solves must get more accurate
         self.inner_tol *= 1e-2
-        return "restricted solves stalled" if self.inner_tol < 1e-16 else ""
+        return self._hand_over("restricted solves stalled") if self.inner_tol < 1e-16 else ""
 
     def admit(self, work: list[int]) -> str:
+        P = self.s.op.P
+        if len(work) > self.solver.dense * P:
+            return self._hand_over(f"the next working set, {len(work)} of {P} patterns, is "
+                                   "dense")
         return ""
+
+    def _gram_ok(self, m: int) -> bool:
+        """The Gram matrix of the set is allowed (size) and cheap next to the full passes it
+        saves: ``n (m d)^2`` multiply-adds at most ``gram_passes`` full passes."""
+        sv, op = self.solver, self.s.op
+        md = m * op.d
+        return (self.gram is not None and md <= sv.gram_limit
+                and md * md <= sv.gram_passes * 2 * op.P * op.d)
 
     def solve(self, work: list[int], same: bool) -> str:
         s, sv, op = self.s, self.solver, self.s.op
         m = len(work)
-        gram_ok = self.gram is not None and m * op.d <= sv.gram_limit
+        gram_ok = self._gram_ok(m)
         per_iter = float(m * op.d) ** 2 if gram_ok else 2.0 * op.n * m * op.d
         budget = int(min(sv.max_iters - self.inner_total,
                          (sv.max_work - self.work_done) / per_iter + 1))
@@ -386,7 +415,7 @@ class _GatedProgram:
         if gram_ok:
             G, b = self.gram.sub(work)
             u, k, _ = group_lasso_gram(G, b, s.beta, op.d, self.U[idx].cpu().numpy().ravel(),
-                                       eps, budget)
+                                       eps, budget, yy=self.yy)
             Uw = torch.as_tensor(u.reshape(m, op.d), dtype=op.dtype, device=op.device)
         else:
             self.gram = None  # past the Gram limit: matrix-free from now on
@@ -418,17 +447,21 @@ class GatedWorkingSet(_TorchSolver):
     working set is the nonzero groups plus the patterns whose dual constraint
     ``||Xa^T D_i lam|| <= beta`` is violated, the most violated first, as many as there are
     nonzero groups (at least ``start``); the program restricted to it is solved to a relative
-    residual of ``max(inner_tol, relative * gap)``, with ``inner_tol`` divided by 100 whenever
-    no pattern is left to add but the gap is still open.
+    duality gap (on the Gram matrix) or residual of ``max(inner_tol, relative * gap)``, with
+    ``inner_tol`` divided by 100 whenever no pattern is left to add but the gap is still open.
+
+    Working sets pay off when the optimum is sparse. When the next set would hold more than
+    ``dense`` of all patterns, when the certified gap has not halved in ``stall`` passes, or
+    when the budget of the restricted solves is spent, full-program FISTA (as
+    :class:`GatedFISTA`, ``fista_iters`` iterations at most) continues from the current
+    point with the same certificate; the message says so.
 
     Attributes
     ----------
     max_iters : int
         Budget of inner iterations over all restricted solves.
     max_work : float
-        Budget of multiply-adds over all restricted solves (about 10 s on one core): on an
-        ill-conditioned program the solver stops, honestly short, in seconds rather than
-        minutes, and ``solver="auto"`` moves on to an interior-point method.
+        Budget of multiply-adds over all restricted solves (about 10 s on one core).
     max_outer : int
         Outer iterations (full passes) at most.
     start : int
@@ -438,6 +471,17 @@ class GatedWorkingSet(_TorchSolver):
     gram_limit : int
         Largest ``|S| d`` solved on the Gram matrix (squared loss); beyond it, and for the
         logistic loss, the restricted program is solved matrix-free.
+    gram_passes : float
+        The Gram matrix is also used only while forming it costs at most this many full
+        passes (``(|S| d)^2 <= gram_passes * 2 P d``).
+    dense : float
+        Fraction of the patterns above which a working set hands over to full FISTA.
+    stall : int
+        Passes in which the certified gap must halve (0: never hand over on a stall).
+    fista_iters : int
+        Iterations of the full FISTA after a hand-over.
+    newton : bool
+        Newton polish in the full FISTA (see :class:`GatedFISTA`).
     device, dtype, growth, shrink, threads
         As for :class:`GatedFISTA`.
     """
@@ -449,15 +493,27 @@ class GatedWorkingSet(_TorchSolver):
     inner_tol: float = 1e-9
     relative: float = 0.1
     gram_limit: int = 4_000
+    gram_passes: float = 300.0
+    dense: float = 0.5
+    stall: int = 5
+    fista_iters: int = 10_000
+    newton: bool = True
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         program = _GatedProgram(self, s, s.warm_point(warm_start, cone=False))
         outer, work, why = WorkingSet(self.max_outer, self.start).run(program, s.monitor)
-        msg = gap_message(s.monitor, f"{outer} passes over the patterns, working set "
-                                     f"{len(work)} of {s.op.P}" + (f" ({why})" if why else ""))
         info = {"outer": outer, "inner_iterations": program.inner_total,
                 "working_set": len(work)}
-        return _result(s, "active_set", outer, msg, {"V": _numpy(program.U), "W": None}, info)
+        U, after = program.U, ""
+        if not s.monitor.done and (program.handover or outer >= self.max_outer):
+            polish = NewtonPolish(s.op, s.loss, s.y, s.beta) if self.newton else None
+            out = _gated_fista(s, s.op, U, self._fista(self.fista_iters), polish)
+            U, info["fista_iterations"] = out.point.x, out.iterations
+            after = f", then {out.iterations} iterations of full FISTA"
+        msg = gap_message(s.monitor, f"{outer} passes over the patterns, working set "
+                                     f"{len(work)} of {s.op.P}" + (f" ({why})" if why else "")
+                          + after)
+        return _result(s, "active_set", outer, msg, {"V": _numpy(U), "W": None}, info)
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ extrapolation. ICML 2018.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -167,12 +168,50 @@ class _TorchSolver:
         raise NotImplementedError
 
 
+@dataclasses.dataclass
+class _Stall:
+    """Stops an iteration whose certified gap, at its recent rate, cannot reach the tolerance
+    within a few times the iterations it has left.
+
+    Every ``window`` iterations (from the second window on) the rate
+    ``r = log(gap_{k - window} / gap_k) / window`` predicts ``log(gap_k / tol) / r`` more
+    iterations; above ``factor`` times the budget left, the run is stalled. ``window=0``
+    never stalls."""
+
+    window: int
+    budget: int
+    tol: float
+    factor: float = 3.0
+    marks: list = dataclasses.field(default_factory=list)
+    reason: str = ""
+
+    def __call__(self, k: int, gap: float) -> bool:
+        if self.window <= 0 or k % self.window:
+            return False
+        self.marks.append(gap)
+        if len(self.marks) < 3 or not 0 < gap < math.inf:
+            return False
+        g0 = self.marks[-2]
+        rate = math.log(g0 / gap) / self.window if g0 > gap else 0.0
+        need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
+        if need > self.factor * (self.budget - k):
+            self.reason = (f"stalled: the certified gap went from {g0:.1e} to {gap:.1e} in the "
+                           f"last {self.window} iterations; at that rate {need:.1e} more "
+                           f"would be needed, {self.budget - k} are left")
+            return True
+        return False
+
+
 def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: ProximalGradient,
-                 polish: NewtonPolish | None):
-    """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap."""
+                 polish: NewtonPolish | None, stall: int = 0) -> tuple[Any, str]:
+    """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap (or
+    on a stall, see :class:`_Stall`, when ``stall`` > 0). Returns the method's state and the
+    stall's reason (empty if none)."""
+    stalled = _Stall(stall, method.max_iters, s.monitor.tol)
+
     def check(k, x, Fx, y, G, step):
         s.monitor.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
-        return s.monitor.record(k, Fx)
+        return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
 
     prox, penalty = s.group_lasso()
     step = s.first_step(op)
@@ -180,7 +219,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
         # the power-iteration step is safe up to its estimate's error: backtracking below
         # half of it only chases rounding (float32 near the optimum)
         method = dataclasses.replace(method, min_step=0.5 * step)
-    return method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish)
+    out = method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish)
+    return out, stalled.reason
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,6 +242,11 @@ class GatedFISTA(_TorchSolver):
         Every 10 iterations, once the active groups have settled, try Newton steps on them
         (kept only if they lower the objective); see
         :class:`~lift.problems.relu.operators.NewtonPolish`.
+    stall : int
+        Every ``stall`` iterations, the certified gap's recent rate predicts the iterations
+        still needed; when they exceed three times the budget left, the solver stops early
+        (status ``max_iters``, the message gives the rate), so that ``solver="auto"`` can move
+        on. 0: run to ``max_iters``.
     device : str or None
         torch device (default: CUDA when available, else CPU).
     dtype : {"float64", "float32"}
@@ -214,13 +259,15 @@ class GatedFISTA(_TorchSolver):
 
     max_iters: int = 10_000
     newton: bool = True
+    stall: int = 500
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         polish = NewtonPolish(s.op, s.loss, s.y, s.beta) if self.newton else None
-        out = _gated_fista(s, s.op, s.warm_point(warm_start, cone=False),
-                           self._fista(self.max_iters), polish)
-        msg = gap_message(s.monitor, f"{out.iterations} iterations")
-        info: dict = {"step": out.step}
+        out, stalled = _gated_fista(s, s.op, s.warm_point(warm_start, cone=False),
+                                    self._fista(self.max_iters), polish, self.stall)
+        msg = gap_message(s.monitor, f"{out.iterations} iterations"
+                          + (f" ({stalled})" if stalled else ""))
+        info: dict = {"step": out.step, "stalled": bool(stalled)}
         if polish is not None:
             info.update(newton_calls=polish.calls, newton_accepted=polish.accepted)
         return _result(s, "fista", out.iterations, msg, {"V": _numpy(out.point.x), "W": None},
@@ -396,11 +443,12 @@ class _GatedProgram:
         return ""
 
     def _gram_ok(self, m: int) -> bool:
-        """The Gram matrix of the set is allowed (size) and cheap next to the full passes it
-        saves: ``n (m d)^2`` multiply-adds at most ``gram_passes`` full passes."""
+        """The Gram matrix of the set is allowed (size), its products are cheaper than the
+        matrix-free ones (``m d <= 2 n``) and forming it is cheap next to the full passes it
+        saves (``n (m d)^2`` multiply-adds at most ``gram_passes`` full passes)."""
         sv, op = self.solver, self.s.op
         md = m * op.d
-        return (self.gram is not None and md <= sv.gram_limit
+        return (self.gram is not None and md <= min(sv.gram_limit, 2 * op.n)
                 and md * md <= sv.gram_passes * 2 * op.P * op.d)
 
     def solve(self, work: list[int], same: bool) -> str:
@@ -408,7 +456,7 @@ class _GatedProgram:
         m = len(work)
         gram_ok = self._gram_ok(m)
         per_iter = float(m * op.d) ** 2 if gram_ok else 2.0 * op.n * m * op.d
-        budget = int(min(sv.max_iters - self.inner_total,
+        budget = int(min(sv.max_iters - self.inner_total, sv.inner_iters,
                          (sv.max_work - self.work_done) / per_iter + 1))
         eps = max(self.inner_tol, sv.relative * s.monitor.rel_gap)
         idx = torch.as_tensor(work, dtype=torch.long, device=op.device)
@@ -422,8 +470,8 @@ class _GatedProgram:
             sub = op.restrict(idx)
             inner = _Setup(sub, s.loss, s.y, s.beta,
                            GapMonitor(s.loss, s.monitor.y, s.beta, eps))
-            out = _gated_fista(inner, sub, self.U[idx].clone(), ProximalGradient(budget),
-                               NewtonPolish(sub, s.loss, s.y, s.beta))
+            out, _ = _gated_fista(inner, sub, self.U[idx].clone(), ProximalGradient(budget),
+                                  NewtonPolish(sub, s.loss, s.y, s.beta))
             Uw, k = out.point.x, out.iterations
         self.inner_total += k
         self.work_done += k * per_iter
@@ -460,6 +508,9 @@ class GatedWorkingSet(_TorchSolver):
     ----------
     max_iters : int
         Budget of inner iterations over all restricted solves.
+    inner_iters : int
+        Iterations of one restricted solve at most (an unfinished one is continued after the
+        next pass, from where it stopped).
     max_work : float
         Budget of multiply-adds over all restricted solves (about 10 s on one core).
     max_outer : int
@@ -478,8 +529,9 @@ class GatedWorkingSet(_TorchSolver):
         Fraction of the patterns above which a working set hands over to full FISTA.
     stall : int
         Passes in which the certified gap must halve (0: never hand over on a stall).
-    fista_iters : int
-        Iterations of the full FISTA after a hand-over.
+    fista_iters, fista_stall : int
+        Iterations of the full FISTA after a hand-over, and its ``stall`` window (as for
+        :class:`GatedFISTA`).
     newton : bool
         Newton polish in the full FISTA (see :class:`GatedFISTA`).
     device, dtype, growth, shrink, threads
@@ -487,6 +539,7 @@ class GatedWorkingSet(_TorchSolver):
     """
 
     max_iters: int = 200_000
+    inner_iters: int = 5_000
     max_work: float = 2e10
     max_outer: int = 100
     start: int = 10
@@ -497,6 +550,7 @@ class GatedWorkingSet(_TorchSolver):
     dense: float = 0.5
     stall: int = 5
     fista_iters: int = 10_000
+    fista_stall: int = 500
     newton: bool = True
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
@@ -507,9 +561,12 @@ class GatedWorkingSet(_TorchSolver):
         U, after = program.U, ""
         if not s.monitor.done and (program.handover or outer >= self.max_outer):
             polish = NewtonPolish(s.op, s.loss, s.y, s.beta) if self.newton else None
-            out = _gated_fista(s, s.op, U, self._fista(self.fista_iters), polish)
+            out, stalled = _gated_fista(s, s.op, U, self._fista(self.fista_iters), polish,
+                                        self.fista_stall)
             U, info["fista_iterations"] = out.point.x, out.iterations
-            after = f", then {out.iterations} iterations of full FISTA"
+            info["stalled"] = bool(stalled)
+            after = f", then {out.iterations} iterations of full FISTA" + (
+                f" ({stalled})" if stalled else "")
         msg = gap_message(s.monitor, f"{outer} passes over the patterns, working set "
                                      f"{len(work)} of {s.op.P}" + (f" ({why})" if why else "")
                           + after)

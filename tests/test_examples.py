@@ -91,3 +91,24 @@ def test_transfer_overparameterization_example(tmp_path):
         assert min(values) >= res["bound"]
     assert res["truth"] >= res["bound"]
     assert np.min(res["reached"][8]) < np.min(res["reached"][2])
+
+
+def test_relu_3d_bound_example(tmp_path):
+    out = tmp_path / "relu3d.png"
+    res = _load("relu_3d_bound").run(out=str(out), n=24, sizes=(1, 8), seeds=2, steps=1500,
+                                     patterns=20, rounds=4, time_limit=10.0)
+    assert out.stat().st_size > 10_000
+    bound, convex = res["bound"], res["convex"]
+    # the bound is below the convex value and below every trained network of every width;
+    # the convex value (runs' patterns included) is at or below every run
+    assert bound <= convex * (1 + 1e-9)
+    for value in res["objectives"].values():
+        assert value >= bound - 1e-9 * abs(bound)
+        assert value >= convex - 1e-6 * abs(convex)
+    # column generation with certified pricing makes the bound useful: within 5 % here
+    assert res["convex"] <= res["sampled"] * (1 + 1e-9)
+    assert (convex - bound) / abs(convex) < 0.05
+    # each round of column generation lowers the convex value
+    values = [h["value"] for h in res["history"]]
+    assert all(b <= a * (1 + 1e-7) for a, b in zip(values, values[1:], strict=False))
+    assert len(values) >= 2

@@ -43,7 +43,11 @@ larger objective (group its neurons by pattern; ``|alpha| ||u|| <= (alpha^2 + ||
 the ReLU program's feasible set contains the gated one's up to sign, so a dual bound over *all*
 patterns bounds every network: ``sol.global_bound``. It is set when the patterns are exact,
 or when the dual point of a sampled program passes the check against every pattern (possible
-for data of small rank); otherwise it is ``None``.
+for data of small rank); otherwise it is ``None``. Beyond 2-D,
+:func:`global_lower_bound` bounds the all-pattern constraint from above by branch and bound
+(a mixed-integer program, valid at any time limit, tight on inputs up to about 5-D), and
+``lifted.refine(sol, pricing="milp")`` runs column generation with it until the point is
+certified.
 
 References
 ----------
@@ -64,6 +68,7 @@ from lift.problems.relu.arrangements import (
     sample_patterns,
 )
 from lift.problems.relu.certificate import constraint_norms, dual_bound, pattern_products
+from lift.problems.relu.global_bound import GlobalBound, global_lower_bound, pricing_bound
 from lift.problems.relu.networks import GatedReLUNet, ReLUNet, recover_network, reduce_neurons
 from lift.problems.relu.problem import TwoLayerReLU
 from lift.problems.relu.program import PROGRAMS, ReLULift
@@ -71,6 +76,7 @@ from lift.problems.relu.program import PROGRAMS, ReLULift
 __all__ = [
     "PROGRAMS",
     "GatedReLUNet",
+    "GlobalBound",
     "ReLULift",
     "ReLUNet",
     "TwoLayerReLU",
@@ -78,9 +84,11 @@ __all__ = [
     "dual_bound",
     "enumerate_patterns",
     "estimate_pattern_count",
+    "global_lower_bound",
     "interior_gates",
     "pattern_products",
     "patterns_from_gates",
+    "pricing_bound",
     "recover_network",
     "reduce_neurons",
     "sample_patterns",

@@ -35,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from lift.errors import check_choice
 from lift.problems.relu.arrangements import patterns_from_gates, unique_patterns
 from lift.problems.relu.certificate import constraint_norms
+from lift.problems.relu.global_bound import global_lower_bound
 from lift.problems.relu.networks import GatedReLUNet
 
 __all__ = ["network_gates", "price", "column_generation", "pad_warm_start", "drop_known"]
@@ -130,7 +132,8 @@ def _dual_point(lifted, sol) -> np.ndarray:
 
 def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: int = 0,
                       include: Any = (), max_add: int | None = None, solver: str = "auto",
-                      tol: float = 1e-6, **options: Any):
+                      tol: float = 1e-6, pricing: str = "ascent", time_limit: float = 60.0,
+                      **options: Any):
     """Add violated patterns to a sampled program and re-solve until none is found.
 
     Parameters
@@ -148,6 +151,15 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
         Trained networks whose neurons seed the search.
     max_add : int, optional
         Most patterns added per round (default: ``max(10, patterns in use)``).
+    pricing : {"ascent", "milp"}
+        ``"ascent"``: multi-start ascent only (a lower estimate of the violation). ``"milp"``
+        (cone program): also branch and bound
+        (:func:`~lift.problems.relu.global_bound.global_lower_bound`), whose maximizers join
+        the candidates and whose upper bound on the violation certifies the point: the report
+        then has ``violation_upper`` and ``global_bound`` (a lower bound on every network).
+        Practical for inputs up to about 5-D.
+    time_limit : float
+        Seconds of each round's branch and bound (``pricing="milp"``).
     solver, tol, **options
         As for ``lifted.solve``.
 
@@ -158,8 +170,14 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
     report : dict
         ``rounds``, ``added`` (patterns added in all), ``max_violation`` (the largest
         ``constraint / beta`` found for the final dual point among the candidates searched;
-        ``<= 1`` means none violated, *not* that the point is certified), ``history``.
+        ``<= 1`` means none violated, *not* that the point is certified), ``history``; with
+        ``pricing="milp"`` also ``violation_upper``, ``global_bound`` and ``certified``
+        (``violation_upper <= 1 + 1e-6``: the value is the global optimum up to the gap).
     """
+    check_choice(pricing, "pricing", ("ascent", "milp"))
+    if pricing == "milp" and not lifted.cone:
+        raise ValueError("`pricing='milp'` bounds the cone program's pricing problem; lift with "
+                         "program='cone', or use pricing='ascent'.")
     prob = lifted.problem
     extra = network_gates(prob, list(include))
     history, added = [], 0
@@ -167,6 +185,10 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
     for r in range(rounds + 1):
         lam = _dual_point(lifted, sol)
         seeds = np.vstack([extra, network_gates(prob, [sol.params])])
+        exact = None
+        if pricing == "milp":
+            exact = global_lower_bound(prob, sol.params, time_limit=time_limit, lam=lam)
+            seeds = np.vstack([seeds, exact.gates])
         vals, G = price(prob.Xa, lam, lifted.cone, starts=starts, seed=seed + r, extra=seeds)
         keep = np.argsort(-vals)[: max(4 * (max_add or 64), 64)]
         D_new, idx = unique_patterns(patterns_from_gates(prob.Xa, G[keep]))
@@ -176,8 +198,11 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
         P_new = D_new.shape[1]
         per_pattern = norms.reshape(2, P_new).max(0) if lifted.cone else norms
         worst = float(per_pattern.max(initial=0.0)) / prob.beta
-        history.append({"round": r, "value": sol.value, "patterns": lifted.P,
-                        "max_violation": worst})
+        entry = {"round": r, "value": sol.value, "patterns": lifted.P, "max_violation": worst}
+        if exact is not None:
+            entry.update(violation_upper=exact.violation_upper, global_bound=exact.bound,
+                         certified=exact.violation_upper <= 1 + 1e-6)
+        history.append(entry)
         violated = np.flatnonzero(per_pattern > prob.beta * (1 + 1e-6))
         if r == rounds or violated.size == 0:
             break
@@ -193,8 +218,11 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
                                **options)
         if sol.params is None:
             break
-    return lifted, sol, {"rounds": len(history) - 1, "added": added, "max_violation": worst,
-                         "history": history}
+    report = {"rounds": len(history) - 1, "added": added, "max_violation": worst,
+              "history": history}
+    report.update({k: history[-1][k] for k in ("violation_upper", "global_bound", "certified")
+                   if k in history[-1]})
+    return lifted, sol, report
 
 
 def drop_known(D: np.ndarray, D_new: np.ndarray, idx: np.ndarray):

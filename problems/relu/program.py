@@ -151,7 +151,8 @@ class ReLULift(Lifted):
         """Column generation (:func:`lift.problems.relu.colgen.column_generation`): add the
         patterns the pricing search finds violated and re-solve; ``models`` (trained
         networks) seed the search. Complete programs are returned as they are. ``options``:
-        ``starts``, ``seed``, ``max_add`` and solver options."""
+        ``starts``, ``seed``, ``max_add``, ``pricing`` (``"milp"``: certified pricing by
+        branch and bound, for inputs up to about 5-D), ``time_limit`` and solver options."""
         from lift.problems.relu.colgen import column_generation
 
         if self.complete or solution.params is None:

@@ -129,7 +129,7 @@ def group_lasso_gram(G: np.ndarray, b: np.ndarray, beta: float, d: int, u0: np.n
     are taken on them. Stops when the residual (relative to ``beta``) is at most ``tol``, or,
     given ``yy = ||y||^2`` (so that ``G, b`` are ``A^T A, A^T y``), when the relative duality
     gap of the least-squares program (:func:`least_squares_gap`) is: on ill-conditioned
-    blocks (nearly collinear patterns) the residual can take a hundred times more iterations
+    blocks (nearly collinear columns) the residual can take a hundred times more iterations
     than the gap. Returns ``(u, iterations, residual)``.
     """
     u = np.asarray(u0, dtype=np.float64).reshape(-1)

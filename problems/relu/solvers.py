@@ -180,13 +180,14 @@ class _Stall:
 
     Every ``window`` iterations (from the second window on) the rate
     ``r = log(gap_{k - window} / gap_k) / window`` predicts ``log(gap_k / tol) / r`` more
-    iterations; above ``factor`` times the budget left, the run is stalled. ``window=0``
-    never stalls."""
+    iterations; above ``factor`` times the budget left, or with a rate below ``min_rate``,
+    the run is stalled. ``window=0`` never stalls."""
 
     window: int
     budget: int
     tol: float
     factor: float = 3.0
+    min_rate: float = 0.0
     marks: list = dataclasses.field(default_factory=list)
     reason: str = ""
 
@@ -199,7 +200,7 @@ class _Stall:
         g0 = self.marks[-2]
         rate = math.log(g0 / gap) / self.window if g0 > gap else 0.0
         need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
-        if need > self.factor * (self.budget - k):
+        if need > self.factor * (self.budget - k) or rate < self.min_rate:
             self.reason = (f"stalled: the certified gap went from {g0:.1e} to {gap:.1e} in the "
                            f"last {self.window} iterations; at that rate {need:.1e} more "
                            f"would be needed, {self.budget - k} are left")
@@ -208,11 +209,12 @@ class _Stall:
 
 
 def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: ProximalGradient,
-                 polish: NewtonPolish | None, stall: int = 0) -> tuple[Any, str]:
+                 polish: NewtonPolish | None, stall: int | _Stall = 0) -> tuple[Any, str]:
     """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap (or
-    on a stall, see :class:`_Stall`, when ``stall`` > 0). Returns the method's state and the
-    stall's reason (empty if none)."""
-    stalled = _Stall(stall, method.max_iters, s.monitor.tol)
+    on a stall, see :class:`_Stall`: a window > 0 or the rule itself). Returns the method's
+    state and the stall's reason (empty if none)."""
+    stalled = stall if isinstance(stall, _Stall) else _Stall(stall, method.max_iters,
+                                                              s.monitor.tol)
 
     def check(k, x, Fx, y, G, step):
         s.monitor.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
@@ -232,15 +234,18 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
                 stall: int, mixed: float) -> tuple[Any, str, int]:
     """FISTA on the whole gated program from ``U0``: first, when ``mixed`` > 0, the operator
     is float64 and the program is large (``n P d >= MIXED_WORK``), float32 iterations until
-    their own (uncertified, float32) gap estimate is below ``mixed``; then float64 iterations
-    with Newton polish, stopping on the certified gap of ``s.monitor``. Returns the float64
-    state, the stall's reason and the number of float32 iterations."""
+    their own (uncertified, float32) gap estimate is below ``mixed`` or stops halving every
+    100 iterations (a float32 dual point ``z - y`` loses its digits when the residual is
+    small); then float64 iterations with Newton polish, stopping on the certified gap of
+    ``s.monitor``. Returns the float64 state, the stall's reason and the number of float32
+    iterations."""
     op, k32 = s.op, 0
     if mixed > 0 and op.dtype == torch.float64 and op.n * op.P * op.d >= MIXED_WORK:
         op32 = op.astype(torch.float32)
         s32 = _Setup(op32, s.loss, s.y.to(torch.float32), s.beta,
                      GapMonitor(s.loss, s.monitor.y, s.beta, mixed))
-        out32, _ = _gated_fista(s32, op32, U0.to(torch.float32), method, None, stall)
+        halving = _Stall(100, method.max_iters, mixed, min_rate=math.log(2) / 100)
+        out32, _ = _gated_fista(s32, op32, U0.to(torch.float32), method, None, halving)
         U0, k32 = out32.point.x.to(torch.float64), out32.iterations
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
         del op32
@@ -277,7 +282,10 @@ class GatedFISTA(_TorchSolver):
         With ``dtype="float64"`` on programs with ``n P d >= MIXED_WORK``, the iterations run
         in float32 (products about three times cheaper) until their own float32 estimate of
         the gap is below ``mixed``, then in float64 from there; only the float64 iterations
-        certify (the same monitor as without). 0: float64 throughout.
+        certify (the same monitor as without). 0 (default): float64 throughout. Measured on
+        the issue's dense example (n = 2,000, d = 20, P = 500): 1.2-1.6x faster with 1e-4;
+        on sparse optima slower (the float32 estimate ``z - y`` loses its digits when the
+        residual is small, so the float32 phase runs until it stops halving), hence off.
     device : str or None
         torch device (default: CUDA when available, else CPU).
     dtype : {"float64", "float32"}
@@ -291,7 +299,7 @@ class GatedFISTA(_TorchSolver):
     max_iters: int = 10_000
     newton: bool = True
     stall: int = 500
-    mixed: float = 1e-4
+    mixed: float = 0.0
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         out, stalled, k32 = _gated_full(s, s.warm_point(warm_start, cone=False),
@@ -581,7 +589,7 @@ class GatedWorkingSet(_TorchSolver):
     stall: int = 5
     fista_iters: int = 10_000
     fista_stall: int = 500
-    mixed: float = 1e-4
+    mixed: float = 0.0
     newton: bool = True
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:

@@ -69,7 +69,7 @@ from lift.solvers.group_lasso import group_lasso_gram
 from lift.solvers.linalg import torch_dtype, torch_threads
 from lift.solvers.monitor import GapMonitor, finish_result, gap_message, parse_options
 from lift.solvers.prox import group_norms, prox_group_lasso
-from lift.solvers.proxgrad import ProximalGradient
+from lift.solvers.proxgrad import Point, ProximalGradient
 from lift.solvers.working_set import Priced, WorkingSet
 
 __all__ = ["GatedFISTA", "ConeAugmentedLagrangian", "GatedWorkingSet", "ConeWorkingSet"]
@@ -216,7 +216,11 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     stalled = stall if isinstance(stall, _Stall) else _Stall(stall, method.max_iters,
                                                               s.monitor.tol)
 
+    best = {"F": math.inf, "x": None}
+
     def check(k, x, Fx, y, G, step):
+        if Fx < best["F"]:  # FISTA is not monotone: keep the point of the best upper bound
+            best["F"], best["x"] = Fx, x.x
         s.monitor.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
         return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
 
@@ -227,6 +231,9 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
         # half of it only chases rounding (float32 near the optimum)
         method = dataclasses.replace(method, min_step=0.5 * step)
     out = method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish)
+    if best["x"] is not None and out.value is not None and best["F"] < out.value:
+        # the monitor's upper bound is the best value seen: return the point that has it
+        out = dataclasses.replace(out, point=Point(best["x"]), value=best["F"])
     return out, stalled.reason
 
 

@@ -28,7 +28,10 @@ by :class:`~lift.solvers.augmented_lagrangian.MethodOfMultipliers` with FISTA in
 :class:`~lift.solvers.working_set.WorkingSet` scheme: restricted programs on a Gram matrix
 (:func:`~lift.solvers.group_lasso.group_lasso_gram`) or matrix-free, and for the cone program
 cutting planes on the cone constraints (:func:`~lift.problems.relu.operators.cutting_planes`)
-with signed patterns priced by nonnegative least squares over the cone multipliers.
+with signed patterns priced by nonnegative least squares over the cone multipliers. The gated
+working set hands over to full FISTA (same certificate) when its sets turn dense or its gap
+stalls; FISTA stops early, saying so, when its certified gap's rate cannot reach the
+tolerance within its budget, so that ``solver="auto"`` moves on.
 
 All stop on a **certified relative duality gap** (:class:`~lift.solvers.monitor.GapMonitor`):
 the primal value is the objective of the ReLU (or gated) network recovered from the current

@@ -7,6 +7,10 @@ rebuilds a sweep's table, summary and figure from its results store. ``NAME`` is
 registered with :func:`lift.families.register_family`: the family adds its own options
 (``Family.add_arguments``), builds its problem and held-out data (``Family.build``) and its
 lift options (``Family.lift_options``); everything else here is the core's.
+
+Every user mistake (an option the library rejects, a damaged or busy results store, an output
+folder that cannot be written or holds something else) ends the command with one line,
+``lift: error: ...``, on stderr and exit status 2, naming the option; a traceback means a bug.
 """
 
 from __future__ import annotations
@@ -15,11 +19,25 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["main", "build_parser", "COMMANDS", "COMPARE_DEFAULTS"]
+__all__ = ["main", "build_parser", "COMMANDS", "COMPARE_DEFAULTS", "Parser", "int_list",
+           "int_at_least", "float_in", "existing_file"]
+
+#: library argument names whose command-line option has another name
+_ALIASES = {"store": "out", "folder": "out", "connect_timeout": "address"}
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"lift: error: {' '.join(message.split())} (`{self.prog} --help` lists "
+                     "the options)\n")
 
 #: name -> (add_arguments(parser), run(args) -> exit code, help)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
@@ -62,7 +80,7 @@ def _family_parsers(p: argparse.ArgumentParser, command_name: str,
     from lift.families import families
 
     known = families()
-    sub = p.add_subparsers(dest="family", required=True, metavar="NAME",
+    sub = p.add_subparsers(dest="family", required=True, metavar="NAME", parser_class=Parser,
                            title="problem families", help=", ".join(sorted(known)))
     for name, fam in sorted(known.items()):
         fp = sub.add_parser(name, help=fam.help, description=fam.help)
@@ -136,17 +154,59 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An ``argparse`` type: an integer ``>= minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def float_in(low: float = 0.0, high: float = math.inf, *, open_low: bool = False
+             ) -> Callable[[str], float]:
+    """An ``argparse`` type: a finite float in ``[low, high]`` (``(low, high]`` with
+    ``open_low``)."""
+    interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if open_low else value >= low)
+                and value <= high):
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+def existing_file(text: str) -> str:
+    """An ``argparse`` type: the path of a readable file."""
+    if not os.path.isfile(text) or not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"no readable file {text!r}")
+    return text
+
+
 def _seeds(text: str) -> list[int]:
     """``5`` means seeds 0..4; ``0,3,7`` lists them."""
+    from lift.compare import check_seed_count
+
     try:
         if "," in text:
             return [int(t) for t in text.split(",") if t.strip()]
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds must be a count or a list, got {text!r}"
+        count = check_seed_count(int(text), "--seeds")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if "`--seeds`" in str(exc) else
+                                         f"--seeds must be a count or a list, got {text!r}"
                                          ) from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"--seeds must be >= 1, got {count}")
     return list(range(count))
 
 
@@ -191,7 +251,11 @@ def _compare_generic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--population", type=_population, default=d["population"],
                    help="group runs into batched populations: 'size', 'all' or a count")
     g.add_argument("--out", default=None, help="results folder: store, table.csv, "
-                   "summary.csv, gap_vs_size.png (default: runs/NAME)")
+                   "summary.csv, gap_vs_size.png (default: runs/NAME); a folder that is not "
+                   "empty must hold a store of the same sweep (it resumes) unless --force")
+    g.add_argument("--force", action="store_true", help="write into an --out folder that "
+                   "holds other files or another sweep (its table.csv, summary.csv and figure "
+                   "are replaced)")
     g.add_argument("--progress", action="store_true", default=None,
                    help="show a progress bar (default: when attached to a terminal)")
     g.add_argument("--no-include-runs", dest="include_runs", action="store_false",
@@ -216,6 +280,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from lift.compare import compare
     from lift.families import get_family
     from lift.solvers.sgd import TrainConfig
+    from lift.store import store_lock
 
     fam = get_family(args.family)
     train = TrainConfig(optimizer=args.optimizer, steps=args.steps, lr=args.lr,
@@ -227,8 +292,10 @@ def run_compare(args: argparse.Namespace) -> int:
                   lift=fam.lift_options(args), solver=args.solver, tol=args.tol, store=out,
                   backend=args.backend, test=test, reach=args.reach, n_jobs=args.n_jobs,
                   population=args.population, address=args.address, progress=args.progress,
-                  include_runs=args.include_runs, refine_rounds=args.refine_rounds)
-    paths = cmp.save(out)
+                  include_runs=args.include_runs, refine_rounds=args.refine_rounds,
+                  force=args.force)
+    with store_lock(out):  # compare checked the folder: its outputs are this sweep's
+        paths = cmp.save(out, overwrite=True)
     _print_outputs(cmp, paths, f"{args.family}: {_facts(prob.describe())}; {args.optimizer} "
                                f"x {args.steps} steps, lr={args.lr:g}")
     return 0
@@ -259,7 +326,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     if args.reach is not None:
         cmp.reach = check_positive(args.reach, "reach")
-    paths = cmp.save(args.folder)
+    paths = cmp.save(args.folder, overwrite=True)  # rebuilding them is what report is for
     if args.parquet:
         paths["table.parquet"] = os.path.join(args.folder, "table.parquet")
         cmp.table.to_parquet(paths["table.parquet"], index=False)
@@ -273,25 +340,65 @@ command("report", "rebuild table, summary and plot of a sweep from its results s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lift", description="Lift non-convex learning problems into convex programs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (add_arguments, _run, help_text) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
+def _options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """``dest -> --option`` of the (sub)parser that parsed ``args``."""
+    found: dict[str, str] = {}
+    while parser is not None:
+        nxt = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                nxt = action.choices.get(getattr(args, action.dest, None))
+            elif action.option_strings and action.help != argparse.SUPPRESS:
+                found[action.dest] = max(action.option_strings, key=len)
+        parser = nxt
+    return found
+
+
+def _one_line(exc: BaseException, options: dict[str, str]) -> str:
+    """The error as one line, naming the command-line options of the arguments it names."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    named = []
+    for name in re.findall(r"`([A-Za-z_]\w*)`", text):
+        opt = options.get(_ALIASES.get(name, name))
+        if opt and opt not in text and opt not in named:
+            named.append(opt)
+    return text + (f" [option {', '.join(named)}]" if named else "")
+
+
+def _warn_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"lift: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``lift`` command; returns its exit status (2 for any user mistake)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     from lift.errors import LiftError
 
     _add, run, _help = COMMANDS[args.command]
+    show = warnings.showwarning
+    warnings.showwarning = _warn_line  # one line per warning, no source excerpt
     try:
         return run(args)
-    except (ValueError, TypeError, LiftError) as exc:
-        print(f"lift {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, LiftError, OSError, MemoryError) as exc:
+        if isinstance(exc, MemoryError):
+            exc = MemoryError("out of memory; use a smaller problem, fewer sizes or seeds")
+        print(f"lift: error: {_one_line(exc, _options(parser, args))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("lift: interrupted (finished tasks are in the store; rerun the same command to "
+              "resume)", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = show
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import check_choice, check_int, check_positive
-from lift.store import Store, check_store_path, task_key
+from lift.errors import LiftError, check_choice, check_int, check_positive
+from lift.store import DB_NAME, Store, check_store_path, store_files, store_lock, task_key
 
-__all__ = ["compare", "Comparison", "BACKENDS", "CONVEX", "CONVEX_RUNS", "COLUMNS"]
+__all__ = ["compare", "Comparison", "OutputExistsError", "WorkerError", "OUTPUTS", "BACKENDS",
+           "CONVEX", "CONVEX_RUNS", "COLUMNS", "MAX_RUNS", "MAX_JOBS", "check_seed_count"]
 
 BACKENDS = ("local", "dask")
 #: the ``method`` of the convex solution's row
@@ -56,12 +57,39 @@ CONVEX_RUNS = "convex+runs"
 #: methods that are convex solutions, not training runs
 CONVEX_METHODS = (CONVEX, CONVEX_RUNS)
 _DTYPES = ("float64", "float32")
+#: the files :meth:`Comparison.save` writes
+OUTPUTS = ("table.csv", "summary.csv", "gap_vs_size.png")
+#: most training runs (sizes x seeds) of one sweep
+MAX_RUNS = 100_000
+#: most worker processes
+MAX_JOBS = 256
+#: largest seed (torch generators take 64-bit seeds)
+_MAX_SEED = 2**63 - 1
+#: columns of :meth:`Comparison.summary` (then the medians of ``prob.evaluate``'s columns)
+_SUMMARY_COLUMNS = ("method", "size", "seeds", "reached", "fraction", "median_gap", "min_gap",
+                    "max_gap", "median_effective_size")
 
 #: the harness's own columns, one meaning each (see :class:`Comparison`)
 COLUMNS = ("method", "size", "seed", "objective", "rel_gap", "bound", "below_bound",
            "below_convex", "effective_size", "steps", "time", "status", "gap", "global_bound",
            "lower_bound", "solver", "exact", "iterations", "max_violation", "added",
            "train_objective", "population", "message")
+
+
+class WorkerError(LiftError, RuntimeError):
+    """A worker process died while running a unit (most often killed for lack of memory)."""
+
+
+def _worker_died(exc: BaseException) -> WorkerError:
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return WorkerError(f"A worker process died during the sweep ({text}); most often the "
+                       "system killed it for lack of memory. Finished tasks are kept in the store: "
+                       "rerun with fewer n_jobs (--n-jobs), population=1 (--population 1) or "
+                       "smaller sizes.")
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """:meth:`Comparison.save` would replace files (pass ``overwrite=True``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,15 +106,122 @@ def _check_sizes(sizes: Any) -> list[int]:
     return sorted(set(out))
 
 
+def check_seed_count(count: int, name: str = "seeds") -> int:
+    """A number of seeds, at most :data:`MAX_RUNS` (checked before any list is built)."""
+    count = check_int(count, name, minimum=1)
+    if count > MAX_RUNS:
+        raise ValueError(f"`{name}` asks for {count:,} seeds (runs), more than the {MAX_RUNS:,} "
+                         "one sweep takes. Pass fewer seeds, e.g. seeds=5.")
+    return count
+
+
 def _check_seeds(seeds: Any) -> list[int]:
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return list(range(check_int(seeds, "seeds", minimum=1)))
+        return list(range(check_seed_count(seeds)))
     if isinstance(seeds, str) or not isinstance(seeds, Iterable):
         raise TypeError(f"`seeds` must be a count or a list of integers, got {seeds!r}.")
-    out = [check_int(s, "seeds") for s in seeds]
+    if hasattr(seeds, "__len__") and len(seeds) > MAX_RUNS:
+        check_seed_count(len(seeds))
+    out = []
+    for s in seeds:
+        out.append(check_int(s, "seeds"))
+        if out[-1] > _MAX_SEED:
+            raise ValueError(f"`seeds` must be integers in [0, 2**63 - 1]. Got {s!r}.")
+        if len(out) > MAX_RUNS:
+            check_seed_count(len(out))
     if not out:
         raise ValueError("`seeds` is empty; pass a count (seeds=5) or a list of integers.")
     return sorted(set(out))
+
+
+def _check_runs(sizes: list[int], seeds: list[int]) -> None:
+    runs = len(sizes) * len(seeds)
+    if runs > MAX_RUNS:
+        raise ValueError(f"`sizes` x `seeds` is {len(sizes)} x {len(seeds)} = {runs:,} runs, "
+                         f"more than the {MAX_RUNS:,} one sweep takes. Pass fewer sizes or "
+                         "seeds, or split the sweep.")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _param_counts(prob, sizes: list[int]) -> dict[int, int] | None:
+    """The parameter count of ``prob.model(size)`` for each size, without building large
+    models: counted at sizes 1, 2, 3, extrapolated as a polynomial of degree <= 2 (checked
+    at size 4). None when the counts are not such a polynomial."""
+
+    def count(size: int) -> int:
+        return sum(p.numel() for p in prob.model(size, 0).parameters())
+
+    small: dict[int, int] = {}
+    for size in (1, 2, 3, 4):
+        try:
+            small[size] = count(size)
+        except (ValueError, TypeError):  # above the family's largest size for its data
+            break
+    if all(s in small for s in sizes):
+        return {s: small[s] for s in sizes}
+    if len(small) < 4:
+        return None
+    c1, d1 = small[1], small[2] - small[1]
+    d2 = small[3] - 2 * small[2] + small[1]
+
+    def poly(s: int) -> int:  # Newton's forward differences, exact in integers
+        return c1 + (s - 1) * d1 + (s - 1) * (s - 2) // 2 * d2
+
+    if poly(4) != small[4]:
+        return None
+    return {s: small[s] if s in small else poly(s) for s in sizes}
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def _check_memory(prob, args: dict[str, Any], remote: bool = False) -> None:
+    """Refuse a sweep whose training would not fit in memory, before anything runs.
+
+    Estimate: per model of ``p`` parameters on ``n`` samples at size ``s``, ``8 p`` numbers
+    (parameters, gradients, optimizer state, copies) and ``6 n s`` (activations and their
+    gradients); the populations that train at once (not on a ``remote`` cluster, whose
+    memory is its own), plus every final model kept by the driver.
+    """
+    sizes, seeds = args["sizes"], args["seeds"]
+    counts = _param_counts(prob, sizes)
+    available = _available_memory()
+    if counts is None or available is None:
+        return
+    item = 4 if args["dtype"] == "float32" else 8
+    n = int(getattr(prob, "n_samples", 1) or 1)
+
+    def cost(size: int) -> int:
+        return item * (8 * counts[size] + 6 * n * size)
+
+    runs = [{"size": m, "seed": s} for m in sizes for s in seeds]
+    units = sorted((sum(cost(r["size"]) for r in group)
+                    for group in _make_units(runs, args["population"])), reverse=True)
+    workers = 0 if remote else min(args["n_jobs"], len(units))
+    need = sum(units[:workers]) + 8 * len(seeds) * sum(counts.values())
+    if need > available:
+        largest = max(sizes)
+        raise ValueError(
+            f"`sizes`: this sweep needs about {_gib(need)} of memory, more than the "
+            f"{_gib(available)} available (the largest model, {prob.size_name} {largest:,}, "
+            f"has {counts[largest]:,} parameters; {workers} population(s) train at once). "
+            "Pass smaller sizes, fewer seeds, population=1 (--population 1) or fewer "
+            "n_jobs.")
 
 
 def _check_population(population: Any) -> str | int:
@@ -122,6 +257,30 @@ def _check_lift(options: Any) -> dict[str, Any]:
         raise TypeError(f"`lift` must be a dict of keyword arguments of prob.lift, e.g. "
                         f"lift={{'program': 'cone'}}; got {options!r}.")
     return dict(options)
+
+
+def _check_solver(solver: Any) -> str:
+    """A solver name some program accepts (whether this program does shows when it is
+    solved)."""
+    import lift.problems  # noqa: F401  (registers the families' specialised solvers)
+    from lift.solvers import CONIC_BACKENDS, SPECIALISED
+
+    if not isinstance(solver, str):
+        raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
+    known = ["auto", *CONIC_BACKENDS, *SPECIALISED]
+    if solver.lower() not in known:
+        raise ValueError(f"Unknown `solver` {solver!r}; choose one of {known}.")
+    return solver
+
+
+def _check_jobs(n_jobs: Any) -> int:
+    if n_jobs is None:
+        return max(1, min(os.cpu_count() or 1, 8))
+    n_jobs = check_int(n_jobs, "n_jobs", minimum=1)
+    if n_jobs > MAX_JOBS:
+        raise ValueError(f"`n_jobs` must be at most {MAX_JOBS} worker processes (this machine "
+                         f"has {os.cpu_count()} CPUs). Got {n_jobs:,}.")
+    return n_jobs
 
 
 def _check_device(device: Any) -> str | None:
@@ -162,6 +321,41 @@ def _test_key(test: Any) -> str | None:
     return h.hexdigest()[:24]
 
 
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Connect to ``address`` and complete Dask's handshake within ``timeout`` seconds, in a
+    thread of its own (Dask's client waits for the handshake's answer without a limit, so a
+    service that accepts and never answers would hold it for minutes)."""
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            asyncio.run(handshake())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="lift-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if thread.is_alive() or failure:
+        if thread.is_alive() or isinstance(failure[0], TimeoutError):
+            why = f"no answer within {timeout:g} s"
+        else:
+            text = " ".join(str(failure[0]).split())[:200]
+            why = f"{type(failure[0]).__name__}: {text}" if text else type(failure[0]).__name__
+        raise ValueError(f"`address`: no Dask scheduler at {address!r} ({why}). Start one "
+                         "with `dask scheduler` and pass its address (tcp://host:8786), or "
+                         "pass address=None for a LocalCluster.")
+
+
 def _connect_dask(address: str | None, n_jobs: int, timeout: float):
     try:
         from dask.distributed import Client, LocalCluster
@@ -176,6 +370,7 @@ def _connect_dask(address: str | None, n_jobs: int, timeout: float):
         return Client(cluster), cluster
     if not isinstance(address, str):
         raise TypeError(f"`address` must be a scheduler address string, got {address!r}.")
+    _probe_scheduler(address, timeout)
     try:
         client = Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
@@ -421,7 +616,8 @@ class Comparison:
             for col in extra:
                 row[f"median_{col}"] = float(pd.to_numeric(grp[col]).median())
             rows.append(row)
-        out = pd.DataFrame(rows)
+        out = pd.DataFrame(rows, columns=list(_SUMMARY_COLUMNS) + [f"median_{c}"
+                                                                     for c in extra])
         out.attrs["reach"] = reach
         out.attrs["reach_size"] = {m: self.reach_size(reach, method=m)
                                    for m in runs["method"].unique()}
@@ -460,14 +656,31 @@ class Comparison:
 
         return plot_comparison(self, reach=reach)
 
-    def save(self, folder: str | os.PathLike) -> dict[str, str]:
-        """Write ``table.csv``, ``summary.csv`` and ``gap_vs_size.png`` into ``folder``."""
-        os.makedirs(folder, exist_ok=True)
-        paths = {name: os.path.join(folder, name)
-                 for name in ("table.csv", "summary.csv", "gap_vs_size.png")}
-        self.table.to_csv(paths["table.csv"], index=False)
-        self.summary().to_csv(paths["summary.csv"], index=False)
-        self.plot().savefig(paths["gap_vs_size.png"], dpi=120, bbox_inches="tight")
+    def save(self, folder: str | os.PathLike, overwrite: bool = False) -> dict[str, str]:
+        """Write ``table.csv``, ``summary.csv`` and ``gap_vs_size.png`` into ``folder``.
+
+        Existing files of those names are replaced only with ``overwrite=True``; otherwise
+        ``FileExistsError`` (a ``ValueError`` too) names them, before anything is written.
+        """
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"`overwrite` must be True or False, got {overwrite!r}.")
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"`folder` must be a folder path, got {type(folder).__name__}.")
+        paths = {name: os.path.join(folder, name) for name in OUTPUTS}
+        there = [name for name, path in paths.items() if os.path.lexists(path)]
+        if there and not overwrite:
+            raise OutputExistsError(f"`folder` {str(folder)!r} already holds "
+                                    f"{', '.join(there)}; pass overwrite=True to replace "
+                                    "them, or save into another folder.")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self.table.to_csv(paths["table.csv"], index=False)
+            self.summary().to_csv(paths["summary.csv"], index=False)
+            self.plot().savefig(paths["gap_vs_size.png"], dpi=120, bbox_inches="tight")
+        except OSError as exc:
+            raise ValueError(f"`folder` {str(folder)!r}: cannot write the outputs "
+                             f"({exc.strerror or exc}). Choose a folder you can write "
+                             "to.") from None
         return paths
 
     def _program_text(self, conv) -> str:
@@ -523,7 +736,8 @@ class Comparison:
                                                           "median_effective_size")]
         lines.append(f"runs within rel. gap {reach:g} of it ({self.size_name} = size)"
                      + (":" if self.certified else " (or below it):"))
-        lines.append(summ[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        lines.append(summ[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}")
+                     if len(summ) else "  (no training run has finished)")
         for method, size in summ.attrs["reach_size"].items():
             lines.append(f"{method}: most seeds reach the optimum from {self.size_name} "
                          f"{size if size is not None else 'never (in this sweep)'}")
@@ -552,10 +766,16 @@ class Comparison:
             if not isinstance(store, Store):
                 st.close()
         missing = len(info["keys"]) - len(recs)
+        if not any(r["method"] == CONVEX for r in recs):
+            raise ValueError(f"The sweep {info['sweep'][:12]} in {str(st.path)!r} has no convex "
+                             f"solution yet ({len(recs)} of {len(info['keys'])} tasks "
+                             "finished): it was stopped early. Rerun the same compare call "
+                             "(or `lift compare ... --out` the same folder) to resume it.")
         if missing:
             warnings.warn(f"The sweep {info['sweep'][:12]} is unfinished: {missing} of "
-                          f"{len(info['keys'])} tasks have no row. Rerun the same compare "
-                          "call to resume it.", stacklevel=2)
+                          f"{len(info['keys'])} tasks have no row; reporting the "
+                          f"{len(recs)} that finished. Rerun the same compare call to resume "
+                          "it.", stacklevel=2)
         return _assemble(recs, info["spec"], store=str(st.path))
 
 
@@ -626,7 +846,7 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             n_jobs: int | None = None, population: str | int = "size",
             address: str | None = None, connect_timeout: float = 5.0,
             progress: bool | None = None, include_runs: bool = True,
-            refine_rounds: int = 0) -> Comparison:
+            refine_rounds: int = 0, force: bool = False) -> Comparison:
     r"""Solve the convex lift of ``prob`` and train ``prob.model(size, seed)`` for every size
     and seed; return both side by side.
 
@@ -654,6 +874,8 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
         Solver tolerance.
     store : str or Path, optional
         Results-store folder; re-running the same call resumes (finished tasks are skipped).
+        A folder that is not empty must hold a store of this same sweep (or ``force``); one
+        sweep at a time writes a store (a second is refused, naming the holder's pid).
     backend : {"local", "dask"}
         ``"local"``: joblib worker processes; ``"dask"``: a Dask cluster (``address`` of a
         running scheduler, or a ``LocalCluster`` of ``n_jobs`` workers).
@@ -684,6 +906,9 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     refine_rounds : int
         Rounds of ``lifted.refine`` (0: only its search for violated constraints, whose
         largest violation is reported; each round adds what it finds and solves again).
+    force : bool
+        Write into a ``store`` folder that is not empty and holds no store of this sweep
+        (other files, or other sweeps; rows of tasks they share are reused).
 
     Returns
     -------
@@ -702,17 +927,24 @@ def compare(prob, sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
             "reach": check_positive(reach, "reach"),
             "dtype": check_choice(dtype, "dtype", _DTYPES),
             "population": _check_population(population), "device": _check_device(device),
-            "n_jobs": check_int(n_jobs if n_jobs is not None else
-                                max(1, min(os.cpu_count() or 1, 8)), "n_jobs", minimum=1),
+            "n_jobs": _check_jobs(n_jobs),
             "timeout": check_positive(connect_timeout, "connect_timeout"),
             "folder": check_store_path(store) if store is not None else None,
             "refine_rounds": check_int(refine_rounds, "refine_rounds")}
-    if not isinstance(include_runs, bool):
-        raise TypeError(f"`include_runs` must be True or False, got {include_runs!r}.")
-    args["include_runs"] = include_runs
-    if not isinstance(solver, str):
-        raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
-    args["solver"] = solver
+    for name, flag in (("include_runs", include_runs), ("force", force)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
+        args[name] = flag
+    args["solver"] = _check_solver(solver)
+    if address is not None and args["backend"] != "dask":
+        raise ValueError(f"`address` {address!r} is a Dask scheduler address, used only with "
+                         "backend='dask' (--backend dask); pass that backend, or no address.")
+    _check_runs(args["sizes"], args["seeds"])
+    _check_memory(prob, args, remote=address is not None)
+    try:  # the largest size fits in memory (checked above): the family may still refuse it
+        prob.model(args["sizes"][-1], args["seeds"][0])
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"`sizes`: {exc}") from None
     client = cluster = None
     if args["backend"] == "dask":
         client, cluster = _connect_dask(address, args["n_jobs"], args["timeout"])
@@ -777,8 +1009,47 @@ def _pending(unit: dict[str, Any], done: set[str]) -> dict[str, Any] | None:
     return {**unit, **{f: [unit[f][i] for i in keep] for f in ("sizes", "seeds", "keys")}}
 
 
+def _check_folder(folder, sweep_id: str, force: bool) -> None:
+    """A store folder must be missing, empty, or a store of this sweep, unless ``force``."""
+    if force or not folder.is_dir():
+        return
+    names = sorted(os.listdir(folder))
+    other = [n for n in names if n not in store_files(folder)]
+    advice = ("Pass force=True (--force) to write into it anyway, or choose another folder "
+              "(`store` / --out).")
+    if DB_NAME not in names:
+        if other:
+            listed = ", ".join(other[:4]) + (", ..." if len(other) > 4 else "")
+            raise ValueError(f"`store` {str(folder)!r} is not empty ({listed}) and holds no "
+                             f"results store. {advice}")
+        return
+    with Store(folder, create=False) as st:
+        sweeps = st.sweeps()
+    if not sweeps or any(s["sweep"] == sweep_id for s in sweeps):
+        return
+    last = sweeps[-1]["spec"]
+    raise ValueError(f"`store` {str(folder)!r} holds another sweep ({len(sweeps)} sweep(s); the "
+                     f"latest: sizes {last.get('sizes')}, {len(last.get('seeds', []))} seeds, "
+                     f"{last.get('optimizer')}, {last.get('problem')}); its table.csv, "
+                     f"summary.csv and figure would be replaced. {advice} `lift report "
+                     f"{folder}` rebuilds the stored sweep's tables.")
+
+
 def _run_sweep(prob, args, spec, keys, units, sweep_id, client, progress) -> dict[str, Any]:
-    """Run the unfinished units; only this (driver) process writes the store."""
+    """Run the unfinished units; only this (driver) process writes the store, holding its
+    lock."""
+    import contextlib
+
+    folder = args["folder"]
+    if folder is not None:  # before the lock, so that a refused folder gets no lock file
+        _check_folder(folder, sweep_id, args["force"])
+    with store_lock(folder) if folder is not None else contextlib.nullcontext():
+        if folder is not None:  # again: another sweep may have written it meanwhile
+            _check_folder(folder, sweep_id, args["force"])
+        return _run_locked(prob, args, spec, keys, units, sweep_id, client, progress)
+
+
+def _run_locked(prob, args, spec, keys, units, sweep_id, client, progress) -> dict[str, Any]:
     st = Store(args["folder"]) if args["folder"] is not None else None
     records: dict[str, dict[str, Any]] = {}
     try:
@@ -839,17 +1110,63 @@ def _execute(units: list[dict[str, Any]], prob, test, backend: str, n_jobs: int,
         return
     if backend == "dask":
         from dask.distributed import as_completed
+        from distributed import KilledWorker
 
         futures = [client.submit(_run_unit, u, prob, test, 1, pure=False) for u in units]
-        for fut in as_completed(futures):
-            yield fut.result()
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except KilledWorker as exc:
+            raise _worker_died(exc) from None
         return
     workers = min(n_jobs, len(units))
     if workers == 1:
         for u in units:
             yield _run_unit(u, prob, test, 1)
         return
-    from joblib import Parallel, delayed
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    par = Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky")
-    yield from par(delayed(_run_unit)(u, prob, test, 1) for u in units)
+    from joblib.externals.loky import get_reusable_executor
+
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    pool = get_reusable_executor(
+        max_workers=workers, initializer=_watch_driver, initargs=(os.getpid(),),
+        env={v: threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                  "MKL_NUM_THREADS")})
+    futures = [pool.submit(_run_unit, u, prob, test, 1) for u in units]
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+    except BrokenProcessPool as exc:
+        raise _worker_died(exc) from None
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _watch_driver(driver: int, every: float = 0.2) -> None:
+    """Initializer of a worker process: a daemon thread ends the worker as soon as the
+    driver ``driver`` (its parent) is gone, SIGKILL included, so no worker outlives it."""
+    import threading
+    import time
+
+    child = os.getppid() == driver
+
+    def alive() -> bool:
+        if child:  # an orphan is re-parented: its parent pid changes
+            return os.getppid() == driver
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lift-watch-driver", daemon=True).start()

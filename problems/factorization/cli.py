@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lift.cli import existing_file, float_in, int_at_least
 from lift.families import Family, register_family
 
 __all__ = ["COMPLETION", "SENSING", "PSD"]
@@ -15,19 +16,24 @@ __all__ = ["COMPLETION", "SENSING", "PSD"]
 def _common(p: argparse.ArgumentParser, lam: float) -> None:
     p.add_argument("--lam", type=float, default=lam,
                    help=f"nuclear-norm weight (default: {lam:g})")
-    p.add_argument("--rank", type=int, default=3, help="rank of the generated matrix")
-    p.add_argument("--noise", type=float, default=0.1, help="noise level of the observations")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generator")
+    p.add_argument("--rank", type=int_at_least(1), default=3,
+                   help="rank of the generated matrix")
+    p.add_argument("--noise", type=float_in(0.0), default=0.1,
+                   help="noise level of the observations")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the generator")
 
 
 def add_completion(p: argparse.ArgumentParser, command: str) -> None:
     """Data (generated low-rank, bundled image or a triplet CSV) and ``lam``."""
     p.add_argument("--data", default="lowrank", choices=["lowrank", "coherent", "image"],
                    help="seeded low-rank (incoherent or coherent) matrix or a bundled image")
-    p.add_argument("--csv", default=None, help="a user,item,rating file (overrides --data)")
-    p.add_argument("--m", type=int, default=60, help="rows of the generated matrix")
-    p.add_argument("--n", type=int, default=50, help="columns of the generated matrix")
-    p.add_argument("--fraction", type=float, default=0.3, help="observed fraction")
+    p.add_argument("--csv", type=existing_file, default=None,
+                   help="a user,item,rating file (overrides --data)")
+    p.add_argument("--m", type=int_at_least(1), default=60, help="rows of the generated matrix")
+    p.add_argument("--n", type=int_at_least(1), default=50,
+                   help="columns of the generated matrix")
+    p.add_argument("--fraction", type=float_in(0.0, 1.0, open_low=True), default=0.3,
+                   help="observed fraction")
     _common(p, 1.0)
 
 
@@ -49,9 +55,10 @@ def build_completion(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def add_sensing(p: argparse.ArgumentParser, command: str) -> None:
     """A seeded Gaussian sensing problem."""
-    p.add_argument("--m", type=int, default=12, help="rows of the unknown matrix")
-    p.add_argument("--n", type=int, default=10, help="columns of the unknown matrix")
-    p.add_argument("--measurements", type=int, default=80, help="number of measurements")
+    p.add_argument("--m", type=int_at_least(1), default=12, help="rows of the unknown matrix")
+    p.add_argument("--n", type=int_at_least(1), default=10, help="columns of the unknown matrix")
+    p.add_argument("--measurements", type=int_at_least(1), default=80,
+                   help="number of measurements")
     _common(p, 0.5)
 
 
@@ -67,8 +74,9 @@ def build_sensing(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def add_psd(p: argparse.ArgumentParser, command: str) -> None:
     """A seeded PSD completion problem."""
-    p.add_argument("--n", type=int, default=30, help="size of the PSD matrix")
-    p.add_argument("--fraction", type=float, default=0.3, help="observed fraction")
+    p.add_argument("--n", type=int_at_least(1), default=30, help="size of the PSD matrix")
+    p.add_argument("--fraction", type=float_in(0.0, 1.0, open_low=True), default=0.3,
+                   help="observed fraction")
     _common(p, 0.5)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lift.cli import int_at_least, int_list
 from lift.families import Family, register_family
 
 __all__ = ["FAMILY"]
@@ -26,8 +27,6 @@ def _patterns(text: str, allow_auto: bool):
 
 def _columns(text: str) -> list[int]:
     """``--columns`` (1-based, comma-separated) as 0-based indices."""
-    from lift.cli import int_list
-
     return [v - 1 for v in int_list(text)]
 
 
@@ -43,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--loss", default=None, choices=["squared", "logistic", "hinge"],
                    help="loss (default: squared for regression, logistic for classification)")
     p.add_argument("--no-bias", action="store_true", help="neurons without bias")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and sampled gates")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed for the split and sampled gates")
     p.add_argument("--columns", type=_columns, default=None,
                    help="keep only these input columns (1-based, e.g. 3 for diabetes' BMI); "
                         "with at most 2 columns the lift is exact and certified")

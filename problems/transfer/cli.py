@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lift.cli import float_in, int_at_least
 from lift.families import Family, register_family
 
 __all__ = ["RATIONAL", "LDS"]
@@ -17,12 +18,12 @@ def _rational_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--function", default="exp", choices=[*FUNCTIONS, *FILTERS],
                    help="a classic function on its interval, or a scipy.signal low-pass "
                         "filter's frequency response (default: exp on [-3, 3])")
-    p.add_argument("--points", type=int, default=201, help="data points (default: 201)")
+    p.add_argument("--points", type=int_at_least(1), default=201, help="data points (default: 201)")
     p.add_argument("--num-degree", type=int, default=2, help="numerator degree (default: 2)")
     p.add_argument("--den-degree", type=int, default=2, help="denominator degree (default: 2)")
     p.add_argument("--norm", default="inf", choices=["inf", "2"],
                    help="max error (certified bisection) or least squares (default: inf)")
-    p.add_argument("--filter-order", type=int, default=6,
+    p.add_argument("--filter-order", type=int_at_least(1), default=6,
                    help="order of the filter design (default: 6)")
     p.add_argument("--stable", action="store_true",
                    help="filters only: constrain the fit to a stable (acquiescent) denominator")
@@ -43,14 +44,16 @@ def _rational_build(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _lds_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--order", type=int, default=3, help="model order (default: 3)")
-    p.add_argument("--true-order", type=int, default=3,
+    p.add_argument("--true-order", type=int_at_least(1), default=3,
                    help="order of the random stable system (default: 3)")
-    p.add_argument("--length", type=int, default=40, help="sequence length T (default: 40)")
-    p.add_argument("--sequences", type=int, default=8, help="sequences N (default: 8)")
-    p.add_argument("--noise", type=float, default=0.05, help="output noise (default: 0.05)")
+    p.add_argument("--length", type=int_at_least(1), default=40,
+                   help="sequence length T (default: 40)")
+    p.add_argument("--sequences", type=int_at_least(1), default=8, help="sequences N (default: 8)")
+    p.add_argument("--noise", type=float_in(0.0), default=0.05, help="output noise (default: 0.05)")
     p.add_argument("--reg", type=float, default=0.0,
                    help="Hankel nuclear-norm weight (default: 0, least squares)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the system and data")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed of the system and data")
 
 
 def _lds_build(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -157,46 +157,73 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     return _solve_with(lifted, name, tol, verbose, warm_start, **options)
 
 
+#: statuses from best to worst, for keeping the best answer ``solver="auto"`` has seen
+_STATUS_RANK = {"optimal": 0, "optimal_inaccurate": 1, "max_iters": 2}
+
+
+def _better(a, b) -> bool:
+    """Solution ``a`` is better than ``b``: a better status, or the same with a smaller
+    certified relative gap."""
+    ra, rb = _STATUS_RANK.get(a.status, 3), _STATUS_RANK.get(b.status, 3)
+    if ra != rb:
+        return ra < rb
+    ga = a.rel_gap if a.rel_gap == a.rel_gap else float("inf")
+    gb = b.rel_gap if b.rel_gap == b.rel_gap else float("inf")
+    return ga < gb
+
+
 def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: Any):
     """``solver="auto"``: the candidates of :func:`solver_order` in turn.
 
-    The next candidate is tried when one ends with ``solver_error``; and when a specialised
-    solver stops short of the tolerance (``max_iters``, e.g. on an ill-conditioned program)
-    and an interior-point backend (MOSEK, Clarabel) is among the candidates, that backend is
-    tried next, skipping the other specialised solvers, unless solver options were given
-    (they belong to the solver that was picked). The message says what was tried; the
-    warnings of an attempt that was replaced are dropped.
+    A conic backend's answer is final unless it ends with ``solver_error``. A specialised
+    solver that stops short of the tolerance (its certified gap stalled or its budget ran
+    out) hands its point, as a warm start, to the next *specialised* solver in the order;
+    only when none is left, or when the solver reports that its first-order iterations stalled
+    (``info["stalled"]``), is an interior-point backend (MOSEK, Clarabel) tried, among the
+    candidates. With solver options, the solver that was picked is the only one run (the
+    options are its own). The best answer seen is returned (by status, then certified gap):
+    never a worse status than one of the solvers tried. The message says what was tried; the
+    warnings of the answers that were not returned are dropped.
     """
     import warnings
 
     order = solver_order(lifted)
     specialised = set(lifted.solvers())
-    ipm = [c for c in order if c in ("mosek", "clarabel")]
+    queue = list(order)
     tried: list[str] = []
-    fallback = None  # (solution, its warnings) of a specialised solver that stopped short
-    for candidate in order:
-        if fallback is not None and candidate in specialised:
-            continue
+    best, best_caught = None, []
+    warm = warm_start
+    while queue:
+        candidate = queue.pop(0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sol = _solve_with(lifted, candidate, tol, verbose, warm_start, **options)
+            sol = _solve_with(lifted, candidate, tol, verbose,
+                              warm if candidate in specialised else None, **options)
+        if best is None or _better(sol, best):
+            best, best_caught = sol, caught
+        if sol.status == "optimal" or options:
+            break
         if sol.status == "solver_error":
             tried.append(f"{candidate} failed")
             continue
-        if (candidate in specialised and sol.status == "max_iters" and ipm and not options
-                and fallback is None):
-            fallback = (sol, caught)
-            tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}")
-            continue
-        break
-    else:
-        if fallback is not None:
-            sol, caught = fallback
-    for w in caught:
+        if candidate not in specialised:
+            break  # a conic backend's own answer
+        tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}"
+                     + (" (stalled)" if sol.info.get("stalled") else ""))
+        warm = sol.info.get("warm_start", warm)
+        # the other specialised solvers first (warm-started), then interior-point backends;
+        # a solver whose first-order iterations stalled ("stalled" in its info) says that
+        # more of them will not help: straight to the interior-point backends
+        others = [] if sol.info.get("stalled") else [c for c in queue if c in specialised]
+        queue = others + [c for c in queue if c in ("mosek", "clarabel")]
+    for w in best_caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if tried:
-        sol = dataclasses.replace(sol, message=sol.message + f" (auto: {'; '.join(tried)})")
-    return sol
+        used = f"; returned {best.solver}'s answer" if len(tried) > 1 or \
+            best is not sol else ""
+        best = dataclasses.replace(
+            best, message=best.message + f" (auto: {'; '.join(tried)}{used})")
+    return best
 
 
 def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start: Any = None,

@@ -38,6 +38,7 @@ import hashlib
 import math
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -210,13 +211,13 @@ class Solution:
 def certified_status(status: str, rel_gap: float, tol: float) -> tuple[str, str]:
     """The library's one status policy: ``(status, reason)``.
 
-    A solver's ``"optimal"`` stands only when the certified relative gap is at most
-    ``max(10 tol, 1e-6)`` (conic backends meet ``tol`` on their own residuals, which bound the
-    gap only up to a modest factor); otherwise it becomes ``"optimal_inaccurate"``. Other
-    statuses are kept as they are. ``reason`` is non-empty whenever the gap is above that
-    threshold, whatever the status.
+    A solver's ``"optimal"`` stands only when the certified relative gap is at most ``tol``;
+    otherwise it becomes ``"optimal_inaccurate"`` (conic backends meet ``tol`` on their own
+    residuals, so :func:`lift.solvers.solve_lifted` asks them for more and re-solves once
+    tighter when the certificate falls short). Other statuses are kept as they are.
+    ``reason`` is non-empty whenever the gap is above ``tol``, whatever the status.
     """
-    if math.isfinite(rel_gap) and rel_gap <= max(10 * tol, 1e-6):
+    if math.isfinite(rel_gap) and rel_gap <= tol:
         return status, ""
     reason = f"certified relative gap {rel_gap:.1e} is above the tolerance {tol:.1e}"
     return ("optimal_inaccurate" if status == "optimal" else status), reason
@@ -316,6 +317,10 @@ class Problem(abc.ABC):
              verbose: bool = False, lift: dict[str, Any] | None = None,
              **options: Any) -> list[Solution]:
         """Solutions along a regularization path: ``self.lift(**lift).path(values, ...)``."""
+        from lift.errors import check_tol
+
+        check_path_values(values, "values")
+        check_tol(tol)
         return self.lift(**(lift or {})).path(values, solver=solver, tol=tol, verbose=verbose,
                                               **options)
 
@@ -353,6 +358,10 @@ class Lifted(abc.ABC):
     problem: Problem
     #: whether the optimum of this program equals the non-convex global optimum
     exact: bool = False
+    #: the program has a feasible point (e.g. zero) and a finite optimum by construction: a
+    #: solver reporting it infeasible or unbounded has failed (:func:`lift.solvers.run_solver`
+    #: turns that into ``"solver_error"``)
+    feasible_by_construction: bool = False
 
     @abc.abstractmethod
     def to_cvxpy(self):
@@ -369,6 +378,11 @@ class Lifted(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Scalar facts about the program for tables (kind, counts)."""
         return {"exact": bool(self.exact)}
+
+    def cvxpy_nonzeros(self) -> int:
+        """An estimate of the non-zeros of the constraint matrix :meth:`to_cvxpy` compiles to
+        (what the memory of a conic solve grows with); the default is :meth:`size_hint`."""
+        return int(self.size_hint())
 
     @abc.abstractmethod
     def primal_from_cvxpy(self, cvx_problem) -> Any:
@@ -387,6 +401,17 @@ class Lifted(abc.ABC):
     def certify(self, params: Any, primal: Any) -> Certificate:
         """Certified lower bounds for the recovered ``params`` (and the solver's ``primal``,
         whose dual estimates may be tried but must be checked)."""
+
+    def normalized(self) -> tuple[Lifted, Callable[[Any], Any], Callable[[Any], Any]]:
+        """The program on rescaled data that solvers see: ``(inner, back, forward)``.
+
+        ``inner`` is an equivalent program whose data are of order one; ``back`` maps its
+        primal points (and warm starts) to this program's, exactly; ``forward`` maps this
+        program's warm starts to ``inner``'s. :meth:`recover` and :meth:`certify` always run on
+        this program's own data, so the certificate does not depend on the scaling. The
+        default is no rescaling: ``(self, identity, identity)``.
+        """
+        return self, _identity, _identity
 
     # --- solver choice ------------------------------------------------------------------------
     def solvers(self) -> tuple[str, ...]:
@@ -420,6 +445,15 @@ class Lifted(abc.ABC):
         program, ``added``: what was added). Exact lifts return ``(self, solution, {})``."""
         return self, solution, {}
 
+    def check_warm_start(self, warm_start: Any) -> Any:
+        """``warm_start`` as the solvers of this program read it, or a clear error.
+
+        Called by :meth:`solve` for every solver (conic backends ignore a warm start, but a
+        wrong one is still an error). The default accepts anything; families whose solvers
+        take a warm start check its type and shape here.
+        """
+        return warm_start
+
     def reweight(self, value: float) -> Lifted:
         """The same program with regularization weight ``value`` (for :meth:`path`)."""
         raise NotImplementedError(f"{type(self).__name__} has no regularization path.")
@@ -441,8 +475,9 @@ class Lifted(abc.ABC):
         verbose : bool
             Print solver output.
         warm_start : object, optional
-            A previous solution's ``info["warm_start"]`` (specialised solvers that accept one;
-            conic backends ignore it).
+            A previous solution's ``info["warm_start"]``, or the :class:`Solution` itself
+            (specialised solvers that accept one; conic backends ignore it). Checked by
+            :meth:`check_warm_start`.
         **options
             Passed to the solver (unknown ones raise ``TypeError``).
         """
@@ -460,7 +495,10 @@ class Lifted(abc.ABC):
         solution's warm start when the solver takes one. Returns one :class:`Solution` per
         value, in the order given.
         """
+        from lift.errors import check_tol
+
         vals = check_path_values(values, "values")
+        check_tol(tol)
         out: list[Solution | None] = [None] * vals.size
         warm = None
         for k in np.argsort(-vals, kind="stable"):
@@ -507,10 +545,15 @@ class Lifted(abc.ABC):
                         exact=self.exact, message=message, info=info)
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def check_path_values(values: Any, name: str) -> np.ndarray:
     """``values`` as a non-empty 1-D float array of positive weights (named ``name``)."""
-    from lift.errors import check_positive
+    from lift.errors import check_positive, check_real_dtype
 
+    check_real_dtype(values, name)
     try:
         vals = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError):

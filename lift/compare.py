@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import LiftError, check_choice, check_int, check_positive
+from lift.errors import LiftError, available_memory, check_choice, check_int, check_positive
 from lift.store import DB_NAME, Store, check_store_path, store_files, store_lock, task_key
 
 __all__ = ["compare", "Comparison", "OutputExistsError", "WorkerError", "OUTPUTS", "BACKENDS",
@@ -142,21 +142,6 @@ def _check_runs(sizes: list[int], seeds: list[int]) -> None:
                          "seeds, or split the sweep.")
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _param_counts(prob, sizes: list[int]) -> dict[int, int] | None:
     """The parameter count of ``prob.model(size)`` for each size, without building large
     models: counted at sizes 1, 2, 3, extrapolated as a polynomial of degree <= 2 (checked
@@ -200,7 +185,7 @@ def _check_memory(prob, args: dict[str, Any], remote: bool = False) -> None:
     """
     sizes, seeds = args["sizes"], args["seeds"]
     counts = _param_counts(prob, sizes)
-    available = _available_memory()
+    available = available_memory()
     if counts is None or available is None:
         return
     item = 4 if args["dtype"] == "float32" else 8
@@ -572,10 +557,22 @@ class Comparison:
         """What ``size`` means for the problem ("width", "rank", "order", ...)."""
         return str(self.spec.get("size_name", "size"))
 
+    #: the convex value counts as the certified global optimum when its global bound is
+    #: this close (relative)
+    CERTIFIED_GAP = 1e-4
+
+    @property
+    def bound_gap(self) -> float:
+        """``(optimum - global_bound) / |optimum|``, NaN without a global bound."""
+        if self.global_bound is None:
+            return math.nan
+        return (self.optimum - self.global_bound) / max(abs(self.optimum), 1e-300)
+
     @property
     def certified(self) -> bool:
-        """Whether the optimum comes with a global certificate."""
-        return self.global_bound is not None
+        """Whether the optimum comes with a global certificate (a global bound within
+        :attr:`CERTIFIED_GAP` of it)."""
+        return self.global_bound is not None and self.bound_gap <= self.CERTIFIED_GAP
 
     @property
     def runs(self):
@@ -715,6 +712,10 @@ class Comparison:
         else:
             lines = [f"convex value {self.optimum:.6g} ({program}): NOT a global certificate "
                      f"(larger models may go below it)"]
+        if self.global_bound is not None and not self.certified:
+            lines.append(f"certified global lower bound {self.global_bound:.6g}: no model of "
+                         f"any {self.size_name} goes below it; relative gap {self.bound_gap:.3g}"
+                         " to the convex value (the global optimum lies between them)")
         lines.append(f"solver {conv['solver']}, status {conv['status']}, effective "
                      f"{self.size_name} {conv['effective_size']}, convex part "
                      f"{self._convex_time():.2f} s")
@@ -741,10 +742,12 @@ class Comparison:
         for method, size in summ.attrs["reach_size"].items():
             lines.append(f"{method}: most seeds reach the optimum from {self.size_name} "
                          f"{size if size is not None else 'never (in this sweep)'}")
-        if self.certified:
+        if self.global_bound is not None:
             below = int(self.runs["below_bound"].fillna(False).astype(bool).sum())
             lines.append(f"runs below the certified global bound: {below}")
-        elif self.reference["method"] == CONVEX_RUNS:
+        if self.certified:
+            return "\n".join(lines)
+        if self.reference["method"] == CONVEX_RUNS:
             below = int(self.runs["below_convex"].fillna(False).astype(bool).sum())
             lines.append(f"runs below the certified lower bound of that program: {below} of "
                          f"{len(self.runs)}")
@@ -798,8 +801,11 @@ def _assemble(records: list[dict[str, Any]], spec: dict[str, Any],
         raise ValueError("The convex solution is missing from the results; rerun the sweep.")
     crow = conv[0]["row"]
     optimum = float(crow["objective"])
-    bound = crow.get("global_bound")
-    bound = None if bound is None or not math.isfinite(float(bound)) else float(bound)
+    # every convex row's global bound is valid for every model: the largest counts
+    bounds = [float(r["row"]["global_bound"]) for r in records
+              if r["method"] in CONVEX_METHODS and r["row"].get("global_bound") is not None
+              and math.isfinite(float(r["row"]["global_bound"]))]
+    bound = max(bounds) if bounds else None
     # the program that contains every run bounds every run (rigorously: its lower bound)
     contains = float(crow["lower_bound"]) if conv[0]["method"] == CONVEX_RUNS else None
     tol = spec.get("bound_tol", 1e-6)

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from lift.errors import check_choice, check_int, check_positive
+from lift.errors import check_choice, check_int, check_memory, check_positive
 
 __all__ = ["Dataset", "load", "list_datasets", "register_dataset", "dataset_kind",
-           "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY", "split_xy"]
+           "toy_1d", "toy_2d", "toy_2d_classification", "DATASETS", "XY", "split_xy",
+           "check_noise", "check_rows", "MIN_TRAIN", "MIN_TEST"]
 
 #: the kind of the bundled (X, y) sets, loaded as a :class:`Dataset`
 XY = "xy"
@@ -60,13 +61,31 @@ class Dataset:
                 f"test={self.X_test.shape})")
 
 
+#: a split must leave at least this many training rows, and this many test rows unless
+#: ``test_size=0``
+MIN_TRAIN, MIN_TEST = 2, 1
+
+
 def split_xy(name, task, X, y, test_size, seed, description, standardize=True) -> Dataset:
     """A :class:`Dataset` from ``(X, y)``: a seeded train/test split (features standardized on
-    the training rows when ``standardize``)."""
+    the training rows when ``standardize``).
+
+    Raises ``ValueError`` naming ``test_size`` when the split leaves fewer than
+    :data:`MIN_TRAIN` training rows or (for ``test_size > 0``) fewer than :data:`MIN_TEST`
+    test rows, and when the arrays hold NaN or infinite values.
+    """
+    test_size = _check_test_size(test_size)
+    seed = check_int(seed, "seed")
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     perm = rng.permutation(n)
     n_test = int(round(test_size * n))
+    if n - n_test < MIN_TRAIN or (test_size > 0 and n_test < MIN_TEST):
+        raise ValueError(
+            f"`test_size`={test_size:g} of {n} rows leaves {n - n_test} training and {n_test} "
+            f"test rows; a split needs at least {MIN_TRAIN} training rows and (unless "
+            f"test_size=0) {MIN_TEST} test row. Pick test_size in about "
+            f"[{MIN_TEST / n:.2g}, {1 - MIN_TRAIN / n:.2g}] or more rows (`n`).")
     test, train = perm[:n_test], perm[n_test:]
     Xtr, Xte, ytr, yte = X[train], X[test], y[train].astype(float), y[test].astype(float)
     if standardize:
@@ -76,7 +95,18 @@ def split_xy(name, task, X, y, test_size, seed, description, standardize=True) -
         if task == "regression":
             m, s = ytr.mean(), ytr.std() or 1.0
             ytr, yte = (ytr - m) / s, (yte - m) / s
+    for arr, what in ((Xtr, "X_train"), (ytr, "y_train"), (Xte, "X_test"), (yte, "y_test")):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"dataset {name!r}: {what} holds NaN or infinite values; check "
+                             "the generator's arguments (`noise`, `n`).")
     return Dataset(name, task, Xtr, ytr, Xte, yte, description)
+
+
+def _check_test_size(test_size: Any) -> float:
+    test_size = check_positive(test_size, "test_size", strict=False)
+    if test_size >= 1:
+        raise ValueError(f"`test_size` must be in [0, 1), got {test_size}.")
+    return test_size
 
 
 def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray] | None,
@@ -84,6 +114,8 @@ def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray
     def load_it(test_size: float = 0.2, seed: int = 0, n: int | None = None) -> Dataset:
         import sklearn.datasets
 
+        if n is not None:
+            n = check_int(n, "n", minimum=MIN_TRAIN)
         X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
         X = np.asarray(X, dtype=np.float64)
         if positive is not None:
@@ -97,9 +129,22 @@ def _sklearn(loader: str, task: str, positive: Callable[[np.ndarray], np.ndarray
     return load_it
 
 
+def check_rows(n: Any, d: int) -> int:
+    """``n`` as a number of rows ``>= MIN_TRAIN`` whose ``(n, d)`` float data (and the copies a
+    split makes) fit in the available memory."""
+    n = check_int(n, "n", minimum=MIN_TRAIN)
+    check_memory(4 * 8 * n * (d + 2), f"`n`={n:,} rows of {d} feature(s)", "Pass a smaller n.")
+    return n
+
+
+def check_noise(noise: Any) -> float:
+    """``noise`` as a finite float ``>= 0`` (a standard deviation)."""
+    return check_positive(noise, "noise", strict=False)
+
+
 def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """1-D regression: a noisy sine-like curve on [-2, 2]."""
-    n = check_int(n, "n", minimum=2)
+    n, noise = check_rows(n, 1), check_noise(noise)
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n))
     y = np.sin(2 * x) + 0.3 * x + noise * rng.standard_normal(n)
@@ -109,7 +154,7 @@ def toy_1d(n: int = 40, noise: float = 0.1, seed: int = 0, test_size: float = 0.
 
 def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """2-D regression: a bumpy surface on the square [-1, 1]^2."""
-    n = check_int(n, "n", minimum=2)
+    n, noise = check_rows(n, 2), check_noise(noise)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + noise * rng.standard_normal(n)
@@ -119,7 +164,7 @@ def toy_2d(n: int = 30, noise: float = 0.05, seed: int = 0, test_size: float = 0
 
 def toy_2d_classification(n: int = 30, seed: int = 0, test_size: float = 0.25) -> Dataset:
     """2-D classification: XOR of the signs of the coordinates, labels in {-1, +1}."""
-    n = check_int(n, "n", minimum=2)
+    n = check_rows(n, 2)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 2))
     y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
@@ -209,12 +254,27 @@ def load(name: str, test_size: float = 0.2, seed: int = 0, **kwargs: Any) -> Any
     check_choice(name, "data", _REGISTRY)
     loader, kind, _ = _REGISTRY[name]
     seed = check_int(seed, "seed")
+    _check_kwargs(loader, name, kwargs)
     if kind != XY:
         return loader(seed=seed, **kwargs)
-    test_size = check_positive(test_size, "test_size", strict=False)
-    if test_size >= 1:
-        raise ValueError(f"`test_size` must be in [0, 1), got {test_size}.")
-    return loader(test_size=test_size, seed=seed, **kwargs)
+    return loader(test_size=_check_test_size(test_size), seed=seed, **kwargs)
+
+
+def _check_kwargs(loader: Callable[..., Any], name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments that ``loader`` does not take, naming them and those it does."""
+    import inspect
+
+    try:
+        params = inspect.signature(loader).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        known = sorted(set(params) - {"seed", "test_size"})
+        raise TypeError(f"dataset {name!r} takes no argument(s) "
+                        f"{', '.join(f'`{k}`' for k in unknown)}; it takes {known}.")
 
 
 for _name, _loader in list(DATASETS.items()):

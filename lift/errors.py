@@ -17,13 +17,25 @@ __all__ = [
     "SolverError",
     "SolverNotAvailableError",
     "PatternCountError",
+    "ResourceLimitError",
+    "available_memory",
+    "check_memory",
     "ConvergenceWarning",
     "InaccurateSolutionWarning",
     "check_array",
+    "check_real_dtype",
     "check_positive",
     "check_choice",
     "check_int",
+    "check_seed",
+    "check_tol",
+    "check_device",
+    "TOL_RANGE",
 ]
+
+#: the tolerances a solve accepts: tighter than 1e-12 is below float64 resolution of a gap,
+#: looser than 1e-1 is not a solve
+TOL_RANGE = (1e-12, 1e-1)
 
 
 class LiftError(Exception):
@@ -42,12 +54,53 @@ class PatternCountError(LiftError, ValueError):
     """Exact enumeration of activation patterns would be too large."""
 
 
+class ResourceLimitError(LiftError, ValueError):
+    """A computation would need more memory than the machine has available; refused before
+    anything is allocated."""
+
+
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before reaching its tolerance."""
 
 
 class InaccurateSolutionWarning(UserWarning):
     """A solve finished, but its certified duality gap is above the requested tolerance."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation: ``MemAvailable`` of /proc/meminfo, else
+    psutil's estimate, else ``None`` (unknown: no guard)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+#: share of the available memory one computation may plan to use
+MEMORY_FRACTION = 0.8
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Raise :class:`ResourceLimitError` when ``nbytes`` (an estimate) is above
+    :data:`MEMORY_FRACTION` of :func:`available_memory`; the message says ``what`` needs it
+    and how to ``fix`` it (name the argument in backticks there)."""
+    avail = available_memory()
+    if avail is None or nbytes <= MEMORY_FRACTION * avail:
+        return
+    raise ResourceLimitError(f"{what} would need about {_gib(nbytes)} of memory, but "
+                             f"{_gib(avail)} are available. {fix}")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
 
 
 def check_array(
@@ -71,6 +124,7 @@ def check_array(
         raise TypeError(f"`{name}` must be an array, got None.")
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
+    check_real_dtype(value, name)
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -102,6 +156,52 @@ def check_array(
     return arr
 
 
+#: numpy dtype kinds read as real numbers: booleans (0/1), integers and floats
+REAL_KINDS = frozenset("biuf")
+
+
+def check_real_dtype(value: Any, name: str) -> None:
+    """Raise ``TypeError`` unless ``value`` holds real numbers only: complex numbers, dates,
+    durations, strings, bytes and other objects would otherwise be cut or cast silently."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must be a numeric array, got a {type(value).__name__}.")
+    dt = getattr(value, "dtype", None)
+    dtypes = getattr(value, "dtypes", None)  # a pandas DataFrame: one dtype per column
+    if dtypes is not None and not isinstance(dtypes, np.dtype):
+        kinds = {getattr(d, "kind", "?"): d for d in dtypes}
+        if set(kinds) <= REAL_KINDS:
+            return
+        dt = np.dtype(object) if set(kinds) <= REAL_KINDS | {"O"} else None
+        if dt is None:
+            _refuse_kind(next(d for k, d in kinds.items() if k not in REAL_KINDS), name)
+    elif dt is None or not isinstance(dt, np.dtype):
+        try:
+            with np.errstate(all="ignore"):
+                dt = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return  # ragged or odd input: the conversion that follows reports it
+    if dt.kind == "O":
+        flat = np.asarray(value, dtype=object).ravel()
+        bad = [v for v in flat if not isinstance(v, (numbers.Real, np.bool_)) or
+               isinstance(v, (str, bytes))]
+        if bad:
+            raise TypeError(f"`{name}` must hold real numbers only; it holds "
+                            f"{type(bad[0]).__name__} {bad[0]!r}. Convert it with "
+                            "np.asarray(..., dtype=float) first.")
+        return
+    _refuse_kind(dt, name)
+
+
+def _refuse_kind(dt: Any, name: str) -> None:
+    kind = getattr(dt, "kind", None)
+    if kind in REAL_KINDS:
+        return
+    what = {"c": "complex numbers (take .real or abs() yourself)", "M": "dates",
+            "m": "durations", "U": "strings", "S": "bytes", "V": "records"}
+    raise TypeError(f"`{name}` must be a real numeric array (bool, int or float), got dtype "
+                    f"{dt}: {what.get(kind, 'not real numbers')}.")
+
+
 def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
     """Return ``value`` as a float, checking that it is a finite number > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -116,6 +216,45 @@ def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
     return value
 
 
+def check_tol(value: Any, name: str = "tol") -> float:
+    """Return ``value`` as a float in :data:`TOL_RANGE` (a target relative duality gap)."""
+    lo, hi = TOL_RANGE
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number in [{lo:g}, {hi:g}], got "
+                        f"{type(value).__name__} {value!r}.")
+    value = float(value)
+    if not lo <= value <= hi:  # NaN fails too
+        raise ValueError(f"`{name}` must be a relative tolerance in [{lo:g}, {hi:g}]; got "
+                         f"{value!r}. Pass e.g. {name}=1e-6.")
+    return value
+
+
+def check_device(value: Any, name: str = "device"):
+    """``value`` (a string such as ``"cpu"``, ``"cuda:0"``, or a ``torch.device``) as a
+    ``torch.device`` that this torch installation can use."""
+    import torch
+
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"`{name}` must be a string such as 'cpu' or 'cuda', or a "
+                        f"torch.device; got {type(value).__name__} {value!r}.")
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"`{name}` {value!r} is not a torch device; use 'cpu' or "
+                         "'cuda' (or 'cuda:K').") from None
+    offered = {"cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": bool(getattr(torch.backends, "mps", None)
+                           and torch.backends.mps.is_available())}
+    if not offered.get(dev.type, False):
+        usable = [k for k, ok in offered.items() if ok]
+        raise ValueError(f"`{name}` {value!r}: this torch installation offers no "
+                         f"{dev.type!r} device; use one of {usable}.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"`{name}` {value!r}: torch sees {torch.cuda.device_count()} CUDA "
+                         "device(s); pick an index below that.")
+    return dev
+
+
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     """Return ``value`` as an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -123,6 +262,14 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}. Got {value!r} instead.")
     return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as a seed: an integer in ``[0, 2**64)`` (what numpy and torch take)."""
+    value = check_int(value, name)
+    if value >= 2**64:
+        raise ValueError(f"`{name}` must be an integer below 2**64, got {value!r}.")
+    return value
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:

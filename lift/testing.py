@@ -37,7 +37,8 @@ import numpy as np
 
 from lift.base import STATUSES, USABLE_STATUSES, Lifted, Problem, Solution
 
-__all__ = ["check_problem", "ConformanceError"]
+__all__ = ["check_problem", "check_solution", "constructor_arguments", "names_argument",
+           "ConformanceError"]
 
 
 class ConformanceError(AssertionError):
@@ -58,7 +59,7 @@ def _raises_naming(fn: Callable[[], Any], check: str, what: str) -> None:
     try:
         fn()
     except (ValueError, TypeError) as exc:
-        if not re.search(r"`[^`]+`|--[a-z]", str(exc)):
+        if not names_argument(exc):
             _fail(check, f"{what}: the error does not name the argument: {exc!r}")
         return
     except Exception as exc:  # noqa: BLE001 - the point is to report the wrong type
@@ -206,23 +207,56 @@ def _solve_all(lifted: Lifted, solvers: Sequence[str], tol: float) -> dict[str, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sol = lifted.solve(solver=name, tol=tol)
-        if not isinstance(sol, Solution) or sol.status not in STATUSES:
-            _fail("solve", f"{name}: not a Solution with a library status: {sol!r}")
-        if sol.status in USABLE_STATUSES:
-            value = lifted.problem.objective(sol.params)
-            if not _close(value, sol.value, 1e-9):
-                _fail("recover", f"{name}: objective(sol.params) = {value!r} but sol.value = "
-                                 f"{sol.value!r}")
-            if not (sol.gap >= 0 and sol.lower_bound <= sol.value + 1e-9 * abs(sol.value)):
-                _fail("certify", f"{name}: lower bound {sol.lower_bound!r} above the value "
-                                 f"{sol.value!r} (gap {sol.gap!r})")
-            if sol.global_bound is not None and sol.global_bound > sol.value + 1e-9 * max(
-                    1.0, abs(sol.value)):
-                _fail("certify", f"{name}: global bound {sol.global_bound!r} above its own "
-                                 f"value {sol.value!r}")
-            if sol.exact and sol.global_bound is None:
-                _fail("certify", f"{name}: an exact lift must certify a global bound")
+        check_solution(lifted, sol, tol, name)
         out[name] = sol
+    return out
+
+
+def check_solution(lifted: Lifted, sol: Any, tol: float, name: str = "solve") -> None:
+    """Raise :class:`ConformanceError` unless ``sol`` is an honest :class:`~lift.Solution` of
+    ``lifted`` at tolerance ``tol``: a library status; ``"optimal"`` only with a certified
+    relative gap ``<= tol``; for a usable point, ``value == objective(params)``, a lower bound
+    at or below the value and a global bound (required for exact lifts) at or below it."""
+    if not isinstance(sol, Solution) or sol.status not in STATUSES:
+        _fail("solve", f"{name}: not a Solution with a library status: {sol!r}")
+    if sol.status == "optimal" and not sol.rel_gap <= tol:
+        _fail("status", f"{name}: 'optimal' with a certified relative gap {sol.rel_gap!r} "
+                        f"above tol={tol!r}")
+    if sol.status not in USABLE_STATUSES:
+        return
+    value = lifted.problem.objective(sol.params)
+    if not _close(value, sol.value, 1e-9):
+        _fail("recover", f"{name}: objective(sol.params) = {value!r} but sol.value = "
+                         f"{sol.value!r}")
+    if not (sol.gap >= 0 and sol.lower_bound <= sol.value + 1e-9 * abs(sol.value)):
+        _fail("certify", f"{name}: lower bound {sol.lower_bound!r} above the value "
+                         f"{sol.value!r} (gap {sol.gap!r})")
+    if sol.global_bound is not None and sol.global_bound > sol.value + 1e-9 * max(
+            1.0, abs(sol.value)):
+        _fail("certify", f"{name}: global bound {sol.global_bound!r} above its own "
+                         f"value {sol.value!r}")
+    if sol.exact and sol.global_bound is None:
+        _fail("certify", f"{name}: an exact lift must certify a global bound")
+
+
+def names_argument(exc: BaseException) -> bool:
+    """Whether an error message names an argument in backticks (or a command-line flag)."""
+    return bool(re.search(r"`[^`]+`|--[a-z]", str(exc)))
+
+
+def constructor_arguments(problem: Problem) -> dict[str, Any] | None:
+    """Keyword arguments that rebuild ``problem`` from its same-named attributes (for
+    mutation tests), or ``None`` when a required argument is not kept under its name."""
+    import inspect
+
+    out = {}
+    for name, par in inspect.signature(type(problem).__init__).parameters.items():
+        if name == "self" or par.kind in (par.VAR_POSITIONAL, par.VAR_KEYWORD):
+            continue
+        if hasattr(problem, name):
+            out[name] = getattr(problem, name)
+        elif par.default is par.empty:
+            return None
     return out
 
 

@@ -11,11 +11,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from lift.base import USABLE_STATUSES, SolverResult
-from lift.errors import SolverNotAvailableError, check_positive
+import numpy as np
+
+from lift.base import USABLE_STATUSES, Solution, SolverResult
+from lift.errors import ResourceLimitError, SolverNotAvailableError, check_device, check_tol
 from lift.solvers.conic import (
     CONIC_BACKENDS,
+    check_backend_options,
     check_usable,
+    conic_memory_error,
     installed_solvers,
     solve_cvxpy,
     usable_solvers,
@@ -77,12 +81,13 @@ def specialised_for(lifted) -> tuple[str, ...]:
 
 
 def resolve_device(device: Any = None):
-    """``torch.device(device)``; ``None`` means CUDA when torch sees a GPU, else the CPU."""
+    """``torch.device(device)``, checked against what torch offers (:func:`check_device`);
+    ``None`` means CUDA when torch sees a GPU, else the CPU."""
     import torch
 
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def available_solvers(lifted) -> list[str]:
@@ -131,7 +136,13 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     """Solve ``lifted`` with ``solver`` and return a :class:`lift.Solution`."""
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
-    tol = check_positive(tol, "tol")
+    tol = check_tol(tol)
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise TypeError(f"`verbose` must be True or False, got {verbose!r}.")
+    if isinstance(warm_start, Solution):
+        warm_start = warm_start.info.get("warm_start")
+    if warm_start is not None:
+        warm_start = lifted.check_warm_start(warm_start)
     name = solver.lower()
     if name == "auto":
         return _solve_auto(lifted, tol, verbose, warm_start, **options)
@@ -139,59 +150,123 @@ def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool 
     if name not in CONIC_BACKENDS and name not in specialised:
         known = ["auto", *specialised, *CONIC_BACKENDS]
         raise ValueError(f"Unknown `solver` {solver!r} for this program; choose one of {known}.")
+    if name in CONIC_BACKENDS:
+        reason = conic_memory_error(lifted, name, specialised)
+        if reason is not None:
+            raise ResourceLimitError(reason)
     return _solve_with(lifted, name, tol, verbose, warm_start, **options)
+
+
+#: statuses from best to worst, for keeping the best answer ``solver="auto"`` has seen
+_STATUS_RANK = {"optimal": 0, "optimal_inaccurate": 1, "max_iters": 2}
+
+
+def _better(a, b) -> bool:
+    """Solution ``a`` is better than ``b``: a better status, or the same with a smaller
+    certified relative gap."""
+    ra, rb = _STATUS_RANK.get(a.status, 3), _STATUS_RANK.get(b.status, 3)
+    if ra != rb:
+        return ra < rb
+    ga = a.rel_gap if a.rel_gap == a.rel_gap else float("inf")
+    gb = b.rel_gap if b.rel_gap == b.rel_gap else float("inf")
+    return ga < gb
 
 
 def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: Any):
     """``solver="auto"``: the candidates of :func:`solver_order` in turn.
 
-    The next candidate is tried when one ends with ``solver_error``; and when a specialised
-    solver stops short of the tolerance (``max_iters``, e.g. on an ill-conditioned program)
-    and an interior-point backend (MOSEK, Clarabel) is among the candidates, that backend is
-    tried next, skipping the other specialised solvers, unless solver options were given
-    (they belong to the solver that was picked). The message says what was tried; the
-    warnings of an attempt that was replaced are dropped.
+    A conic backend's answer is final unless it ends with ``solver_error``. A specialised
+    solver that stops short of the tolerance (its certified gap stalled or its budget ran
+    out) hands its point, as a warm start, to the next *specialised* solver in the order;
+    only when none is left, or when the solver reports that its first-order iterations stalled
+    (``info["stalled"]``), is an interior-point backend (MOSEK, Clarabel) tried, among the
+    candidates. With solver options, the solver that was picked is the only one run (the
+    options are its own). The best answer seen is returned (by status, then certified gap):
+    never a worse status than one of the solvers tried. The message says what was tried; the
+    warnings of the answers that were not returned are dropped.
     """
     import warnings
 
     order = solver_order(lifted)
     specialised = set(lifted.solvers())
-    ipm = [c for c in order if c in ("mosek", "clarabel")]
+    queue = list(order)
     tried: list[str] = []
-    fallback = None  # (solution, its warnings) of a specialised solver that stopped short
-    for candidate in order:
-        if fallback is not None and candidate in specialised:
-            continue
+    best, best_caught = None, []
+    warm = warm_start
+    while queue:
+        candidate = queue.pop(0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            sol = _solve_with(lifted, candidate, tol, verbose, warm_start, **options)
+            sol = _solve_with(lifted, candidate, tol, verbose,
+                              warm if candidate in specialised else None, **options)
+        if best is None or _better(sol, best):
+            best, best_caught = sol, caught
+        if sol.status == "optimal" or options:
+            break
         if sol.status == "solver_error":
             tried.append(f"{candidate} failed")
             continue
-        if (candidate in specialised and sol.status == "max_iters" and ipm and not options
-                and fallback is None):
-            fallback = (sol, caught)
-            tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}")
-            continue
-        break
-    else:
-        if fallback is not None:
-            sol, caught = fallback
-    for w in caught:
+        if candidate not in specialised:
+            break  # a conic backend's own answer
+        tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}"
+                     + (" (stalled)" if sol.info.get("stalled") else ""))
+        warm = sol.info.get("warm_start", warm)
+        # the other specialised solvers first (warm-started), then interior-point backends;
+        # a solver whose first-order iterations stalled ("stalled" in its info) says that
+        # more of them will not help: straight to the interior-point backends
+        others = [] if sol.info.get("stalled") else [c for c in queue if c in specialised]
+        queue = others + [c for c in queue if c in ("mosek", "clarabel")]
+    for w in best_caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if tried:
-        sol = dataclasses.replace(sol, message=sol.message + f" (auto: {'; '.join(tried)})")
-    return sol
+        used = f"; returned {best.solver}'s answer" if len(tried) > 1 or \
+            best is not sol else ""
+        best = dataclasses.replace(
+            best, message=best.message + f" (auto: {'; '.join(tried)}{used})")
+    return best
 
 
 def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start: Any = None,
-               **options: Any) -> SolverResult:
+               tighten: float = 1.0, **options: Any) -> SolverResult:
     """Run solver ``name`` on ``lifted``: the :class:`~lift.base.SolverResult` before the
-    map back."""
+    map back (``tighten`` scales the tolerance a conic backend is asked for).
+
+    The solver sees ``lifted.normalized()`` (data rescaled to order one); its primal point
+    and warm start are mapped back to ``lifted``'s own scale here. A program feasible and
+    bounded by construction that a solver calls infeasible or unbounded is a solver error.
+    """
+    inner, back, forward = lifted.normalized()
+    if warm_start is not None:
+        warm_start = forward(warm_start)
     if name in SPECIALISED and name in lifted.solvers():
-        return SPECIALISED[name].run(lifted, tol=tol, verbose=verbose, warm_start=warm_start,
-                                     **options)
+        result = SPECIALISED[name].run(inner, tol=tol, verbose=verbose, warm_start=warm_start,
+                                       **options)
+    else:
+        result = _run_conic(inner, name, tol * tighten, verbose, **options)
+    if result.status in IMPOSSIBLE_STATUSES and lifted.feasible_by_construction:
+        result = dataclasses.replace(
+            result, primal=None, status="solver_error",
+            message=f"{name} reported {result.status!r}, but this program is feasible and "
+                    f"bounded by construction (zero is feasible): a numerical failure of "
+                    f"{name} ({result.message})")
+    if inner is lifted:
+        return result
+    return dataclasses.replace(
+        result, primal=None if result.primal is None else back(result.primal),
+        warm_start=None if result.warm_start is None else back(result.warm_start))
+
+
+#: statuses a solver may not report on a program feasible and bounded by construction
+IMPOSSIBLE_STATUSES = ("infeasible", "infeasible_inaccurate", "unbounded",
+                       "unbounded_inaccurate")
+
+
+def _run_conic(lifted, name: str, tol: float, verbose: bool, **options: Any) -> SolverResult:
     check_usable(name)
+    check_backend_options(name, options)
+    reason = conic_memory_error(lifted, name)
+    if reason is not None:  # reached from solver="auto" (an explicit choice raised already)
+        return SolverResult(primal=None, status="solver_error", time=0.0, message=reason)
     cvx = lifted.to_cvxpy()
     run = solve_cvxpy(cvx, name, tol=tol, verbose=verbose, **options)
     primal = None
@@ -201,7 +276,49 @@ def run_solver(lifted, name: str, tol: float, verbose: bool = False, warm_start:
                         iterations=run["iterations"], message=run["message"])
 
 
+#: a solver that says "optimal" but whose certified gap falls short of ``tol`` is re-solved
+#: once: a conic backend asked for this factor more of its own residual tolerances, a
+#: specialised solver for a ``RESOLVE_FACTOR_SPECIALISED`` times smaller gap, warm-started
+RESOLVE_FACTOR = 1e-2
+RESOLVE_FACTOR_SPECIALISED = 1e-1
+
+
 def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = None,
                 **options: Any):
+    """One solver, mapped back. A solver that says "optimal" but whose certified relative gap
+    exceeds ``tol`` (conic backends meet ``tol`` on their residuals only; a specialised
+    solver's own gap estimate can differ from the library's certificate of the recovered
+    parameters) is re-solved once, tighter; the better certified solution is kept."""
+    import warnings
+
     result = run_solver(lifted, name, tol, verbose, warm_start, **options)
-    return lifted.finish(result, solver=name, tol=tol)
+    if result.status != "optimal":
+        return lifted.finish(result, solver=name, tol=tol)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = lifted.finish(result, solver=name, tol=tol)
+    if sol.status == "optimal" or not sol.rel_gap > tol:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return sol
+    if name in CONIC_BACKENDS:
+        factor = RESOLVE_FACTOR
+        tighter = run_solver(lifted, name, tol, verbose, warm_start, tighten=factor,
+                             **options)
+    else:
+        factor = RESOLVE_FACTOR_SPECIALISED
+        tighter = run_solver(lifted, name, tol * factor, verbose,
+                             result.warm_start if result.warm_start is not None
+                             else warm_start, **options)
+    with warnings.catch_warnings(record=True) as caught2:
+        warnings.simplefilter("always")
+        sol2 = lifted.finish(tighter, solver=name, tol=tol)
+    better = sol2.status in USABLE_STATUSES and sol2.rel_gap < sol.rel_gap
+    best, kept = (sol2, caught2) if better else (sol, caught)
+    for w in kept:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    note = f"re-solved with {factor:g} x tighter tolerances"
+    iterations = (None if sol.iterations is None or sol2.iterations is None
+                  else sol.iterations + sol2.iterations)
+    return dataclasses.replace(best, time=sol.time + sol2.time, iterations=iterations,
+                               message=best.message + f" ({note})")

@@ -254,9 +254,9 @@ def run(lifted: Any, tol: float = 1e-6, verbose: bool = False, warm_start: Any =
         return SolverResult(primal=None, status="solver_error", time=elapsed,
                             iterations=len(res.steps), message=res.message,
                             info={"bisection_steps": res.steps})
-    # the library's status policy accepts a relative bracket of max(10 tol, 1e-6); a bisection
-    # stopped by the inner solver's accuracy within that bracket has done its job
-    within = res.hi - res.lo <= max(10 * tol, 1e-6) * max(res.hi, 0.0) + atol
+    # the library's status policy accepts a relative bracket of tol; a bisection stopped by
+    # the inner solver's accuracy within that bracket has done its job
+    within = res.hi - res.lo <= tol * max(res.hi, 0.0) + atol
     if res.converged or within:
         status = "optimal"
     elif len(res.steps) >= max_steps:

@@ -129,7 +129,8 @@ def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise TypeError(f"Unknown option(s) {unknown} for this solver; accepted: "
+        raise TypeError(f"Unknown option(s) {', '.join(f'`{k}`' for k in unknown)} for this "
+                        f"solver; accepted: "
                         f"{sorted(fields | {'warm_start'})}.")
     if "max_iters" in options:
         options["max_iters"] = check_int(options["max_iters"], "max_iters", minimum=1)

@@ -90,6 +90,12 @@ class ProximalGradient:
         Step growth after each accepted step and backtracking factor.
     polish_every : int
         Period of the ``polish`` callback of :meth:`run`.
+    slack : float
+        Relative slack of the line search's test (rounding in ``f``: about 1e-13 in float64,
+        1e-6 in float32).
+    min_step : float
+        Backtracking stops here (a step known to be safe, ``1 / Lip(grad f)``, so that
+        rounding in ``f`` near the optimum cannot shrink the step to zero); 0: no floor.
     """
 
     max_iters: int = 10_000
@@ -97,6 +103,8 @@ class ProximalGradient:
     growth: float = 1.25
     shrink: float = 0.5
     polish_every: int = 10
+    slack: float = 1e-13
+    min_step: float = 0.0
 
     def run(self, oracle: SmoothOracle, x0: Any, prox: Callable[[Any, float], Any],
             penalty: Callable[[Any], float], step: float,
@@ -152,7 +160,7 @@ class ProximalGradient:
             xn = oracle.point(prox(y.x - step * G, step))
             diff = xn.x - y.x
             bound = fy + _inner(G, diff) + _inner(diff, diff) / (2 * step)
-            if xn.f <= bound + 1e-13 * max(abs(fy), 1.0):
+            if xn.f <= bound + self.slack * max(abs(fy), 1.0) or step <= self.min_step:
                 break
-            step *= self.shrink
+            step = max(step * self.shrink, self.min_step)
         return xn, step

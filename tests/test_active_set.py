@@ -293,7 +293,8 @@ def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
 
 def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
     """Tiny beta, more weights than samples: an ill-conditioned gated program on which the
-    working set exhausts its budget; auto then hands it to Clarabel and says so."""
+    working set's first-order iterations stall; auto then hands it to Clarabel (not to
+    fista, which would stall too) and says so."""
     ds = load("diabetes")
     lifted = TwoLayerReLU(ds.X_train, ds.y_train, beta=1e-3).lift(
         patterns=200, program="gated", seed=0)
@@ -303,9 +304,10 @@ def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
         sol = lifted.solve(solver="auto")
     assert sol.solver == "clarabel" and sol.status == "optimal"
     assert "auto: active_set stopped at a certified relative gap" in sol.message
+    assert "(stalled)" in sol.message and "fista" not in sol.message
     assert sol.rel_gap <= 1e-6
     # the working set on its own: an honest max_iters, not a wrong "optimal"
     with pytest.warns(ConvergenceWarning):
         alone = lifted.solve(solver="active_set", device="cpu")
     assert alone.status == "max_iters" and alone.value >= sol.lower_bound
-    assert "budget of the restricted solves spent" in alone.message
+    assert "full FISTA took over" in alone.message and "stalled" in alone.message

@@ -279,7 +279,8 @@ def test_augmented_lagrangian_sampled_patterns():
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("solver,relaxation,budget", [
     ("fista", "gated", {"max_iters": 3}), ("al", "cone", {"max_iters": 3}),
-    ("active_set", "gated", {"max_outer": 1}), ("active_set", "cone", {"max_outer": 1})])
+    ("active_set", "gated", {"max_outer": 1, "fista_iters": 3}),
+    ("active_set", "cone", {"max_outer": 1})])
 def test_budget_exhausted_is_max_iters_with_warning(data_2d, solver, relaxation, budget):
     X, y = data_2d
     lifted = TwoLayerReLU(X, y, beta=0.01).lift(program=relaxation)
@@ -314,7 +315,7 @@ def test_auto_picks_fast_solvers_beyond_threshold(data_2d, monkeypatch):
     assert "al" in solver_order(relu)[:2]
     # the working set fails on purpose (no budget): auto keeps its honest status, no fallback
     with pytest.warns(ConvergenceWarning):
-        sol = gated.solve(solver="auto", max_outer=1)
+        sol = gated.solve(solver="auto", max_outer=1, fista_iters=3)
     assert sol.solver == "active_set" and sol.status == "max_iters"
 
 

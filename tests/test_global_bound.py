@@ -96,3 +96,37 @@ def test_milp_pricing_needs_the_cone_program():
         lifted.refine(sol, pricing="milp")
     with pytest.raises(ValueError, match="pricing"):
         lifted.refine(sol, pricing="exact")
+
+
+def test_bound_time_gives_sampled_lifts_a_global_bound():
+    prob = _problem(2, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = prob.lift(patterns="exact").solve(solver="clarabel")
+        sol = prob.lift(patterns=6, seed=0, verify=False, bound_time=10).solve(
+            solver="clarabel")
+        plain = prob.lift(patterns=6, seed=0, verify=False).solve(solver="clarabel")
+    assert plain.global_bound is None
+    assert sol.global_bound is not None and sol.global_bound <= exact.value + 1e-9
+    assert sol.global_bound <= sol.value
+    # six sampled patterns are not optimal: the bounded violation says so
+    assert sol.info["bound_violation"] > 1 and sol.info["bound_closed"]
+    with pytest.raises(ValueError, match="bound_time"):
+        prob.lift(patterns=6, program="gated", bound_time=5)
+    with pytest.raises(ValueError, match="bound_time"):
+        prob.lift(patterns=6, bound_time=-1)
+
+
+def test_compare_reports_a_loose_bound_with_its_gap():
+    import lift
+
+    prob = _problem(3, 24, beta=0.1)
+    cmp = lift.compare(prob, sizes=[2], seeds=1, train={"optimizer": "adam", "steps": 200},
+                       lift={"patterns": 10, "program": "cone", "bound_time": 5},
+                       include_runs=False, progress=False, n_jobs=1)
+    assert cmp.global_bound is not None and cmp.global_bound <= cmp.optimum
+    assert (cmp.runs["objective"] >= cmp.global_bound).all()
+    text = cmp.format_summary()
+    assert "certified global lower bound" in text
+    if cmp.bound_gap > cmp.CERTIFIED_GAP:
+        assert not cmp.certified and "relative gap" in text and "NOT a global" in text

@@ -68,7 +68,7 @@ def test_huge_sizes_are_refused_with_the_estimate(prob, no_work, tmp_path):
 
 
 def test_width_of_a_million_is_refused_where_memory_is_short(prob, no_work, monkeypatch):
-    monkeypatch.setattr(compare_module, "_available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(compare_module, "available_memory", lambda: 2 * 2**30)
     with pytest.raises(ValueError, match=r"width 1,000,000, has 3,000,000 parameters") as exc:
         lift.compare(prob, sizes=[1, 10**6], seeds=5, n_jobs=2)
     need = float(str(exc.value).split("about ")[1].split(" GiB")[0])
@@ -79,7 +79,7 @@ def test_width_of_a_million_is_refused_where_memory_is_short(prob, no_work, monk
     expect = 5 * sum(per_model.values()) + 8 * 5 * 3 * (1 + 10**6)
     assert need == pytest.approx(expect / 2**30, rel=1e-2)
     # with enough memory the same sweep is accepted (the guard is an estimate, not a cap)
-    monkeypatch.setattr(compare_module, "_available_memory", lambda: 2**50)
+    monkeypatch.setattr(compare_module, "available_memory", lambda: 2**50)
     with pytest.raises(AssertionError, match="work started"):
         lift.compare(prob, sizes=[1, 10**6], seeds=5, n_jobs=1)  # n_jobs=1: no_work applies
 

@@ -59,13 +59,14 @@ def test_exp_minimax_is_certified(exp_fit):
 
 @pytest.mark.parametrize("name, degree", [("exp", 4), ("abs", 4), ("tanh", 6)])
 def test_classic_problems_are_certified(name, degree):
-    """Higher degrees: the bracket [global_bound, value] closes to the status policy's
-    tolerance; BRASIL's best continuous approximations (measured: exp 3.067e-6, abs 0.01782,
-    tanh 1.708e-6 on the same grid) are not below the bound."""
+    """Higher degrees: the bracket [global_bound, value] closes to 1e-5 (the inner LPs'
+    accuracy limits it there: asked for 1e-5, "optimal" means a certified bracket within it);
+    BRASIL's best continuous approximations (measured: exp 3.067e-6, abs 0.01782, tanh
+    1.708e-6 on the same grid) are not below the bound."""
     from lift.problems.transfer import classic
 
     x, g = classic(name)
-    sol = RationalFit(x, g, degree, degree).lift().solve(tol=1e-6)
+    sol = RationalFit(x, g, degree, degree).lift().solve(tol=1e-5)
     assert sol.status == "optimal" and sol.info["certificate_verified"]
     assert sol.global_bound <= sol.value <= sol.global_bound * (1 + 1e-5)
     brasil = {"exp": 3.067e-6, "abs": 0.01782, "tanh": 1.708e-6}[name]

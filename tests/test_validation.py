@@ -32,7 +32,7 @@ PM1 = np.where(Y > 0, 1.0, -1.0)
     ({"loss": "hinge", "y": np.r_[PM1[:9], 0.0]}, ValueError, r"labels in \{-1, \+1\}"),
     ({"loss": "l1"}, ValueError, r"`loss` must be one of"),
     ({"bias": "yes"}, TypeError, r"`bias` must be True or False"),
-    ({"X": [["a", "b"]] * 10}, TypeError, r"`X` must be a numeric array"),
+    ({"X": [["a", "b"]] * 10}, TypeError, r"`X` must be a real numeric array .*strings"),
     ({"y": np.ones((10, 2))}, ValueError, r"`y` must be 1-D"),
 ])
 def test_problem_input_errors(kwargs, exc, match):
@@ -76,7 +76,7 @@ def test_unknown_solver_and_bad_tol():
         lifted.solve(solver="gurobi")
     with pytest.raises(TypeError, match=r"`solver` must be a string"):
         lifted.solve(solver=3)
-    with pytest.raises(ValueError, match=r"`tol` must be a float"):
+    with pytest.raises(ValueError, match=r"`tol` must be a relative tolerance in \[1e-12, 0.1\]"):
         lifted.solve(solver="scs", tol=-1.0)
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from lift.base import Certificate, Lifted, Problem
-from lift.datasets import list_datasets, load, register_dataset
-from lift.errors import check_array, check_int, check_positive
+from lift.datasets import check_rows, list_datasets, load, register_dataset
+from lift.errors import check_array, check_int, check_memory, check_positive, check_seed
 from lift.families import Family, register_family
 
 
@@ -56,7 +56,8 @@ class VectorProduct(Problem):
         return {"fit_norm": float(torch.linalg.vector_norm(params.W @ params.u).detach())}
 
     def model(self, size, seed=0, *, dtype=None, device=None):
-        size, seed = check_int(size, "size", minimum=1), check_int(seed, "seed")
+        size, seed = check_int(size, "size", minimum=1), check_seed(seed)
+        check_memory(8 * 2 * size * self.c.size, f"`size`={size:,}", "Pass a smaller size.")
         gen = torch.Generator().manual_seed(seed)
         return Factors(self.c.size, size, gen, dtype or torch.float64).to(device)
 
@@ -130,7 +131,9 @@ class VectorLift(Lifted):
 
 
 # --- the command line: a data set of its own kind and the family's arguments ---------------
-register_dataset("toy-vector", lambda seed=0, n=12: np.random.default_rng(seed).standard_normal(n),
+register_dataset("toy-vector",
+                 lambda seed=0, n=12: np.random.default_rng(seed).standard_normal(
+                     check_rows(n, 1)),
                  kind="vector", description="a Gaussian vector")
 
 

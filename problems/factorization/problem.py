@@ -26,7 +26,14 @@ import scipy.sparse as sp
 import torch
 
 from lift.base import Problem
-from lift.errors import check_array, check_int, check_positive
+from lift.errors import (
+    check_array,
+    check_int,
+    check_memory,
+    check_positive,
+    check_real_dtype,
+    check_seed,
+)
 from lift.problems.factorization.models import Factors, SymmetricFactors, numerical_rank
 from lift.problems.factorization.operators import (
     CallableOperator,
@@ -49,14 +56,15 @@ def _shape(shape: Any, name: str = "shape") -> tuple[int, int]:
             check_int(shape[1], f"{name}[1]", minimum=1))
 
 
-def _check_covered(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> None:
+def _check_covered(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int],
+                   name: str = "M") -> None:
     for axis, (idx, size, what) in enumerate(((rows, shape[0], "row"),
                                               (cols, shape[1], "column"))):
         empty = np.flatnonzero(np.bincount(idx, minlength=size) == 0)
         if empty.size:
             show = ", ".join(str(int(i)) for i in empty[:5]) + (", ..." if empty.size > 5
                                                                  else "")
-            raise ValueError(f"{empty.size} {what}(s) have no observed entry ({what} "
+            raise ValueError(f"`{name}`: {empty.size} {what}(s) have no observed entry ({what} "
                              f"{show}); their entries cannot be completed. Drop them or "
                              f"observe at least one entry in each (axis {axis}).")
 
@@ -106,6 +114,7 @@ def observations(M: Any, mask: Any = None, shape: Any = None, name: str = "M"
     else:
         if hasattr(M, "detach"):
             M = M.detach().cpu().numpy()
+        check_real_dtype(M, name)
         try:
             Md = np.asarray(M, dtype=np.float64)
         except (TypeError, ValueError):
@@ -180,7 +189,9 @@ class _Factorization(Problem):
         about the data's magnitude.
         """
         size = check_int(size, "size", minimum=1)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
+        check_memory(8 * 4 * size * sum(self.shape), f"`size`={size:,} (rank)",
+                     "Pass a smaller size.")
         if scale is None:
             rms = math.sqrt(float(np.mean(self.b**2))) if self.b.size else 1.0
             scale = math.sqrt(max(rms, 1e-12) / math.sqrt(size))

@@ -86,6 +86,8 @@ class NuclearLift(Lifted):
     """
 
     exact = True
+    #: zero is feasible (also for the PSD program) and the objective is bounded below
+    feasible_by_construction = True
     #: ``solver="auto"`` prefers the proximal-gradient solver above this size hint (about
     #: (m + n) = 200; below it SCS on the SDP was as fast on a shared 2-core machine).
     SOFT_IMPUTE_THRESHOLD = 20_000

@@ -222,9 +222,13 @@ def interior_gates(X: np.ndarray, D: np.ndarray) -> np.ndarray:
 
     Solves, per pattern, the LP ``max t  s.t.  (2 D_j - 1) * (X g) >= t, |g|_inf <= 1``; a
     pattern of an open cell has ``t > 0``. Raises ``ValueError`` for a pattern of no cell.
+    The rows of ``X`` are scaled to unit norm first (the cells do not change), so that the
+    LP's tolerances mean the same for data of any scale.
     """
     from scipy.optimize import linprog
 
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    X = X / np.where(norms > 0, norms, 1.0)
     n, d = X.shape
     out = np.zeros((D.shape[1], d))
     c = np.zeros(d + 1)

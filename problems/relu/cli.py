@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lift.cli import int_at_least, int_list
+from lift.cli import float_in, int_at_least, int_list
 from lift.families import Family, register_family
 
 __all__ = ["FAMILY"]
@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
                    help="cone-constrained (exact) or gated group lasso (default: cone)")
     p.add_argument("--relaxation", default=None, choices=["relu", "gated"],
                    help=argparse.SUPPRESS)  # the old spelling of --program
+    bound = 10.0 if compare else 0.0
+    p.add_argument("--bound-time", type=float_in(0.0, 3600.0), default=bound,
+                   help="seconds of branch and bound that bound every network's objective "
+                        "when the patterns are sampled (cone program; valid at any time, "
+                        f"tight up to about 3-D inputs; default: {bound:g})")
 
 
 def build(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -77,7 +82,10 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def lift_options(args: argparse.Namespace) -> dict[str, Any]:
     program = args.program or {"relu": "cone", "gated": "gated", None: "cone"}[args.relaxation]
-    return {"patterns": args.patterns, "program": program, "seed": args.seed}
+    out = {"patterns": args.patterns, "program": program, "seed": args.seed}
+    if program == "cone" and args.bound_time > 0:
+        out["bound_time"] = args.bound_time
+    return out
 
 
 def example():

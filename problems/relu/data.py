@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lift.datasets import Dataset, register_dataset, split_xy
+from lift.datasets import Dataset, check_noise, check_rows, register_dataset, split_xy
 from lift.errors import check_int
 
 __all__ = ["teacher"]
@@ -15,6 +15,8 @@ def teacher(n: int = 200, d: int = 2, width: int = 3, noise: float = 0.05,
     """Regression data from a random two-layer ReLU teacher of the given width."""
     n, d, width = check_int(n, "n", minimum=2), check_int(d, "d", minimum=1), check_int(
         width, "width", minimum=1)
+    noise = check_noise(noise)
+    n = check_rows(n, d + width)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     U = rng.standard_normal((width, d))

@@ -70,6 +70,13 @@ class PatternOperator:
         sub.chunks = row_chunks(sub.n, sub.P)
         return sub
 
+    def astype(self, dtype: torch.dtype) -> PatternOperator:
+        """The same operator in ``dtype`` (shares the boolean patterns)."""
+        out = PatternOperator.__new__(PatternOperator)
+        out.__dict__.update(self.__dict__)
+        out.dtype, out.Xa, out.D = dtype, self.Xa.to(dtype), self.D.to(dtype)
+        return out
+
     def blocks(self, idx: torch.Tensor, sl: slice, signs: torch.Tensor | None = None
                ) -> torch.Tensor:
         """Rows ``sl`` of ``[s_1 D_{i_1} Xa, ..., s_m D_{i_m} Xa]`` for the patterns ``idx``

@@ -11,10 +11,21 @@ import numpy as np
 import torch
 
 from lift.base import Problem, check_path_values
-from lift.errors import check_array, check_choice, check_int, check_positive
+from lift.errors import (
+    check_array,
+    check_choice,
+    check_device,
+    check_int,
+    check_memory,
+    check_positive,
+    check_seed,
+    check_tol,
+)
 from lift.losses import get_loss
 from lift.problems.relu.arrangements import (
     enumerate_patterns,
+    estimate_pattern_count,
+    numerical_rank,
     patterns_from_gates,
     sample_patterns,
     unique_patterns,
@@ -115,8 +126,12 @@ class TwoLayerReLU(Problem):
               device: Any = None) -> ReLUNet:
         """A width-``size`` ReLU network, weights ~ N(0, 1/(d+1)) and alpha ~ N(0, 1/size)."""
         size = check_int(size, "size", minimum=1)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
+        check_memory(8 * 4 * size * (self.d + 2), f"`size`={size:,} neurons",
+                     "Pass a smaller size.")
         dtype = _torch_dtype(dtype)
+        if device is not None:
+            device = check_device(device)
         gen = torch.Generator().manual_seed(seed)
         net = ReLUNet(self.d, size, bias=self.bias, dtype=dtype)
         fan_in = self.Xa.shape[1]
@@ -199,7 +214,8 @@ class TwoLayerReLU(Problem):
     # --- the convex side ----------------------------------------------------------------------
     def lift(self, patterns: str | int | np.ndarray = "exact", program: str = "cone",
              seed: int = 0, max_patterns: int = 100_000, verify: bool | None = None,
-             include: Any = (), relaxation: str | None = None) -> ReLULift:
+             include: Any = (), relaxation: str | None = None,
+             bound_time: float = 0.0) -> ReLULift:
         """The convex group-lasso program over activation patterns.
 
         Parameters
@@ -217,7 +233,9 @@ class TwoLayerReLU(Problem):
         seed : int
             Seed for sampled gates.
         max_patterns : int
-            Largest count ``"exact"`` may enumerate (else :class:`PatternCountError`).
+            Largest count ``"exact"`` may enumerate (else :class:`PatternCountError`), and
+            largest count of sampled gates. Pattern arrays that would not fit in the
+            available memory are refused too (:class:`lift.errors.ResourceLimitError`).
         verify : bool or None
             Check a sampled program's dual point against all patterns to certify a global
             bound. ``None``: when the data's pattern count is at most 20,000.
@@ -227,13 +245,22 @@ class TwoLayerReLU(Problem):
             network's objective (see :meth:`ReLULift.including`).
         relaxation : {"relu", "gated"}, optional
             Deprecated spelling of ``program`` (``"relu"`` is ``"cone"``).
+        bound_time : float
+            Seconds of branch and bound per solve that bound every pattern's constraint when
+            they cannot be listed (:func:`lift.problems.relu.global_lower_bound`; cone program
+            only): ``sol.global_bound`` is then a valid bound on every network whatever the
+            time, tight on inputs up to about 3-D and loose on 10-D data. 0 (default): none.
         """
         if relaxation is not None:
             warnings.warn("`relaxation` is deprecated; use program='cone' (was 'relu') or "
                           "program='gated'.", FutureWarning, stacklevel=2)
             program = _RELAXATION_ALIASES.get(relaxation, relaxation)
         program = check_choice(program, "program", PROGRAMS)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed)
+        bound_time = check_positive(bound_time, "bound_time", strict=False)
+        if bound_time > 0 and program != "cone":
+            raise ValueError("`bound_time` bounds ReLU networks through the cone program's "
+                             "dual; use program='cone', or bound_time=0.")
         if isinstance(verify, (np.bool_,)):
             verify = bool(verify)
         if verify is not None and not isinstance(verify, bool):
@@ -242,13 +269,16 @@ class TwoLayerReLU(Problem):
         if isinstance(patterns, str) and patterns == "auto":
             patterns = "exact" if Xa.shape[1] <= 3 else DEFAULT_PATTERNS
         gates = None
+        max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
         if isinstance(patterns, str):
             check_choice(patterns, "patterns", ["exact", "auto"])
-            D = enumerate_patterns(Xa, max_patterns=check_int(max_patterns, "max_patterns",
-                                                              minimum=1))
+            self._check_pattern_memory("exact", max_patterns)
+            D = enumerate_patterns(Xa, max_patterns=max_patterns)
             complete = True
         elif isinstance(patterns, (int, np.integer)) and not isinstance(patterns, bool):
-            D, gates = sample_patterns(Xa, check_int(patterns, "patterns", minimum=1), seed)
+            count = check_int(patterns, "patterns", minimum=1)
+            self._check_pattern_memory(count, max_patterns)
+            D, gates = sample_patterns(Xa, count, seed)
             complete = False
         else:
             G = check_array(patterns, "patterns", ndim=2)
@@ -262,8 +292,41 @@ class TwoLayerReLU(Problem):
         if D.shape[1] == 0:
             raise ValueError("`patterns` produced only the zero pattern; use more gates.")
         lifted = ReLULift(self, D, gates=gates, program=program, complete=complete,
-                          verify=verify)
-        return lifted.including(include) if include is not None else lifted
+                          verify=verify, bound_time=bound_time)
+        if include is None:
+            return lifted
+        if isinstance(include, (str, bytes, torch.nn.Module)) or not hasattr(include,
+                                                                              "__iter__"):
+            raise TypeError("`include` must be a sequence of networks of this problem (e.g. "
+                            f"[net]), got {type(include).__name__}.")
+        return lifted.including(include)
+
+    #: peak bytes per (row x pattern) entry: exact enumeration (measured 7-19 B at n = 300-600,
+    #: 2-D) and sampling (gate products in float64 plus the boolean patterns: 9.3 B)
+    EXACT_BYTES_PER_ENTRY = 20
+    SAMPLED_BYTES_PER_ENTRY = 10
+
+    def _check_pattern_memory(self, patterns: str | int, max_patterns: int) -> None:
+        """Refuse, before allocating, pattern counts above ``max_patterns`` and pattern
+        arrays larger than the available memory (:func:`lift.errors.check_memory`)."""
+        n = self.n
+        rank, _ = numerical_rank(self.Xa)
+        most = estimate_pattern_count(n, rank)
+        if patterns == "exact":
+            if most > max_patterns:
+                return  # enumerate_patterns refuses it with its own message
+            check_memory(self.EXACT_BYTES_PER_ENTRY * n * most,
+                         f"`patterns`='exact' ({most:,} patterns of {n} rows)",
+                         "Sample patterns instead (e.g. patterns=1000) or use fewer rows.")
+            return
+        if patterns > max_patterns:
+            raise ValueError(
+                f"`patterns`={patterns:,} is above `max_patterns`={max_patterns:,}; the data "
+                f"(rank {rank}, {n} rows) has at most {most:,} distinct patterns. Sample "
+                "fewer, or raise max_patterns.")
+        check_memory(self.SAMPLED_BYTES_PER_ENTRY * n * patterns,
+                     f"`patterns`={patterns:,} sampled gates on {n} rows",
+                     "Sample fewer patterns.")
 
     def path(self, betas: Any, patterns: str | int | np.ndarray = "exact",
              program: str = "cone", seed: int = 0, solver: str = "auto", tol: float = 1e-6,
@@ -274,5 +337,6 @@ class TwoLayerReLU(Problem):
         warm-started from the previous one where the solver takes a warm start.
         """
         check_path_values(betas, "betas")
+        check_tol(tol)
         lifted = self.lift(patterns=patterns, program=program, seed=seed)
         return lifted.path(betas, solver=solver, tol=tol, verbose=verbose, **options)

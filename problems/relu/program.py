@@ -25,6 +25,30 @@ PROGRAMS = ("cone", "gated")
 VERIFY_LIMIT = 20_000
 
 
+def _power_of_two(largest: float) -> float:
+    """The power of two nearest ``1 / largest`` (1 for zero or non-finite input)."""
+    if not (np.isfinite(largest) and largest > 0):
+        return 1.0
+    return float(2.0 ** -np.round(np.log2(largest)))
+
+
+def _rescale_primal(primal: dict[str, Any], weights: float, duals: float) -> dict[str, Any]:
+    """``primal`` (or a warm start) of a ReLU program with ``V``, ``W`` scaled by ``weights``
+    and the dual point and cone multipliers (``dual``, ``multipliers``, ``mu``, ``nu``) by
+    ``duals``."""
+    out = dict(primal)
+    for key, val in primal.items():
+        if val is None:
+            continue
+        if key in ("V", "W"):
+            out[key] = np.asarray(val, dtype=np.float64) * weights
+        elif key in ("dual", "mu", "nu"):
+            out[key] = np.asarray(val, dtype=np.float64) * duals
+        elif key == "multipliers":
+            out[key] = tuple(np.asarray(m, dtype=np.float64) * duals for m in val)
+    return out
+
+
 class ReLULift(Lifted):
     """The (cone-constrained or gated) group-lasso program of a :class:`TwoLayerReLU`.
 
@@ -44,6 +68,7 @@ class ReLULift(Lifted):
         still a ``global_bound``.
     """
 
+    feasible_by_construction = True
     #: above these size hints, ``solver="auto"`` prefers a specialised solver (BENCHMARKS.md).
     #: Gated: the working-set solver and FISTA (certified 1e-6) beat Clarabel from about a
     #: thousand variables on. Cone program, squared loss: the working-set solver beats
@@ -61,7 +86,7 @@ class ReLULift(Lifted):
     ACTIVE_SET_MIN_N = 400
 
     def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
-                 complete: bool, verify: bool | None = None) -> None:
+                 complete: bool, verify: bool | None = None, bound_time: float = 0.0) -> None:
         self.problem = problem
         self.D = D
         self.gates = gates
@@ -69,6 +94,7 @@ class ReLULift(Lifted):
         self.complete = complete
         self.exact = complete and program == "cone"
         self.verify = verify
+        self.bound_time = bound_time
 
     def __repr__(self) -> str:
         kind = "all" if self.complete else "sampled"
@@ -106,6 +132,15 @@ class ReLULift(Lifted):
         blocks = 2 if self.cone else 1
         return blocks * self.P * (d + 1 + (n if self.cone else 0)) + n
 
+    def cvxpy_nonzeros(self) -> int:
+        """``Xa @ V`` (and ``Xa @ W``) enter the cone constraints (n P rows of d + bias
+        non-zeros each) and the predictions (one term per active pattern entry)."""
+        n, d = self.problem.Xa.shape
+        active = int(np.count_nonzero(self.D))
+        if self.cone:
+            return 2 * (n * self.P * d + active * d) + n
+        return active * d + n
+
     def auto_thresholds(self) -> dict[str, float]:
         if self.cone:
             out = {}
@@ -129,7 +164,8 @@ class ReLULift(Lifted):
         own = self.gates if self.gates is not None else interior_gates(self.problem.Xa, self.D)
         return ReLULift(self.problem, np.hstack([self.D, D]),
                         gates=np.vstack([own, np.asarray(gates)[idx]]), program=self.program,
-                        complete=self.complete, verify=self.verify)
+                        complete=self.complete, verify=self.verify,
+                        bound_time=self.bound_time)
 
     def including(self, models) -> ReLULift:
         """This program plus the activation patterns of every neuron of ``models`` (trained
@@ -160,10 +196,68 @@ class ReLULift(Lifted):
         return column_generation(self, solution, rounds=rounds, include=models, solver=solver,
                                  tol=tol, **options)
 
+    #: data whose largest entries lie within 2**+-NORMALIZE_BAND of one are left as they are
+    NORMALIZE_BAND = 3
+
+    def normalized(self):
+        r"""The same program on ``c Xa`` (bias column included) and ``s y``: see
+        :meth:`lift.Lifted.normalized`.
+
+        ``c`` and ``s`` are powers of two that bring the largest entries of ``Xa`` and (squared
+        loss) ``y`` near one; the classification losses keep ``s = 1``. Scaling ``Xa`` leaves
+        every pattern ``1[Xa u >= 0]`` as it is, and with ``beta' = s c beta`` the point
+        ``(V', W') = (s / c) (V, W)`` has predictions ``s z`` and objective ``s^2`` times the
+        original's (relative gaps unchanged). So ``back`` multiplies ``V``, ``W`` by ``c / s``
+        and the dual point and cone multipliers by ``1 / s``; ``forward`` is its inverse.
+        Nothing changes when both factors are within ``2**NORMALIZE_BAND`` of one.
+        """
+        prob = self.problem
+        c = _power_of_two(np.max(np.abs(prob.Xa)))
+        s = _power_of_two(np.max(np.abs(prob.y))) if prob.loss.name == "squared" else 1.0
+        beta = s * c * prob.beta
+        band = 2.0 ** self.NORMALIZE_BAND
+        if (max(c, 1 / c, s, 1 / s) <= band or not (0 < beta < np.inf)
+                or not np.isfinite(c * s)):
+            return super().normalized()
+        inner = type(prob)(c * prob.Xa, s * prob.y, beta, loss=prob.loss.name, bias=False)
+        lifted = ReLULift(inner, self.D, gates=self.gates, program=self.program,
+                          complete=self.complete, verify=False)
+        return (lifted, lambda p: _rescale_primal(p, c / s, 1 / s),
+                lambda p: _rescale_primal(p, s / c, s))
+
+    def check_warm_start(self, warm_start: Any) -> dict[str, Any]:
+        """A warm start ``{"V", "W"[, "mu", "nu"]}`` (a previous solution's
+        ``info["warm_start"]``): rows of ``V``, ``W`` per pattern, shape (P, d + bias); the
+        multipliers ``mu``, ``nu`` of the cone constraints, shape (n, P)."""
+        from lift.errors import check_array
+
+        if not isinstance(warm_start, dict):
+            raise TypeError("`warm_start` must be a previous solution's info['warm_start'] (a "
+                            f"dict with 'V' and 'W'), got {type(warm_start).__name__}.")
+        unknown = sorted(set(warm_start) - {"V", "W", "mu", "nu"})
+        if unknown:
+            raise ValueError(f"`warm_start` has unknown key(s) {unknown}; it takes 'V', 'W', "
+                             "'mu' and 'nu'.")
+        n, d = self.problem.Xa.shape
+        shapes = {"V": (self.P, d), "W": (self.P, d), "mu": (n, self.P), "nu": (n, self.P)}
+        out = {}
+        for key, val in warm_start.items():
+            if val is None:
+                out[key] = None
+                continue
+            arr = check_array(val, f"warm_start['{key}']", ndim=2)
+            if arr.shape != shapes[key]:
+                raise ValueError(f"`warm_start['{key}']` must have shape {shapes[key]} for "
+                                 f"this program, got {arr.shape}; pass the warm start of a "
+                                 "program with the same patterns.")
+            out[key] = arr
+        return out
+
     def reweight(self, value: float) -> ReLULift:
         """The same patterns with weight decay ``value``."""
         return ReLULift(self.problem.with_beta(value), self.D, gates=self.gates,
-                        program=self.program, complete=self.complete, verify=self.verify)
+                        program=self.program, complete=self.complete, verify=self.verify,
+                        bound_time=self.bound_time)
 
     def to_cvxpy(self):
         """``cvxpy.Problem`` with variables ``V`` (and ``W``) of shape (d + bias, P).
@@ -292,6 +386,14 @@ class ReLULift(Lifted):
             global_bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam_best, D_all,
                                          cone=self.cone)
             info["verified_patterns"] = D_all.shape[1]
+        elif self.bound_time > 0 and self.cone:
+            from lift.problems.relu.global_bound import global_lower_bound
+
+            # every pattern's constraint bounded by branch and bound: valid at any time limit
+            gb = global_lower_bound(prob, params, time_limit=self.bound_time)
+            global_bound = gb.bound
+            info.update(bound_violation=gb.violation_upper, bound_closed=gb.exact,
+                        bound_seconds=gb.time)
         return Certificate(lower_bound=lower, global_bound=global_bound, info=info)
 
     def _should_verify(self) -> bool:

@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 from lift.base import Certificate, Lifted, Problem
-from lift.errors import check_int, check_positive
+from lift.errors import check_int, check_positive, check_real_dtype
 
 __all__ = ["LinearSystemID", "LDSLift", "LDSModel", "random_stable_system", "simulate",
            "lds_data", "ho_kalman", "hankel"]
@@ -428,6 +428,7 @@ def state_space(system: tuple[np.ndarray, np.ndarray, float]):
 def _sequences(value: Any, name: str) -> np.ndarray:
     if value is None:
         raise TypeError(f"`{name}` must be an array, got None.")
+    check_real_dtype(value, name)
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -467,6 +468,10 @@ class LDSLift(Lifted):
         Alternating projections that improve the best dual point (each one SVD of the Hankel
         matrix's size).
     """
+
+    #: unconstrained: every impulse response is feasible (a solver calling it infeasible
+    #: or unbounded has failed)
+    feasible_by_construction = True
 
     def __init__(self, problem: LinearSystemID, *, order: int | str = "auto",
                  rank_tol: float = 1e-6, dual_solve: bool = True,

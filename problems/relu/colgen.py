@@ -191,13 +191,19 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
             seeds = np.vstack([seeds, exact.gates])
         vals, G = price(prob.Xa, lam, lifted.cone, starts=starts, seed=seed + r, extra=seeds)
         keep = np.argsort(-vals)[: max(4 * (max_add or 64), 64)]
-        D_new, idx = unique_patterns(patterns_from_gates(prob.Xa, G[keep]))
-        D_new, idx = drop_known(lifted.D, D_new, idx)
-        norms = (constraint_norms(prob.Xa, lam, D_new, lifted.cone, beta=prob.beta)
-                 if D_new.shape[1] else np.zeros(0))
-        P_new = D_new.shape[1]
-        per_pattern = norms.reshape(2, P_new).max(0) if lifted.cone else norms
-        worst = float(per_pattern.max(initial=0.0)) / prob.beta
+        D_all, idx_all = unique_patterns(patterns_from_gates(prob.Xa, G[keep]))
+        # the largest violation among all candidates (patterns already in the program too:
+        # an optimal point has them at most ~1), the new ones for adding
+        D_new, pos = drop_known(lifted.D, D_all, np.arange(D_all.shape[1]))
+        idx = idx_all[pos]
+        P_all = D_all.shape[1]
+        norms = (constraint_norms(prob.Xa, lam, D_all, lifted.cone, beta=prob.beta)
+                 if P_all else np.zeros(0))
+        per_all = norms.reshape(2, P_all).max(0) if lifted.cone else norms
+        per_pattern = per_all[pos]
+        worst = float(per_all.max(initial=0.0)) / prob.beta
+        if exact is not None:
+            worst = max(worst, exact.violation_found)
         entry = {"round": r, "value": sol.value, "patterns": lifted.P, "max_violation": worst}
         if exact is not None:
             entry.update(violation_upper=exact.violation_upper, global_bound=exact.bound,

@@ -62,8 +62,7 @@ class _SparseMat:
     def __matmul__(self, Q: torch.Tensor) -> torch.Tensor:
         key = (self.transpose, Q.dtype, str(Q.device))
         if key not in self.built:
-            index = self.op._csc_t if self.transpose else self.op._csr
-            crow, col, perm, shape = index(Q.device)
+            crow, col, perm, shape = self.op._compressed(Q.device, self.transpose)
             vals = self.y.to(Q.device)[perm].to(Q.dtype)
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
@@ -98,26 +97,20 @@ class SamplingOperator:
         self._cache: dict[Any, Any] = {}
 
     # --- index structures, built once per device ------------------------------------------
-    def _csr(self, device: torch.device):
-        key = ("csr", str(device))
+    def _compressed(self, device: torch.device, transpose: bool):
+        """Compressed-row index of the mask (of its transpose with ``transpose``): row
+        pointers, column indices, and the permutation of the observed entries into that
+        order, cached per device."""
+        key = ("csct" if transpose else "csr", str(device))
         if key not in self._cache:
-            perm = np.lexsort((self.cols, self.rows))
-            crow = np.zeros(self.shape[0] + 1, dtype=np.int64)
-            np.cumsum(np.bincount(self.rows, minlength=self.shape[0]), out=crow[1:])
+            major, minor = (self.cols, self.rows) if transpose else (self.rows, self.cols)
+            shape = self.shape[::-1] if transpose else self.shape
+            perm = np.lexsort((minor, major))
+            crow = np.zeros(shape[0] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(major, minlength=shape[0]), out=crow[1:])
             self._cache[key] = (torch.from_numpy(crow).to(device),
-                                torch.from_numpy(self.cols[perm].copy()).to(device),
-                                torch.from_numpy(perm).to(device), self.shape)
-        return self._cache[key]
-
-    def _csc_t(self, device: torch.device):
-        key = ("csct", str(device))
-        if key not in self._cache:
-            perm = np.lexsort((self.rows, self.cols))
-            crow = np.zeros(self.shape[1] + 1, dtype=np.int64)
-            np.cumsum(np.bincount(self.cols, minlength=self.shape[1]), out=crow[1:])
-            self._cache[key] = (torch.from_numpy(crow).to(device),
-                                torch.from_numpy(self.rows[perm].copy()).to(device),
-                                torch.from_numpy(perm).to(device), self.shape[::-1])
+                                torch.from_numpy(minor[perm].copy()).to(device),
+                                torch.from_numpy(perm).to(device), shape)
         return self._cache[key]
 
     def _idx(self, device: torch.device):

@@ -172,6 +172,25 @@ def _better(a, b) -> bool:
     return ga < gb
 
 
+def _held(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list]:
+    """``fn(*args, **kwargs)`` with its warnings held back: ``(result, warnings)``, so that
+    only the warnings of the answer finally returned are shown (:func:`_replay`)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args, **kwargs)
+    return out, caught
+
+
+def _replay(caught: list) -> None:
+    """Issue warnings held back by :func:`_held`."""
+    import warnings
+
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: Any):
     """``solver="auto"``: the candidates of :func:`solver_order` in turn.
 
@@ -185,8 +204,6 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     never a worse status than one of the solvers tried. The message says what was tried; the
     warnings of the answers that were not returned are dropped.
     """
-    import warnings
-
     order = solver_order(lifted)
     specialised = set(lifted.solvers())
     queue = list(order)
@@ -195,10 +212,8 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     warm = warm_start
     while queue:
         candidate = queue.pop(0)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sol = _solve_with(lifted, candidate, tol, verbose,
-                              warm if candidate in specialised else None, **options)
+        sol, caught = _held(_solve_with, lifted, candidate, tol, verbose,
+                            warm if candidate in specialised else None, **options)
         if best is None or _better(sol, best):
             best, best_caught = sol, caught
         if sol.status == "optimal" or options:
@@ -216,8 +231,7 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
         # more of them will not help: straight to the interior-point backends
         others = [] if sol.info.get("stalled") else [c for c in queue if c in specialised]
         queue = others + [c for c in queue if c in ("mosek", "clarabel")]
-    for w in best_caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _replay(best_caught)
     if tried:
         used = f"; returned {best.solver}'s answer" if len(tried) > 1 or \
             best is not sol else ""
@@ -289,17 +303,13 @@ def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = 
     exceeds ``tol`` (conic backends meet ``tol`` on their residuals only; a specialised
     solver's own gap estimate can differ from the library's certificate of the recovered
     parameters) is re-solved once, tighter; the better certified solution is kept."""
-    import warnings
 
     result = run_solver(lifted, name, tol, verbose, warm_start, **options)
     if result.status != "optimal":
         return lifted.finish(result, solver=name, tol=tol)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sol = lifted.finish(result, solver=name, tol=tol)
+    sol, caught = _held(lifted.finish, result, solver=name, tol=tol)
     if sol.status == "optimal" or not sol.rel_gap > tol:
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        _replay(caught)
         return sol
     if name in CONIC_BACKENDS:
         factor = RESOLVE_FACTOR
@@ -310,13 +320,10 @@ def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = 
         tighter = run_solver(lifted, name, tol * factor, verbose,
                              result.warm_start if result.warm_start is not None
                              else warm_start, **options)
-    with warnings.catch_warnings(record=True) as caught2:
-        warnings.simplefilter("always")
-        sol2 = lifted.finish(tighter, solver=name, tol=tol)
+    sol2, caught2 = _held(lifted.finish, tighter, solver=name, tol=tol)
     better = sol2.status in USABLE_STATUSES and sol2.rel_gap < sol.rel_gap
     best, kept = (sol2, caught2) if better else (sol, caught)
-    for w in kept:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _replay(kept)
     note = f"re-solved with {factor:g} x tighter tolerances"
     iterations = (None if sol.iterations is None or sol2.iterations is None
                   else sol.iterations + sol2.iterations)

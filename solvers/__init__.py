@@ -303,7 +303,6 @@ def _solve_with(lifted, name: str, tol: float, verbose: bool, warm_start: Any = 
     exceeds ``tol`` (conic backends meet ``tol`` on their residuals only; a specialised
     solver's own gap estimate can differ from the library's certificate of the recovered
     parameters) is re-solved once, tighter; the better certified solution is kept."""
-
     result = run_solver(lifted, name, tol, verbose, warm_start, **options)
     if result.status != "optimal":
         return lifted.finish(result, solver=name, tol=tol)

@@ -88,12 +88,15 @@ class ConeProjection:
     ----------
     feas_tol : float
         A row counts as satisfied when ``k^T p >= -feas_tol * max_k |k^T z|``.
-    nnls_calls : int
-        Exact projections so far (the others reused their active rows).
+    rounds : int
+        Batched active-set steps per call before the groups left go to the exact NNLS.
+    nnls_calls, equality_calls : int
+        NNLS solves and batched equality projections (per group) so far.
     """
 
-    def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12) -> None:
-        self.op, self.beta, self.feas_tol = op, beta, feas_tol
+    def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
+                 rounds: int = 8) -> None:
+        self.op, self.beta, self.feas_tol, self.rounds = op, beta, feas_tol, rounds
         self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
         G, dev = 2 * op.P, op.device
         # per group: its active rows (at most d; a basic NNLS solution has no more) ...
@@ -199,7 +202,7 @@ class ConeProjection:
             self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
             self.Rn[g[fresh]] = 1
         cached = torch.nonzero(self.Rn[g] > 0).flatten()
-        for _ in range(2 * op.d + 4):  # active-set steps on the equality projections
+        for _ in range(self.rounds):  # active-set steps on the equality projections
             if not cached.numel():
                 break
             gc = g[cached]

@@ -85,7 +85,13 @@ import torch
 
 from lift.base import Certificate, Lifted, Problem, SolverResult
 from lift.errors import check_array, check_choice, check_int, check_positive
-from lift.problems.transfer.bases import BASES, basis_matrix, detect_kind, to_polynomial
+from lift.problems.transfer.bases import (
+    BASES,
+    basis_matrix,
+    detect_kind,
+    sector_rows,
+    to_polynomial,
+)
 
 __all__ = ["RationalFit", "RationalLift", "SKLift", "RationalModel", "FarkasCertificate",
            "INNER_SOLVERS"]
@@ -580,9 +586,7 @@ class RationalLift(Lifted):
         frequencies and ``grid`` equispaced ones in ``[0, pi]``."""
         P = self.problem
         w = np.concatenate([np.angle(P.points), np.linspace(0, np.pi, self.grid)])
-        Z = basis_matrix(np.exp(1j * w), P.den_degree, "circle", "delay", P.domain)
-        c = 1.0 + P.sector
-        return np.concatenate([Z.real - c * Z.imag, Z.real + c * Z.imag])
+        return sector_rows(P.den_degree, w, P.sector)
 
     def cones(self) -> frozenset[str]:
         return frozenset({"zero", "nonneg", "soc"} if self.problem.complex

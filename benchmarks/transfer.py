@@ -130,7 +130,6 @@ def _vector_fit(z: np.ndarray, g: np.ndarray, n: int) -> tuple[float, float, flo
     f = np.tan(np.abs(w[keep]) / 2) / (2 * np.pi)
     net = skrf.Network(frequency=skrf.Frequency.from_f(f, unit="hz"),
                        s=g[keep].reshape(-1, 1, 1))
-    s = 2j * np.pi * f
     best, elapsed = None, 0.0
     for pairs in range(n // 2 + 1):
         vf = VectorFitting(net)

@@ -13,7 +13,7 @@ import scipy.signal
 import torch
 
 from lift.errors import InaccurateSolutionWarning
-from lift.problems.transfer import RationalFit
+from lift.problems.transfer import RationalFit, classic
 from lift.solvers.bisection import Answer, bisect
 
 
@@ -239,6 +239,50 @@ def test_bisect_driver_on_a_toy_oracle():
     assert not res.converged and res.lo == 0.0 and "could not verify" in res.message
     with pytest.raises(ValueError, match="lo <= hi"):
         bisect(oracle, 2.0, 1.0)
+
+
+def test_bisect_probes_below_a_point_found_on_the_way():
+    """An infeasible answer that brings the optimum (an exchange step) is followed by a probe
+    just below it: the bracket closes in three calls instead of ~30 midpoints; a probe the
+    oracle cannot prove falls back to the midpoints instead of stopping."""
+    def exchange(t):
+        if t >= math.pi:
+            return Answer(feasible=True, point=t, value=t)
+        return Answer(feasible=False, certificate=t, proved=True, point="x", value=math.pi)
+
+    res = bisect(exchange, 0.0, 10.0, tol=1e-9, point="p")
+    assert res.converged and res.lo < math.pi == res.hi and len(res.steps) == 3
+    assert res.steps[-1]["probe"] and res.hi - res.lo <= 1e-9 * math.pi
+
+    def blunt(t):  # cannot prove levels within 2e-4 of the optimum
+        if t >= math.pi:
+            return Answer(feasible=True, point=t, value=t)
+        return Answer(feasible=False, certificate=t, proved=math.pi - t > 2e-4,
+                      point="x", value=math.pi)
+
+    res = bisect(blunt, 0.0, 10.0, tol=1e-4)
+    assert res.converged and res.hi == math.pi and res.hi - res.lo <= 1e-4 * math.pi
+    assert [s["probe"] for s in res.steps[1:4]] == [False, True, False]
+
+
+def test_row_weights_keep_tiny_denominators_resolvable():
+    """abs(x) at type (10, 10): the best denominators nearly vanish at x = 0 (Newman). The
+    phase-I rows weighted by 1 / q of the best point keep the LP resolvable there: the
+    certified bracket is within 1 % (it was [7.9e-5, 1.5e-4] with unit rows), and the
+    HiGHS multipliers mapped back to unit rows pass the library's own check."""
+    x, g = classic("abs", 201)
+    prob = RationalFit(x, g, 10, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InaccurateSolutionWarning)
+        sol = prob.lift().solve(tol=1e-6)
+    lo, hi = sol.info["bracket"]
+    assert sol.global_bound == lo > 0 and (hi - lo) / hi < 1e-2
+    # q varies over 8 orders of magnitude on the data: evaluating p / q in float64 from
+    # rescaled coefficients differs by rounding of about 1e-7 absolute where q is tiny
+    assert prob.objective(sol.params) == pytest.approx(hi, rel=1e-4)
+    lifted = prob.lift()
+    _, _, _, cert = lifted._solve_lp(0.9 * lo, weighted=True)
+    assert lifted.verify(cert)[0] > 0
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

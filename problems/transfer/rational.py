@@ -514,8 +514,10 @@ class RationalLift(Lifted):
     ----------
     problem : RationalFit
     inner : str
-        Default inner solver: ``"auto"`` (HiGHS for LPs when installed, else Clarabel),
-        ``"highs"``, ``"clarabel"`` or ``"scs"``.
+        Default inner solver: ``"auto"`` (HiGHS for the LPs of real data, called directly
+        through ``scipy.optimize.linprog``; Clarabel for the SOCPs of complex data),
+        ``"highs"``, ``"clarabel"`` or ``"scs"`` (these two through a parametrized cvxpy
+        program reused across the steps).
     grid : int
         Frequencies of the sector constraint grid for ``stable=True`` (besides the data).
     phase : {"sk", "none"}
@@ -564,6 +566,7 @@ class RationalLift(Lifted):
         self._smax_b = float(np.linalg.svd(Bc, compute_uv=False)[0])
         self._gmax = float(np.max(np.abs(g)))
         self._cvx: dict[str, Any] = {}
+        self._best: tuple[Any, float] = (None, math.inf)
         #: normalization sum_k d_k = N (mean 1), so that s*(t) is of the size of t* - t
         self._scale = float(problem.n_samples)
 
@@ -659,13 +662,14 @@ class RationalLift(Lifted):
 
     def _inner_name(self, inner: str) -> str:
         name = self.inner if inner == "auto" else inner
-        if name == "auto":
-            name = "highs" if (not self.problem.complex
-                               and "HIGHS" in _installed()) else "clarabel"
+        if name == "auto":  # real data: the LP goes to scipy's HiGHS (always there)
+            name = "highs" if not self.problem.complex else "clarabel"
         check_choice(name, "inner", list(INNER_SOLVERS))
         if name == "highs" and self.problem.complex:
             raise ValueError("inner='highs' solves LPs only; complex data needs an SOCP: use "
                              "inner='clarabel' or 'scs'.")
+        if name == "highs":
+            return name
         if INNER_SOLVERS[name] not in _installed():
             raise ValueError(f"inner solver {name!r} is not installed; use 'clarabel'.")
         return name
@@ -687,9 +691,110 @@ class RationalLift(Lifted):
 
     def _decide(self, t: float, inner: str, fresh: bool):
         from lift.solvers.bisection import Answer
-        from lift.solvers.conic import STATUS_MAP
 
         name = self._inner_name(inner)
+        if name == "highs" and not self.problem.complex:
+            # the LP straight to HiGHS (scipy.optimize.linprog): no cvxpy canonicalization per
+            # step; ``fresh`` retries with unit row weights
+            status, point, slack, cert = self._solve_lp(t, weighted=not fresh)
+        else:
+            status, point, slack, cert = self._solve_cvxpy(t, name, fresh)
+        if status == "failed":
+            return Answer(feasible=False, proved=False, message=f"{name} failed: {cert}")
+        if point is not None:
+            lev = self.level(*point)
+            if lev <= t * (1 + 1e-9) or (slack is not None and slack <= 0
+                                        and math.isfinite(lev)):
+                value = lev
+                if lev > t * (1 + 1e-9) and cert is not None and not self.problem.complex:
+                    # feasible to the solver's tolerance only (e.g. q nearly vanishing on a
+                    # point): the exchange step on the active points, evaluated here
+                    better = self.exchange(cert)
+                    if better is not None and better[1] < value:
+                        point, value = better
+                self._remember(point, value)
+                return Answer(feasible=True, point=point, value=value,
+                              message=f"{name}: {status}, s = {float(slack):.3e}")
+        if cert is None:
+            return Answer(feasible=False, proved=False,
+                          message=f"{name}: {status}, no multipliers")
+        bound, _ = self.verify(cert)
+        exchange = self.exchange(cert) if not self.problem.complex else None
+        if bound <= 0 and not self.problem.complex:
+            for sign in (1.0, -1.0):
+                polished = self.polish(cert, sign)
+                if polished is not None:
+                    pbound, _ = self.verify(polished)
+                    if pbound > bound:
+                        cert, bound = polished, pbound
+        point, value = exchange if exchange is not None else (None, math.inf)
+        if point is not None:
+            self._remember(point, value)
+        return Answer(feasible=False, certificate=cert, proved=bound > 0, point=point,
+                      value=value, message=f"{name}: {status}, verified s* >= {bound:.3e}")
+
+    def _remember(self, point: tuple, value: float) -> None:
+        """Keep the best point the oracle has seen (its rows weight the next LPs)."""
+        if math.isfinite(value) and value < self._best[1]:
+            self._best = (point, value)
+
+    def _row_weights(self) -> np.ndarray:
+        r"""``w_k = mean(d) / d_k`` of the best point seen (capped at ``1e8``): the phase-I
+        rows ``w_k (|r_k| - t d_k) <= s`` are then of one scale where the denominator is tiny
+        on some points (an absolute solver tolerance would swamp ``t d_k`` there). Any
+        ``w > 0`` gives the same sign of ``s^*``; :meth:`verify` checks the multipliers
+        mapped back to unit weights."""
+        if self._best[0] is None:
+            self.bisection_bracket()
+            self._best = (self.start[1:], self.start[0])
+        d = self._D @ self._best[0][1]
+        if not np.all(d > 0):
+            return np.ones(d.size)
+        return np.minimum(float(np.mean(d)) / d, 1e8)
+
+    def _solve_lp(self, t: float, weighted: bool):
+        """The real phase-I LP by ``scipy.optimize.linprog`` (HiGHS): ``(status, (a, b), s,
+        certificate)``; the certificate's multipliers are those of the unweighted rows."""
+        import scipy.optimize
+        import scipy.sparse
+
+        P = self.problem
+        N, m1, n1 = P.n_samples, P.num_degree + 1, P.den_degree + 1
+        w = self._row_weights() if weighted else np.ones(N)
+        Rp, Rq, D = self._Rp[:, 0, :], self._Rq[:, 0, :], self._D
+        wRp, wRq, wtD = w[:, None] * Rp, w[:, None] * Rq, (t * w)[:, None] * D
+        one = -np.ones((N, 1))
+        A_ub = np.block([[wRp, -wRq - wtD, one], [-wRp, wRq - wtD, one],
+                         [np.zeros((N, m1)), -D, np.zeros((N, 1))]])
+        A_eq = np.concatenate([np.zeros(m1), D.sum(axis=0), [0.0]])[None, :]
+        c = np.zeros(m1 + n1 + 1)
+        c[-1] = 1.0
+        try:
+            res = scipy.optimize.linprog(
+                c, A_ub=scipy.sparse.csr_matrix(A_ub), b_ub=np.zeros(3 * N), A_eq=A_eq,
+                b_eq=[self._scale], bounds=(None, None), method="highs",
+                options={"primal_feasibility_tolerance": 1e-10,
+                         "dual_feasibility_tolerance": 1e-10})
+        except (ValueError, RuntimeError) as exc:
+            return "failed", None, None, exc
+        status = {0: "optimal", 1: "max_iters", 2: "infeasible", 3: "unbounded"}.get(
+            res.status, "solver_error")
+        if res.x is None:
+            return status, None, None, None
+        x = np.asarray(res.x, float)
+        point = (x[:m1], x[m1:m1 + n1])
+        cert = None
+        marg = getattr(res.ineqlin, "marginals", None)
+        if marg is not None and np.all(np.isfinite(marg)):
+            lam, mu, nu = -marg[:N] * w, -marg[N:2 * N] * w, -marg[2 * N:]
+            cert = FarkasCertificate(float(t), lam + mu, (lam - mu)[:, None], nu, np.zeros(0))
+        return status, point, float(x[-1]), cert
+
+    def _solve_cvxpy(self, t: float, name: str, fresh: bool):
+        """The phase-I program through cvxpy (a parametrized program reused across steps):
+        ``(status, (a, b), s, certificate)``."""
+        from lift.solvers.conic import STATUS_MAP
+
         if name not in self._cvx or fresh:
             self._cvx[name] = self._build()
         prob, a, b, s, tp, cons = self._cvx[name]
@@ -707,31 +812,13 @@ class RationalLift(Lifted):
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 prob.solve(solver=INNER_SOLVERS[name], **opts)
         except Exception as exc:  # the inner solver failed: not a proof of anything
-            return Answer(feasible=False, proved=False, message=f"{name} failed: {exc}")
+            return "failed", None, None, exc
         status = STATUS_MAP.get(prob.status, "solver_error")
+        point = None
         if a.value is not None and b.value is not None:
-            av, bv = np.asarray(a.value, float), np.asarray(b.value, float)
-            lev = self.level(av, bv)
-            if lev <= t * (1 + 1e-9) or (s.value is not None and s.value <= 0
-                                        and math.isfinite(lev)):
-                return Answer(feasible=True, point=(av, bv), value=lev,
-                              message=f"{name}: {status}, s = {float(s.value):.3e}")
-        cert = self._certificate(t, cons)
-        if cert is None:
-            return Answer(feasible=False, proved=False,
-                          message=f"{name}: {status}, no multipliers")
-        bound, _ = self.verify(cert)
-        exchange = self.exchange(cert) if not self.problem.complex else None
-        if bound <= 0 and not self.problem.complex:
-            for sign in (1.0, -1.0):
-                polished = self.polish(cert, sign)
-                if polished is not None:
-                    pbound, _ = self.verify(polished)
-                    if pbound > bound:
-                        cert, bound = polished, pbound
-        point, value = exchange if exchange is not None else (None, math.inf)
-        return Answer(feasible=False, certificate=cert, proved=bound > 0, point=point,
-                      value=value, message=f"{name}: {status}, verified s* >= {bound:.3e}")
+            point = (np.asarray(a.value, float), np.asarray(b.value, float))
+        slack = None if s.value is None else float(s.value)
+        return status, point, slack, self._certificate(t, cons)
 
     def _certificate(self, t: float, cons: list) -> FarkasCertificate | None:
         P = self.problem

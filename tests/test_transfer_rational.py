@@ -160,7 +160,8 @@ def test_filter_fit_on_the_unit_circle_is_stable():
     _, h = scipy.signal.freqz(b, a, worN=w)
     prob = RationalFit(np.exp(1j * w), h, 3, 3, stable=True)
     sol = prob.lift().solve(tol=1e-5)
-    assert sol.global_bound is None  # the SOCP level only bounds E_inf from above
+    # the S-lemma bound holds without the stability constraint, hence with it
+    assert 0 < sol.global_bound <= sol.value
     assert sol.value <= sol.program_value * (1 + 1e-9)
     assert sol.info["pole_radius"] < 1.0
     assert np.all(np.abs(prob.poles(sol.params)) < 1.0)
@@ -187,6 +188,37 @@ def test_noiseless_filter_response_is_recovered():
     # at a lower degree the rotated surrogate is still the better fit
     low = RationalFit(z, h, 2, 2)
     assert low.lift().solve().value < low.lift(phase="none").solve().value
+
+
+def test_complex_data_get_a_checked_s_lemma_bound():
+    """Frequency responses: the SOCP's level only bounds E_inf from above, but multipliers
+    that make sum_k lam_k (|p_k - g_k q_k|^2 - t^2 |q_k|^2) positive definite prove that no
+    fit reaches t. The Chebyshev-I filter at (4, 4) gets a bound within 2 % of its fit; the
+    check is the library's: at the fit's own value (a fit exists) no multipliers pass, and
+    neither does mass on one point."""
+    from lift.problems.transfer import filter_response
+
+    z, h, _ = filter_response("cheby1", 6, points=120)
+    prob = RationalFit(z, h, 4, 4)
+    lifted = prob.lift()
+    sol = lifted.solve(tol=1e-6)
+    bound, lam = sol.global_bound, sol.info["quadratic_multipliers"]
+    assert 0.98 * sol.value < bound <= sol.value
+    assert lifted.quadratic_margin(bound, lam) > 0
+    assert lifted.quadratic_margin(sol.value, lam) < 0
+    one = np.zeros_like(lam)
+    one[0] = 1.0
+    assert lifted.quadratic_margin(0.5 * bound, one) < 0
+    # no fit of type (4, 4) or lower found otherwise goes below it
+    rng = np.random.default_rng(0)
+    a, b = sol.params.coefficients()
+    for _ in range(200):
+        scale = 10.0 ** rng.uniform(-6, -1)
+        assert prob.objective((a + scale * rng.standard_normal(a.size),
+                               b + scale * rng.standard_normal(b.size))) >= bound
+    low = RationalFit(z, h, 2, 2).lift().solve(tol=1e-6)
+    assert low.value >= bound
+    assert prob.lift(quadratic_steps=0).solve(tol=1e-6).global_bound is None
 
 
 def test_sanathanan_koerner_baseline():

@@ -49,8 +49,16 @@ reported. (The bound is for denominators ``>= 0`` on the data, a closure of the 
 Complex data (the circle or the imaginary axis) use second-order cones
 ``|p(x_k) - g_k q(x_k)| <= t Re q(x_k) + s`` (an SOCP). Since ``|q| >= Re q``, the program's
 level ``max_k |p - g q| / Re q`` is an upper bound on ``E_inf``: the bisection finds the global
-optimum of that surrogate, the recovered fit's true error is at most it, but no certified
-bound on the non-convex optimum follows (``global_bound`` is ``None``). ``stable=True`` (unit
+optimum of that surrogate, and the recovered fit's true error is at most it. The true sublevel
+sets are not convex here: ``|p_k - g_k q_k| <= t |q_k|`` is ``x^T (R_k^T R_k - t^2 Q_k^T Q_k)
+x <= 0`` in ``x = (a, b)``, an indefinite quadratic form (signature (2, 2) on the real and
+imaginary parts), whose cone is not convex, so the SOCP's infeasibility proofs say nothing about
+``E_inf``. A lower bound comes instead from the S-lemma's easy direction: multipliers ``lam >=
+0`` with ``sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k)`` positive definite leave no ``x != 0``
+with every form ``<= 0``, so no fit of type ``(m, n)`` or lower reaches ``E_inf <= t``. They
+come from a small SDP (:meth:`RationalLift.quadratic_bound`) and the positive definiteness is
+checked by the library in float64 with a bound on the rounding
+(:meth:`RationalLift.quadratic_margin`); that level is ``global_bound``. ``stable=True`` (unit
 circle only) adds Hardt, Ma & Recht's acquiescence condition as a sector constraint on a
 frequency grid: ``Re q(e^{iw}) >= (1 + tau) |Im q(e^{iw})|``. A denominator
 ``q(z) = sum_j b_j z^{-j}`` with ``Re q > 0`` on the whole circle has its poles inside it; the
@@ -527,18 +535,22 @@ class RationalLift(Lifted):
         least-squares denominator on the data (kept at 0 where ``stable=True`` would make the
         two constraints inconsistent). Either way ``Re(e^{-i theta} q) <= |q|``, so the
         program's level bounds ``E_inf`` from above.
+    quadratic_steps : int >= 0
+        Complex data: SDP solves of :meth:`quadratic_bound`, the S-lemma certificate that
+        gives ``global_bound`` (``0``: none, ``global_bound`` is ``None``).
     """
 
     exact = True
 
     def __init__(self, problem: RationalFit, *, inner: str = "auto", grid: int = 256,
-                 phase: str = "sk") -> None:
+                 phase: str = "sk", quadratic_steps: int = 6) -> None:
         if not isinstance(problem, RationalFit):
             raise TypeError("`problem` must be a RationalFit.")
         self.problem = problem
         self.inner = check_choice(inner, "inner", ["auto", *INNER_SOLVERS])
         self.grid = check_int(grid, "grid", minimum=8)
         self.phase = check_choice(phase, "phase", ["sk", "none"])
+        self.quadratic_steps = check_int(quadratic_steps, "quadratic_steps", minimum=0)
         self.exact = not problem.complex
         P = problem
         g = P.values
@@ -1032,8 +1044,10 @@ class RationalLift(Lifted):
 
         ``lower_bound`` is its level ``t`` when :meth:`verify` proves it (else ``0``, the
         trivial bound); ``global_bound`` is the same number on real data (a bound for every
-        fit of type ``(m, n)`` or lower, i.e. every model of order ``<= max(m, n)``) and
-        ``None`` on complex data (the SOCP's level only bounds ``E_inf`` from above).
+        fit of type ``(m, n)`` or lower, i.e. every model of order ``<= max(m, n)``). On
+        complex data the SOCP's level only bounds ``E_inf`` from above; ``global_bound`` is
+        then the S-lemma level of :meth:`quadratic_bound` (``None`` when nothing is proved or
+        ``quadratic_steps=0``).
         """
         cert = primal.get("certificate") if isinstance(primal, dict) else None
         lb, info = 0.0, {"certificate_verified": False}
@@ -1047,7 +1061,105 @@ class RationalLift(Lifted):
         if P.stable:
             radius = np.abs(P.poles(params))
             info["pole_radius"] = float(radius.max()) if radius.size else 0.0
-        return Certificate(lower_bound=lb, global_bound=None if P.complex else lb, info=info)
+        if not P.complex:
+            return Certificate(lower_bound=lb, global_bound=lb, info=info)
+        glob = None
+        if self.quadratic_steps and math.isfinite(info["bracket"][1]):
+            t, lam = self.quadratic_bound(P.objective(params))
+            info["quadratic_bound"] = t
+            info["quadratic_multipliers"] = lam
+            glob = t if t > 0 else None
+        return Certificate(lower_bound=lb, global_bound=glob, info=info)
+
+    # --- complex data: the S-lemma bound ---------------------------------------------------
+    def _quadratic_forms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, Q)`` of shape ``(N, 2, d)``: real and imaginary parts of the rows of
+        ``p_k - g_k q_k`` and of ``q_k`` in ``x = (a, b)``."""
+        P = self.problem
+        A, B, g = P.phi_num, P.phi_den, P.values
+        res = np.concatenate([A, -g[:, None] * B], axis=1)
+        den = np.concatenate([np.zeros_like(A), B], axis=1)
+        return (np.stack([res.real, res.imag], axis=1).astype(float),
+                np.stack([den.real, den.imag], axis=1).astype(float))
+
+    def quadratic_margin(self, t: float, lam: np.ndarray) -> float:
+        r"""Verify an S-lemma certificate in float64: a lower bound on
+        ``lambda_min(sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k))`` (module docstring), the
+        computed eigenvalue less a bound on the rounding of the sums and of ``eigvalsh``.
+        Positive proves that no fit of type ``(m, n)`` or lower has ``E_inf <= t``."""
+        R, Q = self._quadratic_forms()
+        lam = np.maximum(np.asarray(lam, float), 0.0)
+        if not (lam.sum() > 0 and np.all(np.isfinite(lam))):
+            return -math.inf
+        lam = lam / lam.sum()
+        t2 = float(t) * float(t)
+        S = np.einsum("k,kci,kcj->ij", lam, R, R) - t2 * np.einsum("k,kci,kcj->ij", lam, Q, Q)
+        S = 0.5 * (S + S.T)
+        mags = np.einsum("k,kci,kcj->ij", lam, np.abs(R), np.abs(R)) + \
+            t2 * np.einsum("k,kci,kcj->ij", lam, np.abs(Q), np.abs(Q))
+        d, N = S.shape[0], lam.size
+        err = (2 * N + 8) * _EPS * float(np.linalg.norm(mags))  # sums, products, t^2, lam
+        eig = np.linalg.eigvalsh(S)
+        return float(eig[0]) - err - 4 * d * _EPS * float(np.max(np.abs(eig)))
+
+    def _sup_level(self, lam: np.ndarray, hi: float) -> float:
+        """The largest ``t <= hi`` (to a relative ``1e-9``, bisection) that
+        :meth:`quadratic_margin` proves with the multipliers ``lam``; ``0`` if none."""
+        if self.quadratic_margin(0.0, lam) <= 0:
+            return 0.0
+        lo, up = 0.0, hi
+        if self.quadratic_margin(up, lam) > 0:
+            return up
+        while up - lo > 1e-9 * up:
+            mid = 0.5 * (lo + up)
+            lo, up = (mid, up) if self.quadratic_margin(mid, lam) > 0 else (lo, mid)
+        return lo
+
+    def quadratic_bound(self, hi: float) -> tuple[float, np.ndarray | None]:
+        r"""A certified lower bound on the global optimum for complex data.
+
+        Every fit with ``E_inf <= t`` has ``|p_k - g_k q_k|^2 - t^2 |q_k|^2 <= 0`` at every
+        point: ``x^T (R_k^T R_k - t^2 Q_k^T Q_k) x <= 0`` with ``x = (a, b) != 0``. Multipliers
+        ``lam >= 0`` that make ``sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k)`` positive definite
+        therefore prove that no fit reaches ``t`` (the S-lemma's easy direction). They are found
+        by the SDP ``max s : sum_k lam_k (...) >= s I, sum lam = 1, lam >= 0`` (Clarabel),
+        whose level ``t`` is raised Dinkelbach-style (``t <- `` the largest level the last
+        multipliers prove) for :attr:`quadratic_steps` solves, starting at ``hi``; every
+        level is checked by :meth:`quadratic_margin`. Returns ``(t, lam)`` (``(0, None)``
+        when nothing is proved).
+        """
+        import cvxpy as cp
+
+        R, Q = self._quadratic_forms()
+        N, d = R.shape[0], R.shape[2]
+        RR = np.einsum("kci,kcj->kij", R, R).reshape(N, d * d)
+        QQ = np.einsum("kci,kcj->kij", Q, Q).reshape(N, d * d)
+        lam = cp.Variable(N, nonneg=True)
+        s = cp.Variable()
+        tau = cp.Parameter(nonneg=True)
+        S = cp.reshape(RR.T @ lam - tau * (QQ.T @ lam), (d, d), order="C")
+        prob = cp.Problem(cp.Maximize(s), [0.5 * (S + S.T) - s * np.eye(d) >> 0,
+                                           cp.sum(lam) == 1])
+        best, best_lam, t = 0.0, None, float(hi)
+        for _ in range(self.quadratic_steps):
+            tau.value = t * t
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    prob.solve(solver="CLARABEL")
+            except cp.error.SolverError:
+                break
+            if lam.value is None:
+                break
+            level = self._sup_level(np.asarray(lam.value, float), hi)
+            if level <= best * (1 + 1e-9):
+                break
+            best, best_lam = level, np.maximum(np.asarray(lam.value, float), 0.0)
+            if best >= hi * (1 - 1e-9):
+                break
+            # the next SDP a little above the proved level (Dinkelbach's update)
+            t = min(hi, best * (1 + 1e-6))
+        return best, best_lam
 
     def solve(self, solver: str = "auto", tol: float = 1e-6, verbose: bool = False, *,
               warm_start: Any = None, **options: Any):

@@ -53,8 +53,9 @@ class Answer:
     feasible : bool
         ``True`` when the oracle finds ``t`` feasible; ``value``, the objective of ``point`` as
         the caller evaluates it, is an upper bound on ``t^\\star``. It may exceed ``t`` by the
-        inner solver's inaccuracy: then only ``hi`` takes it and the search goes on below
-        ``t``.
+        inner solver's inaccuracy, or be ``inf`` (``t`` feasible only in the closure of the
+        program, e.g. a denominator that vanishes on the data): then only ``hi`` takes it and
+        the search goes on below ``t``.
     point : object or None
         A feasible point (when ``feasible``); when not ``feasible``, optionally a point the
         oracle found on the way (e.g. by an exchange step), whose objective ``value`` still
@@ -182,10 +183,8 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
             hi, point = float(ans.value), ans.point
             probe = 0 if ans.feasible else (2 if atol > 0 else 1)
         if ans.feasible:
-            if not math.isfinite(ans.value):
-                raise ValueError("the oracle reported a feasible point with a non-finite "
-                                 "objective; it must return the point's own objective.")
-            # a point above t (the inner solver's accuracy): search below t all the same
+            # a point above t (the inner solver's accuracy), or none with a finite objective
+            # (t feasible only in the closure of the program): search below t all the same
             top = min(hi, t) if ans.value > t else hi
         elif ans.proved:
             lo, certificate = t, ans.certificate

@@ -313,7 +313,7 @@ def test_row_weights_keep_tiny_denominators_resolvable():
     # rescaled coefficients differs by rounding of about 1e-7 absolute where q is tiny
     assert prob.objective(sol.params) == pytest.approx(hi, rel=1e-4)
     lifted = prob.lift()
-    _, _, _, cert = lifted._solve_lp(0.9 * lo, weighted=True)
+    _, _, _, cert = lifted._solve_lp(0.9 * lo)
     assert lifted.verify(cert)[0] > 0
 
 

@@ -691,32 +691,40 @@ class RationalLift(Lifted):
 
         Feasible when the solver's point has ``level <= t`` (recomputed here); infeasible and
         ``proved`` when the multipliers pass :meth:`verify`. An infeasibility the multipliers
-        do not prove is solved once more from a freshly built program (a solver's warm start
-        can end at a poorer dual point) before it is reported unproved.
+        do not prove is solved again before it is reported unproved: from a freshly built
+        program (a solver's warm start can end at a poorer dual point), or for the direct LP
+        with milder row weights, then with none, then by HiGHS's interior-point method.
         """
-        answer = self._decide(t, inner, fresh=False)
-        if not answer.feasible and not answer.proved:
-            retry = self._decide(t, inner, fresh=True)
+        answer = self._decide(t, inner, attempt=0)
+        for attempt in (1, 2, 3) if self._direct(inner) else (1,):
+            if answer.feasible or answer.proved:
+                break
+            retry = self._decide(t, inner, attempt=attempt)
             if retry.feasible or retry.proved:
                 return retry
         return answer
 
-    def _decide(self, t: float, inner: str, fresh: bool):
+    def _direct(self, inner: str) -> bool:
+        """Whether the phase-I program goes straight to HiGHS (real data)."""
+        return self._inner_name(inner) == "highs" and not self.problem.complex
+
+    def _decide(self, t: float, inner: str, attempt: int):
         from lift.solvers.bisection import Answer
 
         name = self._inner_name(inner)
-        if name == "highs" and not self.problem.complex:
+        if self._direct(inner):
             # the LP straight to HiGHS (scipy.optimize.linprog): no cvxpy canonicalization per
-            # step; ``fresh`` retries with unit row weights
-            status, point, slack, cert = self._solve_lp(t, weighted=not fresh)
+            # step; the retries cap the row weights at 1e4, then use none (simplex, then IPM)
+            status, point, slack, cert = self._solve_lp(t, cap=(1e8, 1e4, 0.0, 0.0)[attempt],
+                                                        ipm=attempt == 3)
         else:
-            status, point, slack, cert = self._solve_cvxpy(t, name, fresh)
+            status, point, slack, cert = self._solve_cvxpy(t, name, fresh=attempt > 0)
         if status == "failed":
             return Answer(feasible=False, proved=False, message=f"{name} failed: {cert}")
         if point is not None:
             lev = self.level(*point)
-            if lev <= t * (1 + 1e-9) or (slack is not None and slack <= 0
-                                        and math.isfinite(lev)):
+            # s <= 0 with an infinite level: feasible in the closure (q = 0 on a point)
+            if lev <= t * (1 + 1e-9) or (slack is not None and slack <= 0):
                 value = lev
                 if lev > t * (1 + 1e-9) and cert is not None and not self.problem.complex:
                     # feasible to the solver's tolerance only (e.g. q nearly vanishing on a
@@ -750,8 +758,8 @@ class RationalLift(Lifted):
         if math.isfinite(value) and value < self._best[1]:
             self._best = (point, value)
 
-    def _row_weights(self) -> np.ndarray:
-        r"""``w_k = mean(d) / d_k`` of the best point seen (capped at ``1e8``): the phase-I
+    def _row_weights(self, cap: float = 1e8) -> np.ndarray:
+        r"""``w_k = mean(d) / d_k`` of the best point seen (capped at ``cap``): the phase-I
         rows ``w_k (|r_k| - t d_k) <= s`` are then of one scale where the denominator is tiny
         on some points (an absolute solver tolerance would swamp ``t d_k`` there). Any
         ``w > 0`` gives the same sign of ``s^*``; :meth:`verify` checks the multipliers
@@ -762,29 +770,47 @@ class RationalLift(Lifted):
         d = self._D @ self._best[0][1]
         if not np.all(d > 0):
             return np.ones(d.size)
-        return np.minimum(float(np.mean(d)) / d, 1e8)
+        return np.minimum(float(np.mean(d)) / d, cap)
 
-    def _solve_lp(self, t: float, weighted: bool):
-        """The real phase-I LP by ``scipy.optimize.linprog`` (HiGHS): ``(status, (a, b), s,
-        certificate)``; the certificate's multipliers are those of the unweighted rows."""
+    def _solve_lp(self, t: float, cap: float = 1e8, ipm: bool = False):
+        r"""The real phase-I LP by ``scipy.optimize.linprog`` (HiGHS): ``(status, (a, b), s,
+        certificate)``; the certificate's multipliers are those of the unweighted rows.
+
+        ``cap > 0``: rows weighted by :meth:`_row_weights`, and the LP written around the
+        best point ``x_0`` seen, ``x = x_0 + t y``, ``s = t s'``, every row divided by ``t``,
+        so that a level ``t`` near the optimum is decided to HiGHS's tolerance *relative to*
+        ``t`` (written in ``x`` its absolute tolerance ``1e-10`` swamps levels ``t < 1e-8``).
+        Either way the same LP, the same signs of ``s^*``, and multipliers that differ by a
+        positive factor only. ``ipm``: HiGHS's interior-point method instead of its choice
+        (the simplex), which some badly scaled levels need."""
         import scipy.optimize
         import scipy.sparse
 
         P = self.problem
         N, m1, n1 = P.n_samples, P.num_degree + 1, P.den_degree + 1
-        w = self._row_weights() if weighted else np.ones(N)
         Rp, Rq, D = self._Rp[:, 0, :], self._Rq[:, 0, :], self._D
+        w, x0, h = np.ones(N), np.zeros(m1 + n1), 1.0
+        if cap > 0:
+            w = self._row_weights(cap)
+            a0, b0 = self._best[0]
+            norm = self._scale / float(np.sum(D @ b0))
+            x0, h = np.concatenate([a0, b0]) * norm, float(t)
         wRp, wRq, wtD = w[:, None] * Rp, w[:, None] * Rq, (t * w)[:, None] * D
         one = -np.ones((N, 1))
-        A_ub = np.block([[wRp, -wRq - wtD, one], [-wRp, wRq - wtD, one],
-                         [np.zeros((N, m1)), -D, np.zeros((N, 1))]])
+        G = np.concatenate([wRp, -wRq - wtD], axis=1)
+        H = np.concatenate([-wRp, wRq - wtD], axis=1)
+        A_ub = np.block([[G, one], [H, one], [np.zeros((N, m1)), -D, np.zeros((N, 1))]])
+        r0 = w * (Rp @ x0[:m1] - Rq @ x0[m1:])
+        d0 = D @ x0[m1:]
+        b_ub = -np.concatenate([r0 - t * w * d0, -r0 - t * w * d0, -d0]) / h
         A_eq = np.concatenate([np.zeros(m1), D.sum(axis=0), [0.0]])[None, :]
+        b_eq = [(self._scale - float(np.sum(d0))) / h]
         c = np.zeros(m1 + n1 + 1)
         c[-1] = 1.0
         try:
             res = scipy.optimize.linprog(
-                c, A_ub=scipy.sparse.csr_matrix(A_ub), b_ub=np.zeros(3 * N), A_eq=A_eq,
-                b_eq=[self._scale], bounds=(None, None), method="highs",
+                c, A_ub=scipy.sparse.csr_matrix(A_ub), b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                bounds=(None, None), method="highs-ipm" if ipm else "highs",
                 options={"primal_feasibility_tolerance": 1e-10,
                          "dual_feasibility_tolerance": 1e-10})
         except (ValueError, RuntimeError) as exc:
@@ -793,14 +819,15 @@ class RationalLift(Lifted):
             res.status, "solver_error")
         if res.x is None:
             return status, None, None, None
-        x = np.asarray(res.x, float)
-        point = (x[:m1], x[m1:m1 + n1])
+        y = np.asarray(res.x, float)
+        x = x0 + h * y[:-1]
+        point = (x[:m1], x[m1:])
         cert = None
         marg = getattr(res.ineqlin, "marginals", None)
         if marg is not None and np.all(np.isfinite(marg)):
             lam, mu, nu = -marg[:N] * w, -marg[N:2 * N] * w, -marg[2 * N:]
             cert = FarkasCertificate(float(t), lam + mu, (lam - mu)[:, None], nu, np.zeros(0))
-        return status, point, float(x[-1]), cert
+        return status, point, h * float(y[-1]), cert
 
     def _solve_cvxpy(self, t: float, name: str, fresh: bool):
         """The phase-I program through cvxpy (a parametrized program reused across steps):

@@ -181,7 +181,8 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
         ans = oracle(t)
         if ans.point is not None and math.isfinite(ans.value) and ans.value < hi:
             hi, point = float(ans.value), ans.point
-            probe = 0 if ans.feasible else (2 if atol > 0 else 1)
+            # the relative probe first unless atol dominates (then only the wider one)
+            probe = 0 if ans.feasible else (2 if 0 < atol < tol * hi else 1)
         if ans.feasible:
             # a point above t (the inner solver's accuracy), or none with a finite objective
             # (t feasible only in the closure of the program): search below t all the same

@@ -238,3 +238,11 @@ def test_fresh_and_system_validation():
     with pytest.raises(ValueError, match="`project`"):
         LinearSystemID(u, y, 2, project="ball")
     assert LinearSystemID(u, y, 2).stream(0) is None
+    # the command line builds Hardt-Ma-Recht's setting
+    from lift.families import families
+
+    parser = argparse.ArgumentParser()
+    families()["lds"].add_arguments(parser, "compare")
+    prob, _ = families()["lds"].build(parser.parse_args(
+        ["--length", "20", "--sequences", "3", "--fresh", "--project", "acquiescent"]))
+    assert prob.fresh and prob.project == "acquiescent" and prob.stream(0) is not None

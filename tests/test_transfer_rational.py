@@ -218,6 +218,13 @@ def test_complex_data_get_a_checked_s_lemma_bound():
                                b + scale * rng.standard_normal(b.size))) >= bound
     low = RationalFit(z, h, 2, 2).lift().solve(tol=1e-6)
     assert low.value >= bound
+    # nor does SGD (Adam on the max error itself), at any order of the family
+    from lift.solvers.sgd import train
+
+    for order in (2, 4):
+        model = prob.model(order, seed=order)
+        train(prob, model, steps=200, lr=1e-2, optimizer="adam")
+        assert prob.objective(model) >= bound
     assert prob.lift(quadratic_steps=0).solve(tol=1e-6).global_bound is None
 
 

@@ -830,8 +830,8 @@ class RationalLift(Lifted):
         return status, point, h * float(y[-1]), cert
 
     def _solve_cvxpy(self, t: float, name: str, fresh: bool):
-        """The phase-I program through cvxpy (a parametrized program reused across steps):
-        ``(status, (a, b), s, certificate)``."""
+        """The phase-I program through cvxpy (a parametrized program reused across steps;
+        Clarabel or SCS, real LPs included): ``(status, (a, b), s, certificate)``."""
         from lift.solvers.conic import STATUS_MAP
 
         if name not in self._cvx or fresh:
@@ -839,9 +839,7 @@ class RationalLift(Lifted):
         prob, a, b, s, tp, cons = self._cvx[name]
         tp.value = float(t)
         opts: dict[str, Any] = {}
-        if name == "highs":
-            opts = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
-        elif name == "clarabel":
+        if name == "clarabel":
             opts = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
         elif name == "scs":
             opts = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000}

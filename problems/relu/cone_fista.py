@@ -120,9 +120,11 @@ class ConeProjection:
     def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return (KP < -self.feas_tol * scale).any(0)
 
-    def _equality(self, Z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), and
-        its multipliers ``lambda`` (zero on padding); ``lambda`` may be negative."""
+    def _equality(self, Z: torch.Tensor, g: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), its
+        multipliers ``lambda`` (zero on padding; they may be negative) and the rows ``K_R``
+        (B, m, d)."""
         op = self.op
         counts = self.Rn[g]
         m = int(counts.max())
@@ -134,7 +136,7 @@ class ConeProjection:
         lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
         lam = lam[:, :, 0] * mask
         lam[info != 0] = -1.0  # singular: not accepted
-        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam
+        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam, K
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,11 +208,20 @@ class ConeProjection:
             if not cached.numel():
                 break
             gc = g[cached]
-            p, lam = self._equality(Z[cached], gc)
+            p, lam, K = self._equality(Z[cached], gc)
             self.equality_calls += int(cached.numel())
             KP = self._products(p, gc % op.P)
             nonneg = (lam >= 0).all(1)
             good = nonneg & ~self._violated(KP, scale[cached])
+            # a group whose step ends at zero needs no exact projection: with lambda_+ the
+            # point -K^T lambda_+ of the polar cone is within s beta of z, so the distance
+            # from z to the polar cone (the norm of the projection) is too
+            lam_c = lam.clamp_min(0.0)
+            p_c = Z[cached] + (K.transpose(1, 2) @ lam_c[:, :, None])[:, :, 0]
+            zero = ~good & (group_norms(p_c) <= s * self.beta * (1 - 1e-12))
+            p = torch.where(zero[:, None], p_c, p)
+            lam = torch.where(zero[:, None], lam_c, lam)
+            good |= zero
             acc = cached[good]
             out[acc] = p[good]
             ok[acc] = True

@@ -11,6 +11,9 @@ is a sampling one:
   the certificate;
 
 and ``lipschitz``, an upper bound on ``||A||_2^2`` (the step size of proximal gradient).
+Sampling and dense operators also give ``subspace_normal(U, V)``, the matrix of
+``S -> U^T A^*(A(U S V^T)) V`` (the normal equations of a fit on fixed row and column
+spaces, which the fast solver's polishing step solves).
 
 - :class:`SamplingOperator`: ``A(X) = (X_{i_k j_k})_k`` over distinct observed entries
   (``||A||_2 = 1``).
@@ -137,6 +140,17 @@ class SamplingOperator:
     def forward_dense(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X)[self.rows, self.cols]
 
+    def subspace_normal(self, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        r"""The ``(r^2, r^2)`` matrix ``N`` of ``S -> U^T A^*(A(U S V^T)) V`` on row-major
+        ``vec(S)``: ``N[(a,b),(c,d)] = sum_i U_ia U_ic G_i[b,d]`` with
+        ``G_i = sum_{j observed in row i} V_j V_j^T`` (one sparse product with ``r^2``
+        columns; nothing ``m x n``)."""
+        r = U.shape[1]
+        VV = (V[:, :, None] * V[:, None, :]).reshape(V.shape[0], r * r)
+        G = self.adjoint(torch.ones(self.p, dtype=U.dtype, device=U.device)) @ VV
+        UU = (U[:, :, None] * U[:, None, :]).reshape(U.shape[0], r * r)
+        return (UU.T @ G).reshape(r, r, r, r).permute(0, 2, 1, 3).reshape(r * r, r * r)
+
     def adjoint(self, y: torch.Tensor) -> _SparseMat:
         return _SparseMat(self, y)
 
@@ -172,6 +186,13 @@ class DenseOperator:
 
     def forward_dense(self, X: np.ndarray) -> np.ndarray:
         return self.A @ np.asarray(X, dtype=np.float64).reshape(-1)
+
+    def subspace_normal(self, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        """The ``(r^2, r^2)`` matrix of ``S -> U^T A^*(A(U S V^T)) V`` on row-major
+        ``vec(S)``: ``Phi^T Phi`` with ``Phi = A (U kron V)`` (``vec(u v^T) = u kron v``)."""
+        r = U.shape[1]
+        Phi = self._A(U.device, U.dtype) @ torch.einsum("ia,jb->ijab", U, V).reshape(-1, r * r)
+        return Phi.T @ Phi
 
     def adjoint(self, y: torch.Tensor) -> _DenseMat:
         return _DenseMat((self._A(y.device, y.dtype).T @ y).reshape(self.shape))

@@ -110,6 +110,12 @@ class SoftImpute:
         after. On low-rank differences a sampling
         operator has curvature near the sampling fraction rather than 1, so accepted steps
         are far longer than ``1/L`` at low sampling rates.
+    rank_growth : float or None
+        A step's rank is at most this factor times the current iterate's (at least the
+        initial block size): a truncated prox, as ``max_rank``, that keeps the first steps
+        of a continuation stage (whose long gradient steps have a high-rank bulk) from
+        jumping to hundreds of singular vectors; the limit doubles at every step the rank
+        needs it, and the stop is still the certified gap. ``None``: no limit.
     polish : bool
         At each gap check, replace the iterate by :func:`polish`'s best point on its row and
         column spaces when that lowers the objective (momentum restarted): the certified gap
@@ -129,6 +135,7 @@ class SoftImpute:
     max_rank: int | None = 200
     backtracking: bool = True
     polish: bool = True
+    rank_growth: float | None = 2.0
 
     def __post_init__(self) -> None:
         check_int(self.max_iter, "max_iter", minimum=1)
@@ -142,15 +149,17 @@ class SoftImpute:
         check_int(self.seed, "seed")
         if self.max_rank is not None:
             check_int(self.max_rank, "max_rank", minimum=1)
+        if self.rank_growth is not None and check_positive(self.rank_growth,
+                                                           "rank_growth") <= 1:
+            raise ValueError("`rank_growth` must be a factor > 1 (or None).")
         if self.continuation is not None and check_positive(self.continuation,
                                                             "continuation") <= 1:
             raise ValueError("`continuation` must be a factor > 1 (or None).")
 
     # --- the partial eigen/singular decomposition of Y = Z + step * W ------------------------
-    def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen):
+    def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen, cap):
         m, n = Uz.shape[0], Vz.shape[0]
-        kmax = min(m, n) if self.max_rank is None else min(m, n, self.max_rank
-                                                              + self.oversample)
+        kmax = min(m, n) if cap is None else min(m, n, cap + self.oversample)
 
         if symmetric:
             def Y(Q):
@@ -190,8 +199,8 @@ class SoftImpute:
             Qv = torch.cat([right, torch.randn(n, grow, generator=gen, dtype=Q.dtype,
                                                device="cpu").to(Q.device)], dim=1)
         keep = vals > thr
-        if self.max_rank is not None:
-            keep[self.max_rank:] = False
+        if cap is not None:
+            keep[cap:] = False
         return left[:, keep], vals[keep] - thr, right[:, keep], right
 
     def _start(self, op, b, lam: float, warm_start: Any, kw: dict, gen):
@@ -226,7 +235,7 @@ class SoftImpute:
         return U, s, V, Qv, k0, lam_c
 
     def _prox_step(self, op, b, point, tk: float, step: float, lam_c: float, Qv, symmetric,
-                   gen):
+                   gen, cap):
         """One proximal step from the extrapolated point ``(Uz, sz, Vz)`` (predictions
         ``zZ``), with backtracking on the step ``tk`` (never below ``1 / L``); returns the new
         factors, their predictions, the right singular subspace, the step and the number of
@@ -236,7 +245,7 @@ class SoftImpute:
         halvings = 0
         while True:
             thr = lam_c * tk
-            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen)
+            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen, cap)
             zn = op.forward_lowrank(Un, sn, Vn)
             if not self.backtracking or tk <= step:
                 break
@@ -247,6 +256,15 @@ class SoftImpute:
             tk = max(step, 0.5 * tk)
             halvings += 1
         return Un, sn, Vn, zn, right, tk, halvings
+
+    def _cap(self, rank: int, k0: int) -> int | None:
+        """The largest rank of the next step: ``max_rank``, and ``rank_growth`` times the
+        current rank (at least ``k0``)."""
+        cap = self.max_rank
+        if self.rank_growth is not None:
+            grown = max(k0, math.ceil(self.rank_growth * rank))
+            cap = grown if cap is None else min(cap, grown)
+        return cap
 
     def _short_message(self, message: str, rel: float, tol: float, rank: int) -> str:
         """Why a solve stopped short of ``tol``."""
@@ -287,7 +305,7 @@ class SoftImpute:
             beta = (t - 1.0) / t_new
             Un, sn, Vn, zn, right, tk, tried = self._prox_step(
                 op, b, _extrapolate((U, s, V, zX), (Uo, so, Vo, zo), beta), tk, step, lam_c,
-                Qv, symmetric, gen)
+                Qv, symmetric, gen, self._cap(s.numel(), k0))
             backtracks += tried
             tk_used = tk
             grow = 2.0 if backtracks == 0 else 1.2  # ramp up fast until the first failure

@@ -125,7 +125,7 @@ class SoftImpute:
     max_iter: int = 5000
     rank: int | None = None
     oversample: int = 5
-    power_iters: int = 2
+    power_iters: int = 1
     check_every: int = 10
     max_time: float | None = None
     device: Any = None

@@ -19,15 +19,21 @@ Nothing ``m x n`` is formed for a sampling operator: iterates are kept as SVDs
 thin blocks (``Y Q``, ``Y^T P``); its leading singular triplets come from block subspace
 iteration warm-started at the previous right singular block (Rayleigh–Ritz for the symmetric
 program), with the block grown until its smallest Ritz value falls below the threshold
-``lambda / L``, so the rank adapts on the fly. Everything runs in torch on the CPU or CUDA.
+``lambda / L``, so the rank adapts on the fly (at most doubling per step). Everything runs
+in torch on the CPU or CUDA.
 
 The solver stops on the **certified** relative duality gap, computed by the lifted program's
 own ``certified_gap`` (the recovery, objective and certificate that ``Lifted.finish`` applies
-afterwards), never on a heuristic.
+afterwards), never on a heuristic. The point it certifies is the iterate *polished* on its
+own row and column spaces (:func:`polish`: an ``r^2 x r^2`` linear system), whose residual
+is a dual point with a gap second order in the distance to the optimum's spaces, where the
+plain residual's is first order; cheap optimistic gap estimates decide when the certificate
+is worth computing.
 
 The program must expose, in linear-operator terms: ``operator`` (``forward_lowrank(U, s,
-V)``, ``adjoint(y)`` with ``@`` and ``.T``, ``lipschitz``, ``shape``), ``b``, ``lam``,
-``symmetric`` and ``certified_gap(primal) -> (value, lower_bound, info)``.
+V)``, ``adjoint(y)`` with ``@`` and ``.T``, ``lipschitz``, ``shape``, and optionally
+``subspace_normal(U, V)`` for polishing), ``b``, ``lam``, ``symmetric`` and
+``certified_gap(primal) -> (value, lower_bound, info)``.
 
 References
 ----------

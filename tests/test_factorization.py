@@ -206,6 +206,30 @@ def test_polish_and_rank_cap_keep_the_answer_and_shorten_the_solve():
         prob.lift().solve("soft_impute", rank_growth=1.0)
 
 
+def test_gap_estimate_is_optimistic(completion):
+    """The cheap estimate that schedules certificates never exceeds the certified gap (its
+    spectral norm is a Ritz value, from below)."""
+    from lift.solvers.soft_impute import _gap_estimate
+
+    prob, _ = completion
+    lifted = prob.lift()
+    sol = lifted.solve("soft_impute", tol=1e-8)
+    U0, V0 = sol.params.factors_numpy()
+    rng = np.random.default_rng(1)
+    gen = torch.Generator().manual_seed(0)
+    for scale in (1e-4, 1e-2, 0.3):
+        X = U0 @ V0.T + scale * rng.standard_normal(prob.shape)
+        Ux, sx, Vxt = np.linalg.svd(X, full_matrices=False)
+        primal = {"U": Ux, "s": sx, "V": Vxt.T}
+        value, lower, _ = lifted.certified_gap(primal)
+        U, s, V = (torch.from_numpy(np.ascontiguousarray(primal[k])) for k in "UsV")
+        z = prob.op.forward_lowrank(U, s, V)
+        F = lifted.program_value(primal)
+        est = _gap_estimate(prob.op, torch.from_numpy(prob.b), prob.lam, (U, s, V, z), F,
+                            False, gen)
+        assert est <= (value - lower) / value * (1 + 1e-9) + 1e-12
+
+
 def test_lanczos_doubling_stops_when_more_steps_cannot_help():
     d = fdata.low_rank(300, 260, 5, fraction=0.2, noise=0.1, seed=0)
     prob = MatrixCompletion(d.train, lam=3.0, shape=d.shape)

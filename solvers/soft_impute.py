@@ -60,8 +60,10 @@ from lift.solvers import register_solver, resolve_device
 
 __all__ = ["SoftImpute", "accepts", "polish", "run"]
 
-#: largest rank ``r`` polished (the normal equations have ``r^2`` unknowns)
+#: largest rank ``r`` polished (the normal equations have ``r^2`` unknowns), and the most
+#: entries of its ``(m + n) x r^2`` work arrays
 POLISH_MAX_RANK = 40
+POLISH_MAX_ENTRIES = 2**24
 
 
 def accepts(lifted) -> bool:
@@ -445,10 +447,12 @@ def polish(op, b: torch.Tensor, lam: float, U: torch.Tensor, V: torch.Tensor,
     (U', s', V') or None
         The SVD of ``U S V^T`` (eigendecomposition, positive part, when symmetric), or
         ``None`` when the operator has no ``subspace_normal``, ``r`` is 0 or above
-        ``max_rank``, or the equations are singular.
+        ``max_rank`` (or the work arrays would exceed :data:`POLISH_MAX_ENTRIES`), or the
+        equations are singular.
     """
     r = U.shape[1]
-    if r == 0 or r > max_rank or not hasattr(op, "subspace_normal"):
+    if (r == 0 or r > max_rank or not hasattr(op, "subspace_normal")
+            or (U.shape[0] + V.shape[0]) * r * r > POLISH_MAX_ENTRIES):
         return None
     N = op.subspace_normal(U, V)
     eye = torch.eye(r, dtype=U.dtype, device=U.device)

@@ -38,6 +38,10 @@ __all__ = ["SamplingOperator", "DenseOperator", "CallableOperator", "ADJOINT_RTO
 
 #: relative tolerance of the adjoint check ``<A x, y> = <x, A^* y>`` on random vectors
 ADJOINT_RTOL = 1e-8
+#: observed fraction from which a sampling operator's ``forward_lowrank`` forms the (small)
+#: product and gathers from it, instead of gathering ``p x k`` rows of both factors (2-3x
+#: faster at 500^2, 20 % observed; the product is at most ``block`` entries)
+DENSE_FORWARD_DENSITY = 0.1
 
 
 class _DenseMat:
@@ -127,9 +131,16 @@ class SamplingOperator:
     def forward_lowrank(self, U: torch.Tensor, s: torch.Tensor, V: torch.Tensor,
                         block: int = 1 << 22) -> torch.Tensor:
         """``(U diag(s) V^T)[rows, cols]``, in chunks of observed entries (temporaries of at
-        most ``block`` numbers)."""
+        most ``block`` numbers); when at least :data:`DENSE_FORWARD_DENSITY` of a matrix of at
+        most ``block`` entries is observed, one product ``(U diag(s)) V^T`` and a gather."""
         r, c = self._idx(U.device)
         Us = U * s
+        m, n = self.shape
+        if m * n <= block and self.p >= DENSE_FORWARD_DENSITY * m * n:
+            key = ("flat", str(U.device))
+            if key not in self._cache:
+                self._cache[key] = r * n + c
+            return (Us @ V.T).reshape(-1)[self._cache[key]]
         out = torch.empty(self.p, dtype=U.dtype, device=U.device)
         chunk = max(1, block // max(U.shape[1], 1))
         for a in range(0, self.p, chunk):

@@ -141,8 +141,16 @@ class SamplingOperator:
             if key not in self._cache:
                 self._cache[key] = r * n + c
             return (Us @ V.T).reshape(-1)[self._cache[key]]
-        out = torch.empty(self.p, dtype=U.dtype, device=U.device)
         chunk = max(1, block // max(U.shape[1], 1))
+        if U.device.type == "cpu":  # numpy's take is 4-5x faster than index_select here
+            Un, Vn = Us.detach().numpy(), V.detach().numpy()
+            out_np = np.empty(self.p, dtype=Un.dtype)
+            for a in range(0, self.p, chunk):
+                out_np[a:a + chunk] = np.einsum(
+                    "ij,ij->i", Un.take(self.rows[a:a + chunk], axis=0),
+                    Vn.take(self.cols[a:a + chunk], axis=0))
+            return torch.from_numpy(out_np)
+        out = torch.empty(self.p, dtype=U.dtype, device=U.device)
         for a in range(0, self.p, chunk):
             out[a:a + chunk] = torch.einsum("ij,ij->i", Us.index_select(0, r[a:a + chunk]),
                                             V.index_select(0, c[a:a + chunk]))

@@ -88,12 +88,15 @@ class ConeProjection:
     ----------
     feas_tol : float
         A row counts as satisfied when ``k^T p >= -feas_tol * max_k |k^T z|``.
-    nnls_calls : int
-        Exact projections so far (the others reused their active rows).
+    rounds : int
+        Batched active-set steps per call before the groups left go to the exact NNLS.
+    nnls_calls, equality_calls : int
+        NNLS solves and batched equality projections (per group) so far.
     """
 
-    def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12) -> None:
-        self.op, self.beta, self.feas_tol = op, beta, feas_tol
+    def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
+                 rounds: int = 8) -> None:
+        self.op, self.beta, self.feas_tol, self.rounds = op, beta, feas_tol, rounds
         self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
         G, dev = 2 * op.P, op.device
         # per group: its active rows (at most d; a basic NNLS solution has no more) ...
@@ -117,9 +120,11 @@ class ConeProjection:
     def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return (KP < -self.feas_tol * scale).any(0)
 
-    def _equality(self, Z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), and
-        its multipliers ``lambda`` (zero on padding); ``lambda`` may be negative."""
+    def _equality(self, Z: torch.Tensor, g: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), its
+        multipliers ``lambda`` (zero on padding; they may be negative) and the rows ``K_R``
+        (B, m, d)."""
         op = self.op
         counts = self.Rn[g]
         m = int(counts.max())
@@ -131,7 +136,7 @@ class ConeProjection:
         lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
         lam = lam[:, :, 0] * mask
         lam[info != 0] = -1.0  # singular: not accepted
-        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam
+        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam, K
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,15 +204,24 @@ class ConeProjection:
             self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
             self.Rn[g[fresh]] = 1
         cached = torch.nonzero(self.Rn[g] > 0).flatten()
-        for _ in range(2 * op.d + 4):  # active-set steps on the equality projections
+        for _ in range(self.rounds):  # active-set steps on the equality projections
             if not cached.numel():
                 break
             gc = g[cached]
-            p, lam = self._equality(Z[cached], gc)
+            p, lam, K = self._equality(Z[cached], gc)
             self.equality_calls += int(cached.numel())
             KP = self._products(p, gc % op.P)
             nonneg = (lam >= 0).all(1)
             good = nonneg & ~self._violated(KP, scale[cached])
+            # a group whose step ends at zero needs no exact projection: with lambda_+ the
+            # point -K^T lambda_+ of the polar cone is within s beta of z, so the distance
+            # from z to the polar cone (the norm of the projection) is too
+            lam_c = lam.clamp_min(0.0)
+            p_c = Z[cached] + (K.transpose(1, 2) @ lam_c[:, :, None])[:, :, 0]
+            zero = ~good & (group_norms(p_c) <= s * self.beta * (1 - 1e-12))
+            p = torch.where(zero[:, None], p_c, p)
+            lam = torch.where(zero[:, None], lam_c, lam)
+            good |= zero
             acc = cached[good]
             out[acc] = p[good]
             ok[acc] = True

@@ -95,6 +95,11 @@ class PatternOperator:
         """``[Xa^T D_i r]_i`` as a (P, d) tensor: one (P x n)(n x d) product."""
         return self.D.T @ (r[:, None] * self.Xa)
 
+    def directions(self, idx: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
+        """The columns ``D_i Xa n_i`` (n x |idx|) for the patterns ``idx``, ``N`` (|idx|, d)
+        holding the ``n_i`` as rows: one (n x d)(d x |idx|) product."""
+        return (self.Xa @ N.T) * self.D[:, idx]
+
     def lipschitz(self, iters: int = 20, seed: int = 0) -> float:
         """An estimate of ``||A||_2^2`` by power iteration (used for the first step)."""
         gen = torch.Generator(device="cpu").manual_seed(seed)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -246,14 +246,14 @@ class ActiveDualStep:
     r"""A better dual candidate for a first-order group-lasso solver's certificate.
 
     Called at every iteration with the solver's dual candidate ``lam`` (a loss gradient), its
-    constraint vectors ``C = A^T lam`` (which the iteration computed anyway) and the current
-    point ``U``; at most every ``every`` iterations, once the nonzero groups are the same as at
-    the previous call, returns :func:`active_dual_step` on the nonzero groups and those that
-    violate their constraint, with the largest constraint norm at the new candidate (one more
-    adjoint product), for the caller's monitor (which keeps the best bound). The period grows
-    so that the step (``n |S|^2`` for ``B^T B``) costs at most ``share`` of the iterations
-    (``cost_iteration`` multiply-adds each); a step whose system would not fit in
-    ``max_entries`` entries of ``B`` is skipped.
+    constraint vectors ``C = A^T lam`` (which the iteration computed anyway) and the point
+    ``U`` whose nonzero groups are taken as the active ones; every ``every`` iterations or
+    more, returns :func:`active_dual_step` on the nonzero groups and those that violate their
+    constraint, with the largest constraint norm at the new candidate (one more adjoint
+    product), for the caller's monitor (which keeps the best bound; a step taken on the wrong
+    groups merely gives a worse one). The period grows so that the steps (``n |S|^2`` for
+    ``B^T B``) cost at most ``share`` of the iterations (``cost_iteration`` multiply-adds
+    each); a step whose ``B`` would have more than ``max_entries`` entries is skipped.
 
     Attributes
     ----------
@@ -268,7 +268,6 @@ class ActiveDualStep:
     every: int = 10
     share: float = 0.15
     max_entries: int = 2**25
-    last: Any = None
     calls: int = 0
     next_at: int = 0
 
@@ -277,13 +276,8 @@ class ActiveDualStep:
                  weights: torch.Tensor | None = None) -> tuple[torch.Tensor, float] | None:
         if self.every <= 0 or k < self.next_at or k % self.every:
             return None
-        support = group_norms(U) > 0
-        stable = self.last is not None and bool(torch.equal(support, self.last))
-        self.last = support
-        if not stable:
-            return None
         norms = group_norms(C)
-        idx = torch.nonzero(support | (norms > beta)).flatten()
+        idx = torch.nonzero((group_norms(U) > 0) | (norms > beta)).flatten()
         m = idx.numel()
         if m == 0 or op.n * m > self.max_entries:
             return None

@@ -220,9 +220,9 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap (or
     on a stall, see :class:`_Stall`: a window > 0 or the rule itself); the certificate's dual
     candidates are the loss gradients at the extrapolated points and, every ``dual_step``
-    iterations or more once the nonzero groups settle, their Newton steps onto the active
-    constraints (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the
-    method's state and the stall's reason (empty if none)."""
+    iterations or more, their Newton steps onto the constraints of the nonzero groups
+    (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the method's state
+    and the stall's reason (empty if none)."""
     stalled = stall if isinstance(stall, _Stall) else _Stall(stall, method.max_iters,
                                                               s.monitor.tol)
 
@@ -312,9 +312,9 @@ class GatedFISTA(_TorchSolver):
         on sparse optima slower (the float32 estimate ``z - y`` loses its digits when the
         residual is small, so the float32 phase runs until it stops halving), hence off.
     dual_step : int
-        Every ``dual_step`` iterations or more (at most 15 % of the work), once the nonzero
-        groups are the same as at the last try, the certificate also tries the loss gradient
-        moved by one Newton step onto the active dual constraints
+        Every ``dual_step`` iterations or more (at most 15 % of the work), the certificate
+        also tries the loss gradient moved by one Newton step onto the dual constraints of the
+        nonzero groups
         (:class:`~lift.solvers.group_lasso.ActiveDualStep`): the certified gap then tracks the
         primal error instead of its square root. On the issue's dense example it halves the
         iterations to a certified 1e-6 (1,115 to 580). 0: only the loss gradients.

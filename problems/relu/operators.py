@@ -92,8 +92,10 @@ class PatternOperator:
         return ((self.D @ U) * self.Xa).sum(1)
 
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
-        """``[Xa^T D_i r]_i`` as a (P, d) tensor: one (P x n)(n x d) product."""
-        return self.D.T @ (r[:, None] * self.Xa)
+        """``[Xa^T D_i r]_i`` as a (P, d) tensor: one (d x n)(n x P) product (about twice as
+        fast on one CPU thread as the same product ordered (P x n)(n x d), measured at
+        n = 2,000 and 10,000 with d = 10, 20 and P = 500)."""
+        return ((r[:, None] * self.Xa).T @ self.D).T.contiguous()
 
     def directions(self, idx: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
         """The columns ``D_i Xa n_i`` (n x |idx|) for the patterns ``idx``, ``N`` (|idx|, d)
@@ -319,8 +321,12 @@ class NewtonPolish:
         self.max_entries, self.max_size = max_entries, max_size
         self.last_support: torch.Tensor | None = None
         self.calls = self.accepted = self.wait = 0
-        #: a Newton step may cost up to this many first-order iterations (multiply-adds)
-        self.budget = 1000
+        #: a Newton step may cost up to this many first-order iterations (multiply-adds); with
+        #: the certificate's dual step (:class:`~lift.solvers.group_lasso.ActiveDualStep`) the
+        #: gap no longer waits for Newton's primal accuracy: at n = 10,000, d = 10, P = 500
+        #: (180 active patterns, two Newton steps of about 40 iterations' time each), FISTA
+        #: without Newton was faster (15-18 s against 20-22 s), hence 200, not 1,000
+        self.budget = 200
 
     def __call__(self, x: Point, Fx: float) -> Point | None:
         op, beta = self.op, self.beta

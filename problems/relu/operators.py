@@ -321,12 +321,8 @@ class NewtonPolish:
         self.max_entries, self.max_size = max_entries, max_size
         self.last_support: torch.Tensor | None = None
         self.calls = self.accepted = self.wait = 0
-        #: a Newton step may cost up to this many first-order iterations (multiply-adds); with
-        #: the certificate's dual step (:class:`~lift.solvers.group_lasso.ActiveDualStep`) the
-        #: gap no longer waits for Newton's primal accuracy: at n = 10,000, d = 10, P = 500
-        #: (180 active patterns, two Newton steps of about 40 iterations' time each), FISTA
-        #: without Newton was faster (15-18 s against 20-22 s), hence 200, not 1,000
-        self.budget = 200
+        #: a Newton step may cost up to this many first-order iterations (multiply-adds)
+        self.budget = 1000
 
     def __call__(self, x: Point, Fx: float) -> Point | None:
         op, beta = self.op, self.beta

@@ -11,7 +11,8 @@ A **problem** holds data and regularization and knows
   (:meth:`Problem.torch_objective`, differentiable, mini-batch aware);
 - its non-convex parameterization at a size (width / rank / order): :meth:`Problem.model`;
 - its data as tensors (:meth:`Problem.data`, :meth:`Problem.batch`; integer index data stays
-  integer), an optional projection after each training step (:meth:`Problem.project_`);
+  integer), an optional projection after each training step (:meth:`Problem.project_`), an
+  optional source of fresh training data for each step (:meth:`Problem.stream`);
 - how to describe a solution (:meth:`Problem.effective_size`, :meth:`Problem.evaluate`,
   :meth:`Problem.describe`, :attr:`Problem.size_name`) and itself (:meth:`Problem.fingerprint`);
 - how to lift itself into a convex (or quasiconvex) program: :meth:`Problem.lift`.
@@ -38,7 +39,7 @@ import hashlib
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -283,6 +284,17 @@ class Problem(abc.ABC):
     def project_(self, model: Any) -> None:
         """Project ``model``'s parameters onto the feasible set in place (after each training
         step). Unconstrained problems keep this no-op."""
+        return None
+
+    def stream(self, seed: int = 0, *, dtype: Any = None, device: Any = None
+               ) -> Iterator[tuple] | None:
+        """Fresh training data, for problems that can sample their data distribution.
+
+        An endless iterator of tuples shaped like :meth:`data` (``n_samples`` new samples per
+        draw, seeded by ``seed``); the trainers then take one step on each draw (with
+        ``weight = 1``) instead of on :meth:`data`, and still record the objective on
+        :meth:`data`. ``None`` (the default): train on :meth:`data`.
+        """
         return None
 
     @abc.abstractmethod

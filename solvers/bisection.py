@@ -53,8 +53,9 @@ class Answer:
     feasible : bool
         ``True`` when the oracle finds ``t`` feasible; ``value``, the objective of ``point`` as
         the caller evaluates it, is an upper bound on ``t^\\star``. It may exceed ``t`` by the
-        inner solver's inaccuracy: then only ``hi`` takes it and the search goes on below
-        ``t``.
+        inner solver's inaccuracy, or be ``inf`` (``t`` feasible only in the closure of the
+        program, e.g. a denominator that vanishes on the data): then only ``hi`` takes it and
+        the search goes on below ``t``.
     point : object or None
         A feasible point (when ``feasible``); when not ``feasible``, optionally a point the
         oracle found on the way (e.g. by an exchange step), whose objective ``value`` still
@@ -118,7 +119,11 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
     Keeps ``lo < t^\star <= hi`` and halves the bracket with one oracle call per step,
     at ``t = (lo + hi) / 2``. A feasible answer sets ``hi`` to the point's own objective (which
     may be well below ``t``); a proved infeasible answer sets ``lo = t``; an unproved
-    infeasible answer stops the bisection.
+    infeasible answer stops the bisection. When an infeasible answer brings a better point
+    (e.g. an exchange step, often the optimum itself), the next call probes just below its
+    objective, ``t = hi (1 - tol / 2)`` (then, unproved, ``t = hi - (tol hi + atol) / 2``): a
+    proof there closes the bracket at once; an unproved probe only falls back to the
+    midpoints.
 
     Parameters
     ----------
@@ -151,6 +156,7 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
     start = time.perf_counter()
     message = ""
     grow = 1.0
+    probe = 0  # how many more calls test just below hi
     top = hi  # upper end of the search: hi, or a level the oracle found only nearly feasible
 
     def done() -> bool:
@@ -165,27 +171,36 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
                        f"only finds nearly feasible; the bracket is [{lo:.6g}, {hi:.6g}]")
             break
         t = lo + grow if not math.isfinite(top) else 0.5 * (lo + top)
+        # the probe's half-width: relative first (a proof there meets ``tol``), then with the
+        # absolute tolerance too (a level closer to hi than the certificate can resolve)
+        half = 0.5 * (tol * max(hi, 0.0) + (atol if probe == 1 else 0.0))
+        probing = bool(probe) and math.isfinite(hi) and half > 0 and hi - half > t
+        if probing:
+            t = hi - half
+        probe = probe - 1 if probing else 0
         ans = oracle(t)
         if ans.point is not None and math.isfinite(ans.value) and ans.value < hi:
             hi, point = float(ans.value), ans.point
+            # the relative probe first unless atol dominates (then only the wider one)
+            probe = 0 if ans.feasible else (2 if 0 < atol < tol * hi else 1)
         if ans.feasible:
-            if not math.isfinite(ans.value):
-                raise ValueError("the oracle reported a feasible point with a non-finite "
-                                 "objective; it must return the point's own objective.")
-            # a point above t (the inner solver's accuracy): search below t all the same
+            # a point above t (the inner solver's accuracy), or none with a finite objective
+            # (t feasible only in the closure of the program): search below t all the same
             top = min(hi, t) if ans.value > t else hi
         elif ans.proved:
             lo, certificate = t, ans.certificate
             grow *= 2.0
         top = min(top, hi)
         steps.append({"t": t, "feasible": bool(ans.feasible), "proved": bool(ans.proved),
-                      "value": float(ans.value), "lo": lo, "hi": hi,
+                      "value": float(ans.value), "lo": lo, "hi": hi, "probe": probing,
                       "time": time.perf_counter() - start, "message": ans.message})
         if verbose:
             print(f"bisection {len(steps):3d}: t={t:.9g} "
                   f"{'feasible' if ans.feasible else 'infeasible'}"
                   f"{'' if ans.feasible or ans.proved else ' (not proved)'}  "
                   f"[{lo:.9g}, {hi:.9g}]")
+        if not ans.feasible and not ans.proved and probing:
+            continue  # a level this close to hi may be beyond what the certificate can prove
         if not ans.feasible and not ans.proved:
             message = (f"the oracle found t={t:.6g} infeasible but could not verify a "
                        f"certificate ({ans.message}); the bracket stops at [{lo:.6g}, "

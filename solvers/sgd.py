@@ -10,7 +10,9 @@ They minimize the problem's own objective (:meth:`lift.Problem.torch_objective`)
 where ``\ell(\theta; B)`` is the data term on the mini-batch ``B`` (the whole data for
 full-batch GD), ``w`` makes it unbiased and ``R`` is the model's regularizer, so that with all
 the data it is the function :meth:`lift.Problem.objective` evaluates. After each step the
-problem may project the parameters onto its feasible set (:meth:`lift.Problem.project_`).
+problem may project the parameters onto its feasible set (:meth:`lift.Problem.project_`). A
+problem that samples its data distribution (:meth:`lift.Problem.stream` not ``None``) gives
+each step a fresh draw of ``n`` samples instead (``w = 1``; Hardt, Ma & Recht's setting).
 
 Two entry points, both generic (they use only the members of :class:`lift.Problem`):
 
@@ -243,6 +245,17 @@ def _projects(prob) -> bool:
     return getattr(type(prob), "project_", Problem.project_) is not Problem.project_
 
 
+def _stream(prob, seed: int, config: TrainConfig, dtype: torch.dtype, device: Any):
+    """The problem's fresh-data iterator for run ``seed`` (``None``: train on its data)."""
+    stream = getattr(prob, "stream", None)
+    stream = stream(seed, dtype=dtype, device=device) if callable(stream) else None
+    if stream is not None and config.batch(prob.n_samples):
+        raise ValueError("`batch_size` must be None for this problem: it draws fresh data "
+                         "for every step (its `stream`), which is already the stochastic "
+                         "gradient.")
+    return stream
+
+
 def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, seed: int = 0,
           size: int | None = None, **settings: Any) -> TrainResult:
     r"""Train ``model`` in place on ``prob.torch_objective`` with ``torch.optim``.
@@ -281,6 +294,7 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
         momentum = config.momentum if config.optimizer == "sgd" else 0.0
         opt = torch.optim.SGD(params, lr=config.lr, momentum=momentum, foreach=False)
     batches = _Batches(n, batch, seed) if batch else None
+    stream = _stream(prob, seed, config, p0.dtype, p0.device)
     plateau = _Plateau(config.patience, config.rtol)
     traj: dict[str, list[float]] = {"step": [], "objective": [], "time": []}
     project = _projects(prob)
@@ -297,13 +311,16 @@ def train(prob, model: torch.nn.Module, config: TrainConfig | None = None, *, se
         return plateau.update(value)
 
     for t in range(config.steps):
-        if batches is None:
+        if stream is not None:
+            obj = prob.torch_objective(model, next(stream))
+        elif batches is None:
             obj = prob.torch_objective(model, data)
         else:
             idx = batches.next().to(p0.device)
             obj = prob.torch_objective(model, prob.batch(data, idx), weight=n / batch)
         if t % config.every == 0:
-            plateaued = record(t, float(obj.detach()) if batches is None else None)
+            full = batches is None and stream is None
+            plateaued = record(t, float(obj.detach()) if full else None)
             if not math.isfinite(traj["objective"][-1]):
                 finite = False
                 break
@@ -402,9 +419,10 @@ class _Stack:
         return functional_call(self.module, state, (data, weight))
 
     def objective(self, data: tuple, idx: torch.Tensor | None = None,
-                  weight: float = 1.0) -> torch.Tensor:
-        """``(B,)`` objectives on all of ``data`` (``idx`` None) or on member ``k``'s
-        mini-batch ``prob.batch(data, idx[k])``, ``chunk`` members at a time."""
+                  weight: float = 1.0, *, per_member: bool = False) -> torch.Tensor:
+        """``(B,)`` objectives on all of ``data`` (``idx`` None), on member ``k``'s
+        mini-batch ``prob.batch(data, idx[k])``, or (``per_member``) on member ``k``'s own
+        data ``tuple(d[k] for d in data)``, ``chunk`` members at a time."""
         from torch.func import vmap
 
         prob, B = self.prob, len(self.seeds)
@@ -415,12 +433,18 @@ class _Stack:
         def member(p, b, i):
             return self._call(p, b, prob.batch(data, i), weight)
 
+        def own(p, b, d):
+            return self._call(p, b, d, weight)
+
         parts = []
         for k0 in range(0, B, self.chunk):
             sl = slice(k0, k0 + self.chunk)
             p = {k: v[sl] for k, v in self.params.items()}
             b = {k: v[sl] for k, v in self.buffers.items()}
-            parts.append(vmap(full)(p, b) if idx is None else vmap(member)(p, b, idx[sl]))
+            if per_member:
+                parts.append(vmap(own)(p, b, tuple(d[sl] for d in data)))
+            else:
+                parts.append(vmap(full)(p, b) if idx is None else vmap(member)(p, b, idx[sl]))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def project_(self, live: list[bool]) -> None:
@@ -496,6 +520,8 @@ def _train_stack(prob, size: int, seeds: list[int], config: TrainConfig, dtype: 
     n, B = prob.n_samples, len(seeds)
     batch = config.batch(n)
     batches = [_Batches(n, batch, s) for s in seeds] if batch else None
+    streams = [_stream(prob, s, config, dtype, device) for s in seeds]
+    streams = streams if streams[0] is not None else None
     plateaus = [_Plateau(config.patience, config.rtol) for _ in range(B)]
     live = [True] * B
     steps_taken, stopped, nonfinite = [config.steps] * B, [False] * B, [False] * B
@@ -505,13 +531,17 @@ def _train_stack(prob, size: int, seeds: list[int], config: TrainConfig, dtype: 
     live_t = torch.ones(B, dtype=torch.bool, device=device)
     start = time.perf_counter()
     for t in range(config.steps):
-        if batches is None:
+        if streams is not None:  # member k's own fresh draw, stacked: (B, ...) per tensor
+            draws = [next(st) for st in streams]
+            obj = stack.objective(tuple(torch.stack(d) for d in zip(*draws, strict=True)),
+                                  per_member=True)
+        elif batches is None:
             obj = stack.objective(data)
         else:
             idx = torch.stack([bt.next() for bt in batches]).to(device)  # (B, batch)
             obj = stack.objective(data, idx, weight=n / batch)
         if t % config.every == 0:
-            if batches is None:
+            if batches is None and streams is None:
                 values = obj.detach()
             else:
                 with torch.no_grad():

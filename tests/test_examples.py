@@ -91,6 +91,8 @@ def test_transfer_overparameterization_example(tmp_path):
         assert min(values) >= res["bound"]
     assert res["truth"] >= res["bound"]
     assert np.min(res["reached"][8]) < np.min(res["reached"][2])
+    assert np.min(res["impulse_error"][8]) < np.min(res["impulse_error"][2])
+    assert not res["table"]["below_bound"].fillna(False).any()
 
 
 def test_relu_3d_bound_example(tmp_path):

@@ -130,3 +130,31 @@ def test_compare_reports_a_loose_bound_with_its_gap():
     assert "certified global lower bound" in text
     if cmp.bound_gap > cmp.CERTIFIED_GAP:
         assert not cmp.certified and "relative gap" in text and "NOT a global" in text
+
+
+def test_milp_refine_reuses_the_certificates_branch_and_bound(monkeypatch):
+    """With ``bound_time``, every solve's certificate runs branch and bound on the solution's
+    dual point; column generation prices the same point and must not solve it again."""
+    import lift.problems.relu.global_bound as gb
+
+    calls = []
+    real = gb.pricing_bound
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gb, "pricing_bound", counting)
+    monkeypatch.setattr(gb, "_RECENT", {})          # earlier tests priced the same points
+    prob = _problem(2, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lifted = prob.lift(patterns=6, seed=0, verify=False, bound_time=10)
+        sol = lifted.solve(solver="clarabel")
+        assert len(calls) == 2                       # one per sign, by the certificate
+        lifted2, sol2, report = lifted.refine(sol, rounds=2, pricing="milp", solver="clarabel")
+    solves = 1 + report["rounds"]
+    assert len(calls) == 2 * solves                  # not 4 per round
+    assert report["global_bound"] <= sol2.value + 1e-9
+    assert sol2.global_bound is not None
+    assert abs(sol2.global_bound - report["global_bound"]) <= 1e-9 * abs(sol2.value)

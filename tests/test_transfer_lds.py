@@ -164,3 +164,85 @@ def test_families_are_registered():
         prob, test = fams[name].build(parser.parse_args(argv))
         assert prob.name == name and prob.size_name == "order"
         assert prob.check_test(test) is None or prob.check_test(test).shape == (20,)
+
+
+def test_fresh_sequences_hardt_ma_recht():
+    """Hardt-Ma-Recht's SGD: every step draws new N(0, 1) inputs and the true system's
+    outputs (Problem.stream). Fitted orders n, 2n, 4n never go below the certified bound of
+    the fixed data, the population follows its solo runs, and the larger orders reach a
+    smaller impulse-response error within the same budget."""
+    from lift.solvers.sgd import TrainConfig, train, train_population
+
+    torch.set_num_threads(1)
+    u, y, system = lds_data(2, 20, 16, noise=0.1, seed=1)
+    prob = LinearSystemID(u, y, 8, project=True, system=system, noise=0.1, fresh=True)
+    # the draws are new at every step and are the system's outputs (noise aside)
+    clean = LinearSystemID(u, y, 8, system=system, fresh=True).stream(3)
+    (u1, y1), (u2, _) = next(clean), next(clean)
+    assert u1.shape == (16, 20) and not torch.equal(u1, u2)
+    np.testing.assert_allclose(y1.numpy(), simulate(system, u1.numpy()), atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InaccurateSolutionWarning)
+        bound = prob.lift().solve(solver="lstsq").global_bound
+    config = TrainConfig(optimizer="adam", steps=150, lr=3e-2, clip=100.0)
+    reached = {}
+    for order in (2, 4, 8):
+        res = train(prob, prob.model(order, 0), config, seed=0)
+        assert prob.objective(res.params) >= bound
+        reached[order] = prob.evaluate(res.params)["impulse_error"]
+    assert reached[8] < reached[4] < reached[2]
+    # (without the pole scaling, whose threshold would amplify rounding differences)
+    free = LinearSystemID(u, y, 8, system=system, noise=0.1, fresh=True)
+    solo = [train(free, free.model(4, s), config, seed=s).objective for s in (0, 1)]
+    pop = [r.objective for r in train_population(free, [4, 4], [0, 1], config)]
+    np.testing.assert_allclose(pop, solo, rtol=1e-9)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(prob, prob.model(2), config, batch_size=4)
+
+
+def test_acquiescent_projection_is_the_euclidean_projection():
+    from lift.problems.transfer.lds import _sector, project_acquiescent
+
+    rng = np.random.default_rng(0)
+    S = _sector(4)
+    inside = [np.zeros(4)]
+    for _ in range(6):
+        a = 1.5 * rng.standard_normal(4)
+        p = project_acquiescent(a)
+        assert np.min(S[:, 0] + S[:, 1:] @ p) >= -1e-8  # in the sector ...
+        assert np.max(np.abs(np.roots(np.r_[1.0, p]))) < 1.0  # ... hence stable
+        np.testing.assert_allclose(project_acquiescent(p), p, atol=1e-7)  # idempotent
+        inside.append(p)
+    for a in 1.5 * rng.standard_normal((6, 4)):
+        p = project_acquiescent(a)
+        # the variational inequality of a projection onto a convex set
+        for x in inside:
+            assert (a - p) @ (x - p) <= 1e-6 * (1 + np.linalg.norm(a - p))
+    u, y, system = lds_data(2, 20, 4, seed=0)
+    prob = LinearSystemID(u, y, 4, project="acquiescent")
+    model = prob.model(3)
+    with torch.no_grad():
+        model.a.copy_(torch.tensor([-2.5, 2.0, -0.6]))
+    prob.project_(model)
+    assert np.max(np.abs(np.roots(np.r_[1.0, model.system()[0]]))) < 1.0
+
+
+def test_fresh_and_system_validation():
+    u, y, system = lds_data(2, 20, 4, seed=0)
+    with pytest.raises(ValueError, match="`fresh=True`.*system"):
+        LinearSystemID(u, y, 2, fresh=True)
+    with pytest.raises(ValueError, match="unstable"):
+        LinearSystemID(u, y, 2, system=(np.array([-2.5, 1.5]), np.ones(2), 0.0))
+    with pytest.raises(TypeError, match="`system`"):
+        LinearSystemID(u, y, 2, system=np.ones(3))
+    with pytest.raises(ValueError, match="`project`"):
+        LinearSystemID(u, y, 2, project="ball")
+    assert LinearSystemID(u, y, 2).stream(0) is None
+    # the command line builds Hardt-Ma-Recht's setting
+    from lift.families import families
+
+    parser = argparse.ArgumentParser()
+    families()["lds"].add_arguments(parser, "compare")
+    prob, _ = families()["lds"].build(parser.parse_args(
+        ["--length", "20", "--sequences", "3", "--fresh", "--project", "acquiescent"]))
+    assert prob.fresh and prob.project == "acquiescent" and prob.stream(0) is not None

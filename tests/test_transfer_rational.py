@@ -13,7 +13,7 @@ import scipy.signal
 import torch
 
 from lift.errors import InaccurateSolutionWarning
-from lift.problems.transfer import RationalFit
+from lift.problems.transfer import RationalFit, classic
 from lift.solvers.bisection import Answer, bisect
 
 
@@ -160,7 +160,8 @@ def test_filter_fit_on_the_unit_circle_is_stable():
     _, h = scipy.signal.freqz(b, a, worN=w)
     prob = RationalFit(np.exp(1j * w), h, 3, 3, stable=True)
     sol = prob.lift().solve(tol=1e-5)
-    assert sol.global_bound is None  # the SOCP level only bounds E_inf from above
+    # the S-lemma bound holds without the stability constraint, hence with it
+    assert 0 < sol.global_bound <= sol.value
     assert sol.value <= sol.program_value * (1 + 1e-9)
     assert sol.info["pole_radius"] < 1.0
     assert np.all(np.abs(prob.poles(sol.params)) < 1.0)
@@ -187,6 +188,44 @@ def test_noiseless_filter_response_is_recovered():
     # at a lower degree the rotated surrogate is still the better fit
     low = RationalFit(z, h, 2, 2)
     assert low.lift().solve().value < low.lift(phase="none").solve().value
+
+
+def test_complex_data_get_a_checked_s_lemma_bound():
+    """Frequency responses: the SOCP's level only bounds E_inf from above, but multipliers
+    that make sum_k lam_k (|p_k - g_k q_k|^2 - t^2 |q_k|^2) positive definite prove that no
+    fit reaches t. The Chebyshev-I filter at (4, 4) gets a bound within 2 % of its fit; the
+    check is the library's: at the fit's own value (a fit exists) no multipliers pass, and
+    neither does mass on one point."""
+    from lift.problems.transfer import filter_response
+
+    z, h, _ = filter_response("cheby1", 6, points=120)
+    prob = RationalFit(z, h, 4, 4)
+    lifted = prob.lift()
+    sol = lifted.solve(tol=1e-6)
+    bound, lam = sol.global_bound, sol.info["quadratic_multipliers"]
+    assert 0.98 * sol.value < bound <= sol.value
+    assert lifted.quadratic_margin(bound, lam) > 0
+    assert lifted.quadratic_margin(sol.value, lam) < 0
+    one = np.zeros_like(lam)
+    one[0] = 1.0
+    assert lifted.quadratic_margin(0.5 * bound, one) < 0
+    # no fit of type (4, 4) or lower found otherwise goes below it
+    rng = np.random.default_rng(0)
+    a, b = sol.params.coefficients()
+    for _ in range(200):
+        scale = 10.0 ** rng.uniform(-6, -1)
+        assert prob.objective((a + scale * rng.standard_normal(a.size),
+                               b + scale * rng.standard_normal(b.size))) >= bound
+    low = RationalFit(z, h, 2, 2).lift().solve(tol=1e-6)
+    assert low.value >= bound
+    # nor does SGD (Adam on the max error itself), at any order of the family
+    from lift.solvers.sgd import train
+
+    for order in (2, 4):
+        model = prob.model(order, seed=order)
+        train(prob, model, steps=200, lr=1e-2, optimizer="adam")
+        assert prob.objective(model) >= bound
+    assert prob.lift(quadratic_steps=0).solve(tol=1e-6).global_bound is None
 
 
 def test_sanathanan_koerner_baseline():
@@ -239,6 +278,50 @@ def test_bisect_driver_on_a_toy_oracle():
     assert not res.converged and res.lo == 0.0 and "could not verify" in res.message
     with pytest.raises(ValueError, match="lo <= hi"):
         bisect(oracle, 2.0, 1.0)
+
+
+def test_bisect_probes_below_a_point_found_on_the_way():
+    """An infeasible answer that brings the optimum (an exchange step) is followed by a probe
+    just below it: the bracket closes in three calls instead of ~30 midpoints; a probe the
+    oracle cannot prove falls back to the midpoints instead of stopping."""
+    def exchange(t):
+        if t >= math.pi:
+            return Answer(feasible=True, point=t, value=t)
+        return Answer(feasible=False, certificate=t, proved=True, point="x", value=math.pi)
+
+    res = bisect(exchange, 0.0, 10.0, tol=1e-9, point="p")
+    assert res.converged and res.lo < math.pi == res.hi and len(res.steps) == 3
+    assert res.steps[-1]["probe"] and res.hi - res.lo <= 1e-9 * math.pi
+
+    def blunt(t):  # cannot prove levels within 2e-4 of the optimum
+        if t >= math.pi:
+            return Answer(feasible=True, point=t, value=t)
+        return Answer(feasible=False, certificate=t, proved=math.pi - t > 2e-4,
+                      point="x", value=math.pi)
+
+    res = bisect(blunt, 0.0, 10.0, tol=1e-4)
+    assert res.converged and res.hi == math.pi and res.hi - res.lo <= 1e-4 * math.pi
+    assert [s["probe"] for s in res.steps[1:4]] == [False, True, False]
+
+
+def test_row_weights_keep_tiny_denominators_resolvable():
+    """abs(x) at type (10, 10): the best denominators nearly vanish at x = 0 (Newman). The
+    phase-I rows weighted by 1 / q of the best point keep the LP resolvable there: the
+    certified bracket is within 1 % (it was [7.9e-5, 1.5e-4] with unit rows), and the
+    HiGHS multipliers mapped back to unit rows pass the library's own check."""
+    x, g = classic("abs", 201)
+    prob = RationalFit(x, g, 10, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InaccurateSolutionWarning)
+        sol = prob.lift().solve(tol=1e-6)
+    lo, hi = sol.info["bracket"]
+    assert sol.global_bound == lo > 0 and (hi - lo) / hi < 1e-2
+    # q varies over 8 orders of magnitude on the data: evaluating p / q in float64 from
+    # rescaled coefficients differs by rounding of about 1e-7 absolute where q is tiny
+    assert prob.objective(sol.params) == pytest.approx(hi, rel=1e-4)
+    lifted = prob.lift()
+    _, _, _, cert = lifted._solve_lp(0.9 * lo)
+    assert lifted.verify(cert)[0] > 0
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -132,7 +132,7 @@ def _dual_point(lifted, sol) -> np.ndarray:
 
 def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: int = 0,
                       include: Any = (), max_add: int | None = None, solver: str = "auto",
-                      tol: float = 1e-6, pricing: str = "ascent", time_limit: float = 60.0,
+                      tol: float = 1e-6, pricing: str = "ascent", time_limit: float | None = None,
                       **options: Any):
     """Add violated patterns to a sampled program and re-solve until none is found.
 
@@ -158,8 +158,10 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
         the candidates and whose upper bound on the violation certifies the point: the report
         then has ``violation_upper`` and ``global_bound`` (a lower bound on every network).
         Practical for inputs up to about 5-D.
-    time_limit : float
-        Seconds of each round's branch and bound (``pricing="milp"``).
+    time_limit : float, optional
+        Seconds of each round's branch and bound (``pricing="milp"``); default the lift's
+        ``bound_time`` if it has one (then the certificate's branch and bound of each
+        solution is reused, not repeated), else 60.
     solver, tol, **options
         As for ``lifted.solve``.
 
@@ -178,6 +180,8 @@ def column_generation(lifted, sol, *, rounds: int = 5, starts: int = 64, seed: i
     if pricing == "milp" and not lifted.cone:
         raise ValueError("`pricing='milp'` bounds the cone program's pricing problem; lift with "
                          "program='cone', or use pricing='ascent'.")
+    if time_limit is None:
+        time_limit = lifted.bound_time if lifted.bound_time > 0 else 60.0
     prob = lifted.problem
     extra = network_gates(prob, list(include))
     history, added = [], 0

@@ -35,6 +35,7 @@ is reported next to the largest value found.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 
 import numpy as np
@@ -46,6 +47,11 @@ __all__ = ["PricingBound", "GlobalBound", "pricing_bound", "global_lower_bound"]
 #: HiGHS's primal and integrality feasibility tolerances are 1e-7 and 1e-6; this is the
 #: violation the margin of the bound allows for
 FEAS_TOL = 1e-6
+#: the last few pricing results, keyed by data, dual point and time limit: ``lifted.solve``
+#: (whose certificate runs branch and bound) and column generation (which prices the same
+#: dual point next) would otherwise solve the same mixed-integer programs twice
+_RECENT: dict[str, tuple] = {}
+_RECENT_SIZE = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +229,16 @@ def global_lower_bound(prob, params, *, time_limit: float = 60.0,
     if lam is None:
         lam = prob.loss.grad(prob.predict(params, prob.X), prob.y)
     lam = prob.loss.project_dual(np.asarray(lam, dtype=np.float64), prob.y)
-    results = [pricing_bound(prob.Xa, s * lam, time_limit=time_limit / 2) for s in (1.0, -1.0)]
+    key = hashlib.sha1(np.ascontiguousarray(prob.Xa).tobytes()
+                       + np.ascontiguousarray(lam).tobytes()
+                       + np.float64(time_limit).tobytes()).hexdigest()
+    results = _RECENT.get(key)
+    if results is None:
+        results = tuple(pricing_bound(prob.Xa, s * lam, time_limit=time_limit / 2)
+                        for s in (1.0, -1.0))
+        if len(_RECENT) >= _RECENT_SIZE:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = results
     upper = max(r.upper for r in results)
     tmax = 1.0 if upper <= prob.beta else prob.beta / upper
     bound, _t = prob.loss.best_scaled_dual(lam, prob.y, tmax)

@@ -954,9 +954,19 @@ def _accepts_active_set(lifted) -> bool:
                                       and lifted.problem.loss.name == "squared")
 
 
+def _accepts_fista(lifted) -> bool:
+    return _accepts_gated(lifted) or _accepts_cone(lifted)
+
+
 def run_gated(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
               ) -> SolverResult:
-    """Registry entry ``"fista"``: :class:`GatedFISTA` on a gated ReLU lift."""
+    """Registry entry ``"fista"``: :class:`GatedFISTA` on a gated ReLU lift, projected FISTA
+    (:class:`~lift.problems.relu.cone_fista.ConeFISTA`) on the cone program."""
+    if lifted.program == "cone":
+        from lift.problems.relu.cone_fista import ConeFISTA
+
+        solver, warm = parse_options(ConeFISTA, options)
+        return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
     solver, warm = parse_options(GatedFISTA, options)
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
@@ -976,6 +986,6 @@ def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: 
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
-register_solver("fista", _accepts_gated, run_gated)
+register_solver("fista", _accepts_fista, run_gated)
 register_solver("al", _accepts_cone, run_cone)
 register_solver("active_set", _accepts_active_set, run_active_set)

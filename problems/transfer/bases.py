@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "BASES", "detect_kind", "basis_matrix", "to_polynomial"]
+__all__ = ["KINDS", "BASES", "detect_kind", "basis_matrix", "to_polynomial", "sector_rows"]
 
 #: where the data lives
 KINDS = ("interval", "circle", "axis")
@@ -73,3 +73,14 @@ def to_polynomial(coef: np.ndarray, kind: str, basis: str,
     alpha, beta = 2.0 / (b - a), -(a + b) / (b - a)
     return np.polynomial.polynomial.polyval(
         np.polynomial.Polynomial([beta, alpha]), power).coef if power.size > 1 else power
+
+
+def sector_rows(degree: int, freqs: np.ndarray, tau: float = 0.0) -> np.ndarray:
+    r"""Rows ``S`` with ``S b >= 0`` iff ``Re q >= (1 + tau) |Im q|`` at ``z = e^{i w}`` for
+    every ``w`` in ``freqs``, where ``q(z) = sum_{j=0}^{degree} b_j z^{-j}`` (Hardt, Ma &
+    Recht's acquiescence sector). A ``q`` with ``Re q > 0`` on the whole circle has winding
+    number 0 around the origin, so ``z^degree q(z)`` has all its roots inside the unit disc."""
+    Z = basis_matrix(np.exp(1j * np.asarray(freqs, float)), degree, "circle", "delay",
+                     (0.0, np.pi))
+    c = 1.0 + tau
+    return np.concatenate([Z.real - c * Z.imag, Z.real + c * Z.imag])

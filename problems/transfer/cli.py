@@ -54,6 +54,12 @@ def _lds_arguments(p: argparse.ArgumentParser, command: str) -> None:
                    help="Hankel nuclear-norm weight (default: 0, least squares)")
     p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seed of the system and data")
+    p.add_argument("--fresh", action="store_true",
+                   help="Hardt-Ma-Recht SGD: new N(0,1) input sequences and their outputs "
+                        "from the true system at every training step")
+    p.add_argument("--project", default="none", choices=["none", "radius", "acquiescent"],
+                   help="after each training step: scale the poles into radius 0.99, or "
+                        "project onto the acquiescent region (default: none)")
 
 
 def _lds_build(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -61,7 +67,12 @@ def _lds_build(args: argparse.Namespace) -> tuple[Any, Any]:
 
     u, y, system = lds_data(args.true_order, args.length, args.sequences, noise=args.noise,
                             seed=args.seed)
-    prob = LinearSystemID(u, y, args.order, reg=args.reg)
+    project, fresh = getattr(args, "project", "none"), bool(getattr(args, "fresh", False))
+    # the system only when SGD samples from it (the problem's fingerprint, hence a store's
+    # keys, stay those of earlier sweeps otherwise)
+    prob = LinearSystemID(u, y, args.order, reg=args.reg, system=system if fresh else None,
+                          noise=args.noise, fresh=fresh,
+                          project=False if project == "none" else project)
     return prob, impulse_response(*system, args.length)
 
 

@@ -57,6 +57,7 @@ input/output functions. Regelungstechnik 14, 1966.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -65,9 +66,10 @@ import torch
 
 from lift.base import Certificate, Lifted, Problem
 from lift.errors import check_int, check_positive, check_real_dtype
+from lift.problems.transfer.bases import sector_rows
 
 __all__ = ["LinearSystemID", "LDSLift", "LDSModel", "random_stable_system", "simulate",
-           "lds_data", "ho_kalman", "hankel"]
+           "lds_data", "ho_kalman", "hankel", "project_acquiescent", "ACQUIESCENT_GRID"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,15 +231,30 @@ class LinearSystemID(Problem):
         parameters has rank at most that).
     reg : float >= 0
         ``lambda``, the Hankel nuclear-norm weight (see the module docstring).
-    project : bool
-        Keep SGD's iterates stable: :meth:`project_` scales the poles into radius ``0.99``.
+    project : bool or {"radius", "acquiescent"}
+        Keep SGD's iterates stable (:meth:`project_`): ``True`` or ``"radius"`` scales the
+        poles into radius ``0.99``; ``"acquiescent"`` is the Euclidean projection of ``a``
+        onto Hardt–Ma–Recht's acquiescent region ``Re q >= |Im q|`` on the unit circle
+        (``q(z) = 1 + sum_i a_i z^{-i}``, sampled on :data:`ACQUIESCENT_GRID` frequencies), a
+        convex set of stable denominators.
+    system : (a, c, d), optional
+        The stable system that generated the data, when known (e.g. from :func:`lds_data`):
+        :meth:`evaluate` then reports the impulse-response error against it, and
+        ``fresh=True`` can draw new data from it.
+    noise : float >= 0
+        Standard deviation of the output noise of the fresh sequences.
+    fresh : bool
+        Hardt–Ma–Recht's SGD: every training step draws ``N`` new N(0, 1) input sequences of
+        length ``T`` and their (noisy) outputs from ``system`` (:meth:`stream`); the
+        objective, the lift and its bound stay those of the data ``(u, y)``.
     """
 
     name = "lds"
     size_name = "order"
 
     def __init__(self, u: Any, y: Any, order: int, *, reg: float = 0.0,
-                 project: bool = False) -> None:
+                 project: bool | str = False, system: Any = None, noise: float = 0.0,
+                 fresh: bool = False) -> None:
         U = _sequences(u, "u")
         Y = _sequences(y, "y")
         if U.shape != Y.shape:
@@ -256,9 +273,18 @@ class LinearSystemID(Problem):
                              f"at most {(T - 1) // 2}. Use longer sequences or a lower order.")
         self.u, self.y, self.order = U, Y, n
         self.reg = check_positive(reg, "reg", strict=False)
-        if not isinstance(project, bool):
-            raise TypeError(f"`project` must be a bool, got {type(project).__name__}.")
-        self.project = project
+        if project not in (False, True, "radius", "acquiescent"):
+            raise ValueError(f"`project` must be False, True, 'radius' or 'acquiescent', got "
+                             f"{project!r}.")
+        self.project = "radius" if project is True else project
+        self.system = None if system is None else _check_system(system)
+        self.noise = check_positive(noise, "noise", strict=False)
+        if not isinstance(fresh, bool):
+            raise TypeError(f"`fresh` must be a bool, got {type(fresh).__name__}.")
+        if fresh and self.system is None:
+            raise ValueError("`fresh=True` draws new sequences from the true system: pass it "
+                             "as `system=(a, c, d)` (lds_data returns it).")
+        self.fresh = fresh
         self.rows = T // 2
         M = self.conv_matrix()
         G = M.T @ M
@@ -290,6 +316,15 @@ class LinearSystemID(Problem):
         """``(u, y)`` as ``(N, T)`` tensors."""
         kw = {"dtype": dtype or torch.float64, "device": device}
         return torch.as_tensor(self.u, **kw), torch.as_tensor(self.y, **kw)
+
+    def stream(self, seed: int = 0, *, dtype: Any = None, device: Any = None):
+        """With ``fresh=True``: endless draws ``(u, y)`` of ``N`` new N(0, 1) input sequences
+        of length ``T`` and the outputs of ``system`` with N(0, noise^2) noise, seeded by
+        ``seed`` (``None`` otherwise: train on the data)."""
+        if not self.fresh:
+            return None
+        return _draws(impulse_response(*self.system, self.length), self.u.shape, self.noise,
+                      check_int(seed, "seed"), dtype or torch.float64, device)
 
     # --- non-convex side ----------------------------------------------------------------------
     def model(self, size: int, seed: int = 0, *, dtype: Any = None,
@@ -347,13 +382,21 @@ class LinearSystemID(Problem):
         return h
 
     def project_(self, model: LDSModel) -> None:
-        """With ``project=True``: when a pole leaves radius 0.99, scale all poles by
-        ``0.99 / max |pole|`` (``a_i <- a_i s^i``); a stabilizing map, not the Euclidean
-        projection onto Hardt–Ma–Recht's acquiescent region."""
+        """``project="radius"`` (or ``True``): when a pole leaves radius 0.99, scale all poles
+        by ``0.99 / max |pole|`` (``a_i <- a_i s^i``), a stabilizing map;
+        ``"acquiescent"``: the Euclidean projection of ``a`` onto the acquiescent region
+        (a small QP, solved only when ``a`` is outside)."""
         if not self.project:
             return None
         with torch.no_grad():
             a = model.a.detach().cpu().double().numpy()
+            if self.project == "acquiescent":
+                if a.size:
+                    out = project_acquiescent(a)
+                    if out is not a:
+                        model.a.copy_(torch.as_tensor(out, dtype=model.a.dtype,
+                                                      device=model.a.device))
+                return None
             radius = float(np.max(np.abs(np.roots(np.concatenate([[1.0], a]))))) if a.size \
                 else 0.0
             if radius > 0.99:
@@ -368,9 +411,14 @@ class LinearSystemID(Problem):
         return int(np.sum(s > 1e-8 * max(s[0], 1e-300)))
 
     def evaluate(self, params: Any, test: Any = None) -> dict[str, float]:
+        """``rms_error`` of the outputs on the data; ``impulse_error``, the max error of the
+        impulse response against ``test`` (a true impulse response) or, without one, against
+        ``system`` when known."""
         h = self.impulse(params)
         resid = self.y - np.stack([np.convolve(ui, h)[: self.length] for ui in self.u])
         out = {"rms_error": float(np.sqrt(np.mean(resid ** 2)))}
+        if test is None and self.system is not None:
+            test = impulse_response(*self.system, self.length)
         if test is not None:
             out["impulse_error"] = float(np.max(np.abs(h - test)))
         return out
@@ -389,8 +437,13 @@ class LinearSystemID(Problem):
                 "reg": self.reg}
 
     def _fingerprint_items(self) -> dict[str, Any]:
-        return {"u": self.u, "y": self.y, "order": self.order, "reg": self.reg,
-                "project": self.project}
+        out = {"u": self.u, "y": self.y, "order": self.order, "reg": self.reg,
+               "project": {"radius": True}.get(self.project, self.project)}
+        if self.system is not None:  # (kept out otherwise: earlier stores keep their keys)
+            out.update(system=np.concatenate([self.system[0], self.system[1],
+                                              [self.system[2]]]),
+                       noise=self.noise, fresh=self.fresh)
+        return out
 
     # --- conversions --------------------------------------------------------------------------
     def to_scipy(self, params: Any):
@@ -423,6 +476,82 @@ def state_space(system: tuple[np.ndarray, np.ndarray, float]):
     B = np.zeros((n, 1))
     B[0, 0] = 1.0
     return A, B, np.asarray(c, float)[None, :], np.array([[float(d)]])
+
+
+#: frequencies in [0, pi] on which :func:`project_acquiescent` imposes the sector
+ACQUIESCENT_GRID = 128
+
+
+@functools.cache
+def _sector(n: int) -> np.ndarray:
+    """The acquiescence rows of order ``n`` on :data:`ACQUIESCENT_GRID` frequencies."""
+    return sector_rows(n, np.linspace(0.0, np.pi, ACQUIESCENT_GRID))
+
+
+def project_acquiescent(a: np.ndarray) -> np.ndarray:
+    r"""The Euclidean projection of the denominator ``a`` onto the acquiescent region
+
+    .. math::
+
+        \min_x \|x - a\|^2 \quad\text{s.t.}\quad
+        \operatorname{Re} q_x(e^{i w}) \ge |\operatorname{Im} q_x(e^{i w})|,
+        \qquad q_x(z) = 1 + \textstyle\sum_i x_i z^{-i},
+
+    for ``w`` on :data:`ACQUIESCENT_GRID` frequencies of ``[0, pi]`` (Hardt, Ma & Recht's
+    sector with ``tau = 0``; its members are stable), a QP solved by Clarabel. Returns ``a``
+    itself when it is already inside."""
+    import clarabel
+    import scipy.sparse
+
+    a = np.asarray(a, dtype=np.float64)
+    S = _sector(int(a.size))
+    if np.all(S[:, 0] + S[:, 1:] @ a >= 0):
+        return a
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solver = clarabel.DefaultSolver(scipy.sparse.identity(a.size, format="csc"), -a,
+                                    scipy.sparse.csc_matrix(-S[:, 1:]), S[:, 0].copy(),
+                                    [clarabel.NonnegativeConeT(S.shape[0])], settings)
+    sol = solver.solve()
+    x = np.asarray(sol.x, dtype=np.float64)
+    if str(sol.status) not in ("Solved", "AlmostSolved") or not np.all(np.isfinite(x)):
+        raise RuntimeError(f"the acquiescent projection failed: Clarabel {sol.status}")
+    return x
+
+
+def _draws(h: np.ndarray, shape: tuple[int, int], noise: float, seed: int, dtype: Any,
+           device: Any):
+    """Endless ``(u, y)``: N(0, 1) inputs of ``shape`` and ``y = h * u + noise``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    kernel = torch.as_tensor(h[::-1].copy(), dtype=dtype)[None, None, :]
+    T = shape[1]
+    while True:
+        u = torch.randn(shape, generator=gen, dtype=dtype)
+        y = torch.nn.functional.conv1d(torch.nn.functional.pad(u[:, None, :], (T - 1, 0)),
+                                       kernel)[:, 0, :]
+        if noise > 0:
+            y = y + noise * torch.randn(shape, generator=gen, dtype=dtype)
+        yield u.to(device), y.to(device)
+
+
+def _check_system(system: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(a, c, d)`` of a stable system in controllable canonical form."""
+    if not isinstance(system, tuple | list) or len(system) != 3:
+        raise TypeError("`system` must be a tuple (a, c, d) (denominator, numerator, "
+                        "feedthrough), e.g. the third output of lds_data.")
+    a = np.atleast_1d(np.asarray(system[0], dtype=np.float64))
+    c = np.atleast_1d(np.asarray(system[1], dtype=np.float64))
+    d = float(np.asarray(system[2], dtype=np.float64))
+    if a.ndim != 1 or a.shape != c.shape:
+        raise ValueError(f"`system`: a and c must be 1-D of the same length, got shapes "
+                         f"{a.shape} and {c.shape}.")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(c)) and math.isfinite(d)):
+        raise ValueError("`system` contains NaN or infinite values.")
+    radius = float(np.max(np.abs(np.roots(np.r_[1.0, a])))) if a.size else 0.0
+    if radius >= 1:
+        raise ValueError(f"`system` is unstable (a pole of radius {radius:.4g} >= 1): its "
+                         "outputs grow without bound. Pass a stable system.")
+    return a, c, d
 
 
 def _sequences(value: Any, name: str) -> np.ndarray:

@@ -49,8 +49,16 @@ reported. (The bound is for denominators ``>= 0`` on the data, a closure of the 
 Complex data (the circle or the imaginary axis) use second-order cones
 ``|p(x_k) - g_k q(x_k)| <= t Re q(x_k) + s`` (an SOCP). Since ``|q| >= Re q``, the program's
 level ``max_k |p - g q| / Re q`` is an upper bound on ``E_inf``: the bisection finds the global
-optimum of that surrogate, the recovered fit's true error is at most it, but no certified
-bound on the non-convex optimum follows (``global_bound`` is ``None``). ``stable=True`` (unit
+optimum of that surrogate, and the recovered fit's true error is at most it. The true sublevel
+sets are not convex here: ``|p_k - g_k q_k| <= t |q_k|`` is ``x^T (R_k^T R_k - t^2 Q_k^T Q_k)
+x <= 0`` in ``x = (a, b)``, an indefinite quadratic form (signature (2, 2) on the real and
+imaginary parts), whose cone is not convex, so the SOCP's infeasibility proofs say nothing about
+``E_inf``. A lower bound comes instead from the S-lemma's easy direction: multipliers ``lam >=
+0`` with ``sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k)`` positive definite leave no ``x != 0``
+with every form ``<= 0``, so no fit of type ``(m, n)`` or lower reaches ``E_inf <= t``. They
+come from a small SDP (:meth:`RationalLift.quadratic_bound`) and the positive definiteness is
+checked by the library in float64 with a bound on the rounding
+(:meth:`RationalLift.quadratic_margin`); that level is ``global_bound``. ``stable=True`` (unit
 circle only) adds Hardt, Ma & Recht's acquiescence condition as a sector constraint on a
 frequency grid: ``Re q(e^{iw}) >= (1 + tau) |Im q(e^{iw})|``. A denominator
 ``q(z) = sum_j b_j z^{-j}`` with ``Re q > 0`` on the whole circle has its poles inside it; the
@@ -85,7 +93,13 @@ import torch
 
 from lift.base import Certificate, Lifted, Problem, SolverResult
 from lift.errors import check_array, check_choice, check_int, check_positive
-from lift.problems.transfer.bases import BASES, basis_matrix, detect_kind, to_polynomial
+from lift.problems.transfer.bases import (
+    BASES,
+    basis_matrix,
+    detect_kind,
+    sector_rows,
+    to_polynomial,
+)
 
 __all__ = ["RationalFit", "RationalLift", "SKLift", "RationalModel", "FarkasCertificate",
            "INNER_SOLVERS"]
@@ -508,8 +522,10 @@ class RationalLift(Lifted):
     ----------
     problem : RationalFit
     inner : str
-        Default inner solver: ``"auto"`` (HiGHS for LPs when installed, else Clarabel),
-        ``"highs"``, ``"clarabel"`` or ``"scs"``.
+        Default inner solver: ``"auto"`` (HiGHS for the LPs of real data, called directly
+        through ``scipy.optimize.linprog``; Clarabel for the SOCPs of complex data),
+        ``"highs"``, ``"clarabel"`` or ``"scs"`` (these two through a parametrized cvxpy
+        program reused across the steps).
     grid : int
         Frequencies of the sector constraint grid for ``stable=True`` (besides the data).
     phase : {"sk", "none"}
@@ -519,18 +535,22 @@ class RationalLift(Lifted):
         least-squares denominator on the data (kept at 0 where ``stable=True`` would make the
         two constraints inconsistent). Either way ``Re(e^{-i theta} q) <= |q|``, so the
         program's level bounds ``E_inf`` from above.
+    quadratic_steps : int >= 0
+        Complex data: SDP solves of :meth:`quadratic_bound`, the S-lemma certificate that
+        gives ``global_bound`` (``0``: none, ``global_bound`` is ``None``).
     """
 
     exact = True
 
     def __init__(self, problem: RationalFit, *, inner: str = "auto", grid: int = 256,
-                 phase: str = "sk") -> None:
+                 phase: str = "sk", quadratic_steps: int = 6) -> None:
         if not isinstance(problem, RationalFit):
             raise TypeError("`problem` must be a RationalFit.")
         self.problem = problem
         self.inner = check_choice(inner, "inner", ["auto", *INNER_SOLVERS])
         self.grid = check_int(grid, "grid", minimum=8)
         self.phase = check_choice(phase, "phase", ["sk", "none"])
+        self.quadratic_steps = check_int(quadratic_steps, "quadratic_steps", minimum=0)
         self.exact = not problem.complex
         P = problem
         g = P.values
@@ -558,6 +578,7 @@ class RationalLift(Lifted):
         self._smax_b = float(np.linalg.svd(Bc, compute_uv=False)[0])
         self._gmax = float(np.max(np.abs(g)))
         self._cvx: dict[str, Any] = {}
+        self._best: tuple[Any, float] = (None, math.inf)
         #: normalization sum_k d_k = N (mean 1), so that s*(t) is of the size of t* - t
         self._scale = float(problem.n_samples)
 
@@ -580,9 +601,7 @@ class RationalLift(Lifted):
         frequencies and ``grid`` equispaced ones in ``[0, pi]``."""
         P = self.problem
         w = np.concatenate([np.angle(P.points), np.linspace(0, np.pi, self.grid)])
-        Z = basis_matrix(np.exp(1j * w), P.den_degree, "circle", "delay", P.domain)
-        c = 1.0 + P.sector
-        return np.concatenate([Z.real - c * Z.imag, Z.real + c * Z.imag])
+        return sector_rows(P.den_degree, w, P.sector)
 
     def cones(self) -> frozenset[str]:
         return frozenset({"zero", "nonneg", "soc"} if self.problem.complex
@@ -655,13 +674,14 @@ class RationalLift(Lifted):
 
     def _inner_name(self, inner: str) -> str:
         name = self.inner if inner == "auto" else inner
-        if name == "auto":
-            name = "highs" if (not self.problem.complex
-                               and "HIGHS" in _installed()) else "clarabel"
+        if name == "auto":  # real data: the LP goes to scipy's HiGHS (always there)
+            name = "highs" if not self.problem.complex else "clarabel"
         check_choice(name, "inner", list(INNER_SOLVERS))
         if name == "highs" and self.problem.complex:
             raise ValueError("inner='highs' solves LPs only; complex data needs an SOCP: use "
                              "inner='clarabel' or 'scs'.")
+        if name == "highs":
+            return name
         if INNER_SOLVERS[name] not in _installed():
             raise ValueError(f"inner solver {name!r} is not installed; use 'clarabel'.")
         return name
@@ -671,48 +691,50 @@ class RationalLift(Lifted):
 
         Feasible when the solver's point has ``level <= t`` (recomputed here); infeasible and
         ``proved`` when the multipliers pass :meth:`verify`. An infeasibility the multipliers
-        do not prove is solved once more from a freshly built program (a solver's warm start
-        can end at a poorer dual point) before it is reported unproved.
+        do not prove is solved again before it is reported unproved: from a freshly built
+        program (a solver's warm start can end at a poorer dual point), or for the direct LP
+        with milder row weights, then with none, then by HiGHS's interior-point method.
         """
-        answer = self._decide(t, inner, fresh=False)
-        if not answer.feasible and not answer.proved:
-            retry = self._decide(t, inner, fresh=True)
+        answer = self._decide(t, inner, attempt=0)
+        for attempt in (1, 2, 3) if self._direct(inner) else (1,):
+            if answer.feasible or answer.proved:
+                break
+            retry = self._decide(t, inner, attempt=attempt)
             if retry.feasible or retry.proved:
                 return retry
         return answer
 
-    def _decide(self, t: float, inner: str, fresh: bool):
+    def _direct(self, inner: str) -> bool:
+        """Whether the phase-I program goes straight to HiGHS (real data)."""
+        return self._inner_name(inner) == "highs" and not self.problem.complex
+
+    def _decide(self, t: float, inner: str, attempt: int):
         from lift.solvers.bisection import Answer
-        from lift.solvers.conic import STATUS_MAP
 
         name = self._inner_name(inner)
-        if name not in self._cvx or fresh:
-            self._cvx[name] = self._build()
-        prob, a, b, s, tp, cons = self._cvx[name]
-        tp.value = float(t)
-        opts: dict[str, Any] = {}
-        if name == "highs":
-            opts = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
-        elif name == "clarabel":
-            opts = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
-        elif name == "scs":
-            opts = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000}
-        try:
-            with warnings.catch_warnings():
-                # cvxpy's "Solution may be inaccurate": the answer is checked here anyway
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                prob.solve(solver=INNER_SOLVERS[name], **opts)
-        except Exception as exc:  # the inner solver failed: not a proof of anything
-            return Answer(feasible=False, proved=False, message=f"{name} failed: {exc}")
-        status = STATUS_MAP.get(prob.status, "solver_error")
-        if a.value is not None and b.value is not None:
-            av, bv = np.asarray(a.value, float), np.asarray(b.value, float)
-            lev = self.level(av, bv)
-            if lev <= t * (1 + 1e-9) or (s.value is not None and s.value <= 0
-                                        and math.isfinite(lev)):
-                return Answer(feasible=True, point=(av, bv), value=lev,
-                              message=f"{name}: {status}, s = {float(s.value):.3e}")
-        cert = self._certificate(t, cons)
+        if self._direct(inner):
+            # the LP straight to HiGHS (scipy.optimize.linprog): no cvxpy canonicalization per
+            # step; the retries cap the row weights at 1e4, then use none (simplex, then IPM)
+            status, point, slack, cert = self._solve_lp(t, cap=(1e8, 1e4, 0.0, 0.0)[attempt],
+                                                        ipm=attempt == 3)
+        else:
+            status, point, slack, cert = self._solve_cvxpy(t, name, fresh=attempt > 0)
+        if status == "failed":
+            return Answer(feasible=False, proved=False, message=f"{name} failed: {cert}")
+        if point is not None:
+            lev = self.level(*point)
+            # s <= 0 with an infinite level: feasible in the closure (q = 0 on a point)
+            if lev <= t * (1 + 1e-9) or (slack is not None and slack <= 0):
+                value = lev
+                if lev > t * (1 + 1e-9) and cert is not None and not self.problem.complex:
+                    # feasible to the solver's tolerance only (e.g. q nearly vanishing on a
+                    # point): the exchange step on the active points, evaluated here
+                    better = self.exchange(cert)
+                    if better is not None and better[1] < value:
+                        point, value = better
+                self._remember(point, value)
+                return Answer(feasible=True, point=point, value=value,
+                              message=f"{name}: {status}, s = {float(slack):.3e}")
         if cert is None:
             return Answer(feasible=False, proved=False,
                           message=f"{name}: {status}, no multipliers")
@@ -726,8 +748,114 @@ class RationalLift(Lifted):
                     if pbound > bound:
                         cert, bound = polished, pbound
         point, value = exchange if exchange is not None else (None, math.inf)
+        if point is not None:
+            self._remember(point, value)
         return Answer(feasible=False, certificate=cert, proved=bound > 0, point=point,
                       value=value, message=f"{name}: {status}, verified s* >= {bound:.3e}")
+
+    def _remember(self, point: tuple, value: float) -> None:
+        """Keep the best point the oracle has seen (its rows weight the next LPs)."""
+        if math.isfinite(value) and value < self._best[1]:
+            self._best = (point, value)
+
+    def _row_weights(self, cap: float = 1e8) -> np.ndarray:
+        r"""``w_k = mean(d) / d_k`` of the best point seen (capped at ``cap``): the phase-I
+        rows ``w_k (|r_k| - t d_k) <= s`` are then of one scale where the denominator is tiny
+        on some points (an absolute solver tolerance would swamp ``t d_k`` there). Any
+        ``w > 0`` gives the same sign of ``s^*``; :meth:`verify` checks the multipliers
+        mapped back to unit weights."""
+        if self._best[0] is None:
+            self.bisection_bracket()
+            self._best = (self.start[1:], self.start[0])
+        d = self._D @ self._best[0][1]
+        if not np.all(d > 0):
+            return np.ones(d.size)
+        return np.minimum(float(np.mean(d)) / d, cap)
+
+    def _solve_lp(self, t: float, cap: float = 1e8, ipm: bool = False):
+        r"""The real phase-I LP by ``scipy.optimize.linprog`` (HiGHS): ``(status, (a, b), s,
+        certificate)``; the certificate's multipliers are those of the unweighted rows.
+
+        ``cap > 0``: rows weighted by :meth:`_row_weights`, and the LP written around the
+        best point ``x_0`` seen, ``x = x_0 + t y``, ``s = t s'``, every row divided by ``t``,
+        so that a level ``t`` near the optimum is decided to HiGHS's tolerance *relative to*
+        ``t`` (written in ``x`` its absolute tolerance ``1e-10`` swamps levels ``t < 1e-8``).
+        Either way the same LP, the same signs of ``s^*``, and multipliers that differ by a
+        positive factor only. ``ipm``: HiGHS's interior-point method instead of its choice
+        (the simplex), which some badly scaled levels need."""
+        import scipy.optimize
+        import scipy.sparse
+
+        P = self.problem
+        N, m1, n1 = P.n_samples, P.num_degree + 1, P.den_degree + 1
+        Rp, Rq, D = self._Rp[:, 0, :], self._Rq[:, 0, :], self._D
+        w, x0, h = np.ones(N), np.zeros(m1 + n1), 1.0
+        if cap > 0:
+            w = self._row_weights(cap)
+            a0, b0 = self._best[0]
+            norm = self._scale / float(np.sum(D @ b0))
+            x0, h = np.concatenate([a0, b0]) * norm, float(t)
+        wRp, wRq, wtD = w[:, None] * Rp, w[:, None] * Rq, (t * w)[:, None] * D
+        one = -np.ones((N, 1))
+        G = np.concatenate([wRp, -wRq - wtD], axis=1)
+        H = np.concatenate([-wRp, wRq - wtD], axis=1)
+        A_ub = np.block([[G, one], [H, one], [np.zeros((N, m1)), -D, np.zeros((N, 1))]])
+        r0 = w * (Rp @ x0[:m1] - Rq @ x0[m1:])
+        d0 = D @ x0[m1:]
+        b_ub = -np.concatenate([r0 - t * w * d0, -r0 - t * w * d0, -d0]) / h
+        A_eq = np.concatenate([np.zeros(m1), D.sum(axis=0), [0.0]])[None, :]
+        b_eq = [(self._scale - float(np.sum(d0))) / h]
+        c = np.zeros(m1 + n1 + 1)
+        c[-1] = 1.0
+        try:
+            res = scipy.optimize.linprog(
+                c, A_ub=scipy.sparse.csr_matrix(A_ub), b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                bounds=(None, None), method="highs-ipm" if ipm else "highs",
+                options={"primal_feasibility_tolerance": 1e-10,
+                         "dual_feasibility_tolerance": 1e-10})
+        except (ValueError, RuntimeError) as exc:
+            return "failed", None, None, exc
+        status = {0: "optimal", 1: "max_iters", 2: "infeasible", 3: "unbounded"}.get(
+            res.status, "solver_error")
+        if res.x is None:
+            return status, None, None, None
+        y = np.asarray(res.x, float)
+        x = x0 + h * y[:-1]
+        point = (x[:m1], x[m1:])
+        cert = None
+        marg = getattr(res.ineqlin, "marginals", None)
+        if marg is not None and np.all(np.isfinite(marg)):
+            lam, mu, nu = -marg[:N] * w, -marg[N:2 * N] * w, -marg[2 * N:]
+            cert = FarkasCertificate(float(t), lam + mu, (lam - mu)[:, None], nu, np.zeros(0))
+        return status, point, h * float(y[-1]), cert
+
+    def _solve_cvxpy(self, t: float, name: str, fresh: bool):
+        """The phase-I program through cvxpy (a parametrized program reused across steps;
+        Clarabel or SCS, real LPs included): ``(status, (a, b), s, certificate)``."""
+        from lift.solvers.conic import STATUS_MAP
+
+        if name not in self._cvx or fresh:
+            self._cvx[name] = self._build()
+        prob, a, b, s, tp, cons = self._cvx[name]
+        tp.value = float(t)
+        opts: dict[str, Any] = {}
+        if name == "clarabel":
+            opts = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+        elif name == "scs":
+            opts = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000}
+        try:
+            with warnings.catch_warnings():
+                # cvxpy's "Solution may be inaccurate": the answer is checked here anyway
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                prob.solve(solver=INNER_SOLVERS[name], **opts)
+        except Exception as exc:  # the inner solver failed: not a proof of anything
+            return "failed", None, None, exc
+        status = STATUS_MAP.get(prob.status, "solver_error")
+        point = None
+        if a.value is not None and b.value is not None:
+            point = (np.asarray(a.value, float), np.asarray(b.value, float))
+        slack = None if s.value is None else float(s.value)
+        return status, point, slack, self._certificate(t, cons)
 
     def _certificate(self, t: float, cons: list) -> FarkasCertificate | None:
         P = self.problem
@@ -941,8 +1069,10 @@ class RationalLift(Lifted):
 
         ``lower_bound`` is its level ``t`` when :meth:`verify` proves it (else ``0``, the
         trivial bound); ``global_bound`` is the same number on real data (a bound for every
-        fit of type ``(m, n)`` or lower, i.e. every model of order ``<= max(m, n)``) and
-        ``None`` on complex data (the SOCP's level only bounds ``E_inf`` from above).
+        fit of type ``(m, n)`` or lower, i.e. every model of order ``<= max(m, n)``). On
+        complex data the SOCP's level only bounds ``E_inf`` from above; ``global_bound`` is
+        then the S-lemma level of :meth:`quadratic_bound` (``None`` when nothing is proved or
+        ``quadratic_steps=0``).
         """
         cert = primal.get("certificate") if isinstance(primal, dict) else None
         lb, info = 0.0, {"certificate_verified": False}
@@ -956,7 +1086,105 @@ class RationalLift(Lifted):
         if P.stable:
             radius = np.abs(P.poles(params))
             info["pole_radius"] = float(radius.max()) if radius.size else 0.0
-        return Certificate(lower_bound=lb, global_bound=None if P.complex else lb, info=info)
+        if not P.complex:
+            return Certificate(lower_bound=lb, global_bound=lb, info=info)
+        glob = None
+        if self.quadratic_steps and math.isfinite(info["bracket"][1]):
+            t, lam = self.quadratic_bound(P.objective(params))
+            info["quadratic_bound"] = t
+            info["quadratic_multipliers"] = lam
+            glob = t if t > 0 else None
+        return Certificate(lower_bound=lb, global_bound=glob, info=info)
+
+    # --- complex data: the S-lemma bound ---------------------------------------------------
+    def _quadratic_forms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, Q)`` of shape ``(N, 2, d)``: real and imaginary parts of the rows of
+        ``p_k - g_k q_k`` and of ``q_k`` in ``x = (a, b)``."""
+        P = self.problem
+        A, B, g = P.phi_num, P.phi_den, P.values
+        res = np.concatenate([A, -g[:, None] * B], axis=1)
+        den = np.concatenate([np.zeros_like(A), B], axis=1)
+        return (np.stack([res.real, res.imag], axis=1).astype(float),
+                np.stack([den.real, den.imag], axis=1).astype(float))
+
+    def quadratic_margin(self, t: float, lam: np.ndarray) -> float:
+        r"""Verify an S-lemma certificate in float64: a lower bound on
+        ``lambda_min(sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k))`` (module docstring), the
+        computed eigenvalue less a bound on the rounding of the sums and of ``eigvalsh``.
+        Positive proves that no fit of type ``(m, n)`` or lower has ``E_inf <= t``."""
+        R, Q = self._quadratic_forms()
+        lam = np.maximum(np.asarray(lam, float), 0.0)
+        if not (lam.sum() > 0 and np.all(np.isfinite(lam))):
+            return -math.inf
+        lam = lam / lam.sum()
+        t2 = float(t) * float(t)
+        S = np.einsum("k,kci,kcj->ij", lam, R, R) - t2 * np.einsum("k,kci,kcj->ij", lam, Q, Q)
+        S = 0.5 * (S + S.T)
+        mags = np.einsum("k,kci,kcj->ij", lam, np.abs(R), np.abs(R)) + \
+            t2 * np.einsum("k,kci,kcj->ij", lam, np.abs(Q), np.abs(Q))
+        d, N = S.shape[0], lam.size
+        err = (2 * N + 8) * _EPS * float(np.linalg.norm(mags))  # sums, products, t^2, lam
+        eig = np.linalg.eigvalsh(S)
+        return float(eig[0]) - err - 4 * d * _EPS * float(np.max(np.abs(eig)))
+
+    def _sup_level(self, lam: np.ndarray, hi: float) -> float:
+        """The largest ``t <= hi`` (to a relative ``1e-9``, bisection) that
+        :meth:`quadratic_margin` proves with the multipliers ``lam``; ``0`` if none."""
+        if self.quadratic_margin(0.0, lam) <= 0:
+            return 0.0
+        lo, up = 0.0, hi
+        if self.quadratic_margin(up, lam) > 0:
+            return up
+        while up - lo > 1e-9 * up:
+            mid = 0.5 * (lo + up)
+            lo, up = (mid, up) if self.quadratic_margin(mid, lam) > 0 else (lo, mid)
+        return lo
+
+    def quadratic_bound(self, hi: float) -> tuple[float, np.ndarray | None]:
+        r"""A certified lower bound on the global optimum for complex data.
+
+        Every fit with ``E_inf <= t`` has ``|p_k - g_k q_k|^2 - t^2 |q_k|^2 <= 0`` at every
+        point: ``x^T (R_k^T R_k - t^2 Q_k^T Q_k) x <= 0`` with ``x = (a, b) != 0``. Multipliers
+        ``lam >= 0`` that make ``sum_k lam_k (R_k^T R_k - t^2 Q_k^T Q_k)`` positive definite
+        therefore prove that no fit reaches ``t`` (the S-lemma's easy direction). They are found
+        by the SDP ``max s : sum_k lam_k (...) >= s I, sum lam = 1, lam >= 0`` (Clarabel),
+        whose level ``t`` is raised Dinkelbach-style (``t <- `` the largest level the last
+        multipliers prove) for :attr:`quadratic_steps` solves, starting at ``hi``; every
+        level is checked by :meth:`quadratic_margin`. Returns ``(t, lam)`` (``(0, None)``
+        when nothing is proved).
+        """
+        import cvxpy as cp
+
+        R, Q = self._quadratic_forms()
+        N, d = R.shape[0], R.shape[2]
+        RR = np.einsum("kci,kcj->kij", R, R).reshape(N, d * d)
+        QQ = np.einsum("kci,kcj->kij", Q, Q).reshape(N, d * d)
+        lam = cp.Variable(N, nonneg=True)
+        s = cp.Variable()
+        tau = cp.Parameter(nonneg=True)
+        S = cp.reshape(RR.T @ lam - tau * (QQ.T @ lam), (d, d), order="C")
+        prob = cp.Problem(cp.Maximize(s), [0.5 * (S + S.T) - s * np.eye(d) >> 0,
+                                           cp.sum(lam) == 1])
+        best, best_lam, t = 0.0, None, float(hi)
+        for _ in range(self.quadratic_steps):
+            tau.value = t * t
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    prob.solve(solver="CLARABEL")
+            except cp.error.SolverError:
+                break
+            if lam.value is None:
+                break
+            level = self._sup_level(np.asarray(lam.value, float), hi)
+            if level <= best * (1 + 1e-9):
+                break
+            best, best_lam = level, np.maximum(np.asarray(lam.value, float), 0.0)
+            if best >= hi * (1 - 1e-9):
+                break
+            # the next SDP a little above the proved level (Dinkelbach's update)
+            t = min(hi, best * (1 + 1e-6))
+        return best, best_lam
 
     def solve(self, solver: str = "auto", tol: float = 1e-6, verbose: bool = False, *,
               warm_start: Any = None, **options: Any):

@@ -1,0 +1,328 @@
+r"""Projected FISTA for the cone-constrained ReLU program (``solver="fista"``, ``program="cone"``).
+
+.. math::
+
+    \min_{V, W} \; L\Big(\sum_i D_i \tilde X (v_i - w_i)\Big)
+    + \beta \sum_i (\|v_i\|_2 + \|w_i\|_2)
+    \quad \text{s.t.} \quad v_i, w_i \in C_i = \{u : (2D_i - I) \tilde X u \ge 0\}.
+
+The constraints are handled exactly, in the proximal step, not by penalties: for a closed
+convex cone ``C`` the proximal operator of ``beta ||.|| + indicator(C)`` is the projection on
+``C`` followed by the group shrinkage,
+
+.. math::
+
+    \operatorname{prox}(z) = \Big(1 - \frac{s \beta}{\|p\|}\Big)_+ p, \qquad p = \Pi_C(z)
+
+(``z - p`` lies in the normal cone of ``C`` at ``p``, which is the normal cone at every positive
+multiple of ``p``, and ``p - x`` is ``s beta`` times the unit vector of ``x``). The projection on
+the polyhedral cone ``C_i`` is a small problem in ``d`` dimensions: its dual is a nonnegative
+least-squares problem over the constraint rows, ``p = z + K^T lambda`` with ``K = S_i Xa``, and
+only a few rows are active (at most ``d`` at a basic solution). So each group keeps its active
+rows from the last step; a step first solves the equality-constrained projection on them for
+all groups at once (batched ``m x m`` systems) and accepts it where the multipliers are
+nonnegative and no other row is violated (one product with ``Xa``), and only the remaining
+groups go to an exact NNLS with cutting rows (scipy). Once the active rows settle, an
+iteration costs about three products with ``Xa`` and ``D``.
+
+The multipliers come for free and make the certificate: ``mu_i = lambda_i / s`` are cone
+multipliers, and the rows ``Xa^T(+-D_i lambda_loss - S_i mu_i)`` of the dual constraints are
+the gradient minus ``(p - z) / s``, whose norms tend to ``beta`` on the active groups. The
+solver stops on the certified relative gap of :class:`~lift.solvers.monitor.GapMonitor` and
+returns its multipliers (scaled with its dual point), which :meth:`ReLULift.certify` checks
+again independently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import nnls
+
+from lift.base import SolverResult
+from lift.problems.relu.operators import GatedOracle, PatternOperator
+from lift.problems.relu.solvers import _numpy, _result, _Setup, _Stall, _TorchSolver
+from lift.solvers.monitor import gap_message
+from lift.solvers.prox import group_norms
+from lift.solvers.proxgrad import Point
+
+__all__ = ["ConeFISTA", "ConeProjection"]
+
+#: entries of the ``n x groups`` blocks the projection forms at once (~64 MiB in float64)
+BLOCK_ENTRIES = 2**23
+
+
+class _DifferenceOracle:
+    """``f(V, W) = L(A (V - W))`` for ``U = [V; W]`` (2P, d), from the gated oracle of ``A``."""
+
+    def __init__(self, op: PatternOperator, loss: Any, y: torch.Tensor) -> None:
+        self.gated = GatedOracle(op, loss, y)
+        self.P = op.P
+
+    def point(self, U: torch.Tensor) -> Point:
+        p = self.gated.point(U[:self.P] - U[self.P:])
+        return Point(U, p.f, p.cache)
+
+    def extrapolate(self, xn: Point, xo: Point, m: float) -> Point:
+        U = xn.x + m * (xn.x - xo.x)
+        z = xn.cache["z"] + m * (xn.cache["z"] - xo.cache["z"])
+        return Point(U, float(self.gated.loss.torch(z, self.gated.y)), {"z": z})
+
+    def gradient(self, p: Point) -> torch.Tensor:
+        G = self.gated.gradient(p)
+        return torch.cat([G, -G])
+
+
+class ConeProjection:
+    r"""The proximal step of ``beta sum_g ||u_g|| + indicator(u_g in C_g)`` for ``U`` (2P, d).
+
+    Keeps, per group, the constraint rows active at its last projection and, from the last
+    call, the groups it projected with ``p - z`` (what the dual constraints need) and their
+    multipliers ``lambda / s`` (rows and values).
+
+    Attributes
+    ----------
+    feas_tol : float
+        A row counts as satisfied when ``k^T p >= -feas_tol * max_k |k^T z|``.
+    rounds : int
+        Batched active-set steps per call before the groups left go to the exact NNLS.
+    nnls_calls, equality_calls : int
+        NNLS solves and batched equality projections (per group) so far.
+    """
+
+    def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
+                 rounds: int = 8) -> None:
+        self.op, self.beta, self.feas_tol, self.rounds = op, beta, feas_tol, rounds
+        self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
+        G, dev = 2 * op.P, op.device
+        # per group: its active rows (at most d; a basic NNLS solution has no more) ...
+        self.R = torch.zeros(G, op.d, dtype=torch.long, device=dev)
+        self.Rn = torch.zeros(G, dtype=torch.long, device=dev)
+        # ... and the last step's multipliers lambda / s on them (``on``: projected then)
+        self.lam = torch.zeros(G, op.d, dtype=op.dtype, device=dev)
+        self.on = torch.zeros(G, dtype=torch.bool, device=dev)
+        self.nnls_calls = 0
+        self.equality_calls = 0
+        self.moved = torch.zeros(0, dtype=torch.long, device=dev)
+        self.shift = torch.zeros(0, op.d, dtype=op.dtype, device=dev)
+        #: multipliers of groups with more than ``d`` active rows (degenerate), by group
+        self.extra: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _products(self, Z: torch.Tensor, pat: torch.Tensor) -> torch.Tensor:
+        """``K_g z_g`` for the groups ``g`` (patterns ``pat``): an (n, B) block."""
+        return (self.op.Xa @ Z.T) * self.S[:, pat]
+
+    def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return (KP < -self.feas_tol * scale).any(0)
+
+    def _equality(self, Z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), and
+        its multipliers ``lambda`` (zero on padding); ``lambda`` may be negative."""
+        op = self.op
+        counts = self.Rn[g]
+        m = int(counts.max())
+        idx = self.R[g, :m]
+        mask = (torch.arange(m, device=op.device) < counts[:, None]).to(op.dtype)
+        sign = self.S[idx, (g % op.P)[:, None]] * mask              # (B, m)
+        K = sign[:, :, None] * op.Xa[idx]                            # (B, m, d)
+        M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - mask)
+        lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
+        lam = lam[:, :, 0] * mask
+        lam[info != 0] = -1.0  # singular: not accepted
+        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam
+
+    def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact projection of ``z`` on ``{u : K u >= 0}`` by NNLS on cutting rows, from the
+        rows ``start``: ``(p, rows, lambda)`` with the rows where ``lambda > 0``."""
+        kz = K @ z
+        tol = self.feas_tol * max(float(np.abs(kz).max()), 1e-300)
+        d = K.shape[1]
+        viol = np.flatnonzero(kz < -tol)
+        R = np.union1d(start, viol[np.argsort(kz[viol])][:2 * d])
+        p, lam = z, np.zeros(0)
+        for _ in range(max(20, K.shape[0] // d + 2)):
+            lam, _ = nnls(K[R].T, -z, maxiter=50 * max(R.size, 1))
+            self.nnls_calls += 1
+            p = z + K[R].T @ lam
+            kp = K @ p
+            viol = np.flatnonzero(kp < -tol)
+            if viol.size == 0:
+                break
+            R = np.union1d(R, viol[np.argsort(kp[viol])][:2 * d])
+        keep = lam > 0
+        return p, R[keep], lam[keep]
+
+    # -- the step ------------------------------------------------------------------------------
+    def __call__(self, Z: torch.Tensor, s: float) -> torch.Tensor:
+        op = self.op
+        out = torch.zeros_like(Z)
+        self.on.zero_()
+        cand = torch.nonzero(group_norms(Z) > s * self.beta).flatten()
+        moved, shifts = [], []
+        step = max(1, BLOCK_ENTRIES // max(op.n, 1))
+        for c0 in range(0, cand.numel(), step):
+            g = cand[c0:c0 + step]
+            Zg = Z[g]
+            KZ = self._products(Zg, g % op.P)
+            scale = KZ.abs().amax(0).clamp_min(1e-300)
+            bad = torch.nonzero(self._violated(KZ, scale)).flatten()
+            Pg = Zg.clone()
+            if bad.numel():
+                Pg[bad] = self._project(Zg[bad], g[bad], KZ[:, bad], scale[bad], s)
+                moved.append(g[bad])
+                shifts.append(Pg[bad] - Zg[bad])
+            norms = group_norms(Pg)
+            out[g] = Pg * torch.clamp(1.0 - s * self.beta / norms.clamp_min(1e-300),
+                                      min=0.0)[:, None]
+        self.moved = torch.cat(moved) if moved else self.moved[:0]
+        self.shift = torch.cat(shifts) if shifts else self.shift[:0]
+        return out
+
+    def _project(self, Z: torch.Tensor, g: torch.Tensor, KZ: torch.Tensor, scale: torch.Tensor,
+                 s: float) -> torch.Tensor:
+        """The projections of the rows of ``Z`` (groups ``g``, constraint values ``KZ``) on
+        their cones; records the multipliers ``lambda / s``.
+
+        A batched primal active-set method on the kept rows (a group without kept rows
+        starts from its most violated one): project on the active rows as equalities, accept
+        where the multipliers are nonnegative and no row is violated, else drop the rows with
+        negative multipliers and add the most violated row, up to ``2 d + 4`` times; what is
+        left goes to the exact NNLS."""
+        op = self.op
+        out = Z.clone()
+        ok = torch.zeros(g.numel(), dtype=torch.bool, device=Z.device)
+        fresh = self.Rn[g] == 0
+        if bool(fresh.any()):
+            self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
+            self.Rn[g[fresh]] = 1
+        cached = torch.nonzero(self.Rn[g] > 0).flatten()
+        for _ in range(self.rounds):  # active-set steps on the equality projections
+            if not cached.numel():
+                break
+            gc = g[cached]
+            p, lam = self._equality(Z[cached], gc)
+            self.equality_calls += int(cached.numel())
+            KP = self._products(p, gc % op.P)
+            nonneg = (lam >= 0).all(1)
+            good = nonneg & ~self._violated(KP, scale[cached])
+            acc = cached[good]
+            out[acc] = p[good]
+            ok[acc] = True
+            self.lam[g[acc]] = 0.0
+            self.lam[g[acc], :lam.shape[1]] = lam[good] / s
+            bad = ~good
+            if not bool(bad.any()):
+                break
+            # rows whose multipliers went negative leave; the most violated row joins
+            gb, keep = gc[bad], lam[bad] > 0
+            m = keep.shape[1]
+            order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
+            self.R[gb, :m] = torch.gather(self.R[gb, :m], 1, order)
+            nk = keep.sum(1)
+            worst = KP[:, bad].argmin(0)
+            violated = KP[worst, torch.nonzero(bad).flatten()] < -self.feas_tol * scale[cached[bad]]
+            room = violated & (nk < op.d)
+            self.R[gb[room], nk[room]] = worst[room]
+            self.Rn[gb] = nk + room.to(nk.dtype)
+            cached = cached[bad][self.Rn[gb] > 0]
+        rest = torch.nonzero(~ok).flatten().tolist()
+        if rest:
+            Xa = op.Xa.cpu().numpy()
+            S = self.S.cpu().numpy()
+            Zn = Z.detach().cpu().numpy().astype(np.float64)
+            for j in rest:
+                gi = int(g[j])
+                K = S[:, gi % op.P, None] * Xa
+                start = self.R[gi, :int(self.Rn[gi])].cpu().numpy()
+                p, R, lam = self._nnls(Zn[j], K, start)
+                out[j] = torch.as_tensor(p, dtype=op.dtype, device=op.device)
+                keep = min(R.size, op.d)  # more than d active rows: degenerate, not kept
+                self.Rn[gi] = keep if R.size <= op.d else 0
+                self.R[gi, :keep] = torch.as_tensor(R[:keep], device=op.device)
+                self.lam[gi] = 0.0
+                self.lam[gi, :keep] = torch.as_tensor(lam[:keep] / s, dtype=op.dtype)
+                self.extra.pop(gi, None)
+                if R.size > op.d:  # keep the multipliers of the certificate exact
+                    self.extra[gi] = (R, lam / s)
+        self.on[g] = True
+        return out
+
+    def dense_multipliers(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """The last step's multipliers as the (n, P) arrays ``(mu, nu)`` of the certificate."""
+        n, P = self.op.n, self.op.P
+        mu, nu = np.zeros((n, P)), np.zeros((n, P))
+        groups = torch.nonzero(self.on).flatten().cpu().numpy()
+        R, Rn = self.R.cpu().numpy(), self.Rn.cpu().numpy()
+        lam = self.lam.detach().cpu().numpy()
+        for gi in groups:
+            rows, vals = self.extra.get(gi, (R[gi, :Rn[gi]], lam[gi, :Rn[gi]]))
+            (mu if gi < P else nu)[rows, gi % P] = scale * vals
+        return mu, nu
+
+
+@dataclasses.dataclass
+class ConeFISTA(_TorchSolver):
+    r"""Projected FISTA for the cone-constrained ReLU program (see the module docstring).
+
+    Attributes
+    ----------
+    max_iters : int
+        Iteration budget.
+    stall : int
+        Every ``stall`` iterations the certified gap's recent rate predicts the iterations
+        still needed; above three times the budget left the solver stops early (status
+        ``max_iters``, the message gives the rate). 0: run to ``max_iters``.
+    feas_tol : float
+        Relative violation of a cone row that counts as satisfied (see
+        :class:`ConeProjection`).
+    device, dtype, growth, shrink, threads
+        As for :class:`~lift.problems.relu.solvers.GatedFISTA`.
+    """
+
+    max_iters: int = 20_000
+    stall: int = 1_000
+    feas_tol: float = 1e-12
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        op, mon = s.op, s.monitor
+        proj = ConeProjection(op, s.beta, self.feas_tol)
+        U0 = s.warm_point(warm_start, cone=True)
+        stalled = _Stall(self.stall, self.max_iters, mon.tol)
+        best = {"F": math.inf, "x": None, "mult": None}
+
+        def check(k, x, Fx, y, G, step):
+            if Fx < best["F"]:
+                best["F"], best["x"] = Fx, x.x
+            C = G.clone()
+            if proj.moved.numel():
+                C[proj.moved] -= proj.shift / step
+            lam = y.cache["lam"]
+            before = mon.best_lam
+            mon.dual(lam, float(group_norms(C).max()) if C.numel() else 0.0)
+            if mon.best_lam is not before:  # a new best certificate: keep its multipliers
+                lam_np = _numpy(lam)
+                t = float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+                best["mult"] = proj.dense_multipliers(t)
+            return mon.record(k, Fx) or stalled(k, mon.rel_gap)
+
+        penalty = lambda U: s.beta * float(group_norms(U).sum())  # noqa: E731
+        step = 1.0 / (s.loss.curvature * 2.0 * op.lipschitz())
+        method = dataclasses.replace(self._fista(self.max_iters), min_step=0.5 * step)
+        out = method.run(_DifferenceOracle(op, s.loss, s.y), U0, proj, penalty, step, check)
+        U = best["x"] if best["x"] is not None and best["F"] <= (out.value or math.inf) \
+            else out.point.x
+        Uh = _numpy(U)
+        P = op.P
+        msg = gap_message(mon, f"{out.iterations} iterations, {proj.nnls_calls} exact "
+                               f"projections" + (f" ({stalled.reason})" if stalled.reason
+                                                 else ""))
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": best["mult"]}
+        info = {"step": out.step, "stalled": bool(stalled.reason),
+                "nnls_calls": proj.nnls_calls, "equality_projections": proj.equality_calls}
+        return _result(s, "fista", out.iterations, msg, primal, info)

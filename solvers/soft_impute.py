@@ -19,15 +19,21 @@ Nothing ``m x n`` is formed for a sampling operator: iterates are kept as SVDs
 thin blocks (``Y Q``, ``Y^T P``); its leading singular triplets come from block subspace
 iteration warm-started at the previous right singular block (Rayleigh–Ritz for the symmetric
 program), with the block grown until its smallest Ritz value falls below the threshold
-``lambda / L``, so the rank adapts on the fly. Everything runs in torch on the CPU or CUDA.
+``lambda / L``, so the rank adapts on the fly (at most doubling per step). Everything runs
+in torch on the CPU or CUDA.
 
 The solver stops on the **certified** relative duality gap, computed by the lifted program's
 own ``certified_gap`` (the recovery, objective and certificate that ``Lifted.finish`` applies
-afterwards), never on a heuristic.
+afterwards), never on a heuristic. The point it certifies is the iterate *polished* on its
+own row and column spaces (:func:`polish`: an ``r^2 x r^2`` linear system), whose residual
+is a dual point with a gap second order in the distance to the optimum's spaces, where the
+plain residual's is first order; cheap optimistic gap estimates decide when the certificate
+is worth computing.
 
 The program must expose, in linear-operator terms: ``operator`` (``forward_lowrank(U, s,
-V)``, ``adjoint(y)`` with ``@`` and ``.T``, ``lipschitz``, ``shape``), ``b``, ``lam``,
-``symmetric`` and ``certified_gap(primal) -> (value, lower_bound, info)``.
+V)``, ``adjoint(y)`` with ``@`` and ``.T``, ``lipschitz``, ``shape``, and optionally
+``subspace_normal(U, V)`` for polishing), ``b``, ``lam``, ``symmetric`` and
+``certified_gap(primal) -> (value, lower_bound, info)``.
 
 References
 ----------
@@ -52,7 +58,12 @@ from lift.base import SolverResult
 from lift.errors import check_int, check_positive
 from lift.solvers import register_solver, resolve_device
 
-__all__ = ["SoftImpute", "accepts", "run"]
+__all__ = ["SoftImpute", "accepts", "polish", "run"]
+
+#: largest rank ``r`` polished (the normal equations have ``r^2`` unknowns), and the most
+#: entries of its ``(m + n) x r^2`` work arrays
+POLISH_MAX_RANK = 40
+POLISH_MAX_ENTRIES = 2**24
 
 
 def accepts(lifted) -> bool:
@@ -81,7 +92,12 @@ class SoftImpute:
     power_iters : int
         Subspace iterations per step (on top of the warm start).
     check_every : int
-        Iterations between certified gap checks (a check also runs when the objective stalls).
+        Most iterations between certified gap checks.
+    estimate_every : int
+        Iterations between cheap gap estimates (also every other iteration once the
+        objective stalls): a polishing step, then the dual bound with a few block power
+        iterations for the spectral norm, a *lower* estimate of it, so an optimistic gap; a
+        certified check runs as soon as the estimate reaches ``tol``.
     max_time : float or None
         Wall-clock budget in seconds.
     device, dtype
@@ -107,13 +123,23 @@ class SoftImpute:
         after. On low-rank differences a sampling
         operator has curvature near the sampling fraction rather than 1, so accepted steps
         are far longer than ``1/L`` at low sampling rates.
+    rank_growth : float or None
+        A step's rank is at most this factor times the current iterate's (at least the
+        initial block size): a truncated prox, as ``max_rank``, that keeps the first steps
+        of a continuation stage (whose long gradient steps have a high-rank bulk) from
+        jumping to hundreds of singular vectors; the limit doubles at every step the rank
+        needs it, and the stop is still the certified gap. ``None``: no limit.
+    polish : bool
+        At each gap check, replace the iterate by :func:`polish`'s best point on its row and
+        column spaces when that lowers the objective (momentum restarted): the certified gap
+        then tracks the objective instead of trailing it.
     """
 
     max_iter: int = 5000
     rank: int | None = None
     oversample: int = 5
-    power_iters: int = 2
-    check_every: int = 10
+    power_iters: int = 1
+    check_every: int = 30
     max_time: float | None = None
     device: Any = None
     dtype: torch.dtype = torch.float64
@@ -121,6 +147,9 @@ class SoftImpute:
     continuation: float | None = 3.0
     max_rank: int | None = 200
     backtracking: bool = True
+    polish: bool = True
+    estimate_every: int = 3
+    rank_growth: float | None = 2.0
 
     def __post_init__(self) -> None:
         check_int(self.max_iter, "max_iter", minimum=1)
@@ -129,20 +158,23 @@ class SoftImpute:
         check_int(self.oversample, "oversample", minimum=1)
         check_int(self.power_iters, "power_iters", minimum=0)
         check_int(self.check_every, "check_every", minimum=1)
+        check_int(self.estimate_every, "estimate_every", minimum=1)
         if self.max_time is not None:
             check_positive(self.max_time, "max_time")
         check_int(self.seed, "seed")
         if self.max_rank is not None:
             check_int(self.max_rank, "max_rank", minimum=1)
+        if self.rank_growth is not None and check_positive(self.rank_growth,
+                                                           "rank_growth") <= 1:
+            raise ValueError("`rank_growth` must be a factor > 1 (or None).")
         if self.continuation is not None and check_positive(self.continuation,
                                                             "continuation") <= 1:
             raise ValueError("`continuation` must be a factor > 1 (or None).")
 
     # --- the partial eigen/singular decomposition of Y = Z + step * W ------------------------
-    def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen):
+    def _prox(self, Uz, sz, Vz, W, step, thr, Qv, symmetric, gen, cap):
         m, n = Uz.shape[0], Vz.shape[0]
-        kmax = min(m, n) if self.max_rank is None else min(m, n, self.max_rank
-                                                              + self.oversample)
+        kmax = min(m, n) if cap is None else min(m, n, cap + self.oversample)
 
         if symmetric:
             def Y(Q):
@@ -182,8 +214,8 @@ class SoftImpute:
             Qv = torch.cat([right, torch.randn(n, grow, generator=gen, dtype=Q.dtype,
                                                device="cpu").to(Q.device)], dim=1)
         keep = vals > thr
-        if self.max_rank is not None:
-            keep[self.max_rank:] = False
+        if cap is not None:
+            keep[cap:] = False
         return left[:, keep], vals[keep] - thr, right[:, keep], right
 
     def _start(self, op, b, lam: float, warm_start: Any, kw: dict, gen):
@@ -218,7 +250,7 @@ class SoftImpute:
         return U, s, V, Qv, k0, lam_c
 
     def _prox_step(self, op, b, point, tk: float, step: float, lam_c: float, Qv, symmetric,
-                   gen):
+                   gen, cap):
         """One proximal step from the extrapolated point ``(Uz, sz, Vz)`` (predictions
         ``zZ``), with backtracking on the step ``tk`` (never below ``1 / L``); returns the new
         factors, their predictions, the right singular subspace, the step and the number of
@@ -228,7 +260,7 @@ class SoftImpute:
         halvings = 0
         while True:
             thr = lam_c * tk
-            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen)
+            Un, sn, Vn, right = self._prox(Uz, sz, Vz, W, tk, thr, Qv, symmetric, gen, cap)
             zn = op.forward_lowrank(Un, sn, Vn)
             if not self.backtracking or tk <= step:
                 break
@@ -239,6 +271,15 @@ class SoftImpute:
             tk = max(step, 0.5 * tk)
             halvings += 1
         return Un, sn, Vn, zn, right, tk, halvings
+
+    def _cap(self, rank: int, k0: int) -> int | None:
+        """The largest rank of the next step: ``max_rank``, and ``rank_growth`` times the
+        current rank (at least ``k0``)."""
+        cap = self.max_rank
+        if self.rank_growth is not None:
+            grown = max(k0, math.ceil(self.rank_growth * rank))
+            cap = grown if cap is None else min(cap, grown)
+        return cap
 
     def _short_message(self, message: str, rel: float, tol: float, rank: int) -> str:
         """Why a solve stopped short of ``tol``."""
@@ -272,14 +313,15 @@ class SoftImpute:
         history: dict[str, list[float]] = {"iteration": [], "value": [], "lower_bound": [],
                                            "rel_gap": [], "rank": [], "time": []}
         status, message, it = "max_iters", "", 0
-        last_check, F_check = -1, math.inf
+        last_check, last_estimate, F_check = -1, -1, math.inf
+        checked = None  # the last polished point that was certified-checked
         rel = math.inf
         for it in range(1, self.max_iter + 1):
             t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_new
             Un, sn, Vn, zn, right, tk, tried = self._prox_step(
                 op, b, _extrapolate((U, s, V, zX), (Uo, so, Vo, zo), beta), tk, step, lam_c,
-                Qv, symmetric, gen)
+                Qv, symmetric, gen, self._cap(s.numel(), k0))
             backtracks += tried
             tk_used = tk
             grow = 2.0 if backtracks == 0 else 1.2  # ramp up fast until the first failure
@@ -299,18 +341,28 @@ class SoftImpute:
                     stage_start, t = it, 1.0
                     Uo, so, Vo, zo = U, s, V, zX
                     F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
-                    last_check = it
+                    last_check = last_estimate = it
                 continue
             stalled = abs(F_prev - F) <= 0.1 * tol * max(abs(F), 1e-12)
             timed_out = self.max_time is not None and (time.perf_counter() - start
                                                        > self.max_time)
             since = it - last_check
-            due = (since >= self.check_every or (stalled and since >= 3)
-                   or it == self.max_iter or timed_out)
-            if due:
+            due = since >= self.check_every or it == self.max_iter or timed_out
+            if due or it - last_estimate >= self.estimate_every or (
+                    stalled and it - last_estimate >= 2):
+                last_estimate = it
+                cand = _polished(op, b, lam, (U, s, V, zX), F, symmetric) if self.polish \
+                    else (U, s, V, zX, F)
+                if not due and _gap_estimate(op, b, lam, cand[:4], cand[4], symmetric,
+                                             gen) > tol:
+                    continue  # not there yet even by an optimistic estimate
                 last_check = it
-                rel = _certified_check(lifted, _primal(U, s, V), history, it, start, verbose)
+                rel = _certified_check(lifted, _primal(*cand[:3]), history, it, start,
+                                       verbose)
+                if cand[4] < F:
+                    checked = cand
                 if rel <= tol:
+                    U, s, V = cand[:3]
                     status = "optimal"
                     message = (f"certified relative gap {rel:.1e} <= tol {tol:.1e} after {it} "
                                f"iterations (rank {s.numel()})")
@@ -325,6 +377,8 @@ class SoftImpute:
                 break
         if status != "optimal":
             message = self._short_message(message, rel, tol, int(s.numel()))
+            if checked is not None and checked[4] < F:  # the last polished point was better
+                U, s, V = checked[:3]
         primal = _primal(U, s, V)
         return SolverResult(primal=primal, status=status, time=time.perf_counter() - start,
                             iterations=it, message=message,
@@ -332,6 +386,96 @@ class SoftImpute:
                                   "device": str(device), "step": tk_used * op.lipschitz,
                                   "backtracks": backtracks},
                             warm_start=primal)
+
+
+def _polished(op, b: torch.Tensor, lam: float, point: tuple, F: float,
+              symmetric: bool) -> tuple:
+    """``(U, s, V, A(X), F)`` of :func:`polish`'s point when it lowers the objective ``F``
+    of ``point = (U, s, V, A(X))``, else ``point`` and ``F``."""
+    pol = polish(op, b, lam, point[0], point[2], symmetric)
+    if pol is not None:
+        zp = op.forward_lowrank(*pol)
+        Fp = 0.5 * float(torch.sum((zp - b) ** 2)) + lam * float(pol[1].sum())
+        if Fp < F:
+            return (*pol, zp, Fp)
+    return (*point, F)
+
+
+def _gap_estimate(op, b: torch.Tensor, lam: float, point: tuple, F: float, symmetric: bool,
+                  gen, iters: int = 3, extra: int = 4) -> float:
+    """An optimistic relative gap at ``point = (U, s, V, A(X))``: the dual bound of the
+    residual with ``||A^*(r)||_2`` (``lambda_max``) estimated from below by block power
+    iterations from ``V`` plus ``extra`` random directions (never a certificate: a
+    certified check follows when this reaches the tolerance)."""
+    U, _, V, z = point
+    r = b - z
+    rr, rb = float(r @ r), float(r @ b)
+    if rr == 0.0:
+        return 0.0
+    W = op.adjoint(r)
+    Q = torch.cat([U if symmetric else V, torch.randn(V.shape[0], extra, generator=gen,
+                                                      dtype=V.dtype).to(V.device)], dim=1)
+    for _ in range(iters):
+        Q = _orth(0.5 * (W @ Q + W.T @ Q) if symmetric else W.T @ _orth(W @ Q))
+    if symmetric:
+        smax = float(torch.linalg.eigvalsh(Q.T @ (0.5 * (W @ Q + W.T @ Q)))[-1])
+    else:
+        smax = float(torch.linalg.matrix_norm(W @ Q, ord=2))
+    tt = min(max(rb / rr, 0.0), lam / smax if smax > 0 else math.inf)
+    return (F - (tt * rb - 0.5 * tt * tt * rr)) / max(abs(F), 1e-12)
+
+
+def polish(op, b: torch.Tensor, lam: float, U: torch.Tensor, V: torch.Tensor,
+           symmetric: bool = False, max_rank: int = POLISH_MAX_RANK) -> tuple | None:
+    r"""The best point with the row and column spaces of ``U`` and ``V`` (orthonormal).
+
+    .. math::
+
+        \min_{S \in \mathbb{R}^{r \times r}} \tfrac12 \|A(U S V^T) - b\|_2^2
+        + \lambda \operatorname{tr}(S)
+        \iff U^T A^*(A(U S V^T)) V = U^T A^*(b) V - \lambda I
+
+    (``S`` symmetric for the PSD program, whose equations are symmetrized). ``tr(S)`` is the
+    nuclear norm's linearization at ``S = I``: on the optimum's own spaces the solution is
+    the optimum, and near them ``U^T A^*(r) V = lam I`` holds exactly for the residual ``r``,
+    so the residual's dual gap is second order in the distance between the spaces where the
+    proximal-gradient residual's is first order (the certificate trails the objective
+    without it). The operator must offer ``subspace_normal(U, V)``.
+
+    Returns
+    -------
+    (U', s', V') or None
+        The SVD of ``U S V^T`` (eigendecomposition, positive part, when symmetric), or
+        ``None`` when the operator has no ``subspace_normal``, ``r`` is 0 or above
+        ``max_rank`` (or the work arrays would exceed :data:`POLISH_MAX_ENTRIES`), or the
+        equations are singular.
+    """
+    r = U.shape[1]
+    if (r == 0 or r > max_rank or not hasattr(op, "subspace_normal")
+            or (U.shape[0] + V.shape[0]) * r * r > POLISH_MAX_ENTRIES):
+        return None
+    N = op.subspace_normal(U, V)
+    eye = torch.eye(r, dtype=U.dtype, device=U.device)
+    rhs = U.T @ (op.adjoint(b) @ V) - lam * eye
+    if symmetric:  # solve on symmetric S: (P N P + I - P) vec S = P rhs, P = (I + K) / 2
+        ident = torch.eye(r * r, dtype=U.dtype, device=U.device)
+        P = 0.5 * (ident + ident[torch.arange(r * r).reshape(r, r).T.reshape(-1)])
+        N = P @ N @ P + ident - P
+        rhs = 0.5 * (rhs + rhs.T)
+    L, info = torch.linalg.cholesky_ex(N)
+    if int(info) != 0:
+        return None
+    S = torch.cholesky_solve(rhs.reshape(-1, 1), L).reshape(r, r)
+    if not bool(torch.isfinite(S).all()):
+        return None
+    if symmetric:
+        w, E = torch.linalg.eigh(0.5 * (S + S.T))
+        keep = torch.flip(torch.nonzero(w > 0).flatten(), [0])
+        Un = U @ E[:, keep]
+        return Un, w[keep], Un
+    P_, sig, Qt = torch.linalg.svd(S)
+    keep = sig > 0
+    return U @ P_[:, keep], sig[keep], V @ Qt.T[:, keep]
 
 
 def _extrapolate(x: tuple, x_old: tuple, beta: float) -> tuple:

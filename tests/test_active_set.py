@@ -241,6 +241,9 @@ def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch
     assert solver_order(relu)[0] == "clarabel"  # too few samples for the cone working set
     monkeypatch.setattr(type(relu), "ACTIVE_SET_MIN_N", 10)
     assert solver_order(gated)[:2] == ["active_set", "fista"]
+    # from n >= ACTIVE_SET_MIN_N on, projected FISTA first, the working set next
+    assert solver_order(relu)[:3] == ["fista", "active_set", "clarabel"]
+    monkeypatch.setattr(type(relu), "ACTIVE_SET_LOW_D", 3)  # as on 1-D inputs: no FISTA
     assert solver_order(relu)[:2] == ["active_set", "clarabel"]  # al only beyond its own
     monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)
     assert solver_order(relu)[:2] == ["active_set", "al"]

@@ -128,6 +128,122 @@ def test_block_spectral_bound_is_an_upper_bound_and_tight_at_the_optimum():
     assert (sol.value - blk.lower_bound) / sol.value < 1e-6
 
 
+def _phi(op, U, V):
+    """The matrix of S -> A(U S V^T) on row-major vec(S), column by column."""
+    r = U.shape[1]
+    cols = []
+    for k in range(r * r):
+        S = np.zeros(r * r)
+        S[k] = 1.0
+        cols.append(op.forward_dense(U @ S.reshape(r, r) @ V.T))
+    return np.stack(cols, axis=1)
+
+
+def test_subspace_normal_matrix_matches_the_operator(completion):
+    prob, _ = completion
+    A, b, X = _sensing()
+    sensing = MatrixSensing(A, b, X.shape, lam=0.3)
+    rng = np.random.default_rng(0)
+    for op in (prob.op, sensing.op):
+        m, n = op.shape
+        U = np.linalg.qr(rng.standard_normal((m, 3)))[0]
+        V = np.linalg.qr(rng.standard_normal((n, 3)))[0]
+        Phi = _phi(op, U, V)
+        N = op.subspace_normal(torch.from_numpy(U), torch.from_numpy(V)).numpy()
+        np.testing.assert_allclose(N, Phi.T @ Phi, rtol=1e-12, atol=1e-12)
+
+
+def test_polish_on_the_optimum_spaces_is_the_optimum_with_an_exact_dual_block(completion):
+    from lift.solvers.soft_impute import polish
+
+    prob, _ = completion
+    lifted = prob.lift()
+    ref = lifted.solve("scs", tol=1e-9)
+    fast = lifted.solve("soft_impute", tol=1e-9, polish=False)
+    Uf, Vf = fast.params.factors_numpy()
+    # paired singular bases (U S V^T with S near a positive diagonal: tr(S) = ||S||_*)
+    Q, _, Pt = np.linalg.svd(Uf @ Vf.T)
+    Q, P = Q[:, :fast.size], Pt[:fast.size].T
+    b = torch.from_numpy(prob.b)
+    pol = polish(prob.op, b, prob.lam, torch.from_numpy(Q), torch.from_numpy(P))
+    assert pol is not None
+    Up, sp_, Vp = (t.numpy() for t in pol)
+    value = lifted.program_value({"U": Up, "s": sp_, "V": Vp})
+    assert value == pytest.approx(ref.value, rel=1e-7)
+    assert value <= fast.value * (1 + 1e-10)
+    # the residual's block on the spaces is exactly lam times the identity in the new
+    # singular bases: U'^T A^*(r) V' = lam I
+    r = prob.b - prob.forward_factors(Up * sp_, Vp)
+    W = prob.op.adjoint_scipy(r)
+    np.testing.assert_allclose(Up.T @ (W @ Vp), prob.lam * np.eye(sp_.size), atol=1e-8)
+    # the PSD program: symmetric S, eigenvalues kept positive
+    d = fdata.low_rank_psd(14, 2, fraction=0.4, noise=0.05, seed=1)
+    psd = PSDFactorization(d.train, lam=0.5, n=14)
+    sol = psd.lift().solve("soft_impute", tol=1e-9, polish=False)
+    G = sol.params.factors_numpy()[0]
+    Qs = torch.from_numpy(np.linalg.qr(G)[0])
+    Us, ss, Vs = polish(psd.op, torch.from_numpy(psd.b), psd.lam, Qs, Qs, symmetric=True)
+    assert torch.equal(Us, Vs) and bool((ss > 0).all())
+    val = psd.lift().program_value({"U": Us.numpy(), "s": ss.numpy(), "V": Vs.numpy()})
+    assert val == pytest.approx(sol.value, rel=1e-8)
+    # operators without the normal matrix, or too wide a rank, are not polished
+    assert polish(object(), b, prob.lam, torch.from_numpy(Q), torch.from_numpy(P)) is None
+    assert polish(prob.op, b, prob.lam, torch.from_numpy(Q), torch.from_numpy(P),
+                  max_rank=1) is None
+
+
+def test_polish_and_rank_cap_keep_the_answer_and_shorten_the_solve():
+    d = fdata.low_rank(150, 120, 4, fraction=0.3, noise=0.1, seed=2)
+    prob = MatrixCompletion(d.train, lam=2.0, shape=d.shape)
+    plain = prob.lift().solve("soft_impute", tol=1e-7, polish=False, rank_growth=None)
+    fast = prob.lift().solve("soft_impute", tol=1e-7)
+    for sol in (plain, fast):
+        assert sol.status == "optimal" and sol.rel_gap <= 1e-7
+        assert _hand_bound(prob, sol.params) == pytest.approx(sol.lower_bound, rel=1e-9)
+    assert fast.value == pytest.approx(plain.value, rel=2e-7)
+    assert fast.iterations < plain.iterations
+    with pytest.raises(ValueError, match="`rank_growth` must be a factor > 1"):
+        prob.lift().solve("soft_impute", rank_growth=1.0)
+
+
+def test_gap_estimate_is_optimistic(completion):
+    """The cheap estimate that schedules certificates never exceeds the certified gap (its
+    spectral norm is a Ritz value, from below)."""
+    from lift.solvers.soft_impute import _gap_estimate
+
+    prob, _ = completion
+    lifted = prob.lift()
+    sol = lifted.solve("soft_impute", tol=1e-8)
+    U0, V0 = sol.params.factors_numpy()
+    rng = np.random.default_rng(1)
+    gen = torch.Generator().manual_seed(0)
+    for scale in (1e-4, 1e-2, 0.3):
+        X = U0 @ V0.T + scale * rng.standard_normal(prob.shape)
+        Ux, sx, Vxt = np.linalg.svd(X, full_matrices=False)
+        primal = {"U": Ux, "s": sx, "V": Vxt.T}
+        value, lower, _ = lifted.certified_gap(primal)
+        U, s, V = (torch.from_numpy(np.ascontiguousarray(primal[k])) for k in "UsV")
+        z = prob.op.forward_lowrank(U, s, V)
+        F = lifted.program_value(primal)
+        est = _gap_estimate(prob.op, torch.from_numpy(prob.b), prob.lam, (U, s, V, z), F,
+                            False, gen)
+        assert est <= (value - lower) / value * (1 + 1e-9) + 1e-12
+
+
+def test_lanczos_doubling_stops_when_more_steps_cannot_help():
+    d = fdata.low_rank(300, 260, 5, fraction=0.2, noise=0.1, seed=0)
+    prob = MatrixCompletion(d.train, lam=3.0, shape=d.shape)
+    sol = prob.lift().solve("soft_impute", tol=1e-8)
+    U, V = sol.params.factors_numpy()
+    W = prob.op.adjoint_scipy(prob.b - prob.forward_factors(U, V))
+    exact = np.linalg.svd(W.toarray(), compute_uv=False)[0]
+    bound, info = spectral_bound(W, U=U, V=V, exact_limit=0, target=prob.lam)
+    # near the optimum the excess over lam comes from the off-diagonal blocks: the first
+    # Lanczos run is kept, and the bound still holds and is tight
+    assert info["lanczos_steps"] == 80
+    assert exact <= bound <= exact * (1 + 1e-6)
+
+
 def test_lower_bound_never_exceeds_any_objective(completion):
     prob, _ = completion
     lifted = prob.lift()

@@ -42,8 +42,9 @@ Spectral bounds
   chosen so that this probability is :data:`FAILURE_PROBABILITY`. When the Lanczos bound is
   the one used, the certificate holds with probability at least
   ``1 - info["failure_probability"]`` over the random starts (a union bound over the two
-  subspaces tried and over the attempts: while the bound exceeds ``lam`` the Lanczos steps
-  are doubled, up to 1,280); otherwise it is deterministic. Two choices of
+  subspaces tried and over the attempts: while the bound exceeds ``lam`` and more steps
+  could lower it, the Lanczos steps are doubled, up to 1,280); otherwise it is
+  deterministic. Two choices of
   ``Q_U, Q_V`` are tried (the factors' spans alone, and with ``extra`` Ritz vectors of
   ``W`` added) and the smaller bound is kept.
 
@@ -68,6 +69,10 @@ __all__ = ["EXACT_LIMIT", "FAILURE_PROBABILITY", "spectral_bound", "dual_bound",
 EXACT_LIMIT = 250_000
 #: failure probability of the randomized (Lanczos) bound on the complement block
 FAILURE_PROBABILITY = 1e-12
+#: the Lanczos steps stop doubling once no number of steps could remove more than this
+#: fraction of the bound's excess over the target (the bound with the Ritz value itself for
+#: ``||W22||`` is the least any number of steps could give)
+FLOOR_FRACTION = 0.2
 _EPS = np.finfo(np.float64).eps
 
 
@@ -149,7 +154,10 @@ def spectral_bound(W, symmetric: bool = False, U: np.ndarray | None = None,
     target : float, optional
         The value the caller hopes to certify (``lam``): while the block bound exceeds it,
         the Lanczos steps are doubled (fresh random starts, counted in the failure
-        probability) up to ``max_lanczos_steps``. Needed when ``W``'s spectrum is dense just
+        probability) up to ``max_lanczos_steps``, unless more steps could not remove
+        :data:`FLOOR_FRACTION` of the excess over ``target`` (the bound with the Ritz value
+        itself for ``||W22||`` is the least they could give: the excess then comes from the
+        off-diagonal blocks, as near the optimum). Needed when ``W``'s spectrum is dense just
         below ``lam`` (solutions whose rank includes noise directions).
     max_lanczos_steps : int
         Limit of that doubling.
@@ -184,7 +192,9 @@ def spectral_bound(W, symmetric: bool = False, U: np.ndarray | None = None,
         tries += 1
         if "failure_probability" in info:
             info["failure_probability"] *= tries  # union bound over the attempts
-        if target is None or bound <= target or steps >= min(max_lanczos_steps, n):
+        floor = info.pop("floor")
+        if (target is None or bound <= target or steps >= min(max_lanczos_steps, n)
+                or bound - floor <= FLOOR_FRACTION * (bound - target)):
             info["lanczos_steps"] = min(steps, n)
             return bound, info
         steps *= 2
@@ -234,11 +244,13 @@ def _block_bound(W, symmetric: bool, U, V, extra: int, steps: int, seed: int,
         Ru, Rv = Ub, Qv @ Vbt.T
         Qu = orth(np.hstack([U, Ru]))
         candidates.append((Qu, Qu if symmetric else orth(np.hstack([V, Rv]))))
-    best, best_info = math.inf, {}
+    best, best_info, floor = math.inf, {}, math.inf
     for Qu, Qv in candidates:
         bound, info = _block_bound_on(mv, rmv, Qu, Qv, symmetric, fro_W, n, steps, rng)
+        floor = min(floor, info.pop("floor"))
         if bound < best:
             best, best_info = bound, info
+    best_info["floor"] = floor
     best += 100 * max(m, n) * _EPS * frob  # rounding in the small dense computations
     if best_info.get("spectral_bound") == "block+lanczos":
         # a union bound over the candidates' random starts
@@ -279,12 +291,15 @@ def _block_bound_on(mv, rmv, Qu, Qv, symmetric, fro_W, n, steps, rng):
             lan = math.sqrt(max(theta, 0.0) / (1 - eps)) * (1 + 1e-10)
             if lan < d:
                 d, method = lan, "block+lanczos"
-    if symmetric:
-        bound = float(np.linalg.eigvalsh(np.array([[a, n12], [n12, d]]))[-1])
-    else:
-        bound = float(sla.svdvals(np.array([[a, n12], [n21, d]]))[0])
-    return bound, {"spectral_bound": method, "spectral_estimate": a, "complement_bound": d,
-                   "offdiagonal": max(n12, n21)}
+    def block(d22: float) -> float:
+        if symmetric:
+            return float(np.linalg.eigvalsh(np.array([[a, n12], [n12, d22]]))[-1])
+        return float(sla.svdvals(np.array([[a, n12], [n21, d22]]))[0])
+
+    # the Ritz value is below ||W22||: no number of Lanczos steps gets under `floor`
+    return block(d), {"spectral_bound": method, "spectral_estimate": a, "complement_bound": d,
+                      "offdiagonal": max(n12, n21),
+                      "floor": block(math.sqrt(max(theta, 0.0)))}
 
 
 def dual_bound(op, b: np.ndarray, lam: float, residual: np.ndarray, symmetric: bool = False,

@@ -11,6 +11,9 @@ is a sampling one:
   the certificate;
 
 and ``lipschitz``, an upper bound on ``||A||_2^2`` (the step size of proximal gradient).
+Sampling and dense operators also give ``subspace_normal(U, V)``, the matrix of
+``S -> U^T A^*(A(U S V^T)) V`` (the normal equations of a fit on fixed row and column
+spaces, which the fast solver's polishing step solves).
 
 - :class:`SamplingOperator`: ``A(X) = (X_{i_k j_k})_k`` over distinct observed entries
   (``||A||_2 = 1``).
@@ -35,6 +38,10 @@ __all__ = ["SamplingOperator", "DenseOperator", "CallableOperator", "ADJOINT_RTO
 
 #: relative tolerance of the adjoint check ``<A x, y> = <x, A^* y>`` on random vectors
 ADJOINT_RTOL = 1e-8
+#: observed fraction from which a sampling operator's ``forward_lowrank`` forms the (small)
+#: product and gathers from it, instead of gathering ``p x k`` rows of both factors (2-3x
+#: faster at 500^2, 20 % observed; the product is at most ``block`` entries)
+DENSE_FORWARD_DENSITY = 0.1
 
 
 class _DenseMat:
@@ -124,11 +131,26 @@ class SamplingOperator:
     def forward_lowrank(self, U: torch.Tensor, s: torch.Tensor, V: torch.Tensor,
                         block: int = 1 << 22) -> torch.Tensor:
         """``(U diag(s) V^T)[rows, cols]``, in chunks of observed entries (temporaries of at
-        most ``block`` numbers)."""
+        most ``block`` numbers); when at least :data:`DENSE_FORWARD_DENSITY` of a matrix of at
+        most ``block`` entries is observed, one product ``(U diag(s)) V^T`` and a gather."""
         r, c = self._idx(U.device)
         Us = U * s
-        out = torch.empty(self.p, dtype=U.dtype, device=U.device)
+        m, n = self.shape
+        if m * n <= block and self.p >= DENSE_FORWARD_DENSITY * m * n:
+            key = ("flat", str(U.device))
+            if key not in self._cache:
+                self._cache[key] = r * n + c
+            return (Us @ V.T).reshape(-1)[self._cache[key]]
         chunk = max(1, block // max(U.shape[1], 1))
+        if U.device.type == "cpu":  # numpy's take is 4-5x faster than index_select here
+            Un, Vn = Us.detach().numpy(), V.detach().numpy()
+            out_np = np.empty(self.p, dtype=Un.dtype)
+            for a in range(0, self.p, chunk):
+                out_np[a:a + chunk] = np.einsum(
+                    "ij,ij->i", Un.take(self.rows[a:a + chunk], axis=0),
+                    Vn.take(self.cols[a:a + chunk], axis=0))
+            return torch.from_numpy(out_np)
+        out = torch.empty(self.p, dtype=U.dtype, device=U.device)
         for a in range(0, self.p, chunk):
             out[a:a + chunk] = torch.einsum("ij,ij->i", Us.index_select(0, r[a:a + chunk]),
                                             V.index_select(0, c[a:a + chunk]))
@@ -136,6 +158,17 @@ class SamplingOperator:
 
     def forward_dense(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X)[self.rows, self.cols]
+
+    def subspace_normal(self, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        r"""The ``(r^2, r^2)`` matrix ``N`` of ``S -> U^T A^*(A(U S V^T)) V`` on row-major
+        ``vec(S)``: ``N[(a,b),(c,d)] = sum_i U_ia U_ic G_i[b,d]`` with
+        ``G_i = sum_{j observed in row i} V_j V_j^T`` (one sparse product with ``r^2``
+        columns; nothing ``m x n``)."""
+        r = U.shape[1]
+        VV = (V[:, :, None] * V[:, None, :]).reshape(V.shape[0], r * r)
+        G = self.adjoint(torch.ones(self.p, dtype=U.dtype, device=U.device)) @ VV
+        UU = (U[:, :, None] * U[:, None, :]).reshape(U.shape[0], r * r)
+        return (UU.T @ G).reshape(r, r, r, r).permute(0, 2, 1, 3).reshape(r * r, r * r)
 
     def adjoint(self, y: torch.Tensor) -> _SparseMat:
         return _SparseMat(self, y)
@@ -172,6 +205,13 @@ class DenseOperator:
 
     def forward_dense(self, X: np.ndarray) -> np.ndarray:
         return self.A @ np.asarray(X, dtype=np.float64).reshape(-1)
+
+    def subspace_normal(self, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        """The ``(r^2, r^2)`` matrix of ``S -> U^T A^*(A(U S V^T)) V`` on row-major
+        ``vec(S)``: ``Phi^T Phi`` with ``Phi = A (U kron V)`` (``vec(u v^T) = u kron v``)."""
+        r = U.shape[1]
+        Phi = self._A(U.device, U.dtype) @ torch.einsum("ia,jb->ijab", U, V).reshape(-1, r * r)
+        return Phi.T @ Phi
 
     def adjoint(self, y: torch.Tensor) -> _DenseMat:
         return _DenseMat((self._A(y.device, y.dtype).T @ y).reshape(self.shape))

@@ -217,14 +217,14 @@ class _Factorization(Problem):
         return params.factors_numpy()
 
     def forward_factors(self, U: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """``A(U V^T)`` in float64 (never forms ``U V^T`` for sampling operators)."""
+        """``A(U V^T)`` in float64 (for sampling operators the operator's own
+        ``forward_lowrank``, which forms ``U V^T`` only when it is small and densely
+        observed)."""
         if isinstance(self.op, SamplingOperator):
-            out = np.empty(self.op.p)
-            step = max(1, (1 << 22) // max(U.shape[1], 1))
-            for a in range(0, self.op.p, step):
-                r, c = self.op.rows[a:a + step], self.op.cols[a:a + step]
-                out[a:a + step] = np.einsum("ij,ij->i", U[r], V[c])
-            return out
+            Ut = torch.from_numpy(np.ascontiguousarray(U, dtype=np.float64))
+            Vt = torch.from_numpy(np.ascontiguousarray(V, dtype=np.float64))
+            ones = torch.ones(Ut.shape[1], dtype=torch.float64)
+            return self.op.forward_lowrank(Ut, ones, Vt).numpy()
         return self.op.forward_dense(U @ V.T)
 
     def objective(self, params: Any) -> float:

@@ -120,9 +120,11 @@ class ConeProjection:
     def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return (KP < -self.feas_tol * scale).any(0)
 
-    def _equality(self, Z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), and
-        its multipliers ``lambda`` (zero on padding); ``lambda`` may be negative."""
+    def _equality(self, Z: torch.Tensor, g: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), its
+        multipliers ``lambda`` (zero on padding; they may be negative) and the rows ``K_R``
+        (B, m, d)."""
         op = self.op
         counts = self.Rn[g]
         m = int(counts.max())
@@ -134,7 +136,7 @@ class ConeProjection:
         lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
         lam = lam[:, :, 0] * mask
         lam[info != 0] = -1.0  # singular: not accepted
-        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam
+        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam, K
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,6 +199,9 @@ class ConeProjection:
         op = self.op
         out = Z.clone()
         ok = torch.zeros(g.numel(), dtype=torch.bool, device=Z.device)
+        if self.extra:  # set again below for the groups whose NNLS is still degenerate
+            for gi in g.tolist():
+                self.extra.pop(gi, None)
         fresh = self.Rn[g] == 0
         if bool(fresh.any()):
             self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
@@ -206,11 +211,20 @@ class ConeProjection:
             if not cached.numel():
                 break
             gc = g[cached]
-            p, lam = self._equality(Z[cached], gc)
+            p, lam, K = self._equality(Z[cached], gc)
             self.equality_calls += int(cached.numel())
             KP = self._products(p, gc % op.P)
             nonneg = (lam >= 0).all(1)
             good = nonneg & ~self._violated(KP, scale[cached])
+            # a group whose step ends at zero needs no exact projection: with lambda_+ the
+            # point -K^T lambda_+ of the polar cone is within s beta of z, so the distance
+            # from z to the polar cone (the norm of the projection) is too
+            lam_c = lam.clamp_min(0.0)
+            p_c = Z[cached] + (K.transpose(1, 2) @ lam_c[:, :, None])[:, :, 0]
+            zero = ~good & (group_norms(p_c) <= s * self.beta * (1 - 1e-12))
+            p = torch.where(zero[:, None], p_c, p)
+            lam = torch.where(zero[:, None], lam_c, lam)
+            good |= zero
             acc = cached[good]
             out[acc] = p[good]
             ok[acc] = True
@@ -246,23 +260,30 @@ class ConeProjection:
                 self.Rn[gi] = keep if R.size <= op.d else 0
                 self.R[gi, :keep] = torch.as_tensor(R[:keep], device=op.device)
                 self.lam[gi] = 0.0
-                self.lam[gi, :keep] = torch.as_tensor(lam[:keep] / s, dtype=op.dtype)
-                self.extra.pop(gi, None)
+                self.lam[gi, :keep] = torch.as_tensor(lam[:keep] / s, dtype=op.dtype,
+                                                      device=op.device)
                 if R.size > op.d:  # keep the multipliers of the certificate exact
                     self.extra[gi] = (R, lam / s)
         self.on[g] = True
         return out
 
-    def dense_multipliers(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """The last step's multipliers as the (n, P) arrays ``(mu, nu)`` of the certificate."""
+    def snapshot(self, scale: float = 1.0) -> tuple:
+        """The last step's multipliers times ``scale``, in compact form (for
+        :meth:`dense_multipliers`)."""
+        on = torch.nonzero(self.on).flatten()
+        return (on.cpu().numpy(), self.R[on].cpu().numpy(), self.Rn[on].cpu().numpy(),
+                scale * self.lam[on].detach().cpu().numpy().astype(np.float64),
+                {g: (R, scale * lam) for g, (R, lam) in self.extra.items()})
+
+    def dense_multipliers(self, snap: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Multipliers (the last step's, or a :meth:`snapshot`) as the (n, P) arrays
+        ``(mu, nu)`` of the certificate."""
+        groups, R, Rn, lam, extra = snap if snap is not None else self.snapshot()
         n, P = self.op.n, self.op.P
         mu, nu = np.zeros((n, P)), np.zeros((n, P))
-        groups = torch.nonzero(self.on).flatten().cpu().numpy()
-        R, Rn = self.R.cpu().numpy(), self.Rn.cpu().numpy()
-        lam = self.lam.detach().cpu().numpy()
-        for gi in groups:
-            rows, vals = self.extra.get(gi, (R[gi, :Rn[gi]], lam[gi, :Rn[gi]]))
-            (mu if gi < P else nu)[rows, gi % P] = scale * vals
+        for k, gi in enumerate(groups):
+            rows, vals = extra.get(int(gi), (R[k, :Rn[k]], lam[k, :Rn[k]]))
+            (mu if gi < P else nu)[rows, gi % P] = vals
         return mu, nu
 
 
@@ -308,7 +329,7 @@ class ConeFISTA(_TorchSolver):
             if mon.best_lam is not before:  # a new best certificate: keep its multipliers
                 lam_np = _numpy(lam)
                 t = float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
-                best["mult"] = proj.dense_multipliers(t)
+                best["mult"] = proj.snapshot(t)
             return mon.record(k, Fx) or stalled(k, mon.rel_gap)
 
         penalty = lambda U: s.beta * float(group_norms(U).sum())  # noqa: E731
@@ -322,7 +343,8 @@ class ConeFISTA(_TorchSolver):
         msg = gap_message(mon, f"{out.iterations} iterations, {proj.nnls_calls} exact "
                                f"projections" + (f" ({stalled.reason})" if stalled.reason
                                                  else ""))
-        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": best["mult"]}
+        mult = None if best["mult"] is None else proj.dense_multipliers(best["mult"])
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": mult}
         info = {"step": out.step, "stalled": bool(stalled.reason),
                 "nnls_calls": proj.nnls_calls, "equality_projections": proj.equality_calls}
         return _result(s, "fista", out.iterations, msg, primal, info)

@@ -147,12 +147,21 @@ class ReLULift(Lifted):
         if self.cone:
             out = {}
             n, d = self.problem.Xa.shape
-            if d <= self.ACTIVE_SET_MAX_D and (n >= self.ACTIVE_SET_MIN_N
-                                               or d <= self.ACTIVE_SET_LOW_D):
+            squared = self.problem.loss.name == "squared"
+            low_d = d <= self.ACTIVE_SET_LOW_D
+            if squared and low_d:
                 # its restricted programs are dense in (patterns x d): fine for small d; on
                 # 1-D inputs it certifies diabetes-BMI (291 patterns) in 0.3 s against 21 s
                 # for Clarabel (BENCHMARKS.md), and auto falls back when it stops short
                 out["active_set"] = self.CONE_THRESHOLD
+            if n >= self.ACTIVE_SET_MIN_N and not low_d:
+                # projected FISTA: 1.2-9x faster than the working set and 25x faster than
+                # Clarabel on the dense and sparse rows measured from n = 1,000 on (squared
+                # and logistic); below n = 400 Clarabel wins on real data (diabetes, 10-D:
+                # 22 s against 68 s), and on nearly collinear 1-D/2-D patterns it stalls
+                out["fista"] = self.CONE_THRESHOLD
+            if squared and d <= self.ACTIVE_SET_MAX_D and n >= self.ACTIVE_SET_MIN_N:
+                out.setdefault("active_set", self.CONE_THRESHOLD)
             out["al"] = self.AL_THRESHOLD
             return out
         return {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}

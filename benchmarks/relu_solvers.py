@@ -118,8 +118,12 @@ def measure(row: dict, method: str, tol: float) -> dict:
     n = prob.n
     lower = None
     if method.startswith("solve:"):
-        name = method.split(":", 1)[1]
+        # "solve:NAME" or "solve:NAME:key=value,...": options of the solver (ints or floats)
+        _, name, extra = (method + ":").split(":")[:3]
         options = {"device": "cpu"} if name in lifted.solvers() else {}
+        for item in filter(None, extra.split(",")):
+            key, value = item.split("=")
+            options[key] = float(value) if "." in value or "e" in value else int(value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()

@@ -134,6 +134,8 @@ def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
                         f"{sorted(fields | {'warm_start'})}.")
     if "max_iters" in options:
         options["max_iters"] = check_int(options["max_iters"], "max_iters", minimum=1)
+    if "dual_step" in options:
+        options["dual_step"] = check_int(options["dual_step"], "dual_step")
     if options.get("rho") is not None:
         options["rho"] = check_positive(options["rho"], "rho")
     return cls(**options), warm

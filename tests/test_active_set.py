@@ -32,14 +32,14 @@ def _rel(a: float, b: float) -> float:
 
 
 def _hand_bound(lifted, sol, multipliers=None) -> float:
-    """Lower bound from scratch: lambda = grad L at the program's predictions at the returned
-    point (exact least squares per pattern for the cone program; no solver output but V, W)."""
+    """Lower bound from scratch: the best of lambda = grad L at the program's predictions at
+    the returned point and the returned dual point, each rescaled here (exact least squares
+    per pattern for the cone program; no solver output but V, W and the dual point)."""
     prob = lifted.problem
     point = sol.info["warm_start"]
-    lam = prob.loss.grad(lifted.predictions(point["V"], point["W"]), prob.y)
-    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, lifted.D, lifted.cone,
-                          multipliers=multipliers)
-    return bound
+    lams = [prob.loss.grad(lifted.predictions(point["V"], point["W"]), prob.y), sol.info["dual"]]
+    return max(dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, lam, lifted.D, lifted.cone,
+                          multipliers=multipliers)[0] for lam in lams)
 
 
 def _planted(n: int, d: int, seed: int):

@@ -108,11 +108,16 @@ def test_cone_augmented_lagrangian_gradient_taylor(data_2d):
     assert r[1] < r[0] / 30 and r[2] < r[1] / 30
 
 
-def test_operator_matches_dense_blocks(data_2d):
+@pytest.mark.parametrize("order", [None, (False, False), (True, False), (False, True),
+                                   (True, True)])
+def test_operator_matches_dense_blocks(data_2d, order):
+    """Both orders of each product (the operator times them on large programs) agree with
+    the dense blocks."""
     X, y = data_2d
     lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="gated")
     Xa, D = lifted.problem.Xa, lifted.D
     op = PatternOperator(Xa, D, device="cpu")
+    op.order = order
     A = np.hstack([D[:, [i]] * Xa for i in range(D.shape[1])])  # dense, only for the test
     rng = np.random.default_rng(0)
     U = rng.standard_normal((D.shape[1], Xa.shape[1]))
@@ -121,6 +126,11 @@ def test_operator_matches_dense_blocks(data_2d):
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(op.adjoint(torch.from_numpy(r)).numpy().ravel(), A.T @ r,
                                rtol=1e-12, atol=1e-12)
+    sub = op.restrict(torch.tensor([0, 2]))  # a restricted operator keeps the orders
+    assert sub.order == op.order
+    cols = np.r_[0:Xa.shape[1], 2 * Xa.shape[1]:3 * Xa.shape[1]]
+    np.testing.assert_allclose(sub.adjoint(torch.from_numpy(r)).numpy().ravel(),
+                               A[:, cols].T @ r, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(lifted.predictions(U, None), A @ U.ravel(), atol=1e-12)
 
 

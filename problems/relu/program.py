@@ -390,7 +390,8 @@ class ReLULift(Lifted):
                               multipliers=multipliers)
             if b > lower:
                 lower, lam_best = b, t * prob.loss.project_dual(lam, prob.y)
-        info: dict[str, Any] = {"patterns": self.P, "program": self.program}
+        # the dual point of the bound (feasible as it is), so that it can be checked again
+        info: dict[str, Any] = {"patterns": self.P, "program": self.program, "dual": lam_best}
         global_bound = None
         if self.complete:
             global_bound = lower

@@ -9,8 +9,12 @@ r"""The specialised solvers of the ReLU lifts, built from the generic toolbox of
 
 by :class:`~lift.solvers.proxgrad.ProximalGradient` (FISTA, backtracking with step growth,
 adaptive restarts) with the group-lasso prox, polished by Newton steps on the active patterns
-(:class:`~lift.problems.relu.operators.NewtonPolish`): a certified gap of 1e-6 needs a primal
-point accurate to about 1e-12, which proximal gradient reaches slowly and Newton in a few steps.
+where they are cheap (:class:`~lift.problems.relu.operators.NewtonPolish`). The certificate
+rescales a loss gradient into the dual constraints, which costs a gap of the order of the
+square root of the primal error; its dual candidates therefore also include the gradient moved
+by one Newton step onto the constraints of the active patterns
+(:class:`~lift.solvers.group_lasso.ActiveDualStep`), whose gap is of the order of the primal
+error itself: on dense optima, half the iterations to a certified 1e-6.
 
 ``"al"`` — :class:`ConeAugmentedLagrangian`, the cone-constrained ReLU program
 
@@ -71,7 +75,7 @@ from lift.problems.relu.operators import (
 )
 from lift.solvers import register_solver
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
-from lift.solvers.group_lasso import group_lasso_gram
+from lift.solvers.group_lasso import ActiveDualStep, group_lasso_gram
 from lift.solvers.linalg import torch_dtype, torch_threads
 from lift.solvers.monitor import GapMonitor, finish_result, gap_message, parse_options
 from lift.solvers.prox import group_norms, prox_group_lasso
@@ -215,19 +219,31 @@ class _Stall:
 
 
 def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: ProximalGradient,
-                 polish: NewtonPolish | None, stall: int | _Stall = 0) -> tuple[Any, str]:
+                 polish: NewtonPolish | None, stall: int | _Stall = 0, dual_step: int = 10
+                 ) -> tuple[Any, str]:
     """FISTA on the gated program over ``op``, stopping on ``s.monitor``'s certified gap (or
-    on a stall, see :class:`_Stall`: a window > 0 or the rule itself). Returns the method's
-    state and the stall's reason (empty if none)."""
+    on a stall, see :class:`_Stall`: a window > 0 or the rule itself); the certificate's dual
+    candidates are the loss gradients at the extrapolated points and, every ``dual_step``
+    iterations or more, their Newton steps onto the constraints of the nonzero groups
+    (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the method's state
+    and the stall's reason (empty if none)."""
     stalled = stall if isinstance(stall, _Stall) else _Stall(stall, method.max_iters,
                                                               s.monitor.tol)
 
     best = {"F": math.inf, "x": None}
+    refine = ActiveDualStep(dual_step)
+    cost = 2.5 * op.n * op.P * op.d  # an iteration: about 1.5 forward and one adjoint product
+    squared = s.loss.name == "squared"
 
     def check(k, x, Fx, y, G, step):
         if Fx < best["F"]:  # FISTA is not monotone: keep the point of the best upper bound
             best["F"], best["x"] = Fx, x.x
-        s.monitor.dual(y.cache["lam"], float(group_norms(G).max()) if G.numel() else 0.0)
+        lam = y.cache["lam"]
+        s.monitor.dual(lam, float(group_norms(G).max()) if G.numel() else 0.0)
+        better = refine(k, op, lam, G, y.x, s.beta, cost,
+                        None if squared else s.loss.torch_hess(y.cache["z"], s.y))
+        if better is not None:
+            s.monitor.dual(*better)
         return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
 
     prox, penalty = s.group_lasso()
@@ -244,7 +260,7 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
 
 
 def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: bool,
-                stall: int, mixed: float) -> tuple[Any, str, int]:
+                stall: int, mixed: float, dual_step: int) -> tuple[Any, str, int]:
     """FISTA on the whole gated program from ``U0``: first, when ``mixed`` > 0, the operator
     is float64 and the program is large (``n P d >= MIXED_WORK``), float32 iterations until
     their own (uncertified, float32) gap estimate is below ``mixed`` or stops halving every
@@ -258,12 +274,12 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
         s32 = _Setup(op32, s.loss, s.y.to(torch.float32), s.beta,
                      GapMonitor(s.loss, s.monitor.y, s.beta, mixed))
         halving = _Stall(100, method.max_iters, mixed, min_rate=math.log(2) / 100)
-        out32, _ = _gated_fista(s32, op32, U0.to(torch.float32), method, None, halving)
+        out32, _ = _gated_fista(s32, op32, U0.to(torch.float32), method, None, halving, 0)
         U0, k32 = out32.point.x.to(torch.float64), out32.iterations
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
         del op32
     polish = NewtonPolish(op, s.loss, s.y, s.beta) if newton else None
-    out, stalled = _gated_fista(s, op, U0, method, polish, stall)
+    out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
     return out, stalled, k32
 
 
@@ -299,6 +315,13 @@ class GatedFISTA(_TorchSolver):
         the issue's dense example (n = 2,000, d = 20, P = 500): 1.2-1.6x faster with 1e-4;
         on sparse optima slower (the float32 estimate ``z - y`` loses its digits when the
         residual is small, so the float32 phase runs until it stops halving), hence off.
+    dual_step : int
+        Every ``dual_step`` iterations or more (at most 15 % of the work), the certificate
+        also tries the loss gradient moved by one Newton step onto the dual constraints of the
+        nonzero groups
+        (:class:`~lift.solvers.group_lasso.ActiveDualStep`): the certified gap then tracks the
+        primal error instead of its square root. On the issue's dense example it halves the
+        iterations to a certified 1e-6 (1,115 to 580). 0: only the loss gradients.
     device : str or None
         torch device (default: CUDA when available, else CPU).
     dtype : {"float64", "float32"}
@@ -313,11 +336,12 @@ class GatedFISTA(_TorchSolver):
     newton: bool = True
     stall: int = 500
     mixed: float = 0.0
+    dual_step: int = 10
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         out, stalled, k32 = _gated_full(s, s.warm_point(warm_start, cone=False),
                                         self._fista(self.max_iters), self.newton, self.stall,
-                                        self.mixed)
+                                        self.mixed, self.dual_step)
         iters = out.iterations + k32
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
@@ -489,12 +513,22 @@ class _GatedProgram:
         self.inner_tol, self.inner_total, self.work_done = solver.inner_tol, 0, 0.0
         self.gaps: list[float] = []
         self.handover = False
+        self.passes = 0
+        # every pass also offers the certificate the dual step of the full program (else the
+        # passes would certify less than the restricted solves they judge)
+        self.dual_step = ActiveDualStep(1 if solver.dual_step else 0)
 
     def price(self) -> Priced:
         s, U = self.s, self.U
         z = s.op.forward(U)
         lam = s.loss.torch_grad(z, s.y)
-        norms = group_norms(s.op.adjoint(lam))  # every pattern's dual constraint
+        C = s.op.adjoint(lam)
+        norms = group_norms(C)  # every pattern's dual constraint
+        self.passes += 1
+        better = self.dual_step(self.passes, s.op, lam, C, U, s.beta, math.inf,
+                                None if s.loss.name == "squared" else s.loss.torch_hess(z, s.y))
+        if better is not None:
+            s.monitor.dual(*better)
         unorms = group_norms(U)
         upper = float(s.loss.torch(z, s.y)) + s.beta * float(unorms.sum())
         support = torch.nonzero(unorms > 0).flatten().cpu().numpy()
@@ -557,7 +591,8 @@ class _GatedProgram:
             inner = _Setup(sub, s.loss, s.y, s.beta,
                            GapMonitor(s.loss, s.monitor.y, s.beta, eps))
             out, _ = _gated_fista(inner, sub, self.U[idx].clone(), ProximalGradient(budget),
-                                  NewtonPolish(sub, s.loss, s.y, s.beta))
+                                  NewtonPolish(sub, s.loss, s.y, s.beta),
+                                  dual_step=sv.dual_step)
             Uw, k = out.point.x, out.iterations
         self.inner_total += k
         self.work_done += k * per_iter
@@ -618,8 +653,12 @@ class GatedWorkingSet(_TorchSolver):
     fista_iters, fista_stall : int
         Iterations of the full FISTA after a hand-over, and its ``stall`` window (as for
         :class:`GatedFISTA`).
-    newton, mixed
-        Newton polish and float32 iterations in the full FISTA (see :class:`GatedFISTA`).
+    newton, mixed, dual_step
+        Newton polish, float32 iterations and the dual step of the certificate in the full
+        FISTA and the matrix-free restricted solves (see :class:`GatedFISTA`); with
+        ``dual_step`` > 0 every full pass also offers the certificate its dual step (at
+        n = 10,000, d = 10, P = 500 the working set then certifies 1e-6 after 9 passes instead
+        of handing over to FISTA after 11).
     device, dtype, growth, shrink, threads
         As for :class:`GatedFISTA`.
     """
@@ -639,6 +678,7 @@ class GatedWorkingSet(_TorchSolver):
     fista_stall: int = 500
     mixed: float = 0.0
     newton: bool = True
+    dual_step: int = 10
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         program = _GatedProgram(self, s, s.warm_point(warm_start, cone=False))
@@ -648,7 +688,7 @@ class GatedWorkingSet(_TorchSolver):
         U, after = program.U, ""
         if not s.monitor.done and (program.handover or outer >= self.max_outer):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
-                                            self.fista_stall, self.mixed)
+                                            self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32
             info["stalled"] = bool(stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (

@@ -77,6 +77,13 @@ class _DifferenceOracle:
         return torch.cat([G, -G])
 
 
+def _compact(idx: torch.Tensor, lam: torch.Tensor, keep: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows ``keep`` of each group's row set first (order kept): ``(idx, lam, counts)``."""
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
+    return torch.gather(idx, 1, order), torch.gather(lam, 1, order), keep.sum(1)
+
+
 class ConeProjection:
     r"""The proximal step of ``beta sum_g ||u_g|| + indicator(u_g in C_g)`` for ``U`` (2P, d).
 
@@ -89,14 +96,16 @@ class ConeProjection:
     feas_tol : float
         A row counts as satisfied when ``k^T p >= -feas_tol * max_k |k^T z|``.
     rounds : int
-        Batched active-set steps per call before the groups left go to the exact NNLS.
+        Batched Lawson-Hanson rounds per call (default ``3 d + 10``) before the groups left
+        go to the exact NNLS.
     nnls_calls, equality_calls : int
         NNLS solves and batched equality projections (per group) so far.
     """
 
     def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
-                 rounds: int = 8) -> None:
-        self.op, self.beta, self.feas_tol, self.rounds = op, beta, feas_tol, rounds
+                 rounds: int | None = None) -> None:
+        self.op, self.beta, self.feas_tol = op, beta, feas_tol
+        self.rounds = 3 * op.d + 10 if rounds is None else rounds
         self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
         G, dev = 2 * op.P, op.device
         # per group: its active rows (at most d; a basic NNLS solution has no more) ...
@@ -119,24 +128,6 @@ class ConeProjection:
 
     def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return (KP < -self.feas_tol * scale).any(0)
-
-    def _equality(self, Z: torch.Tensor, g: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), its
-        multipliers ``lambda`` (zero on padding; they may be negative) and the rows ``K_R``
-        (B, m, d)."""
-        op = self.op
-        counts = self.Rn[g]
-        m = int(counts.max())
-        idx = self.R[g, :m]
-        mask = (torch.arange(m, device=op.device) < counts[:, None]).to(op.dtype)
-        sign = self.S[idx, (g % op.P)[:, None]] * mask              # (B, m)
-        K = sign[:, :, None] * op.Xa[idx]                            # (B, m, d)
-        M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - mask)
-        lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
-        lam = lam[:, :, 0] * mask
-        lam[info != 0] = -1.0  # singular: not accepted
-        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam, K
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,60 +182,93 @@ class ConeProjection:
         """The projections of the rows of ``Z`` (groups ``g``, constraint values ``KZ``) on
         their cones; records the multipliers ``lambda / s``.
 
-        A batched primal active-set method on the kept rows (a group without kept rows
-        starts from its most violated one): project on the active rows as equalities, accept
-        where the multipliers are nonnegative and no row is violated, else drop the rows with
-        negative multipliers and add the most violated row, up to ``2 d + 4`` times; what is
-        left goes to the exact NNLS."""
+        A batched Lawson-Hanson NNLS on the dual ``min_{lambda >= 0} ||z + K^T lambda||``,
+        warm-started from each group's kept rows and multipliers (a feasible dual point; a
+        group without them starts from its most violated row). Each round solves the
+        equality projections on the current rows of all groups at once; a group whose
+        multipliers come out positive checks every row (one product with ``Xa``) and stops
+        or adds its most violated row, the others move towards that solution until the
+        first multiplier reaches zero and drop that row. The dual objective decreases
+        monotonically, so the rounds do not cycle; what is left after ``rounds`` rounds (or
+        hits a singular or full row set) goes to the exact NNLS."""
         op = self.op
+        B, d, dev, dt = g.numel(), op.d, Z.device, Z.dtype
         out = Z.clone()
-        ok = torch.zeros(g.numel(), dtype=torch.bool, device=Z.device)
+        ok = torch.zeros(B, dtype=torch.bool, device=dev)
+        failed = torch.zeros(B, dtype=torch.bool, device=dev)
         if self.extra:  # set again below for the groups whose NNLS is still degenerate
             for gi in g.tolist():
                 self.extra.pop(gi, None)
-        fresh = self.Rn[g] == 0
-        if bool(fresh.any()):
-            self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
-            self.Rn[g[fresh]] = 1
-        cached = torch.nonzero(self.Rn[g] > 0).flatten()
-        for _ in range(self.rounds):  # active-set steps on the equality projections
-            if not cached.numel():
+        col = torch.arange(d, device=dev)
+        # the start: the kept rows whose multipliers are positive (feasible for the dual)
+        lam = self.lam[g] * s
+        idx, lam, cnt = _compact(self.R[g], lam, (col < self.Rn[g][:, None]) & (lam > 0))
+        fresh = cnt == 0
+        idx[fresh, 0] = KZ[:, fresh].argmin(0)
+        cnt[fresh] = 1
+        act = torch.arange(B, device=dev)
+        for _ in range(self.rounds):
+            if not act.numel():
                 break
-            gc = g[cached]
-            p, lam, K = self._equality(Z[cached], gc)
-            self.equality_calls += int(cached.numel())
-            KP = self._products(p, gc % op.P)
-            nonneg = (lam >= 0).all(1)
-            good = nonneg & ~self._violated(KP, scale[cached])
-            # a group whose step ends at zero needs no exact projection: with lambda_+ the
-            # point -K^T lambda_+ of the polar cone is within s beta of z, so the distance
+            ga, za, ca = g[act], Z[act], cnt[act]
+            m = int(ca.max())
+            ia, la = idx[act, :m], lam[act, :m]
+            mask = col[:m] < ca[:, None]
+            maskf = mask.to(dt)
+            K = (self.S[ia, (ga % op.P)[:, None]] * maskf)[:, :, None] * op.Xa[ia]  # (A, m, d)
+            M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - maskf)
+            sol, info = torch.linalg.solve_ex(M, -(K @ za[:, :, None]))
+            sol = sol[:, :, 0] * maskf
+            self.equality_calls += int(act.numel())
+            sing = info != 0
+            pos = ((sol > 0) | ~mask).all(1) & ~sing
+            # otherwise step from lam towards sol until the first multiplier reaches zero
+            hit = mask & (sol <= 0)
+            den = la - sol
+            ratio = torch.where(hit, torch.where(den > 0, la / den.clamp_min(1e-300), 0.0),
+                                math.inf)
+            alpha, first = ratio.min(1)
+            new = torch.where(pos[:, None], sol,
+                              la + alpha.clamp(max=1.0)[:, None] * (sol - la))
+            new[torch.arange(new.shape[0], device=dev), first] *= pos.to(dt)
+            new = torch.where(sing[:, None], la, new.clamp_min(0.0) * maskf)
+            p = za + (K.transpose(1, 2) @ new[:, :, None])[:, :, 0]
+            # a group whose step ends at zero needs no exact projection: with lambda >= 0
+            # the point -K^T lambda of the polar cone is within s beta of z, so the distance
             # from z to the polar cone (the norm of the projection) is too
-            lam_c = lam.clamp_min(0.0)
-            p_c = Z[cached] + (K.transpose(1, 2) @ lam_c[:, :, None])[:, :, 0]
-            zero = ~good & (group_norms(p_c) <= s * self.beta * (1 - 1e-12))
-            p = torch.where(zero[:, None], p_c, p)
-            lam = torch.where(zero[:, None], lam_c, lam)
-            good |= zero
-            acc = cached[good]
-            out[acc] = p[good]
-            ok[acc] = True
-            self.lam[g[acc]] = 0.0
-            self.lam[g[acc], :lam.shape[1]] = lam[good] / s
-            bad = ~good
-            if not bool(bad.any()):
-                break
-            # rows whose multipliers went negative leave; the most violated row joins
-            gb, keep = gc[bad], lam[bad] > 0
-            m = keep.shape[1]
-            order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
-            self.R[gb, :m] = torch.gather(self.R[gb, :m], 1, order)
-            nk = keep.sum(1)
-            worst = KP[:, bad].argmin(0)
-            violated = KP[worst, torch.nonzero(bad).flatten()] < -self.feas_tol * scale[cached[bad]]
-            room = violated & (nk < op.d)
-            self.R[gb[room], nk[room]] = worst[room]
-            self.Rn[gb] = nk + room.to(nk.dtype)
-            cached = cached[bad][self.Rn[gb] > 0]
+            done = ~sing & (group_norms(p) <= s * self.beta * (1 - 1e-12))
+            check = torch.nonzero(pos & ~done).flatten()
+            worst = torch.zeros(0, dtype=torch.long, device=dev)
+            if check.numel():
+                KP = self._products(p[check], ga[check] % op.P)
+                worst = KP.argmin(0)
+                clean = KP[worst, torch.arange(check.numel(), device=dev)] \
+                    >= -self.feas_tol * scale[act[check]]
+                done[check[clean]] = True
+                check, worst = check[~clean], worst[~clean]
+            keep = mask & (new > 0)
+            ia, la, ca = _compact(ia, new, keep)
+            idx[act, :m], lam[act, :m], cnt[act] = ia, la, ca
+            # the most violated row joins (a full or repeated row set goes to the NNLS)
+            a = act[check]
+            room = (cnt[a] < d) & ~((idx[a] == worst[:, None]) & (col < cnt[a][:, None])).any(1)
+            idx[a[room], cnt[a[room]]] = worst[room]
+            lam[a[room], cnt[a[room]]] = 0.0
+            cnt[a[room]] += 1
+            # a group left without rows restarts from its most violated row (lambda = 0)
+            empty = act[(cnt[act] == 0) & ~done]
+            idx[empty, 0] = KZ[:, empty].argmin(0)
+            cnt[empty] = 1
+            stop = sing.clone()
+            stop[check[~room]] = True
+            out[act[done]] = p[done]
+            ok[act[done]] = True
+            failed[act[stop & ~done]] = True
+            act = act[~(done | stop)]
+        acc = torch.nonzero(ok).flatten()
+        self.R[g[acc]] = idx[acc]
+        self.Rn[g[acc]] = cnt[acc]
+        self.lam[g[acc]] = lam[acc] * (col < cnt[acc][:, None]).to(dt) / s
         rest = torch.nonzero(~ok).flatten().tolist()
         if rest:
             Xa = op.Xa.cpu().numpy()
@@ -253,17 +277,17 @@ class ConeProjection:
             for j in rest:
                 gi = int(g[j])
                 K = S[:, gi % op.P, None] * Xa
-                start = self.R[gi, :int(self.Rn[gi])].cpu().numpy()
-                p, R, lam = self._nnls(Zn[j], K, start)
+                start = idx[j, :int(cnt[j])].cpu().numpy()
+                p, R, lam_j = self._nnls(Zn[j], K, start)
                 out[j] = torch.as_tensor(p, dtype=op.dtype, device=op.device)
                 keep = min(R.size, op.d)  # more than d active rows: degenerate, not kept
                 self.Rn[gi] = keep if R.size <= op.d else 0
                 self.R[gi, :keep] = torch.as_tensor(R[:keep], device=op.device)
                 self.lam[gi] = 0.0
-                self.lam[gi, :keep] = torch.as_tensor(lam[:keep] / s, dtype=op.dtype,
+                self.lam[gi, :keep] = torch.as_tensor(lam_j[:keep] / s, dtype=op.dtype,
                                                       device=op.device)
                 if R.size > op.d:  # keep the multipliers of the certificate exact
-                    self.extra[gi] = (R, lam / s)
+                    self.extra[gi] = (R, lam_j / s)
         self.on[g] = True
         return out
 

@@ -107,6 +107,7 @@ class ConeProjection:
         self.op, self.beta, self.feas_tol = op, beta, feas_tol
         self.rounds = 3 * op.d + 10 if rounds is None else rounds
         self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
+        self.St = self.S.T.contiguous()  # (P, n): rows gather faster than columns
         G, dev = 2 * op.P, op.device
         # per group: its active rows (at most d; a basic NNLS solution has no more) ...
         self.R = torch.zeros(G, op.d, dtype=torch.long, device=dev)
@@ -123,11 +124,8 @@ class ConeProjection:
 
     # -- helpers -------------------------------------------------------------------------------
     def _products(self, Z: torch.Tensor, pat: torch.Tensor) -> torch.Tensor:
-        """``K_g z_g`` for the groups ``g`` (patterns ``pat``): an (n, B) block."""
-        return (self.op.Xa @ Z.T) * self.S[:, pat]
-
-    def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return (KP < -self.feas_tol * scale).any(0)
+        """``K_g z_g`` for the groups ``g`` (patterns ``pat``): a (B, n) block."""
+        return (Z @ self.op.Xa.T) * self.St[pat]
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,11 +161,12 @@ class ConeProjection:
             g = cand[c0:c0 + step]
             Zg = Z[g]
             KZ = self._products(Zg, g % op.P)
-            scale = KZ.abs().amax(0).clamp_min(1e-300)
-            bad = torch.nonzero(self._violated(KZ, scale)).flatten()
+            low = KZ.amin(1)
+            scale = torch.maximum(KZ.amax(1), -low).clamp_min(1e-300)
+            bad = torch.nonzero(low < -self.feas_tol * scale).flatten()
             Pg = Zg.clone()
             if bad.numel():
-                Pg[bad] = self._project(Zg[bad], g[bad], KZ[:, bad], scale[bad], s)
+                Pg[bad] = self._project(Zg[bad], g[bad], KZ[bad], scale[bad], s)
                 moved.append(g[bad])
                 shifts.append(Pg[bad] - Zg[bad])
             norms = group_norms(Pg)
@@ -189,13 +188,13 @@ class ConeProjection:
         multipliers come out positive checks every row (one product with ``Xa``) and stops
         or adds its most violated row, the others move towards that solution until the
         first multiplier reaches zero and drop that row. The dual objective decreases
-        monotonically, so the rounds do not cycle; what is left after ``rounds`` rounds (or
-        hits a singular or full row set) goes to the exact NNLS."""
+        monotonically, so the rounds do not cycle; what is left after ``rounds`` rounds, or
+        meets a singular or full row set or a joining row that rounding drops at once, goes
+        to the exact NNLS (warm-started from its current rows)."""
         op = self.op
         B, d, dev, dt = g.numel(), op.d, Z.device, Z.dtype
         out = Z.clone()
         ok = torch.zeros(B, dtype=torch.bool, device=dev)
-        failed = torch.zeros(B, dtype=torch.bool, device=dev)
         if self.extra:  # set again below for the groups whose NNLS is still degenerate
             for gi in g.tolist():
                 self.extra.pop(gi, None)
@@ -204,7 +203,7 @@ class ConeProjection:
         lam = self.lam[g] * s
         idx, lam, cnt = _compact(self.R[g], lam, (col < self.Rn[g][:, None]) & (lam > 0))
         fresh = cnt == 0
-        idx[fresh, 0] = KZ[:, fresh].argmin(0)
+        idx[fresh, 0] = KZ[fresh].argmin(1)
         cnt[fresh] = 1
         act = torch.arange(B, device=dev)
         for _ in range(self.rounds):
@@ -228,6 +227,9 @@ class ConeProjection:
             ratio = torch.where(hit, torch.where(den > 0, la / den.clamp_min(1e-300), 0.0),
                                 math.inf)
             alpha, first = ratio.min(1)
+            # in exact arithmetic the row that just joined (the only one with lambda = 0)
+            # gets a positive multiplier; if it is the first to leave, rounding rules
+            stuck = ~pos & ~sing & (la.gather(1, first[:, None])[:, 0] <= 0)
             new = torch.where(pos[:, None], sol,
                               la + alpha.clamp(max=1.0)[:, None] * (sol - la))
             new[torch.arange(new.shape[0], device=dev), first] *= pos.to(dt)
@@ -241,9 +243,8 @@ class ConeProjection:
             worst = torch.zeros(0, dtype=torch.long, device=dev)
             if check.numel():
                 KP = self._products(p[check], ga[check] % op.P)
-                worst = KP.argmin(0)
-                clean = KP[worst, torch.arange(check.numel(), device=dev)] \
-                    >= -self.feas_tol * scale[act[check]]
+                least, worst = KP.min(1)
+                clean = least >= -self.feas_tol * scale[act[check]]
                 done[check[clean]] = True
                 check, worst = check[~clean], worst[~clean]
             keep = mask & (new > 0)
@@ -257,13 +258,12 @@ class ConeProjection:
             cnt[a[room]] += 1
             # a group left without rows restarts from its most violated row (lambda = 0)
             empty = act[(cnt[act] == 0) & ~done]
-            idx[empty, 0] = KZ[:, empty].argmin(0)
+            idx[empty, 0] = KZ[empty].argmin(1)
             cnt[empty] = 1
-            stop = sing.clone()
+            stop = sing | stuck
             stop[check[~room]] = True
             out[act[done]] = p[done]
             ok[act[done]] = True
-            failed[act[stop & ~done]] = True
             act = act[~(done | stop)]
         acc = torch.nonzero(ok).flatten()
         self.R[g[acc]] = idx[acc]

@@ -159,6 +159,11 @@ class ConeProjection:
         step = max(1, BLOCK_ENTRIES // max(op.n, 1))
         for c0 in range(0, cand.numel(), step):
             g = cand[c0:c0 + step]
+            zero, Pz = self._screen(Z[g], g, s)
+            if bool(zero.any()):  # their step ends at zero: no constraint values needed
+                moved.append(g[zero])
+                shifts.append(Pz[zero] - Z[g[zero]])
+                g = g[~zero]
             Zg = Z[g]
             KZ = self._products(Zg, g % op.P)
             low = KZ.amin(1)
@@ -175,6 +180,53 @@ class ConeProjection:
         self.moved = torch.cat(moved) if moved else self.moved[:0]
         self.shift = torch.cat(shifts) if shifts else self.shift[:0]
         return out
+
+    def _rows(self, idx: torch.Tensor, cnt: torch.Tensor, g: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows ``idx`` (the first ``cnt`` of each) of the groups ``g``: ``K`` (B, m, d),
+        zero on padding, and the mask of the rows that are not padding (bool and float)."""
+        mask = torch.arange(idx.shape[1], device=idx.device) < cnt[:, None]
+        maskf = mask.to(self.op.dtype)
+        K = (self.S[idx, (g % self.op.P)[:, None]] * maskf)[:, :, None] * self.op.Xa[idx]
+        return K, mask, maskf
+
+    @staticmethod
+    def _solve(K: torch.Tensor, maskf: torch.Tensor, Z: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``argmin_lambda ||z + K^T lambda||`` per group (zero on padding) and whether the
+        system was singular."""
+        M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - maskf)
+        sol, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
+        return sol[:, :, 0] * maskf, info != 0
+
+    def _screen(self, Z: torch.Tensor, g: torch.Tensor, s: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Groups whose step provably ends at zero from their kept rows alone (no product
+        with all of ``Xa``): with ``lambda >= 0`` (the kept multipliers, or the equality
+        projection's clipped at zero) ``p = z + K^T lambda`` within ``s beta`` of zero. Records
+        their multipliers; returns the mask and the points ``p``."""
+        cnt = self.Rn[g]
+        if not g.numel() or int(cnt.max()) == 0:
+            return torch.zeros(g.numel(), dtype=torch.bool, device=Z.device), Z
+        m = int(cnt.max())
+        K, mask, maskf = self._rows(self.R[g, :m], cnt, g)
+        sol, sing = self._solve(K, maskf, Z)
+        kept = self.lam[g, :m] * s * maskf
+        sol = torch.where(sing[:, None], kept, sol.clamp_min(0.0))
+        p1 = Z + (K.transpose(1, 2) @ kept[:, :, None])[:, :, 0]
+        p2 = Z + (K.transpose(1, 2) @ sol[:, :, None])[:, :, 0]
+        n1, n2 = group_norms(p1), group_norms(p2)
+        second = n2 < n1
+        p = torch.where(second[:, None], p2, p1)
+        zero = (cnt > 0) & (torch.minimum(n1, n2) <= s * self.beta * (1 - 1e-12))
+        gz = g[zero]
+        if gz.numel():
+            self.lam[gz] = 0.0
+            self.lam[gz, :m] = torch.where(second[zero, None], sol[zero], kept[zero]) / s
+            self.on[gz] = True
+            for gi in gz.tolist() if self.extra else ():
+                self.extra.pop(gi, None)
+        return zero, p
 
     def _project(self, Z: torch.Tensor, g: torch.Tensor, KZ: torch.Tensor, scale: torch.Tensor,
                  s: float) -> torch.Tensor:
@@ -212,14 +264,9 @@ class ConeProjection:
             ga, za, ca = g[act], Z[act], cnt[act]
             m = int(ca.max())
             ia, la = idx[act, :m], lam[act, :m]
-            mask = col[:m] < ca[:, None]
-            maskf = mask.to(dt)
-            K = (self.S[ia, (ga % op.P)[:, None]] * maskf)[:, :, None] * op.Xa[ia]  # (A, m, d)
-            M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - maskf)
-            sol, info = torch.linalg.solve_ex(M, -(K @ za[:, :, None]))
-            sol = sol[:, :, 0] * maskf
+            K, mask, maskf = self._rows(ia, ca, ga)
+            sol, sing = self._solve(K, maskf, za)
             self.equality_calls += int(act.numel())
-            sing = info != 0
             pos = ((sol > 0) | ~mask).all(1) & ~sing
             # otherwise step from lam towards sol until the first multiplier reaches zero
             hit = mask & (sol <= 0)

@@ -19,11 +19,12 @@ multiple of ``p``, and ``p - x`` is ``s beta`` times the unit vector of ``x``). 
 the polyhedral cone ``C_i`` is a small problem in ``d`` dimensions: its dual is a nonnegative
 least-squares problem over the constraint rows, ``p = z + K^T lambda`` with ``K = S_i Xa``, and
 only a few rows are active (at most ``d`` at a basic solution). So each group keeps its active
-rows from the last step; a step first solves the equality-constrained projection on them for
-all groups at once (batched ``m x m`` systems) and accepts it where the multipliers are
-nonnegative and no other row is violated (one product with ``Xa``), and only the remaining
-groups go to an exact NNLS with cutting rows (scipy). Once the active rows settle, an
-iteration costs about three products with ``Xa`` and ``D``.
+rows and multipliers from the last step. A group whose kept rows already give a point of the
+polar cone within ``s beta`` of ``z`` ends at zero without further work; the others solve the
+NNLS by batched Lawson-Hanson rounds warm-started there (equality projections on the current
+rows as batched ``m x m`` systems, the check of every row as one product with ``Xa``), and the
+few that do not settle go to an exact NNLS with cutting rows (scipy). Once the active rows
+settle, an iteration costs about three products with ``Xa`` and ``D``.
 
 The multipliers come for free and make the certificate: ``mu_i = lambda_i / s`` are cone
 multipliers, and the rows ``Xa^T(+-D_i lambda_loss - S_i mu_i)`` of the dual constraints are
@@ -98,8 +99,9 @@ class ConeProjection:
     rounds : int
         Batched Lawson-Hanson rounds per call (default ``3 d + 10``) before the groups left
         go to the exact NNLS.
-    nnls_calls, equality_calls : int
-        NNLS solves and batched equality projections (per group) so far.
+    nnls_calls, equality_calls, zero_screened : int
+        NNLS solves, batched equality projections (per group) and steps shown to end at
+        zero from the kept rows alone, so far.
     """
 
     def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
@@ -117,6 +119,7 @@ class ConeProjection:
         self.on = torch.zeros(G, dtype=torch.bool, device=dev)
         self.nnls_calls = 0
         self.equality_calls = 0
+        self.zero_screened = 0
         self.moved = torch.zeros(0, dtype=torch.long, device=dev)
         self.shift = torch.zeros(0, op.d, dtype=op.dtype, device=dev)
         #: multipliers of groups with more than ``d`` active rows (degenerate), by group
@@ -220,6 +223,7 @@ class ConeProjection:
         p = torch.where(second[:, None], p2, p1)
         zero = (cnt > 0) & (torch.minimum(n1, n2) <= s * self.beta * (1 - 1e-12))
         gz = g[zero]
+        self.zero_screened += int(gz.numel())
         if gz.numel():
             self.lam[gz] = 0.0
             self.lam[gz, :m] = torch.where(second[zero, None], sol[zero], kept[zero]) / s

@@ -19,11 +19,12 @@ multiple of ``p``, and ``p - x`` is ``s beta`` times the unit vector of ``x``). 
 the polyhedral cone ``C_i`` is a small problem in ``d`` dimensions: its dual is a nonnegative
 least-squares problem over the constraint rows, ``p = z + K^T lambda`` with ``K = S_i Xa``, and
 only a few rows are active (at most ``d`` at a basic solution). So each group keeps its active
-rows from the last step; a step first solves the equality-constrained projection on them for
-all groups at once (batched ``m x m`` systems) and accepts it where the multipliers are
-nonnegative and no other row is violated (one product with ``Xa``), and only the remaining
-groups go to an exact NNLS with cutting rows (scipy). Once the active rows settle, an
-iteration costs about three products with ``Xa`` and ``D``.
+rows and multipliers from the last step. A group whose kept rows already give a point of the
+polar cone within ``s beta`` of ``z`` ends at zero without further work; the others solve the
+NNLS by batched Lawson-Hanson rounds warm-started there (equality projections on the current
+rows as batched ``m x m`` systems, the check of every row as one product with ``Xa``), and the
+few that do not settle go to an exact NNLS with cutting rows (scipy). Once the active rows
+settle, an iteration costs about three products with ``Xa`` and ``D``.
 
 The multipliers come for free and make the certificate: ``mu_i = lambda_i / s`` are cone
 multipliers, and the rows ``Xa^T(+-D_i lambda_loss - S_i mu_i)`` of the dual constraints are
@@ -77,6 +78,13 @@ class _DifferenceOracle:
         return torch.cat([G, -G])
 
 
+def _compact(idx: torch.Tensor, lam: torch.Tensor, keep: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows ``keep`` of each group's row set first (order kept): ``(idx, lam, counts)``."""
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
+    return torch.gather(idx, 1, order), torch.gather(lam, 1, order), keep.sum(1)
+
+
 class ConeProjection:
     r"""The proximal step of ``beta sum_g ||u_g|| + indicator(u_g in C_g)`` for ``U`` (2P, d).
 
@@ -89,15 +97,19 @@ class ConeProjection:
     feas_tol : float
         A row counts as satisfied when ``k^T p >= -feas_tol * max_k |k^T z|``.
     rounds : int
-        Batched active-set steps per call before the groups left go to the exact NNLS.
-    nnls_calls, equality_calls : int
-        NNLS solves and batched equality projections (per group) so far.
+        Batched Lawson-Hanson rounds per call (default ``3 d + 10``) before the groups left
+        go to the exact NNLS.
+    nnls_calls, equality_calls, zero_screened : int
+        NNLS solves, batched equality projections (per group) and steps shown to end at
+        zero from the kept rows alone, so far.
     """
 
     def __init__(self, op: PatternOperator, beta: float, feas_tol: float = 1e-12,
-                 rounds: int = 8) -> None:
-        self.op, self.beta, self.feas_tol, self.rounds = op, beta, feas_tol, rounds
+                 rounds: int | None = None) -> None:
+        self.op, self.beta, self.feas_tol = op, beta, feas_tol
+        self.rounds = 3 * op.d + 10 if rounds is None else rounds
         self.S = 2.0 * op.D - 1.0  # (n, P): the signs of the constraint rows
+        self.St = self.S.T.contiguous()  # (P, n): rows gather faster than columns
         G, dev = 2 * op.P, op.device
         # per group: its active rows (at most d; a basic NNLS solution has no more) ...
         self.R = torch.zeros(G, op.d, dtype=torch.long, device=dev)
@@ -107,6 +119,7 @@ class ConeProjection:
         self.on = torch.zeros(G, dtype=torch.bool, device=dev)
         self.nnls_calls = 0
         self.equality_calls = 0
+        self.zero_screened = 0
         self.moved = torch.zeros(0, dtype=torch.long, device=dev)
         self.shift = torch.zeros(0, op.d, dtype=op.dtype, device=dev)
         #: multipliers of groups with more than ``d`` active rows (degenerate), by group
@@ -114,29 +127,8 @@ class ConeProjection:
 
     # -- helpers -------------------------------------------------------------------------------
     def _products(self, Z: torch.Tensor, pat: torch.Tensor) -> torch.Tensor:
-        """``K_g z_g`` for the groups ``g`` (patterns ``pat``): an (n, B) block."""
-        return (self.op.Xa @ Z.T) * self.S[:, pat]
-
-    def _violated(self, KP: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return (KP < -self.feas_tol * scale).any(0)
-
-    def _equality(self, Z: torch.Tensor, g: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Projection on ``{u : K_R u = 0}`` for each group's kept rows ``R`` (batched), its
-        multipliers ``lambda`` (zero on padding; they may be negative) and the rows ``K_R``
-        (B, m, d)."""
-        op = self.op
-        counts = self.Rn[g]
-        m = int(counts.max())
-        idx = self.R[g, :m]
-        mask = (torch.arange(m, device=op.device) < counts[:, None]).to(op.dtype)
-        sign = self.S[idx, (g % op.P)[:, None]] * mask              # (B, m)
-        K = sign[:, :, None] * op.Xa[idx]                            # (B, m, d)
-        M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - mask)
-        lam, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
-        lam = lam[:, :, 0] * mask
-        lam[info != 0] = -1.0  # singular: not accepted
-        return Z + (K.transpose(1, 2) @ lam[:, :, None])[:, :, 0], lam, K
+        """``K_g z_g`` for the groups ``g`` (patterns ``pat``): a (B, n) block."""
+        return (Z @ self.op.Xa.T) * self.St[pat]
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,13 +162,19 @@ class ConeProjection:
         step = max(1, BLOCK_ENTRIES // max(op.n, 1))
         for c0 in range(0, cand.numel(), step):
             g = cand[c0:c0 + step]
+            zero, Pz = self._screen(Z[g], g, s)
+            if bool(zero.any()):  # their step ends at zero: no constraint values needed
+                moved.append(g[zero])
+                shifts.append(Pz[zero] - Z[g[zero]])
+                g = g[~zero]
             Zg = Z[g]
             KZ = self._products(Zg, g % op.P)
-            scale = KZ.abs().amax(0).clamp_min(1e-300)
-            bad = torch.nonzero(self._violated(KZ, scale)).flatten()
+            low = KZ.amin(1)
+            scale = torch.maximum(KZ.amax(1), -low).clamp_min(1e-300)
+            bad = torch.nonzero(low < -self.feas_tol * scale).flatten()
             Pg = Zg.clone()
             if bad.numel():
-                Pg[bad] = self._project(Zg[bad], g[bad], KZ[:, bad], scale[bad], s)
+                Pg[bad] = self._project(Zg[bad], g[bad], KZ[bad], scale[bad], s)
                 moved.append(g[bad])
                 shifts.append(Pg[bad] - Zg[bad])
             norms = group_norms(Pg)
@@ -186,65 +184,142 @@ class ConeProjection:
         self.shift = torch.cat(shifts) if shifts else self.shift[:0]
         return out
 
+    def _rows(self, idx: torch.Tensor, cnt: torch.Tensor, g: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows ``idx`` (the first ``cnt`` of each) of the groups ``g``: ``K`` (B, m, d),
+        zero on padding, and the mask of the rows that are not padding (bool and float)."""
+        mask = torch.arange(idx.shape[1], device=idx.device) < cnt[:, None]
+        maskf = mask.to(self.op.dtype)
+        K = (self.S[idx, (g % self.op.P)[:, None]] * maskf)[:, :, None] * self.op.Xa[idx]
+        return K, mask, maskf
+
+    @staticmethod
+    def _solve(K: torch.Tensor, maskf: torch.Tensor, Z: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``argmin_lambda ||z + K^T lambda||`` per group (zero on padding) and whether the
+        system was singular."""
+        M = K @ K.transpose(1, 2) + torch.diag_embed(1.0 - maskf)
+        sol, info = torch.linalg.solve_ex(M, -(K @ Z[:, :, None]))
+        return sol[:, :, 0] * maskf, info != 0
+
+    def _screen(self, Z: torch.Tensor, g: torch.Tensor, s: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Groups whose step provably ends at zero from their kept rows alone (no product
+        with all of ``Xa``): with ``lambda >= 0`` (the kept multipliers, or the equality
+        projection's clipped at zero) ``p = z + K^T lambda`` within ``s beta`` of zero. Records
+        their multipliers; returns the mask and the points ``p``."""
+        cnt = self.Rn[g]
+        if not g.numel() or int(cnt.max()) == 0:
+            return torch.zeros(g.numel(), dtype=torch.bool, device=Z.device), Z
+        m = int(cnt.max())
+        K, mask, maskf = self._rows(self.R[g, :m], cnt, g)
+        sol, sing = self._solve(K, maskf, Z)
+        kept = self.lam[g, :m] * s * maskf
+        sol = torch.where(sing[:, None], kept, sol.clamp_min(0.0))
+        p1 = Z + (K.transpose(1, 2) @ kept[:, :, None])[:, :, 0]
+        p2 = Z + (K.transpose(1, 2) @ sol[:, :, None])[:, :, 0]
+        n1, n2 = group_norms(p1), group_norms(p2)
+        second = n2 < n1
+        p = torch.where(second[:, None], p2, p1)
+        zero = (cnt > 0) & (torch.minimum(n1, n2) <= s * self.beta * (1 - 1e-12))
+        gz = g[zero]
+        self.zero_screened += int(gz.numel())
+        if gz.numel():
+            self.lam[gz] = 0.0
+            self.lam[gz, :m] = torch.where(second[zero, None], sol[zero], kept[zero]) / s
+            self.on[gz] = True
+            for gi in gz.tolist() if self.extra else ():
+                self.extra.pop(gi, None)
+        return zero, p
+
     def _project(self, Z: torch.Tensor, g: torch.Tensor, KZ: torch.Tensor, scale: torch.Tensor,
                  s: float) -> torch.Tensor:
         """The projections of the rows of ``Z`` (groups ``g``, constraint values ``KZ``) on
         their cones; records the multipliers ``lambda / s``.
 
-        A batched primal active-set method on the kept rows (a group without kept rows
-        starts from its most violated one): project on the active rows as equalities, accept
-        where the multipliers are nonnegative and no row is violated, else drop the rows with
-        negative multipliers and add the most violated row, up to ``2 d + 4`` times; what is
-        left goes to the exact NNLS."""
+        A batched Lawson-Hanson NNLS on the dual ``min_{lambda >= 0} ||z + K^T lambda||``,
+        warm-started from each group's kept rows and multipliers (a feasible dual point; a
+        group without them starts from its most violated row). Each round solves the
+        equality projections on the current rows of all groups at once; a group whose
+        multipliers come out positive checks every row (one product with ``Xa``) and stops
+        or adds its most violated row, the others move towards that solution until the
+        first multiplier reaches zero and drop that row. The dual objective decreases
+        monotonically, so the rounds do not cycle; what is left after ``rounds`` rounds, or
+        meets a singular or full row set or a joining row that rounding drops at once, goes
+        to the exact NNLS (warm-started from its current rows)."""
         op = self.op
+        B, d, dev, dt = g.numel(), op.d, Z.device, Z.dtype
         out = Z.clone()
-        ok = torch.zeros(g.numel(), dtype=torch.bool, device=Z.device)
+        ok = torch.zeros(B, dtype=torch.bool, device=dev)
         if self.extra:  # set again below for the groups whose NNLS is still degenerate
             for gi in g.tolist():
                 self.extra.pop(gi, None)
-        fresh = self.Rn[g] == 0
-        if bool(fresh.any()):
-            self.R[g[fresh], 0] = KZ[:, fresh].argmin(0)
-            self.Rn[g[fresh]] = 1
-        cached = torch.nonzero(self.Rn[g] > 0).flatten()
-        for _ in range(self.rounds):  # active-set steps on the equality projections
-            if not cached.numel():
+        col = torch.arange(d, device=dev)
+        # the start: the kept rows whose multipliers are positive (feasible for the dual)
+        lam = self.lam[g] * s
+        idx, lam, cnt = _compact(self.R[g], lam, (col < self.Rn[g][:, None]) & (lam > 0))
+        fresh = cnt == 0
+        idx[fresh, 0] = KZ[fresh].argmin(1)
+        cnt[fresh] = 1
+        act = torch.arange(B, device=dev)
+        for _ in range(self.rounds):
+            if not act.numel():
                 break
-            gc = g[cached]
-            p, lam, K = self._equality(Z[cached], gc)
-            self.equality_calls += int(cached.numel())
-            KP = self._products(p, gc % op.P)
-            nonneg = (lam >= 0).all(1)
-            good = nonneg & ~self._violated(KP, scale[cached])
-            # a group whose step ends at zero needs no exact projection: with lambda_+ the
-            # point -K^T lambda_+ of the polar cone is within s beta of z, so the distance
+            ga, za, ca = g[act], Z[act], cnt[act]
+            m = int(ca.max())
+            ia, la = idx[act, :m], lam[act, :m]
+            K, mask, maskf = self._rows(ia, ca, ga)
+            sol, sing = self._solve(K, maskf, za)
+            self.equality_calls += int(act.numel())
+            pos = ((sol > 0) | ~mask).all(1) & ~sing
+            # otherwise step from lam towards sol until the first multiplier reaches zero
+            hit = mask & (sol <= 0)
+            den = la - sol
+            ratio = torch.where(hit, torch.where(den > 0, la / den.clamp_min(1e-300), 0.0),
+                                math.inf)
+            alpha, first = ratio.min(1)
+            # in exact arithmetic the row that just joined (the only one with lambda = 0)
+            # gets a positive multiplier; if it is the first to leave, rounding rules
+            stuck = ~pos & ~sing & (la.gather(1, first[:, None])[:, 0] <= 0)
+            new = torch.where(pos[:, None], sol,
+                              la + alpha.clamp(max=1.0)[:, None] * (sol - la))
+            new[torch.arange(new.shape[0], device=dev), first] *= pos.to(dt)
+            new = torch.where(sing[:, None], la, new.clamp_min(0.0) * maskf)
+            p = za + (K.transpose(1, 2) @ new[:, :, None])[:, :, 0]
+            # a group whose step ends at zero needs no exact projection: with lambda >= 0
+            # the point -K^T lambda of the polar cone is within s beta of z, so the distance
             # from z to the polar cone (the norm of the projection) is too
-            lam_c = lam.clamp_min(0.0)
-            p_c = Z[cached] + (K.transpose(1, 2) @ lam_c[:, :, None])[:, :, 0]
-            zero = ~good & (group_norms(p_c) <= s * self.beta * (1 - 1e-12))
-            p = torch.where(zero[:, None], p_c, p)
-            lam = torch.where(zero[:, None], lam_c, lam)
-            good |= zero
-            acc = cached[good]
-            out[acc] = p[good]
-            ok[acc] = True
-            self.lam[g[acc]] = 0.0
-            self.lam[g[acc], :lam.shape[1]] = lam[good] / s
-            bad = ~good
-            if not bool(bad.any()):
-                break
-            # rows whose multipliers went negative leave; the most violated row joins
-            gb, keep = gc[bad], lam[bad] > 0
-            m = keep.shape[1]
-            order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
-            self.R[gb, :m] = torch.gather(self.R[gb, :m], 1, order)
-            nk = keep.sum(1)
-            worst = KP[:, bad].argmin(0)
-            violated = KP[worst, torch.nonzero(bad).flatten()] < -self.feas_tol * scale[cached[bad]]
-            room = violated & (nk < op.d)
-            self.R[gb[room], nk[room]] = worst[room]
-            self.Rn[gb] = nk + room.to(nk.dtype)
-            cached = cached[bad][self.Rn[gb] > 0]
+            done = ~sing & (group_norms(p) <= s * self.beta * (1 - 1e-12))
+            check = torch.nonzero(pos & ~done).flatten()
+            worst = torch.zeros(0, dtype=torch.long, device=dev)
+            if check.numel():
+                KP = self._products(p[check], ga[check] % op.P)
+                least, worst = KP.min(1)
+                clean = least >= -self.feas_tol * scale[act[check]]
+                done[check[clean]] = True
+                check, worst = check[~clean], worst[~clean]
+            keep = mask & (new > 0)
+            ia, la, ca = _compact(ia, new, keep)
+            idx[act, :m], lam[act, :m], cnt[act] = ia, la, ca
+            # the most violated row joins (a full or repeated row set goes to the NNLS)
+            a = act[check]
+            room = (cnt[a] < d) & ~((idx[a] == worst[:, None]) & (col < cnt[a][:, None])).any(1)
+            idx[a[room], cnt[a[room]]] = worst[room]
+            lam[a[room], cnt[a[room]]] = 0.0
+            cnt[a[room]] += 1
+            # a group left without rows restarts from its most violated row (lambda = 0)
+            empty = act[(cnt[act] == 0) & ~done]
+            idx[empty, 0] = KZ[empty].argmin(1)
+            cnt[empty] = 1
+            stop = sing | stuck
+            stop[check[~room]] = True
+            out[act[done]] = p[done]
+            ok[act[done]] = True
+            act = act[~(done | stop)]
+        acc = torch.nonzero(ok).flatten()
+        self.R[g[acc]] = idx[acc]
+        self.Rn[g[acc]] = cnt[acc]
+        self.lam[g[acc]] = lam[acc] * (col < cnt[acc][:, None]).to(dt) / s
         rest = torch.nonzero(~ok).flatten().tolist()
         if rest:
             Xa = op.Xa.cpu().numpy()
@@ -253,17 +328,17 @@ class ConeProjection:
             for j in rest:
                 gi = int(g[j])
                 K = S[:, gi % op.P, None] * Xa
-                start = self.R[gi, :int(self.Rn[gi])].cpu().numpy()
-                p, R, lam = self._nnls(Zn[j], K, start)
+                start = idx[j, :int(cnt[j])].cpu().numpy()
+                p, R, lam_j = self._nnls(Zn[j], K, start)
                 out[j] = torch.as_tensor(p, dtype=op.dtype, device=op.device)
                 keep = min(R.size, op.d)  # more than d active rows: degenerate, not kept
                 self.Rn[gi] = keep if R.size <= op.d else 0
                 self.R[gi, :keep] = torch.as_tensor(R[:keep], device=op.device)
                 self.lam[gi] = 0.0
-                self.lam[gi, :keep] = torch.as_tensor(lam[:keep] / s, dtype=op.dtype,
+                self.lam[gi, :keep] = torch.as_tensor(lam_j[:keep] / s, dtype=op.dtype,
                                                       device=op.device)
                 if R.size > op.d:  # keep the multipliers of the certificate exact
-                    self.extra[gi] = (R, lam / s)
+                    self.extra[gi] = (R, lam_j / s)
         self.on[g] = True
         return out
 

@@ -45,18 +45,24 @@ def _cone_violation(lifted, V, W) -> float:
     return max(0.0, -min((S * (Xa @ V.T)).min(), (S * (Xa @ W.T)).min())) / scale
 
 
+def _small_program(seed: int, n: int, d: int, patterns: int, beta: float, gate_seed: int):
+    """A small sampled cone program: its operator, ``Xa``, the row signs ``2 D - 1``, and a
+    random generator for the test's inputs."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    lifted = TwoLayerReLU(X, rng.standard_normal(n), beta=beta, bias=False).lift(
+        patterns=patterns, program="cone", seed=gate_seed)
+    op = PatternOperator(lifted.problem.Xa, lifted.D)
+    return op, lifted.problem.Xa, np.where(lifted.D, 1.0, -1.0), rng
+
+
 @pytest.mark.parametrize("s", [0.5, 3.0])
 def test_prox_step_is_projection_then_shrinkage(s):
     """The batched step (cached rows, Lawson-Hanson rounds, NNLS fallback, groups shown to
     end at zero from their kept rows) equals the exact projection on every row followed by
     the shrinkage, step after step; the multipliers it records reproduce the projection, or
     for a step ending at zero, a point of the polar cone within ``s beta`` of ``z``."""
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((80, 4))
-    lifted = TwoLayerReLU(X, rng.standard_normal(80), beta=0.3, bias=False).lift(
-        patterns=12, program="cone", seed=0)
-    op = PatternOperator(lifted.problem.Xa, lifted.D)
-    Xa, S = lifted.problem.Xa, np.where(lifted.D, 1.0, -1.0)
+    op, Xa, S, rng = _small_program(5, 80, 4, 12, 0.3, 0)
     proj = ConeProjection(op, beta=0.3)
     Z = rng.standard_normal((2 * op.P, op.d))
     for it in range(6):
@@ -84,12 +90,7 @@ def test_prox_step_is_projection_then_shrinkage(s):
 
 
 def test_prox_step_is_the_argmin():
-    rng = np.random.default_rng(7)
-    X = rng.standard_normal((40, 3))
-    lifted = TwoLayerReLU(X, rng.standard_normal(40), beta=1.0, bias=False).lift(
-        patterns=5, program="cone", seed=1)
-    op = PatternOperator(lifted.problem.Xa, lifted.D)
-    Xa, S = lifted.problem.Xa, np.where(lifted.D, 1.0, -1.0)
+    op, Xa, S, rng = _small_program(7, 40, 3, 5, 1.0, 1)
     Z = 3 * rng.standard_normal((2 * op.P, op.d))
     out = ConeProjection(op, beta=1.0)(torch.as_tensor(Z), 0.7).numpy()
     for g in range(2 * op.P):

@@ -17,16 +17,13 @@ import time
 import warnings
 
 import numpy as np
-from relu_solvers import _match_gates, _violation
+from relu_solvers import _match_gates, _violation, grid_data
 
 
 def build(n: int, beta: float, P: int, d: int):
     from lift.problems import TwoLayerReLU
 
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((n, d))
-    W = rng.standard_normal((d, 5)) / np.sqrt(d)
-    y = np.maximum(X @ W, 0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(n)
+    X, y = grid_data(n, d, "squared")
     return TwoLayerReLU(X, y, beta=beta, bias=False).lift(patterns=P, program="cone", seed=0)
 
 

@@ -20,16 +20,7 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
-
-def synthetic(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian inputs, targets from a planted width-5 ReLU network plus noise."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    W = rng.standard_normal((d, 5)) / np.sqrt(d)
-    y = np.maximum(X @ W, 0.0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(n)
-    return X, y
+from relu_solvers import grid_data
 
 
 def _solver_and_certificate(lifted, solver: str, max_iters: int) -> dict:
@@ -60,7 +51,7 @@ def main(relaxation: str = "gated", max_iters: int = 20, n: int = 100_000, d: in
     from lift.errors import ConvergenceWarning
     from lift.problems import TwoLayerReLU
 
-    X, y = synthetic(n, d)
+    X, y = grid_data(n, d, "squared")
     prob = TwoLayerReLU(X, y, beta=1e-2 * n)
     t0 = time.perf_counter()
     lifted = prob.lift(patterns=P, program={"relu": "cone"}.get(relaxation, relaxation), seed=0)

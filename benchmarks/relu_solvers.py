@@ -89,10 +89,7 @@ def build(row: dict):
         ds = load("diabetes")
         X, y = ds.X_train, ds.y_train
     else:
-        rng = np.random.default_rng(0)
-        X = rng.standard_normal((row["n"], row["d"]))
-        W = rng.standard_normal((row["d"], 5)) / np.sqrt(row["d"])
-        y = np.maximum(X @ W, 0.0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(row["n"])
+        X, y = grid_data(row["n"], row["d"], "squared")
     n = X.shape[0]
     prob = TwoLayerReLU(X, y, beta=row["lam"] * n)
     program = {"relu": "cone"}.get(row["relaxation"], row["relaxation"])

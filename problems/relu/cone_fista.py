@@ -407,7 +407,7 @@ class ConeFISTA(_TorchSolver):
                 best["mult"] = proj.snapshot(t)
             return mon.record(k, Fx) or stalled(k, mon.rel_gap)
 
-        penalty = lambda U: s.beta * float(group_norms(U).sum())  # noqa: E731
+        _, penalty = s.group_lasso()
         step = 1.0 / (s.loss.curvature * 2.0 * op.lipschitz())
         method = dataclasses.replace(self._fista(self.max_iters), min_step=0.5 * step)
         out = method.run(_DifferenceOracle(op, s.loss, s.y), U0, proj, penalty, step, check)

@@ -50,7 +50,7 @@ def iteration_ms(lifted, dtype: str, iters: int) -> tuple[float, float]:
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
             run = run_solver(lifted, "fista", tol=1e-300, device="cpu", dtype=dtype,
-                             max_iters=iters, newton=False, mixed=0.0, stall=0)
+                             max_iters=iters, newton=False, mixed=False, stall=0)
             elapsed = time.perf_counter() - t0
     finally:
         operators.PatternOperator.forward = forward

@@ -113,6 +113,11 @@ class WorkingSet:
             nxt = next_working_set(priced.support, priced.scores, monitor.beta, self.start)
             if nxt is None:
                 reason = program.nothing_to_add()
+                # from a warm start whose nonzero groups already hold every violated one, the
+                # first set is those groups
+                work = work or [int(g) for g in priced.support]
+                if not work and not reason:
+                    reason = "nothing is nonzero and nothing violates its constraint"
             else:
                 reason = program.admit(nxt)
                 work = nxt if not reason else work

@@ -79,16 +79,20 @@ from lift.solvers.group_lasso import ActiveDualStep, group_lasso_gram
 from lift.solvers.linalg import torch_dtype, torch_threads
 from lift.solvers.monitor import GapMonitor, finish_result, gap_message, parse_options
 from lift.solvers.prox import group_norms, prox_group_lasso
-from lift.solvers.proxgrad import Point, ProximalGradient
+from lift.solvers.proxgrad import Point, ProxGradState, ProximalGradient
 from lift.solvers.working_set import Priced, WorkingSet
 
 __all__ = ["GatedFISTA", "ConeAugmentedLagrangian", "GatedWorkingSet", "ConeWorkingSet"]
 
 #: below this many multiply-adds per product (n P d), the solvers run on one thread
 SMALL_WORK = 200_000_000
-#: from this many multiply-adds per product (n P d) on, FISTA starts in float32 (below it,
-#: Python overhead, not the products, sets the cost of an iteration)
+#: from this many multiply-adds per product (n P d) on, FISTA iterates in float32 (below it,
+#: Python overhead, not the products, sets the cost of an iteration) ...
 MIXED_WORK = 5_000_000
+#: ... certified in float64 every MIXED_EVERY iterations, until the certified gap has not
+#: halved in MIXED_WINDOW iterations
+MIXED_EVERY = 20
+MIXED_WINDOW = 200
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,25 +263,84 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     return out, stalled.reason
 
 
+def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every: int,
+                   window: int, dual_step: int, sparse: float = 0.0
+                   ) -> tuple[torch.Tensor, int, bool]:
+    """FISTA in float32 on the gated program, certified in float64: every ``every``
+    iterations the iterate, in float64, is evaluated (objective, loss gradient, dual
+    constraints: one float64 product each way) and offered to ``s.monitor``, with its dual
+    step (:class:`~lift.solvers.group_lasso.ActiveDualStep`) once the nonzero groups have
+    nearly settled (at most 5 % changed since the previous evaluation). Stops when the
+    certified gap closes, when it has not halved in ``window`` iterations (the float32
+    iterates have reached their rounding floor, or the method is slow) or, with ``sparse``
+    > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a working set
+    is then cheaper). Returns the float64 iterate of the best certified objective, the
+    float32 iterations taken and whether it stopped on a sparse support."""
+    op = s.op
+    op32 = op.astype(torch.float32)
+    y32 = s.y.to(torch.float32)
+    best = {"F": math.inf, "U": U0, "support": None, "sparse": False}
+    refine = ActiveDualStep(dual_step)
+    cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
+    halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window)
+    squared = s.loss.name == "squared"
+
+    def check(k, x, Fx, y, G, step):
+        if k % every:
+            return False
+        U = x.x.to(op.dtype)
+        z = op.forward(U)
+        F = float(s.loss.torch(z, s.y)) + s.beta * float(group_norms(U).sum())
+        if F < best["F"]:
+            best["F"], best["U"] = F, U
+        lam = s.loss.torch_grad(z, s.y)
+        C = op.adjoint(lam)
+        s.monitor.dual(lam, float(group_norms(C).max()) if C.numel() else 0.0)
+        support = group_norms(U) > 0
+        last, m = best["support"], int(support.sum())
+        settled = last is not None and int((support ^ last).sum()) <= 0.05 * m + 1
+        if settled:
+            # the dual step needs the active groups: only once they have (nearly) settled
+            better = refine(k, op, lam, C, U, s.beta, cost,
+                            None if squared else s.loss.torch_hess(z, s.y))
+            if better is not None:
+                s.monitor.dual(*better)
+        best["support"] = support
+        if s.monitor.record(k, F):
+            return True
+        best["sparse"] = settled and m <= sparse * op.P
+        return best["sparse"] or halving(k, s.monitor.rel_gap)
+
+    prox, penalty = s.group_lasso()
+    step = s.first_step(op32)
+    # float32 objective values: the line search's test needs a float32 slack, and
+    # backtracking below half of the power-iteration step only chases rounding
+    method = dataclasses.replace(method, slack=max(method.slack, 1e-6), min_step=0.5 * step,
+                                 polish_every=10**9)
+    out = method.run(GatedOracle(op32, s.loss, y32), U0.to(torch.float32), prox, penalty,
+                     step, check, None)
+    return best["U"], out.iterations, best["sparse"]
+
+
+def _mixed_ok(op: PatternOperator) -> bool:
+    """Float32 iterations pay off: a float64 operator and products of ``MIXED_WORK`` or more."""
+    return op.dtype == torch.float64 and op.n * op.P * op.d >= MIXED_WORK
+
+
 def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: bool,
-                stall: int, mixed: float, dual_step: int) -> tuple[Any, str, int]:
-    """FISTA on the whole gated program from ``U0``: first, when ``mixed`` > 0, the operator
-    is float64 and the program is large (``n P d >= MIXED_WORK``), float32 iterations until
-    their own (uncertified, float32) gap estimate is below ``mixed`` or stops halving every
-    100 iterations (a float32 dual point ``z - y`` loses its digits when the residual is
-    small); then float64 iterations with Newton polish, stopping on the certified gap of
-    ``s.monitor``. Returns the float64 state, the stall's reason and the number of float32
+                stall: int, mixed: bool, dual_step: int) -> tuple[Any, str, int]:
+    """FISTA on the whole gated program from ``U0``: first, when ``mixed``, the operator is
+    float64 and the program is large (``n P d >= MIXED_WORK``), float32 iterations with a
+    float64 certificate (:func:`_gated_float32`); then, unless those closed the gap, float64
+    iterations with Newton polish from their best point, stopping on the certified gap of
+    ``s.monitor``. Returns the final state, the stall's reason and the number of float32
     iterations."""
     op, k32 = s.op, 0
-    if mixed > 0 and op.dtype == torch.float64 and op.n * op.P * op.d >= MIXED_WORK:
-        op32 = op.astype(torch.float32)
-        s32 = _Setup(op32, s.loss, s.y.to(torch.float32), s.beta,
-                     GapMonitor(s.loss, s.monitor.y, s.beta, mixed))
-        halving = _Stall(100, method.max_iters, mixed, min_rate=math.log(2) / 100)
-        out32, _ = _gated_fista(s32, op32, U0.to(torch.float32), method, None, halving, 0)
-        U0, k32 = out32.point.x.to(torch.float64), out32.iterations
+    if mixed and _mixed_ok(op):
+        U0, k32, _ = _gated_float32(s, U0, method, MIXED_EVERY, MIXED_WINDOW, dual_step)
+        if s.monitor.done:
+            return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), "", k32
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
-        del op32
     polish = NewtonPolish(op, s.loss, s.y, s.beta) if newton else None
     out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
     return out, stalled, k32
@@ -307,14 +370,13 @@ class GatedFISTA(_TorchSolver):
         still needed; when they exceed three times the budget left, the solver stops early
         (status ``max_iters``, the message gives the rate), so that ``solver="auto"`` can move
         on. 0: run to ``max_iters``.
-    mixed : float
-        With ``dtype="float64"`` on programs with ``n P d >= MIXED_WORK``, the iterations run
-        in float32 (products about three times cheaper) until their own float32 estimate of
-        the gap is below ``mixed``, then in float64 from there; only the float64 iterations
-        certify (the same monitor as without). 0 (default): float64 throughout. Measured on
-        the issue's dense example (n = 2,000, d = 20, P = 500): 1.2-1.6x faster with 1e-4;
-        on sparse optima slower (the float32 estimate ``z - y`` loses its digits when the
-        residual is small, so the float32 phase runs until it stops halving), hence off.
+    mixed : bool
+        With ``dtype="float64"`` on programs with ``n P d >= MIXED_WORK``, iterate in float32
+        (the products are memory-bound: about three times cheaper) and certify in float64:
+        every ``MIXED_EVERY`` iterations the iterate is evaluated in float64 (one product each
+        way) and offered to the certificate, which is the same as without. When the certified
+        gap stops halving (the float32 rounding floor), float64 iterations with Newton polish
+        continue from the best point. Default True; False: float64 throughout.
     dual_step : int
         Every ``dual_step`` iterations or more (at most 15 % of the work), the certificate
         also tries the loss gradient moved by one Newton step onto the dual constraints of the
@@ -335,7 +397,7 @@ class GatedFISTA(_TorchSolver):
     max_iters: int = 10_000
     newton: bool = True
     stall: int = 500
-    mixed: float = 0.0
+    mixed: bool = True
     dual_step: int = 10
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
@@ -654,11 +716,22 @@ class GatedWorkingSet(_TorchSolver):
         Iterations of the full FISTA after a hand-over, and its ``stall`` window (as for
         :class:`GatedFISTA`).
     newton, mixed, dual_step
-        Newton polish, float32 iterations and the dual step of the certificate in the full
-        FISTA and the matrix-free restricted solves (see :class:`GatedFISTA`); with
+        Newton polish and the dual step of the certificate in the full FISTA and the
+        matrix-free restricted solves, float32 iterations in the full FISTA (see
+        :class:`GatedFISTA`); with
         ``dual_step`` > 0 every full pass also offers the certificate its dual step (at
         n = 10,000, d = 10, P = 500 the working set then certifies 1e-6 after 9 passes instead
         of handing over to FISTA after 11).
+    probe : float
+        With ``mixed`` on programs where float32 iterations pay off (``n P d >=
+        MIXED_WORK``), the solver starts with full FISTA in float32 (certified in float64,
+        as for :class:`GatedFISTA`) and watches its nonzero groups: once they have nearly
+        settled (at most 5 % changed between two certificates) at no more than ``probe`` of
+        all patterns, the working set takes over from that point; when they settle above it,
+        or the gap closes first, FISTA goes on (in float64 with Newton polish, when the
+        float32 iterates stall) and no working set is formed. Working sets only pay off on
+        sparse optima, and FISTA's iterate finds out which kind this is after a few hundred
+        cheap iterations. 0: the working set from the start.
     device, dtype, growth, shrink, threads
         As for :class:`GatedFISTA`.
     """
@@ -676,15 +749,25 @@ class GatedWorkingSet(_TorchSolver):
     stall: int = 5
     fista_iters: int = 10_000
     fista_stall: int = 500
-    mixed: float = 0.0
+    mixed: bool = True
     newton: bool = True
     dual_step: int = 10
+    probe: float = 0.15
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
-        program = _GatedProgram(self, s, s.warm_point(warm_start, cone=False))
+        U, lead, info = s.warm_point(warm_start, cone=False), "", {}
+        if self.probe > 0 and self.mixed and _mixed_ok(s.op):
+            U, k32, sparse = _gated_float32(s, U, self._fista(self.fista_iters), MIXED_EVERY,
+                                            MIXED_WINDOW, self.dual_step, sparse=self.probe)
+            info["float32_iterations"] = k32
+            if not sparse:  # closed, or dense: FISTA goes on, in float64
+                return self._dense(s, U, k32, info)
+            m = int((group_norms(U) > 0).sum())
+            lead = (f"{k32} iterations of FISTA in float32, until the nonzero groups settled "
+                    f"at {m} of {s.op.P} patterns; then ")
+        program = _GatedProgram(self, s, U)
         outer, work, why = WorkingSet(self.max_outer, self.start).run(program, s.monitor)
-        info = {"outer": outer, "inner_iterations": program.inner_total,
-                "working_set": len(work)}
+        info.update(outer=outer, inner_iterations=program.inner_total, working_set=len(work))
         U, after = program.U, ""
         if not s.monitor.done and (program.handover or outer >= self.max_outer):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
@@ -693,10 +776,28 @@ class GatedWorkingSet(_TorchSolver):
             info["stalled"] = bool(stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
-        msg = gap_message(s.monitor, f"{outer} passes over the patterns, working set "
+        msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
                                      f"{len(work)} of {s.op.P}" + (f" ({why})" if why else "")
                           + after)
         return _result(s, "active_set", outer, msg, {"V": _numpy(U), "W": None}, info)
+
+    def _dense(self, s: _Setup, U: torch.Tensor, k32: int, info: dict) -> SolverResult:
+        """After a float32 probe that did not find a sparse support: float64 FISTA from its
+        point, unless the probe closed the gap."""
+        iters, m = k32, int((group_norms(U) > 0).sum())
+        what = (f"{k32} iterations of FISTA in float32 closed the gap ({m} of {s.op.P} "
+                "patterns nonzero, no working set)")
+        if not s.monitor.done:
+            method = self._fista(max(1, self.fista_iters - k32))
+            out, stalled, _ = _gated_full(s, U, method, self.newton, self.fista_stall, False,
+                                          self.dual_step)
+            U, iters = out.point.x, k32 + out.iterations
+            info.update(fista_iterations=out.iterations, stalled=bool(stalled))
+            what = (f"{k32} iterations of FISTA in float32, then {out.iterations} in float64"
+                    + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
+                    f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")
+        msg = gap_message(s.monitor, what)
+        return _result(s, "active_set", iters, msg, {"V": _numpy(U), "W": None}, info)
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,4 +138,14 @@ def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
         options["dual_step"] = check_int(options["dual_step"], "dual_step")
     if options.get("rho") is not None:
         options["rho"] = check_positive(options["rho"], "rho")
+    for flag in ("mixed", "newton"):
+        if flag in options and not isinstance(options[flag], (bool, np.bool_)):
+            raise TypeError(f"`{flag}` must be True or False, got "
+                            f"{type(options[flag]).__name__} {options[flag]!r}.")
+    if "probe" in options:
+        probe = check_positive(options["probe"], "probe", strict=False)
+        if probe > 1:
+            raise ValueError(f"`probe` is a fraction of the patterns, in [0, 1]; got {probe!r}. "
+                             "Pass e.g. probe=0.15, or probe=0 for no probe.")
+        options["probe"] = probe
     return cls(**options), warm

@@ -100,3 +100,15 @@ def test_working_set_from_a_warm_start_with_every_group_nonzero():
     sol = lifted.solve(solver="active_set", tol=1e-6, warm_start={"V": V, "W": None}, probe=0)
     assert sol.status == "optimal" and sol.rel_gap <= 1e-6, sol.message
     assert _certified_by_hand(lifted, sol) <= 1e-6
+
+
+@pytest.mark.parametrize(("options", "exc", "match"), [
+    ({"mixed": 1e-4}, TypeError, r"`mixed` must be True or False"),
+    ({"newton": "yes"}, TypeError, r"`newton` must be True or False"),
+    ({"probe": 1.5}, ValueError, r"`probe` is a fraction of the patterns, in \[0, 1\]"),
+    ({"probe": -0.1}, ValueError, r"`probe` must be a float in the range \[0, inf\)"),
+])
+def test_float32_options_are_checked(options, exc, match):
+    lifted = _lifted(40.0)
+    with pytest.raises(exc, match=match):
+        lifted.solve(solver="active_set", **options)

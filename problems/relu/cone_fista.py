@@ -47,6 +47,7 @@ from scipy.optimize import nnls
 from lift.base import SolverResult
 from lift.problems.relu.operators import GatedOracle, PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _Stall, _TorchSolver
+from lift.solvers.group_lasso import ActiveDualStep
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 from lift.solvers.proxgrad import Point
@@ -83,6 +84,26 @@ def _compact(idx: torch.Tensor, lam: torch.Tensor, keep: torch.Tensor
     """Rows ``keep`` of each group's row set first (order kept): ``(idx, lam, counts)``."""
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
     return torch.gather(idx, 1, order), torch.gather(lam, 1, order), keep.sum(1)
+
+
+class _ConeRows:
+    """The dual-constraint rows of the cone program as a function of the loss gradient
+    ``lam`` alone, the cone multipliers held fixed: ``[A^T lam; -A^T lam] - fixed`` (``fixed``
+    holds ``S_g mu_g`` through ``Xa``, zero for the groups without multipliers). What
+    :class:`~lift.solvers.group_lasso.ActiveDualStep` needs to move ``lam`` onto the
+    constraints of the active signed groups."""
+
+    def __init__(self, op: PatternOperator, fixed: torch.Tensor) -> None:
+        self.op, self.fixed = op, fixed
+        self.n, self.P, self.d = op.n, 2 * op.P, op.d
+
+    def adjoint(self, lam: torch.Tensor) -> torch.Tensor:
+        G = self.op.adjoint(lam)
+        return torch.cat([G, -G]) - self.fixed
+
+    def directions(self, idx: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
+        sign = 1.0 - 2.0 * (idx >= self.op.P).to(N.dtype)
+        return self.op.directions(idx % self.op.P, N * sign[:, None])
 
 
 class ConeProjection:
@@ -377,6 +398,11 @@ class ConeFISTA(_TorchSolver):
     feas_tol : float
         Relative violation of a cone row that counts as satisfied (see
         :class:`ConeProjection`).
+    dual_step : int
+        Every ``dual_step`` iterations or more, the certificate also tries the loss gradient
+        moved by one Newton step onto the dual constraints of the nonzero signed groups, the
+        cone multipliers of the last projection held fixed
+        (:class:`~lift.solvers.group_lasso.ActiveDualStep`). 0: only the loss gradients.
     device, dtype, growth, shrink, threads
         As for :class:`~lift.problems.relu.solvers.GatedFISTA`.
     """
@@ -384,6 +410,7 @@ class ConeFISTA(_TorchSolver):
     max_iters: int = 20_000
     stall: int = 1_000
     feas_tol: float = 1e-12
+    dual_step: int = 10
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         op, mon = s.op, s.monitor
@@ -391,20 +418,32 @@ class ConeFISTA(_TorchSolver):
         U0 = s.warm_point(warm_start, cone=True)
         stalled = _Stall(self.stall, self.max_iters, mon.tol)
         best = {"F": math.inf, "x": None, "mult": None}
+        refine = ActiveDualStep(self.dual_step)
+        cost = 3.5 * op.n * op.P * op.d  # an iteration: products with both signs, projection
+        squared = s.loss.name == "squared"
+
+        def offer(lam: torch.Tensor, norm_max: float) -> None:
+            before = mon.best_lam
+            mon.dual(lam, norm_max)
+            if mon.best_lam is not before:  # a new best certificate: keep its multipliers
+                lam_np = _numpy(lam)
+                t = float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+                best["mult"] = proj.snapshot(t)
 
         def check(k, x, Fx, y, G, step):
             if Fx < best["F"]:
                 best["F"], best["x"] = Fx, x.x
             C = G.clone()
+            fixed = torch.zeros_like(C)
             if proj.moved.numel():
-                C[proj.moved] -= proj.shift / step
+                fixed[proj.moved] = proj.shift / step
+                C -= fixed
             lam = y.cache["lam"]
-            before = mon.best_lam
-            mon.dual(lam, float(group_norms(C).max()) if C.numel() else 0.0)
-            if mon.best_lam is not before:  # a new best certificate: keep its multipliers
-                lam_np = _numpy(lam)
-                t = float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
-                best["mult"] = proj.snapshot(t)
+            offer(lam, float(group_norms(C).max()) if C.numel() else 0.0)
+            better = refine(k, _ConeRows(op, fixed), lam, C, y.x, s.beta, cost,
+                            None if squared else s.loss.torch_hess(y.cache["z"], s.y))
+            if better is not None:
+                offer(*better)
             return mon.record(k, Fx) or stalled(k, mon.rel_gap)
 
         _, penalty = s.group_lasso()

@@ -145,7 +145,7 @@ def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
     if "probe" in options:
         probe = check_positive(options["probe"], "probe", strict=False)
         if probe > 1:
-            raise ValueError(f"`probe` is a fraction of the patterns, in [0, 1]; got {probe!r}. "
+            raise ValueError(f"`probe` is a fraction of the groups, in [0, 1]; got {probe!r}. "
                              "Pass e.g. probe=0.15, or probe=0 for no probe.")
         options["probe"] = probe
     return cls(**options), warm

@@ -105,7 +105,7 @@ def test_working_set_from_a_warm_start_with_every_group_nonzero():
 @pytest.mark.parametrize(("options", "exc", "match"), [
     ({"mixed": 1e-4}, TypeError, r"`mixed` must be True or False"),
     ({"newton": "yes"}, TypeError, r"`newton` must be True or False"),
-    ({"probe": 1.5}, ValueError, r"`probe` is a fraction of the patterns, in \[0, 1\]"),
+    ({"probe": 1.5}, ValueError, r"`probe` is a fraction of the groups, in \[0, 1\]"),
     ({"probe": -0.1}, ValueError, r"`probe` must be a float in the range \[0, inf\)"),
 ])
 def test_float32_options_are_checked(options, exc, match):

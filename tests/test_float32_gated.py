@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_cone_fista import _teacher  # the same planted network, width 4
 
 import lift.problems.relu.solvers as relu_solvers
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import dual_bound
 
 
-def _planted(n: int, d: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    W = rng.standard_normal((d, 4)) / np.sqrt(d)
-    y = np.maximum(X @ W, 0.0) @ rng.standard_normal(4) + 0.1 * rng.standard_normal(n)
-    return X, y
-
-
 def _lifted(beta: float):
-    X, y = _planted(500, 6)
+    X, y = _teacher(500, 6, seed=1)
     return TwoLayerReLU(X, y, beta=beta).lift(patterns=200, program="gated", seed=0)
 
 

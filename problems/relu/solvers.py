@@ -579,6 +579,9 @@ class _GatedProgram:
         self.gaps: list[float] = []
         self.handover = False
         self.passes = 0
+        # the restricted solves may cost as much as `work_passes` full iterations, at least
+        # `max_work` multiply-adds
+        self.max_work = max(solver.max_work, solver.work_passes * 2.0 * s.op.n * s.op.P * s.op.d)
         # every pass also offers the certificate the dual step of the full program (else the
         # passes would certify less than the restricted solves they judge)
         self.dual_step = ActiveDualStep(1 if solver.dual_step else 0)
@@ -606,7 +609,7 @@ class _GatedProgram:
     def exhausted(self) -> str:
         sv = self.solver
         self.gaps.append(self.s.monitor.rel_gap)
-        if self.inner_total >= sv.max_iters or self.work_done >= sv.max_work:
+        if self.inner_total >= sv.max_iters or self.work_done >= self.max_work:
             return self._hand_over(
                 f"budget of the restricted solves spent: {self.inner_total} iterations, "
                 f"{self.work_done:.1e} multiply-adds (max_iters, max_work)")
@@ -642,7 +645,7 @@ class _GatedProgram:
         gram_ok = self._gram_ok(m)
         per_iter = float(m * op.d) ** 2 if gram_ok else 2.0 * op.n * m * op.d
         budget = int(min(sv.max_iters - self.inner_total, sv.inner_iters,
-                         (sv.max_work - self.work_done) / per_iter + 1))
+                         (self.max_work - self.work_done) / per_iter + 1))
         eps = max(self.inner_tol, sv.relative * s.monitor.rel_gap)
         idx = torch.as_tensor(work, dtype=torch.long, device=op.device)
         if gram_ok:
@@ -697,8 +700,12 @@ class GatedWorkingSet(_TorchSolver):
     inner_iters : int
         Iterations of one restricted solve at most (an unfinished one is continued after the
         next pass, from where it stopped).
-    max_work : float
-        Budget of multiply-adds over all restricted solves (about 10 s on one core).
+    max_work, work_passes : float
+        Budget of multiply-adds over all restricted solves: the larger of ``max_work`` (about
+        10 s on one core) and the work of ``work_passes`` full iterations (two products with
+        all patterns each). At n = 10,000, d = 20, P = 2,000 and 10 % active, a budget of
+        ``max_work`` alone ran out before the restricted solves converged (21.7 s to a
+        certified 1e-6, by a hand-over to full FISTA, against 13.7 s with ten times more).
     max_outer : int
         Outer iterations (full passes) at most.
     start : int
@@ -742,6 +749,7 @@ class GatedWorkingSet(_TorchSolver):
     max_iters: int = 200_000
     inner_iters: int = 5_000
     max_work: float = 2e10
+    work_passes: float = 200.0
     max_outer: int = 100
     start: int = 10
     inner_tol: float = 1e-9

@@ -105,3 +105,16 @@ def test_float32_options_are_checked(options, exc, match):
     lifted = _lifted(40.0)
     with pytest.raises(exc, match=match):
         lifted.solve(solver="active_set", **options)
+
+
+def test_a_certified_warm_start_is_returned_without_float32_iterations(solves, monkeypatch):
+    """A warm start is certified in float64 as it is, before any float32 iteration (which
+    would round it): from the working set's solution both solvers stop at once."""
+    monkeypatch.setattr(relu_solvers, "MIXED_WORK", 0)
+    lifted, sols = solves["sparse"]
+    start = sols["active_set"]
+    assert start.rel_gap <= 1e-9
+    for name in ("fista", "active_set"):
+        sol = lifted.solve(solver=name, tol=1e-6, warm_start=start.info["warm_start"])
+        assert sol.status == "optimal" and sol.info["float32_iterations"] == 0, sol.message
+        assert abs(sol.value - start.value) <= 1e-12 * start.value

@@ -278,7 +278,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     iterates have reached their rounding floor, or the method is slow) or, with ``sparse``
     > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a working set
     is then cheaper). Returns the float64 iterate of the best certified objective, the
-    float32 iterations taken and whether it stopped on a sparse support."""
+    float32 iterations taken and whether it stopped on a sparse support. A nonzero ``U0`` (a
+    warm start) is evaluated first, as it is."""
     op = s.op
     op32 = op.astype(torch.float32)
     y32 = s.y.to(torch.float32)
@@ -289,9 +290,10 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     squared = s.loss.name == "squared"
 
     def check(k, x, Fx, y, G, step):
-        if k % every:
-            return False
-        U = x.x.to(op.dtype)
+        return False if k % every else evaluate(k, x.x.to(op.dtype))
+
+    def evaluate(k: int, U: torch.Tensor) -> bool:
+        """Certify the float64 point ``U``; True to stop."""
         z = op.forward(U)
         F = float(s.loss.torch(z, s.y)) + s.beta * float(group_norms(U).sum())
         if F < best["F"]:
@@ -314,6 +316,9 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         best["sparse"] = settled and m <= sparse * op.P
         return best["sparse"] or halving(k, s.monitor.rel_gap)
 
+    # a warm start is certified as it is (in float32 it would lose its last digits)
+    if bool(U0.any()) and evaluate(0, U0):
+        return U0, 0, best["sparse"]
     prox, penalty = s.group_lasso()
     step = s.first_step(op32)
     # float32 objective values: the line search's test needs a float32 slack, and

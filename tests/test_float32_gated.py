@@ -118,3 +118,19 @@ def test_a_certified_warm_start_is_returned_without_float32_iterations(solves, m
         sol = lifted.solve(solver=name, tol=1e-6, warm_start=start.info["warm_start"])
         assert sol.status == "optimal" and sol.info["float32_iterations"] == 0, sol.message
         assert abs(sol.value - start.value) <= 1e-12 * start.value
+
+
+def test_stall_rule_looks_past_a_plateau():
+    """The stall rule predicts from the best rate over the last one to three windows: a
+    plateau after fast progress is not a stall, a slow crawl throughout is, and the float32
+    phase's halving test still judges the last window alone."""
+    def run(gaps, **kw):
+        rule = relu_solvers._Stall(window=100, budget=10_000, tol=1e-6, **kw)
+        return [rule((i + 1) * 100, g) for i, g in enumerate(gaps)][-1], rule.reason
+
+    plateau = [1e-1, 1e-2, 1e-3, 9.9e-4]  # two decades, then a window of almost none
+    assert run(plateau) == (False, "")
+    stalled, why = run([0.30, 0.29, 0.28, 0.275])  # to 1e-6 at this rate: over 40,000 more
+    assert stalled and "stalled" in why and "best recent rate" in why
+    halving, _ = run(plateau, min_rate=np.log(2) / 100)
+    assert halving  # 1e-3 -> 9.9e-4 did not halve in the last window

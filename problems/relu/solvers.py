@@ -16,7 +16,7 @@ by one Newton step onto the constraints of the active patterns
 (:class:`~lift.solvers.group_lasso.ActiveDualStep`), whose gap is of the order of the primal
 error itself: on dense optima, half the iterations to a certified 1e-6. On large programs the
 iterations run in float32 (the products are memory-bound, so about three times cheaper) and
-every 20th iterate is evaluated in float64 for the certificate, which stays exact.
+every 30th iterate is evaluated in float64 for the certificate, which stays exact.
 
 ``"al"`` — :class:`ConeAugmentedLagrangian`, the cone-constrained ReLU program
 
@@ -94,8 +94,8 @@ SMALL_WORK = 200_000_000
 MIXED_WORK = 5_000_000
 #: ... certified in float64 every MIXED_EVERY iterations, until the certified gap has not
 #: halved in MIXED_WINDOW iterations
-MIXED_EVERY = 20
-MIXED_WINDOW = 200
+MIXED_EVERY = 30
+MIXED_WINDOW = 240
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,8 +196,10 @@ class _Stall:
     within a few times the iterations it has left.
 
     Every ``window`` iterations (from the second window on) the rate
-    ``r = log(gap_{k - window} / gap_k) / window`` predicts ``log(gap_k / tol) / r`` more
-    iterations; above ``factor`` times the budget left, or with a rate below ``min_rate``,
+    ``r = log(gap_{k - j window} / gap_k) / (j window)``, the best over the last ``j = 1, 2,
+    3`` windows (progress on ill-conditioned programs comes in plateaus and drops, so one
+    window's rate can be a plateau's), predicts ``log(gap_k / tol) / r`` more iterations;
+    above ``factor`` times the budget left, or with a last-window rate below ``min_rate``,
     the run is stalled. ``window=0`` never stalls."""
 
     window: int
@@ -215,12 +217,17 @@ class _Stall:
         if len(self.marks) < 3 or not 0 < gap < math.inf:
             return False
         g0 = self.marks[-2]
-        rate = math.log(g0 / gap) / self.window if g0 > gap else 0.0
+        last = math.log(g0 / gap) / self.window if g0 > gap else 0.0
+        rate = last
+        for j in (2, 3):  # over the last two and three windows
+            g = self.marks[-1 - j] if len(self.marks) > j else math.inf
+            if gap < g < math.inf:
+                rate = max(rate, math.log(g / gap) / (j * self.window))
         need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
-        if need > self.factor * (self.budget - k) or rate < self.min_rate:
+        if need > self.factor * (self.budget - k) or last < self.min_rate:
             self.reason = (f"stalled: the certified gap went from {g0:.1e} to {gap:.1e} in the "
-                           f"last {self.window} iterations; at that rate {need:.1e} more "
-                           f"would be needed, {self.budget - k} are left")
+                           f"last {self.window} iterations; at its best recent rate "
+                           f"{need:.1e} more would be needed, {self.budget - k} are left")
             return True
         return False
 

@@ -271,10 +271,15 @@ class ActiveDualStep:
     calls: int = 0
     next_at: int = 0
 
+    def due(self, k: int) -> bool:
+        """Whether a step is taken at iteration ``k`` (so that callers can skip preparing
+        its inputs, e.g. the weights, when it is not)."""
+        return self.every > 0 and k >= self.next_at and k % self.every == 0
+
     def __call__(self, k: int, op: DualOperator, lam: torch.Tensor, C: torch.Tensor,
                  U: torch.Tensor, beta: float, cost_iteration: float,
                  weights: torch.Tensor | None = None) -> tuple[torch.Tensor, float] | None:
-        if self.every <= 0 or k < self.next_at or k % self.every:
+        if not self.due(k):
             return None
         norms = group_norms(C)
         idx = torch.nonzero((group_norms(U) > 0) | (norms > beta)).flatten()

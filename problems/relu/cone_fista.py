@@ -420,7 +420,6 @@ class ConeFISTA(_TorchSolver):
         best = {"F": math.inf, "x": None, "mult": None}
         refine = ActiveDualStep(self.dual_step)
         cost = 3.5 * op.n * op.P * op.d  # an iteration: products with both signs, projection
-        squared = s.loss.name == "squared"
 
         def offer(lam: torch.Tensor, norm_max: float) -> None:
             before = mon.best_lam
@@ -434,16 +433,15 @@ class ConeFISTA(_TorchSolver):
             if Fx < best["F"]:
                 best["F"], best["x"] = Fx, x.x
             C = G.clone()
-            fixed = torch.zeros_like(C)
             if proj.moved.numel():
-                fixed[proj.moved] = proj.shift / step
-                C -= fixed
+                C[proj.moved] -= proj.shift / step
             lam = y.cache["lam"]
             offer(lam, float(group_norms(C).max()) if C.numel() else 0.0)
-            better = refine(k, _ConeRows(op, fixed), lam, C, y.x, s.beta, cost,
-                            None if squared else s.loss.torch_hess(y.cache["z"], s.y))
-            if better is not None:
-                offer(*better)
+            if refine.due(k):  # the rows' cone part, G - C, held fixed
+                better = s.newton_dual(refine, k, _ConeRows(op, G - C), lam, C, y.x,
+                                       y.cache["z"], cost)
+                if better is not None:
+                    offer(*better)
             return mon.record(k, Fx) or stalled(k, mon.rel_gap)
 
         _, penalty = s.group_lasso()

@@ -117,6 +117,18 @@ class _Setup:
         return (lambda x, s: prox_group_lasso(x, beta, s),
                 lambda x: beta * float(group_norms(x).sum()))
 
+    def newton_dual(self, refine: ActiveDualStep, k: int, op: Any, lam: torch.Tensor,
+                    C: torch.Tensor, U: torch.Tensor, z: torch.Tensor, cost: float
+                    ) -> tuple[torch.Tensor, float] | None:
+        """``refine``'s dual step at iteration ``k`` from the loss gradient ``lam`` (dual rows
+        ``C``) onto the constraints of the nonzero groups of ``U``, in the metric of the loss'
+        second derivatives at the predictions ``z`` (none for the squared loss): None, or the
+        new candidate and its largest dual-constraint norm."""
+        if not refine.due(k):
+            return None
+        weights = None if self.loss.name == "squared" else self.loss.torch_hess(z, self.y)
+        return refine(k, op, lam, C, U, self.beta, cost, weights)
+
     def warm_point(self, warm_start: dict | None, cone: bool) -> torch.Tensor:
         """``V`` (gated) or ``[V; W]`` (cone) from a warm start, else zeros."""
         ws = warm_start or {}
@@ -247,15 +259,13 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     best = {"F": math.inf, "x": None}
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d  # an iteration: about 1.5 forward and one adjoint product
-    squared = s.loss.name == "squared"
 
     def check(k, x, Fx, y, G, step):
         if Fx < best["F"]:  # FISTA is not monotone: keep the point of the best upper bound
             best["F"], best["x"] = Fx, x.x
         lam = y.cache["lam"]
         s.monitor.dual(lam, float(group_norms(G).max()) if G.numel() else 0.0)
-        better = refine(k, op, lam, G, y.x, s.beta, cost,
-                        None if squared else s.loss.torch_hess(y.cache["z"], s.y))
+        better = s.newton_dual(refine, k, op, lam, G, y.x, y.cache["z"], cost)
         if better is not None:
             s.monitor.dual(*better)
         return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
@@ -294,7 +304,6 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
     halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window)
-    squared = s.loss.name == "squared"
 
     def check(k, x, Fx, y, G, step):
         return False if k % every else evaluate(k, x.x.to(op.dtype))
@@ -302,19 +311,19 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     def evaluate(k: int, U: torch.Tensor) -> bool:
         """Certify the float64 point ``U``; True to stop."""
         z = op.forward(U)
-        F = float(s.loss.torch(z, s.y)) + s.beta * float(group_norms(U).sum())
+        norms = group_norms(U)
+        F = float(s.loss.torch(z, s.y)) + s.beta * float(norms.sum())
         if F < best["F"]:
             best["F"], best["U"] = F, U
         lam = s.loss.torch_grad(z, s.y)
         C = op.adjoint(lam)
         s.monitor.dual(lam, float(group_norms(C).max()) if C.numel() else 0.0)
-        support = group_norms(U) > 0
+        support = norms > 0
         last, m = best["support"], int(support.sum())
         settled = last is not None and int((support ^ last).sum()) <= 0.05 * m + 1
         if settled:
             # the dual step needs the active groups: only once they have (nearly) settled
-            better = refine(k, op, lam, C, U, s.beta, cost,
-                            None if squared else s.loss.torch_hess(z, s.y))
+            better = s.newton_dual(refine, k, op, lam, C, U, z, cost)
             if better is not None:
                 s.monitor.dual(*better)
         best["support"] = support
@@ -605,8 +614,7 @@ class _GatedProgram:
         C = s.op.adjoint(lam)
         norms = group_norms(C)  # every pattern's dual constraint
         self.passes += 1
-        better = self.dual_step(self.passes, s.op, lam, C, U, s.beta, math.inf,
-                                None if s.loss.name == "squared" else s.loss.torch_hess(z, s.y))
+        better = s.newton_dual(self.dual_step, self.passes, s.op, lam, C, U, z, math.inf)
         if better is not None:
             s.monitor.dual(*better)
         unorms = group_norms(U)

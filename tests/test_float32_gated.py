@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_cone_fista import _teacher  # the same planted network, width 4
+from test_dense_gated import _active
 
 import lift.problems.relu.solvers as relu_solvers
 from lift.problems import TwoLayerReLU
@@ -30,10 +31,6 @@ def _certified_by_hand(lifted, sol) -> float:
     bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, sol.info["dual"], lifted.D,
                           cone=False)
     return (sol.value - bound) / sol.value
-
-
-def _active(sol) -> int:
-    return int((np.linalg.norm(sol.info["warm_start"]["V"], axis=1) > 0).sum())
 
 
 @pytest.fixture(scope="module")

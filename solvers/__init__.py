@@ -54,12 +54,14 @@ class SpecialisedSolver:
 
     ``accepts(lifted) -> bool`` says which programs it takes;
     ``run(lifted, tol=..., verbose=..., warm_start=..., **options) -> SolverResult`` solves
-    one (unknown options raise ``TypeError``).
+    one (unknown options raise ``TypeError``). ``second_order``: a (semismooth) Newton
+    method, which ``solver="auto"`` still tries after a first-order solver has stalled.
     """
 
     name: str
     accepts: Callable[[Any], bool]
     run: Callable[..., SolverResult]
+    second_order: bool = False
 
 
 #: name -> solver, in registration order. Problem families register their specialised
@@ -68,11 +70,11 @@ SPECIALISED: dict[str, SpecialisedSolver] = {}
 
 
 def register_solver(name: str, accepts: Callable[[Any], bool],
-                    run: Callable[..., SolverResult]) -> None:
+                    run: Callable[..., SolverResult], second_order: bool = False) -> None:
     """Add a specialised solver to the registry (a name registered twice is replaced)."""
     if name in CONIC_BACKENDS or name == "auto":
         raise ValueError(f"`name` {name!r} is reserved for a conic backend or 'auto'.")
-    SPECIALISED[name] = SpecialisedSolver(name, accepts, run)
+    SPECIALISED[name] = SpecialisedSolver(name, accepts, run, second_order)
 
 
 def specialised_for(lifted) -> tuple[str, ...]:
@@ -197,12 +199,14 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     A conic backend's answer is final unless it ends with ``solver_error``. A specialised
     solver that stops short of the tolerance (its certified gap stalled or its budget ran
     out) hands its point, as a warm start, to the next *specialised* solver in the order;
-    only when none is left, or when the solver reports that its first-order iterations stalled
-    (``info["stalled"]``), is an interior-point backend (MOSEK, Clarabel) tried, among the
-    candidates. With solver options, the solver that was picked is the only one run (the
-    options are its own). The best answer seen is returned (by status, then certified gap):
-    never a worse status than one of the solvers tried. The message says what was tried; the
-    warnings of the answers that were not returned are dropped.
+    only when none is left is an interior-point backend (MOSEK, Clarabel) tried, among the
+    candidates. A solver that reports that its first-order iterations stalled
+    (``info["stalled"]``) hands over to the second-order specialised solvers only
+    (:attr:`SpecialisedSolver.second_order`), then to the interior-point backends. With
+    solver options, the solver that was picked is the only one run (the options are its
+    own). The best answer seen is returned (by status, then certified gap): never a worse
+    status than one of the solvers tried. The message says what was tried; the warnings of
+    the answers that were not returned are dropped.
     """
     order = solver_order(lifted)
     specialised = set(lifted.solvers())
@@ -228,8 +232,11 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
         warm = sol.info.get("warm_start", warm)
         # the other specialised solvers first (warm-started), then interior-point backends;
         # a solver whose first-order iterations stalled ("stalled" in its info) says that
-        # more of them will not help: straight to the interior-point backends
-        others = [] if sol.info.get("stalled") else [c for c in queue if c in specialised]
+        # more of them will not help: only second-order specialised solvers, then the
+        # interior-point backends
+        stalled = bool(sol.info.get("stalled"))
+        others = [c for c in queue if c in specialised
+                  and (not stalled or SPECIALISED[c].second_order)]
         queue = others + [c for c in queue if c in ("mosek", "clarabel")]
     _replay(best_caught)
     if tried:

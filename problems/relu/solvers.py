@@ -180,10 +180,14 @@ class _TorchSolver:
         if self.threads is not None:
             k = check_int(self.threads, "threads", minimum=1)
         else:
-            n, d = lifted.problem.Xa.shape
-            k = 1 if n * lifted.P * d < SMALL_WORK else None
+            k = 1 if self._threads_work(lifted) < SMALL_WORK else None
         with torch_threads(k):
             return self._run(lifted, self._setup(lifted, tol, verbose), warm_start)
+
+    def _threads_work(self, lifted) -> float:
+        """Multiply-adds of the solver's typical product (one thread below ``SMALL_WORK``)."""
+        n, d = lifted.problem.Xa.shape
+        return float(n) * lifted.P * d
 
     def _setup(self, lifted, tol: float, verbose: bool) -> _Setup:
         prob = lifted.problem
@@ -1131,6 +1135,21 @@ def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: 
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
+def run_ssnal(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+              ) -> SolverResult:
+    """Registry entry ``"ssnal"``: :class:`~lift.problems.relu.ssnal.GatedSSNAL` on a gated
+    ReLU lift (squared or logistic loss)."""
+    from lift.problems.relu.ssnal import GatedSSNAL
+
+    solver, warm = parse_options(GatedSSNAL, options)
+    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+
+
+def _accepts_ssnal(lifted) -> bool:
+    return _accepts_gated(lifted) and lifted.problem.loss.name in ("squared", "logistic")
+
+
 register_solver("fista", _accepts_fista, run_gated)
 register_solver("al", _accepts_cone, run_cone)
 register_solver("active_set", _accepts_active_set, run_active_set)
+register_solver("ssnal", _accepts_ssnal, run_ssnal, second_order=True)

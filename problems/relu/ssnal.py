@@ -1,0 +1,422 @@
+r"""``"ssnal"``: a semismooth Newton augmented Lagrangian for the gated ReLU program.
+
+The gated program is a group lasso, ``min_U F(U) = L(A U) + beta sum_i ||u_i||`` with
+``A U = sum_i D_i Xa u_i``. First-order methods crawl where ``beta`` is small and the optimum
+dense (nearly interpolating: more weights than samples, every group active), because the
+objective is flat along the near-null space of ``A``. The method of multipliers applied to
+the dual, as in SSNAL (Li, Sun and Toh 2018; Zhang, Zhang, Sun and Toh 2020 for the group
+lasso), is not: its multiplier *is* the primal ``U``, and each of its subproblems is a smooth,
+strongly convex problem in the ``n`` dual variables ``xi``,
+
+.. math::
+
+    \psi_\sigma(\xi) = L^*(\xi) + \frac{1}{2\sigma}
+    \big\|\operatorname{prox}_{\sigma\beta\|\cdot\|}(U - \sigma A^T \xi)\big\|^2,
+    \qquad
+    \nabla\psi_\sigma(\xi) = \nabla L^*(\xi) - A\,U^+,
+
+with ``U+`` the group soft-thresholding in the formula. Newton steps on ``psi`` use the
+generalized Jacobian of the group prox (on each surviving group ``i``,
+``alpha_i I + gamma_i v_i v_i^T / ||v_i||^2`` with ``gamma_i = sigma beta / ||v_i||`` and
+``alpha_i = 1 - gamma_i``), so the Newton matrix is
+
+.. math::
+
+    H = \nabla^2 L^*(\xi) + \sigma \sum_{i\ \text{active}} D_i Xa\, J_i\, Xa^T D_i,
+
+an ``n x n`` matrix that is formed without the ``n x P d`` design:
+``sum_i alpha_i D_i Xa Xa^T D_i = (Xa Xa^T) o (D diag(alpha) D^T)`` (a Hadamard product) plus
+the rank-``|active|`` term of the ``gamma_i``. It is then factored (``system="gram"``, up to a
+few thousand samples), or the Woodbury identity works on the ``m = d |active|`` active
+coordinates when they are fewer (``"woodbury"``), or preconditioned conjugate gradients use
+only products with ``A`` (``"cg"``). The multiplier update is ``U <- U+`` and ``sigma`` grows
+tenfold per outer iteration: the subproblems stay a handful of Newton steps each, and the
+outer iterations converge superlinearly as ``sigma`` grows.
+
+Every Newton step offers its point to the library's certificate (the same
+:class:`~lift.solvers.monitor.GapMonitor` as FISTA): ``U+`` is a primal candidate (its
+predictions ``A U+`` come with the gradient), and both ``xi`` (its constraint norms are
+``||(U - v)_i|| / sigma``, free) and the loss gradient at ``A U+`` are dual candidates. The
+solver stops on a certified relative gap, never on its own residuals.
+
+Losses: squared (``L^*(xi) = xi^T y + ||xi||^2 / 2``) and logistic (``L^*`` the binary
+entropy of ``s = -y xi``, kept inside ``(0, 1)`` by a fraction-to-the-boundary rule).
+
+References
+----------
+X. Li, D. Sun and K.-C. Toh. A highly efficient semismooth Newton augmented Lagrangian method
+for solving Lasso problems. SIAM J. Optim. 28(1), 2018.
+Y. Zhang, N. Zhang, D. Sun and K.-C. Toh. An efficient Hessian based algorithm for solving
+large-scale sparse group Lasso problems. Math. Program. 179, 2020.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from lift.base import SolverResult
+from lift.errors import check_int, check_positive
+from lift.problems.relu.operators import PatternOperator
+from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
+from lift.solvers.monitor import gap_message
+from lift.solvers.prox import group_norms
+
+__all__ = ["GatedSSNAL", "SYSTEMS"]
+
+#: how the Newton systems are solved (``"auto"`` picks by cost, see :func:`_pick_system`)
+SYSTEMS = ("auto", "gram", "woodbury", "cg")
+#: the largest ``n x n`` (``"gram"``) or ``m x m`` (``"woodbury"``) system formed and factored
+DIRECT_LIMIT = 6_000
+#: a direct system is used only while forming and factoring it costs at most this many
+#: multiply-adds; beyond, conjugate gradients
+DIRECT_WORK = 4e10
+#: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
+SIGMA_MAX = 1e12
+#: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
+INNER = 0.2
+#: stalled: the certified gap has not halved in this many outer iterations
+STALL_OUTER = 4
+
+
+# --------------------------------------------------------------------------------------------
+# The conjugates of the losses, in torch
+# --------------------------------------------------------------------------------------------
+class _Conjugate:
+    """``L^*``, its gradient and diagonal Hessian at ``xi``, and the largest step along a
+    direction that stays inside the domain, for the squared and logistic losses."""
+
+    def __init__(self, name: str, y: torch.Tensor) -> None:
+        if name not in ("squared", "logistic"):
+            raise ValueError(f"`loss` {name!r} is not supported by ssnal; it solves the "
+                             "squared and logistic losses (use solver='fista' otherwise).")
+        self.squared = name == "squared"
+        self.y = y
+
+    def value(self, xi: torch.Tensor) -> float:
+        if self.squared:
+            return float(xi @ self.y + 0.5 * (xi @ xi))
+        s = -self.y * xi
+        return float((torch.special.xlogy(s, s) + torch.special.xlogy(1 - s, 1 - s)).sum())
+
+    def grad(self, xi: torch.Tensor) -> torch.Tensor:
+        if self.squared:
+            return xi + self.y
+        s = -self.y * xi
+        return -self.y * (torch.log(s) - torch.log1p(-s))
+
+    def hess(self, xi: torch.Tensor) -> torch.Tensor:
+        if self.squared:
+            return torch.ones_like(xi)
+        s = -self.y * xi
+        return 1.0 / (s * (1 - s))
+
+    def move(self, xi: torch.Tensor, direction: torch.Tensor, t: float) -> torch.Tensor:
+        """``xi + t direction``, kept inside the domain coordinate by coordinate (logistic: no
+        ``s = -y xi`` moves more than 99.5 % of its way to 0 or 1 in one step). A step
+        limited for all coordinates by the one nearest its boundary would crawl: on nearly
+        separable data some ``s`` head for 1e-30 while the rest need full steps."""
+        out = xi + t * direction
+        if self.squared:
+            return out
+        s, s_new = -self.y * xi, -self.y * out
+        return -self.y * torch.minimum(torch.maximum(s_new, 0.005 * s), 1 - 0.005 * (1 - s))
+
+    def interior(self, lam: torch.Tensor) -> torch.Tensor:
+        """A starting ``xi`` inside the domain, near the loss gradient ``lam``."""
+        if self.squared:
+            return lam
+        s = (-self.y * lam).clamp(1e-6, 1 - 1e-6)
+        return -self.y * s
+
+
+# --------------------------------------------------------------------------------------------
+# Newton systems
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Jacobian:
+    """The generalized Jacobian of the group prox at ``v`` on its surviving groups ``idx``:
+    ``J_i = alpha_i I + gamma_i vh_i vh_i^T`` (``vh_i`` unit)."""
+
+    idx: torch.Tensor
+    alpha: torch.Tensor
+    gamma: torch.Tensor
+    vh: torch.Tensor
+
+    @classmethod
+    def at(cls, v: torch.Tensor, norms: torch.Tensor, thr: float) -> _Jacobian:
+        idx = torch.nonzero(norms > thr).flatten()
+        nv = norms[idx]
+        gamma = thr / nv
+        return cls(idx, 1.0 - gamma, gamma, v[idx] / nv[:, None])
+
+    def apply(self, Z: torch.Tensor) -> torch.Tensor:
+        return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
+
+    def root(self, X: torch.Tensor, i: int) -> torch.Tensor:
+        """``X J_i^{1/2}`` (``J_i`` has eigenvalues ``alpha_i`` and 1 along ``vh_i``)."""
+        ra = math.sqrt(float(self.alpha[i]))
+        vh = self.vh[i]
+        return ra * X + (1.0 - ra) * (X @ vh)[:, None] * vh[None, :]
+
+
+def _pick_system(n: int, m: int, groups: int) -> str:
+    """The cheapest Newton system for ``n`` samples, ``m`` active coordinates on ``groups``
+    active groups: forming and factoring the ``n x n`` matrix costs about ``2 n^2 groups +
+    n^3 / 3``, the Woodbury ``m x m`` one ``n m^2 + m^3 / 3``; conjugate gradients beyond
+    :data:`DIRECT_LIMIT` or :data:`DIRECT_WORK`."""
+    costs = {}
+    if n <= DIRECT_LIMIT:
+        costs["gram"] = 2.0 * n * n * groups + n**3 / 3
+    if m <= min(n, DIRECT_LIMIT):
+        costs["woodbury"] = float(n) * m * m + m**3 / 3
+    costs = {k: c for k, c in costs.items() if c <= DIRECT_WORK}
+    return min(costs, key=costs.get) if costs else "cg"
+
+
+class _Newton:
+    """Solves ``H d = -g`` with ``H = diag(h) + sigma A J A^T`` by the chosen system."""
+
+    def __init__(self, op: PatternOperator, system: str, cg_iters: int) -> None:
+        self.op, self.system, self.cg_iters = op, system, cg_iters
+        self.XX: torch.Tensor | None = None  # Xa Xa^T, formed once ("gram")
+        self.used: dict[str, int] = {}
+        self.cg_total = 0
+
+    def solve(self, g: torch.Tensor, h: torch.Tensor, sigma: float, J: _Jacobian,
+              tol: float) -> torch.Tensor:
+        op = self.op
+        m = int(J.idx.numel())
+        system = self.system
+        if system == "auto":
+            system = _pick_system(op.n, m * op.d, m)
+        self.used[system] = self.used.get(system, 0) + 1
+        if m == 0:
+            return -g / h
+        if system == "gram":
+            return self._gram(g, h, sigma, J)
+        if system == "woodbury":
+            return self._woodbury(g, h, sigma, J)
+        return self._cg(g, h, sigma, J, tol)
+
+    def _gram(self, g, h, sigma, J):
+        op = self.op
+        if self.XX is None:
+            self.XX = op.Xa @ op.Xa.T
+        Dj = op.D[:, J.idx]
+        H = self.XX * ((Dj * J.alpha) @ Dj.T)
+        B = Dj * (op.Xa @ J.vh.T) * J.gamma.sqrt()
+        H.addmm_(B, B.T)
+        # scaled by diag(h)^{-1/2}: I + sigma S M S (the logistic conjugate's curvature spans
+        # dozens of orders of magnitude on nearly separable data; unscaled, the factorization
+        # would lose the small ones)
+        r = h.rsqrt()
+        H.mul_(sigma * r[:, None] * r[None, :])
+        H.diagonal().add_(1.0)
+        return -r * _spd_solve(H, (r * g)[:, None])[:, 0]
+
+    def _woodbury(self, g, h, sigma, J):
+        # H^{-1} = Dh^{-1} - Dh^{-1} G (I / sigma + G^T Dh^{-1} G)^{-1} G^T Dh^{-1},
+        # G = [D_i Xa J_i^{1/2}]_i  (n x m d)
+        op = self.op
+        G = torch.cat([op.D[:, int(i), None] * J.root(op.Xa, k)
+                       for k, i in enumerate(J.idx.tolist())], dim=1)
+        Gh = G / h[:, None]
+        K = G.T @ Gh
+        K.diagonal().add_(1.0 / sigma)
+        r = g / h
+        return -(r - Gh @ _spd_solve(K, (G.T @ r)[:, None])[:, 0])
+
+    def _cg(self, g, h, sigma, J, tol):
+        sub = self.op.restrict(J.idx)
+        Xa, Dj = self.op.Xa, sub.D
+        # the Jacobi preconditioner: diag(H)_k = h_k + sigma sum_i D_ki x_k^T J_i x_k
+        xn = (Xa * Xa).sum(1)
+        proj = Xa @ J.vh.T  # x_k^T vh_i
+        diag = h + sigma * (Dj @ J.alpha * xn + (Dj * proj * proj) @ J.gamma)
+
+        def H(x):
+            return h * x + sigma * sub.forward(J.apply(sub.adjoint(x)))
+
+        x = torch.zeros_like(g)
+        r = -g
+        z = r / diag
+        p = z.clone()
+        rz = float(r @ z)
+        goal = tol * float(g.norm())
+        for _ in range(self.cg_iters):
+            self.cg_total += 1
+            Hp = H(p)
+            a = rz / float(p @ Hp)
+            x += a * p
+            r -= a * Hp
+            if float(r.norm()) <= goal:
+                break
+            z = r / diag
+            rz, rz_old = float(r @ z), rz
+            p = z + (rz / rz_old) * p
+        return x
+
+
+def _spd_solve(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``H^{-1} b`` for a symmetric positive definite ``H`` (Cholesky; a tiny ridge is added
+    when rounding has made ``H`` numerically indefinite)."""
+    L, info = torch.linalg.cholesky_ex(H)
+    if int(info) != 0:
+        ridge = 1e-12 * float(H.diagonal().abs().max())
+        H = H.clone()
+        H.diagonal().add_(ridge)
+        L = torch.linalg.cholesky(H)
+    return torch.cholesky_solve(b, L)
+
+
+# --------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class GatedSSNAL(_TorchSolver):
+    r"""Semismooth Newton augmented Lagrangian for the gated ReLU program (squared or
+    logistic loss); see :mod:`lift.problems.relu.ssnal`.
+
+    Strong where first-order methods stall: small ``beta``, dense and nearly interpolating
+    optima. Each Newton step costs a factorization of an ``n x n`` (or ``m x m``) matrix, so
+    on large ``n`` with a sparse optimum FISTA or the working set is cheaper; ``solver="auto"``
+    turns to it when those stall.
+
+    Attributes
+    ----------
+    max_iters : int
+        Budget of Newton steps (over all outer iterations).
+    sigma : float
+        First penalty parameter (the data are normalized to order one).
+    sigma_growth : float
+        Factor on ``sigma`` after each outer iteration (> 1).
+    inner_iters : int
+        Newton steps per outer iteration at most.
+    system : {"auto", "gram", "woodbury", "cg"}
+        How Newton systems are solved: the ``n x n`` matrix formed and factored, the Woodbury
+        form on the ``m`` active coordinates, or Jacobi-preconditioned conjugate gradients
+        (products with ``A`` only); ``"auto"`` picks the cheapest each step.
+    cg_iters : int
+        Conjugate-gradient iterations per Newton step at most.
+    device, dtype, threads
+        As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64 recommended: Newton
+        systems at large ``sigma`` are badly conditioned).
+    """
+
+    max_iters: int = 300
+    sigma: float = 1.0
+    sigma_growth: float = 10.0
+    inner_iters: int = 50
+    system: str = "auto"
+    cg_iters: int = 500
+
+    def __post_init__(self) -> None:
+        self.sigma = check_positive(self.sigma, "sigma")
+        self.sigma_growth = check_positive(self.sigma_growth, "sigma_growth")
+        if self.sigma_growth <= 1.0:
+            raise ValueError(f"`sigma_growth` must be > 1 (the penalty must grow), got "
+                             f"{self.sigma_growth!r}; the default is 10.")
+        self.inner_iters = check_int(self.inner_iters, "inner_iters", minimum=1)
+        self.cg_iters = check_int(self.cg_iters, "cg_iters", minimum=1)
+        if self.system not in SYSTEMS:
+            raise ValueError(f"`system` must be one of {SYSTEMS}, got {self.system!r}.")
+
+    def _threads_work(self, lifted) -> float:
+        n = lifted.problem.Xa.shape[0]
+        return float(n) * n * lifted.P  # forming the Newton matrices
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        U, steps, outer, newton, stopped = _ssnal(s, s.warm_point(warm_start, cone=False),
+                                                  self)
+        msg = gap_message(s.monitor, f"{steps} Newton steps in {outer} outer iterations"
+                          + (f" ({stopped})" if stopped else ""))
+        info: dict = {"newton_steps": steps, "outer_iterations": outer,
+                      "systems": dict(newton.used), "cg_iterations": newton.cg_total,
+                      "stalled": stopped.startswith("stalled")}
+        return _result(s, "ssnal", steps, msg, {"V": _numpy(U), "W": None}, info)
+
+
+def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
+           ) -> tuple[torch.Tensor, int, int, _Newton, str]:
+    """The outer (multiplier) and inner (Newton) loops from the primal ``U``. Returns ``(the
+    primal point of the best objective, Newton steps, outer iterations, the Newton solver,
+    why it stopped short or "")``."""
+    op, beta, y = s.op, s.beta, s.y
+    conj = _Conjugate(s.loss.name, y)
+    newton = _Newton(op, opts.system, opts.cg_iters)
+    best_U, best_F = U, math.inf
+    xi = conj.interior(s.loss.torch_grad(op.forward(U), y))
+    sigma = opts.sigma
+    floor = 1e-13 * max(1.0, float(y.norm()))
+    steps = outer = 0
+    gaps: list[float] = []  # the certified gap after each outer iteration
+
+    def evaluate(xi: torch.Tensor, sigma: float, U: torch.Tensor):
+        """``psi``, the prox point, the norms of ``v`` and ``A^T xi``'s largest group norm."""
+        At = op.adjoint(xi)
+        v = U - sigma * At
+        nv = group_norms(v)
+        u = v * (1.0 - sigma * beta / nv.clamp_min(1e-300)).clamp_min(0.0)[:, None]
+        psi = conj.value(xi) + 0.5 / sigma * float((u * u).sum())
+        return psi, u, v, nv, float(group_norms(At).max()) if At.numel() else 0.0
+
+    psi, u, v, nv, at_max = evaluate(xi, sigma, U)
+    while steps < opts.max_iters:
+        outer += 1
+        before = steps
+        for _ in range(opts.inner_iters):
+            Au = op.forward(u)
+            g = conj.grad(xi) - Au
+            # the certificate: the primal u, the duals xi and the loss gradient at A u
+            F = float(s.loss.torch(Au, y)) + beta * float(group_norms(u).sum())
+            if F < best_F:
+                best_U, best_F = u, F
+            s.monitor.dual(xi, at_max)
+            lam = s.loss.torch_grad(Au, y)
+            s.monitor.dual(lam, float(group_norms(op.adjoint(lam)).max()))
+            if s.monitor.record(steps, F):
+                return best_U, steps, outer, newton, ""
+            gn = float(g.norm())
+            if gn <= floor or steps >= opts.max_iters:
+                break
+            # Newton direction and an Armijo line search on psi
+            J = _Jacobian.at(v, nv, sigma * beta)
+            h = conj.hess(xi)
+            d = newton.solve(g, h, sigma, J, tol=min(0.1, math.sqrt(gn)))
+            slope = float(g @ d)
+            # the subproblem is solved well enough when its Newton decrement, about twice
+            # psi - min psi, is below INNER^2 ||u - U||^2 / sigma (criterion (B) of Li, Sun
+            # and Toh), or at rounding level; then (or without descent) the next multiplier
+            decrement = -slope
+            if not decrement > max(INNER**2 * float((u - U).pow(2).sum()) / sigma,
+                                   1e-15 * max(1.0, abs(psi))):
+                break
+            t = 1.0
+            for _ in range(30):
+                xi_new = conj.move(xi, d, t)
+                trial = evaluate(xi_new, sigma, U)
+                if trial[0] <= psi + 1e-4 * min(float(g @ (xi_new - xi)), t * slope):
+                    break
+                t *= 0.5
+            else:
+                break  # no decrease left at this sigma
+            steps += 1
+            xi = xi_new
+            psi, u, v, nv, at_max = trial
+        if steps == before and sigma >= SIGMA_MAX:
+            return (best_U, steps, outer, newton,
+                    f"stalled: no Newton step decreased the subproblem at the largest sigma "
+                    f"{sigma:.0e}")
+        gaps.append(s.monitor.rel_gap)
+        if len(gaps) > STALL_OUTER and not gaps[-1] <= 0.5 * gaps[-1 - STALL_OUTER]:
+            return (best_U, steps, outer, newton,
+                    f"stalled: the certified gap went from {gaps[-1 - STALL_OUTER]:.1e} to "
+                    f"{gaps[-1]:.1e} in the last {STALL_OUTER} outer iterations")
+        # the multiplier update, then a larger penalty
+        U = u
+        sigma = min(sigma * opts.sigma_growth, SIGMA_MAX)
+        psi, u, v, nv, at_max = evaluate(xi, sigma, U)
+    return best_U, steps, outer, newton, f"the budget of {opts.max_iters} Newton steps ran out"

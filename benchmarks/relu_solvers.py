@@ -427,7 +427,8 @@ def grid_rows(args) -> list[dict]:
 def grid_ours(row: dict) -> list[str]:
     """Our solvers for a grid row (``auto`` last)."""
     if row["program"] == "gated":
-        names = ["active_set", "fista"]
+        names = ["active_set", "fista"] + (["ssnal"] if row["loss"] in ("squared", "logistic")
+                                           else [])
     else:
         names = (["active_set"] if row["loss"] == "squared" else []) + ["al"]
     return names + ["auto"]
@@ -476,17 +477,18 @@ def _ours_cell(r: dict | None) -> tuple[str, float]:
 
 def grid_table(results: list[dict]) -> str:
     head = ("| n | d | P | program | loss | bias | beta | active | active_set (s) | "
-            "fista / al (s) | auto (s) | auto / best ours | pyscnn (s) | auto / pyscnn | "
+            "fista / al (s) | ssnal (s) | auto (s) | auto / best ours | pyscnn (s) | "
+            "auto / pyscnn | "
             "clarabel (s) | scs (s) | best cvxpy / auto | peak GiB auto / pyscnn |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for res in results:
         row, best = res["row"], res["best"]
         ours = {}
-        for name in ("active_set", "fista", "al", "auto"):
+        for name in ("active_set", "fista", "al", "ssnal", "auto"):
             ours[name] = _ours_cell(res[name]) if name in res else ("-", np.inf)
         fo = ours["fista"] if row["program"] == "gated" else ours["al"]
         at = ours["auto"][1]
-        best_single = min(ours["active_set"][1], fo[1])
+        best_single = min(ours["active_set"][1], fo[1], ours["ssnal"][1])
         ratio_ours = f"{at / best_single:.2f}" if np.isfinite(at) and np.isfinite(
             best_single) else "-"
         ps = res.get("pyscnn")
@@ -531,7 +533,8 @@ def grid_table(results: list[dict]) -> str:
         lines.append(
             f"| {row['n']:,} | {row['d']} | {row['P']} | {row['program']} | {row['loss']} | "
             f"{'yes' if row['bias'] else 'no'} | {row['beta']:.3g} | {active} | "
-            f"{ours['active_set'][0]} | {fo[0]} | {ours['auto'][0]} | {ratio_ours} | {pt} | "
+            f"{ours['active_set'][0]} | {fo[0]} | {ours['ssnal'][0]} | {ours['auto'][0]} | "
+            f"{ratio_ours} | {pt} | "
             f"{ratio_p} | {cells['clarabel'][0]} | {cells['scs'][0]} | {speed} | {mem} |")
     return "\n".join(lines)
 

@@ -56,12 +56,15 @@ class SpecialisedSolver:
     ``run(lifted, tol=..., verbose=..., warm_start=..., **options) -> SolverResult`` solves
     one (unknown options raise ``TypeError``). ``second_order``: a (semismooth) Newton
     method, which ``solver="auto"`` still tries after a first-order solver has stalled.
+    ``auto_options(lifted) -> dict``: options ``solver="auto"`` passes (when the caller
+    passed none), e.g. to stop early where another solver is predicted to be faster.
     """
 
     name: str
     accepts: Callable[[Any], bool]
     run: Callable[..., SolverResult]
     second_order: bool = False
+    auto_options: Callable[[Any], dict] | None = None
 
 
 #: name -> solver, in registration order. Problem families register their specialised
@@ -70,11 +73,12 @@ SPECIALISED: dict[str, SpecialisedSolver] = {}
 
 
 def register_solver(name: str, accepts: Callable[[Any], bool],
-                    run: Callable[..., SolverResult], second_order: bool = False) -> None:
+                    run: Callable[..., SolverResult], second_order: bool = False,
+                    auto_options: Callable[[Any], dict] | None = None) -> None:
     """Add a specialised solver to the registry (a name registered twice is replaced)."""
     if name in CONIC_BACKENDS or name == "auto":
         raise ValueError(f"`name` {name!r} is reserved for a conic backend or 'auto'.")
-    SPECIALISED[name] = SpecialisedSolver(name, accepts, run, second_order)
+    SPECIALISED[name] = SpecialisedSolver(name, accepts, run, second_order, auto_options)
 
 
 def specialised_for(lifted) -> tuple[str, ...]:
@@ -216,8 +220,11 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     warm = warm_start
     while queue:
         candidate = queue.pop(0)
+        extra = options
+        if not options and candidate in specialised and SPECIALISED[candidate].auto_options:
+            extra = SPECIALISED[candidate].auto_options(lifted)
         sol, caught = _held(_solve_with, lifted, candidate, tol, verbose,
-                            warm if candidate in specialised else None, **options)
+                            warm if candidate in specialised else None, **extra)
         if best is None or _better(sol, best):
             best, best_caught = sol, caught
         if sol.status == "optimal" or options:
@@ -227,8 +234,13 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
             continue
         if candidate not in specialised:
             break  # a conic backend's own answer
+        why = ""
+        if sol.info.get("handed_over"):
+            why = " (handed over: the next solver was predicted to be faster)"
+        elif sol.info.get("stalled"):
+            why = " (stalled)"
         tried.append(f"{candidate} stopped at a certified relative gap of {sol.rel_gap:.1e}"
-                     + (" (stalled)" if sol.info.get("stalled") else ""))
+                     + why)
         warm = sol.info.get("warm_start", warm)
         # the other specialised solvers first (warm-started), then interior-point backends;
         # a solver whose first-order iterations stalled ("stalled" in its info) says that

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import warnings
 from typing import Any
 
@@ -76,7 +77,7 @@ from lift.problems.relu.operators import (
     cutting_planes,
     feasible_point,
 )
-from lift.solvers import register_solver
+from lift.solvers import register_solver, resolve_device
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
 from lift.solvers.group_lasso import ActiveDualStep, group_lasso_gram
 from lift.solvers.linalg import torch_dtype, torch_threads
@@ -96,6 +97,8 @@ MIXED_WORK = 5_000_000
 #: halved in MIXED_WINDOW iterations
 MIXED_EVERY = 30
 MIXED_WINDOW = 240
+#: the words of a stall that hands over to ``ssnal`` (:class:`_Stall`)
+HANDING_OVER = "handing over to ssnal"
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,6 +113,10 @@ class _Setup:
     y: torch.Tensor
     beta: float
     monitor: GapMonitor
+    #: seconds that ``ssnal`` is predicted to need on this program: a first-order method
+    #: whose own predicted remaining time exceeds it stops (``handover=True``; see
+    #: :class:`_Stall`), so that ``solver="auto"`` moves on to it
+    handover: float = math.inf
 
     def group_lasso(self) -> tuple[Any, Any]:
         """``(prox, penalty)`` of ``beta sum_i ||u_i||``."""
@@ -181,8 +188,20 @@ class _TorchSolver:
             k = check_int(self.threads, "threads", minimum=1)
         else:
             k = 1 if self._threads_work(lifted) < SMALL_WORK else None
+        handover = self._handover_seconds(lifted)  # measured with torch's own threads
         with torch_threads(k):
-            return self._run(lifted, self._setup(lifted, tol, verbose), warm_start)
+            s = self._setup(lifted, tol, verbose)
+            s.handover = handover
+            return self._run(lifted, s, warm_start)
+
+    def _handover_seconds(self, lifted) -> float:
+        """``_Setup.handover`` of a solve: infinite, unless the solver has ``handover`` set
+        (``solver="auto"`` does), then the seconds ``ssnal`` is predicted to need."""
+        if not getattr(self, "handover", False):
+            return math.inf
+        from lift.problems.relu.ssnal import predicted_seconds
+
+        return predicted_seconds(lifted, resolve_device(self.device), torch_dtype(self.dtype))
 
     def _threads_work(self, lifted) -> float:
         """Multiply-adds of the solver's typical product (one thread below ``SMALL_WORK``)."""
@@ -216,20 +235,26 @@ class _Stall:
     3`` windows (progress on ill-conditioned programs comes in plateaus and drops, so one
     window's rate can be a plateau's), predicts ``log(gap_k / tol) / r`` more iterations;
     above ``factor`` times the budget left, or with a last-window rate below ``min_rate``,
-    the run is stalled. ``window=0`` never stalls."""
+    the run is stalled. With ``handover`` (seconds), the run also stops (``handed``) when
+    those iterations, at the last window's wall-clock time per iteration, would take longer.
+    ``window=0`` never stalls."""
 
     window: int
     budget: int
     tol: float
     factor: float = 3.0
     min_rate: float = 0.0
+    handover: float = math.inf
     marks: list = dataclasses.field(default_factory=list)
+    clock: list = dataclasses.field(default_factory=list)
     reason: str = ""
+    handed: bool = False
 
     def __call__(self, k: int, gap: float) -> bool:
         if self.window <= 0 or k % self.window:
             return False
         self.marks.append(gap)
+        self.clock.append(time.perf_counter())
         if len(self.marks) < 3 or not 0 < gap < math.inf:
             return False
         g0 = self.marks[-2]
@@ -240,6 +265,13 @@ class _Stall:
             if gap < g < math.inf:
                 rate = max(rate, math.log(g / gap) / (j * self.window))
         need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
+        seconds = need * (self.clock[-1] - self.clock[-2]) / self.window
+        if seconds > self.handover:
+            self.handed = True
+            self.reason = (f"stalled: {HANDING_OVER}, as at its best recent rate it would need "
+                           f"about {seconds:.1f} s more (certified gap {gap:.1e}), and ssnal "
+                           f"is predicted to need {self.handover:.1f} s")
+            return True
         if need > self.factor * (self.budget - k) or last < self.min_rate:
             self.reason = (f"stalled: the certified gap went from {g0:.1e} to {gap:.1e} in the "
                            f"last {self.window} iterations; at its best recent rate "
@@ -257,8 +289,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     iterations or more, their Newton steps onto the constraints of the nonzero groups
     (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the method's state
     and the stall's reason (empty if none)."""
-    stalled = stall if isinstance(stall, _Stall) else _Stall(stall, method.max_iters,
-                                                              s.monitor.tol)
+    stalled = stall if isinstance(stall, _Stall) else _Stall(
+        stall, method.max_iters, s.monitor.tol, handover=s.handover)
 
     best = {"F": math.inf, "x": None}
     refine = ActiveDualStep(dual_step)
@@ -289,7 +321,7 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
 
 def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every: int,
                    window: int, dual_step: int, sparse: float = 0.0
-                   ) -> tuple[torch.Tensor, int, bool]:
+                   ) -> tuple[torch.Tensor, int, bool, str]:
     """FISTA in float32 on the gated program, certified in float64: every ``every``
     iterations the iterate, in float64, is evaluated (objective, loss gradient, dual
     constraints: one float64 product each way) and offered to ``s.monitor``, with its dual
@@ -299,7 +331,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     iterates have reached their rounding floor, or the method is slow) or, with ``sparse``
     > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a working set
     is then cheaper). Returns the float64 iterate of the best certified objective, the
-    float32 iterations taken and whether it stopped on a sparse support. A nonzero ``U0`` (a
+    float32 iterations taken, whether it stopped on a sparse support, and the reason of a
+    hand-over to ``ssnal`` (``s.handover``, see :class:`_Stall`) or "". A nonzero ``U0`` (a
     warm start) is evaluated first, as it is."""
     op = s.op
     op32 = op.astype(torch.float32)
@@ -307,7 +340,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     best = {"F": math.inf, "U": U0, "support": None, "sparse": False}
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
-    halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window)
+    halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window,
+                     handover=s.handover)
 
     def check(k, x, Fx, y, G, step):
         return False if k % every else evaluate(k, x.x.to(op.dtype))
@@ -338,7 +372,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
 
     # a warm start is certified as it is (in float32 it would lose its last digits)
     if bool(U0.any()) and evaluate(0, U0):
-        return U0, 0, best["sparse"]
+        return U0, 0, best["sparse"], ""
     prox, penalty = s.group_lasso()
     step = s.first_step(op32)
     # float32 objective values: the line search's test needs a float32 slack, and
@@ -347,7 +381,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
                                  polish_every=10**9)
     out = method.run(GatedOracle(op32, s.loss, y32), U0.to(torch.float32), prox, penalty,
                      step, check, None)
-    return best["U"], out.iterations, best["sparse"]
+    return best["U"], out.iterations, best["sparse"], halving.reason if halving.handed else ""
 
 
 def _mixed_ok(op: PatternOperator) -> bool:
@@ -365,9 +399,10 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
     iterations."""
     op, k32 = s.op, 0
     if mixed and _mixed_ok(op):
-        U0, k32, _ = _gated_float32(s, U0, method, MIXED_EVERY, MIXED_WINDOW, dual_step)
-        if s.monitor.done:
-            return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), "", k32
+        U0, k32, _, handed = _gated_float32(s, U0, method, MIXED_EVERY, MIXED_WINDOW,
+                                            dual_step)
+        if s.monitor.done or handed:
+            return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), handed, k32
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
     polish = NewtonPolish(op, s.loss, s.y, s.beta) if newton else None
     out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
@@ -412,6 +447,12 @@ class GatedFISTA(_TorchSolver):
         (:class:`~lift.solvers.group_lasso.ActiveDualStep`): the certified gap then tracks the
         primal error instead of its square root. On the issue's dense example it halves the
         iterations to a certified 1e-6 (1,115 to 580). 0: only the loss gradients.
+    handover : bool
+        Stop (stalled, status ``max_iters``) when the certified gap's recent rate predicts
+        more seconds than :mod:`~lift.problems.relu.ssnal` is predicted to need on the whole
+        program (:func:`~lift.problems.relu.ssnal.predicted_seconds`), so that
+        ``solver="auto"``, which sets it, moves on to ``ssnal`` with this point. Default
+        False: a solver asked for by name runs to its tolerance or budget.
     device : str or None
         torch device (default: CUDA when available, else CPU).
     dtype : {"float64", "float32"}
@@ -427,6 +468,7 @@ class GatedFISTA(_TorchSolver):
     stall: int = 500
     mixed: bool = True
     dual_step: int = 10
+    handover: bool = False
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         out, stalled, k32 = _gated_full(s, s.warm_point(warm_start, cone=False),
@@ -435,7 +477,8 @@ class GatedFISTA(_TorchSolver):
         iters = out.iterations + k32
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
-        info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32}
+        info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32,
+                      "handed_over": HANDING_OVER in stalled}
         return _result(s, "fista", iters, msg, {"V": _numpy(out.point.x), "W": None}, info)
 
 
@@ -766,7 +809,7 @@ class GatedWorkingSet(_TorchSolver):
         float32 iterates stall) and no working set is formed. Working sets only pay off on
         sparse optima, and FISTA's iterate finds out which kind this is after a few hundred
         cheap iterations. 0: the working set from the start.
-    device, dtype, growth, shrink, threads
+    handover, device, dtype, growth, shrink, threads
         As for :class:`GatedFISTA`.
     """
 
@@ -788,15 +831,17 @@ class GatedWorkingSet(_TorchSolver):
     newton: bool = True
     dual_step: int = 10
     probe: float = 0.15
+    handover: bool = False
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         U, lead, info = s.warm_point(warm_start, cone=False), "", {}
         if self.probe > 0 and self.mixed and _mixed_ok(s.op):
-            U, k32, sparse = _gated_float32(s, U, self._fista(self.fista_iters), MIXED_EVERY,
-                                            MIXED_WINDOW, self.dual_step, sparse=self.probe)
+            U, k32, sparse, handed = _gated_float32(
+                s, U, self._fista(self.fista_iters), MIXED_EVERY, MIXED_WINDOW, self.dual_step,
+                sparse=self.probe)
             info["float32_iterations"] = k32
             if not sparse:  # closed, or dense: FISTA goes on, in float64
-                return self._dense(s, U, k32, info)
+                return self._dense(s, U, k32, info, handed)
             m = int((group_norms(U) > 0).sum())
             lead = (f"{k32} iterations of FISTA in float32, until the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns; then ")
@@ -808,7 +853,7 @@ class GatedWorkingSet(_TorchSolver):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
                                             self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32
-            info["stalled"] = bool(stalled)
+            info.update(stalled=bool(stalled), handed_over=HANDING_OVER in stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
         msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
@@ -816,18 +861,23 @@ class GatedWorkingSet(_TorchSolver):
                           + after)
         return _result(s, "active_set", outer, msg, {"V": _numpy(U), "W": None}, info)
 
-    def _dense(self, s: _Setup, U: torch.Tensor, k32: int, info: dict) -> SolverResult:
+    def _dense(self, s: _Setup, U: torch.Tensor, k32: int, info: dict, handed: str
+               ) -> SolverResult:
         """After a float32 probe that did not find a sparse support: float64 FISTA from its
-        point, unless the probe closed the gap."""
+        point, unless the probe closed the gap or handed over (``handed``, its reason)."""
         iters, m = k32, int((group_norms(U) > 0).sum())
         what = (f"{k32} iterations of FISTA in float32 closed the gap ({m} of {s.op.P} "
                 "patterns nonzero, no working set)")
-        if not s.monitor.done:
+        if handed and not s.monitor.done:
+            info.update(stalled=True, handed_over=True)
+            what = f"{k32} iterations of FISTA in float32 ({handed}; no working set)"
+        elif not s.monitor.done:
             method = self._fista(max(1, self.fista_iters - k32))
             out, stalled, _ = _gated_full(s, U, method, self.newton, self.fista_stall, False,
                                           self.dual_step)
             U, iters = out.point.x, k32 + out.iterations
-            info.update(fista_iterations=out.iterations, stalled=bool(stalled))
+            info.update(fista_iterations=out.iterations, stalled=bool(stalled),
+                        handed_over=HANDING_OVER in stalled)
             what = (f"{k32} iterations of FISTA in float32, then {out.iterations} in float64"
                     + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")
@@ -1135,6 +1185,11 @@ def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: 
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
+def _auto_handover(lifted) -> dict:
+    """Options ``solver="auto"`` adds: on the gated program, hand over to ``ssnal``."""
+    return {"handover": True} if lifted.program == "gated" else {}
+
+
 def run_ssnal(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
               ) -> SolverResult:
     """Registry entry ``"ssnal"``: :class:`~lift.problems.relu.ssnal.GatedSSNAL` on a gated
@@ -1149,7 +1204,8 @@ def _accepts_ssnal(lifted) -> bool:
     return _accepts_gated(lifted) and lifted.problem.loss.name in ("squared", "logistic")
 
 
-register_solver("fista", _accepts_fista, run_gated)
+register_solver("fista", _accepts_fista, run_gated, auto_options=_auto_handover)
 register_solver("al", _accepts_cone, run_cone)
-register_solver("active_set", _accepts_active_set, run_active_set)
+register_solver("active_set", _accepts_active_set, run_active_set,
+                auto_options=_auto_handover)
 register_solver("ssnal", _accepts_ssnal, run_ssnal, second_order=True)

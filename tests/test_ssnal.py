@@ -1,0 +1,203 @@
+"""``ssnal``, the semismooth Newton augmented Lagrangian for the gated program (issue 11).
+
+Where ``beta`` is small and the optimum dense (more weights than samples, nearly
+interpolating), FISTA's certified gap stalls far from 1e-6; ``ssnal`` closes it in a few dozen
+Newton steps. Checked: the gap it reports, recomputed by hand from the returned dual point; its
+optimum against Clarabel; the three ways of solving its Newton systems against the Newton
+matrix built from the explicit design; the logistic loss on nearly separable labels; sparse
+and zero optima; warm starts; ``auto``'s hand-over from a stalled or slower first-order solver;
+and its options' errors.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+import pytest
+import torch
+from test_cone_fista import _teacher
+from test_dense_gated import _active
+
+import lift.problems.relu.solvers as relu_solvers
+import lift.problems.relu.ssnal as ssnal
+from lift.problems import TwoLayerReLU
+from lift.problems.relu import dual_bound
+from lift.problems.relu.operators import PatternOperator
+from lift.solvers import SPECIALISED
+
+
+def _lifted(beta: float, loss: str = "squared", n: int = 300, d: int = 5, P: int = 150):
+    """With bias: ``P (d + 1)`` = 900 weights for 300 samples at the defaults."""
+    X, y = _teacher(n, d, seed=1, loss=loss)
+    return TwoLayerReLU(X, y, beta=beta, loss=loss, bias=True).lift(
+        patterns=P, program="gated", seed=0)
+
+
+def _by_hand(lifted, sol) -> float:
+    """The relative gap of ``sol`` from its dual point, recomputed in float64."""
+    prob = lifted.problem
+    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, sol.info["dual"], lifted.D,
+                          cone=False)
+    return (sol.value - bound) / sol.value
+
+
+@pytest.fixture(scope="module")
+def interpolating():
+    lifted = _lifted(1e-3)
+    sols = {f"ssnal-{system}": lifted.solve(solver="ssnal", system=system)
+            for system in ("gram", "woodbury", "cg")}
+    sols["clarabel"] = lifted.solve(solver="clarabel")
+    with pytest.warns(Warning):
+        sols["fista"] = lifted.solve(solver="fista")
+    sols["auto"] = lifted.solve(solver="auto")
+    with pytest.MonkeyPatch.context() as mp:  # no hand-over: FISTA runs until it stalls
+        mp.setattr(ssnal, "predicted_seconds", lambda *a: math.inf)
+        sols["auto-stall"] = lifted.solve(solver="auto")
+    return lifted, sols
+
+
+def test_ssnal_certifies_a_nearly_interpolating_program(interpolating):
+    lifted, sols = interpolating
+    ref = sols["clarabel"]
+    assert ref.status == "optimal"
+    n, d = lifted.problem.Xa.shape
+    assert _active(sols["ssnal-gram"]) * d > n  # a dense optimum: more weights than samples
+    for system in ("gram", "woodbury", "cg"):
+        sol = sols[f"ssnal-{system}"]
+        assert sol.status == "optimal" and sol.rel_gap <= 1e-6, (system, sol.message)
+        assert _by_hand(lifted, sol) <= 1e-6
+        assert abs(sol.value - ref.value) <= 2e-6 * ref.value
+        assert sol.info["systems"].get(system, 0) > 0
+    # the regime: FISTA's certified gap stalls far above the tolerance here
+    fista = sols["fista"]
+    assert fista.status == "max_iters" and fista.rel_gap > 1e-3 and fista.info["stalled"]
+
+
+def test_auto_moves_from_a_stalled_first_order_solver_to_ssnal(interpolating):
+    """Stalled, a first-order solver hands over to the second-order ``ssnal`` before any
+    interior-point backend; predicted slower than ssnal, it hands over earlier."""
+    lifted, sols = interpolating
+    for name, why in (("auto-stall", "(stalled)"), ("auto", "(handed over")):
+        auto = sols[name]
+        assert auto.status == "optimal" and _by_hand(lifted, auto) <= 1e-6
+        assert auto.solver == "ssnal" and why in auto.message, auto.message
+
+
+def test_auto_hands_over_when_ssnal_is_predicted_faster(monkeypatch):
+    """With ssnal predicted to take no time, FISTA (in float32 here) hands over at its first
+    rate check, saying so, and the answer is ssnal's, certified."""
+    monkeypatch.setattr(ssnal, "predicted_seconds", lambda *a: 0.0)
+    monkeypatch.setattr(relu_solvers, "MIXED_WORK", 0)
+    lifted = _lifted(0.05)
+    sol = lifted.solve(solver="auto")
+    assert sol.status == "optimal" and sol.solver == "ssnal" and _by_hand(lifted, sol) <= 1e-6
+    assert "handed over" in sol.message, sol.message
+    # asked for by name, FISTA does not hand over
+    alone = lifted.solve(solver="fista")
+    assert alone.status == "optimal" and alone.solver == "fista"
+
+
+def test_stall_rule_hands_over_on_predicted_seconds():
+    rule = relu_solvers._Stall(window=10, budget=10_000, tol=1e-6, handover=0.0)
+    assert not any(rule(k, g) for k, g in ((0, 1e-1), (10, 5e-2)))
+    assert rule(20, 2.5e-2) and rule.handed and relu_solvers.HANDING_OVER in rule.reason
+    never = relu_solvers._Stall(window=10, budget=10_000, tol=1e-6)
+    assert not any(never(k, g) for k, g in ((0, 1e-1), (10, 5e-2), (20, 2.5e-2)))
+
+
+def test_predicted_seconds_only_where_newton_systems_are_direct():
+    cpu, f64 = torch.device("cpu"), torch.float64
+
+    def fake(n, d, P, loss="squared"):
+        prob = types.SimpleNamespace(Xa=np.zeros((n, d)), loss=types.SimpleNamespace(name=loss))
+        return types.SimpleNamespace(problem=prob, P=P)
+
+    small = ssnal.predicted_seconds(fake(2_000, 11, 500), cpu, f64)
+    assert 0 < small < math.inf
+    assert ssnal.predicted_seconds(fake(4_000, 11, 500), cpu, f64) > small
+    # n x n too large and more active coordinates than samples: conjugate gradients
+    assert ssnal.predicted_seconds(fake(20_000, 11, 2_000), cpu, f64) == math.inf
+    assert ssnal.predicted_seconds(fake(2_000, 11, 500, "hinge"), cpu, f64) == math.inf
+
+
+@pytest.mark.parametrize("system", ["gram", "woodbury", "cg"])
+def test_newton_systems_solve_the_explicit_newton_matrix(system):
+    """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
+    each system's solution (``cg`` to its tolerance)."""
+    rng = np.random.default_rng(3)
+    n, d, P = 60, 4, 12
+    X = rng.standard_normal((n, d))
+    D = rng.random((n, P)) < 0.5
+    op = PatternOperator(X, D, device="cpu")
+    v = torch.as_tensor(rng.standard_normal((P, d)))
+    norms = torch.linalg.vector_norm(v, dim=1)
+    thr = float(norms.median())
+    J = ssnal._Jacobian.at(v, norms, thr)
+    sigma = 3.0
+    h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
+    g = torch.as_tensor(rng.standard_normal(n))
+    H = np.diag(h.numpy())
+    for k, i in enumerate(J.idx.tolist()):
+        vh = J.vh[k].numpy()
+        Ji = float(J.alpha[k]) * np.eye(d) + float(J.gamma[k]) * np.outer(vh, vh)
+        Ai = D[:, i, None] * X
+        H += sigma * Ai @ Ji @ Ai.T
+    want = np.linalg.solve(H, -g.numpy())
+    got = ssnal._Newton(op, system, cg_iters=500).solve(g, h, sigma, J, tol=1e-12).numpy()
+    assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+    # the Jacobian is that of the group prox: a finite difference of the prox along Z
+    Z = torch.as_tensor(rng.standard_normal((len(J.idx), d)))
+    eps = 1e-7
+
+    def prox(w):
+        nw = torch.linalg.vector_norm(w, dim=1)
+        return w * (1 - thr / nw)[:, None]
+
+    fd = (prox(v[J.idx] + eps * Z) - prox(v[J.idx] - eps * Z)) / (2 * eps)
+    assert torch.allclose(fd, J.apply(Z), atol=1e-6)
+
+
+def test_logistic_on_nearly_separable_labels():
+    lifted = _lifted(1e-3, loss="logistic")
+    sol = lifted.solve(solver="ssnal")
+    ref = lifted.solve(solver="clarabel")
+    assert sol.status == "optimal" and _by_hand(lifted, sol) <= 1e-6, sol.message
+    assert abs(sol.value - ref.value) <= 1e-5 * ref.value
+
+
+def test_sparse_and_zero_optima_and_warm_start():
+    lifted = _lifted(30.0)
+    sol = lifted.solve(solver="ssnal")
+    ref = lifted.solve(solver="active_set")
+    assert sol.status == "optimal" and _by_hand(lifted, sol) <= 1e-6
+    assert abs(sol.value - ref.value) <= 2e-6 * ref.value
+    assert 0 < _active(sol) < 0.5 * lifted.P
+    # a warm start from the answer is certified before any Newton step
+    again = lifted.solve(solver="ssnal", warm_start=sol)
+    assert again.status == "optimal" and again.info["newton_steps"] == 0
+    # beta above every dual constraint norm at zero: the optimum is zero
+    zero = _lifted(1e6)
+    z = zero.solve(solver="ssnal")
+    assert z.status == "optimal" and _active(z) == 0
+
+
+def test_registry_and_options():
+    assert SPECIALISED["ssnal"].second_order and not SPECIALISED["fista"].second_order
+    lifted = _lifted(1.0)
+    assert SPECIALISED["fista"].auto_options(lifted) == {"handover": True}
+    assert "ssnal" in lifted.solvers()
+    for bad, kind, name in (({"sigma": 0.0}, ValueError, "sigma"),
+                            ({"sigma_growth": 1.0}, ValueError, "sigma_growth"),
+                            ({"system": "lu"}, ValueError, "system"),
+                            ({"inner_iters": 2.5}, TypeError, "inner_iters"),
+                            ({"rho": 1.0}, TypeError, "rho")):
+        with pytest.raises(kind, match=name):
+            lifted.solve(solver="ssnal", **bad)
+    X, y = _teacher(100, 3, seed=1, loss="logistic")
+    hinge = TwoLayerReLU(X, y, beta=1.0, loss="hinge").lift(patterns=20, program="gated",
+                                                             seed=0)
+    assert "ssnal" not in hinge.solvers()
+    with pytest.raises(ValueError, match="ssnal"):
+        hinge.solve(solver="ssnal")

@@ -9,6 +9,7 @@ really is a subset, statuses, warm starts, and what ``solver="auto"`` picks.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import cvxpy as cp
@@ -21,7 +22,7 @@ from lift.errors import ConvergenceWarning
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import constraint_norms, dual_bound
 from lift.problems.relu.operators import Pricer
-from lift.solvers import run_solver, solver_order
+from lift.solvers import SPECIALISED, run_solver, solver_order
 from lift.solvers.group_lasso import group_lasso_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
@@ -294,10 +295,11 @@ def test_cone_inner_solver_failure_is_reported_not_hidden(data_1d, monkeypatch):
     assert np.isfinite(sol.value) and np.isfinite(sol.gap)  # the last finite point, certified
 
 
-def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
+def test_auto_falls_back_to_ssnal_then_clarabel_when_the_working_set_stops_short(monkeypatch):
     """Tiny beta, more weights than samples: an ill-conditioned gated program on which the
-    working set's first-order iterations stall; auto then hands it to Clarabel (not to
-    fista, which would stall too) and says so."""
+    working set's first-order iterations stall; auto then hands it to the second-order ssnal
+    (not to fista, which would stall too), and to Clarabel when ssnal stops short too, and
+    says so."""
     ds = load("diabetes")
     lifted = TwoLayerReLU(ds.X_train, ds.y_train, beta=1e-3).lift(
         patterns=200, program="gated", seed=0)
@@ -305,10 +307,18 @@ def test_auto_falls_back_to_clarabel_when_the_working_set_stops_short():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced attempt's warnings are not passed on
         sol = lifted.solve(solver="auto")
-    assert sol.solver == "clarabel" and sol.status == "optimal"
+    assert sol.solver == "ssnal" and sol.status == "optimal" and sol.rel_gap <= 1e-6
     assert "auto: active_set stopped at a certified relative gap" in sol.message
-    assert "(stalled)" in sol.message and "fista" not in sol.message
-    assert sol.rel_gap <= 1e-6
+    assert "fista" not in sol.message
+    # ssnal given two Newton steps only: Clarabel after it
+    ssnal = SPECIALISED["ssnal"]
+    monkeypatch.setitem(SPECIALISED, "ssnal", dataclasses.replace(
+        ssnal, run=lambda lifted, **kw: ssnal.run(lifted, max_iters=2, **kw)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = lifted.solve(solver="auto")
+    assert sol.solver == "clarabel" and sol.status == "optimal" and sol.rel_gap <= 1e-6
+    assert "ssnal stopped at a certified relative gap" in sol.message
     # the working set on its own: an honest max_iters, not a wrong "optimal"
     with pytest.warns(ConvergenceWarning):
         alone = lifted.solve(solver="active_set", device="cpu")

@@ -100,11 +100,19 @@ def test_auto_hands_over_when_ssnal_is_predicted_faster(monkeypatch):
 
 
 def test_stall_rule_hands_over_on_predicted_seconds():
-    rule = relu_solvers._Stall(window=10, budget=10_000, tol=1e-6, handover=0.0)
-    assert not any(rule(k, g) for k, g in ((0, 1e-1), (10, 5e-2)))
-    assert rule(20, 2.5e-2) and rule.handed and relu_solvers.HANDING_OVER in rule.reason
-    never = relu_solvers._Stall(window=10, budget=10_000, tol=1e-6)
-    assert not any(never(k, g) for k, g in ((0, 1e-1), (10, 5e-2), (20, 2.5e-2)))
+    """Hand-overs are weighed every ``every`` iterations once a ``span`` has passed; the stall
+    rule itself only every ``window`` iterations, once two have passed."""
+    rule = relu_solvers._Stall(window=100, budget=10_000, tol=1e-6, handover=0.0, every=5,
+                               span=10)
+    assert not any(rule(k, 0.5**(k / 5)) for k in range(10))  # less than a span so far
+    assert rule(10, 0.25) and rule.handed and relu_solvers.HANDING_OVER in rule.reason
+    # predicted faster than the other solver: no hand-over; halving every window: no stall
+    fast = relu_solvers._Stall(window=10, budget=10_000, tol=1e-6, handover=1e9, every=5)
+    assert not any(fast(k, 0.5**(k / 10)) for k in range(0, 100, 5))
+    # a plateau: stalled at the first window that has two before it, not handed over
+    flat = relu_solvers._Stall(window=10, budget=100, tol=1e-6, handover=1e9, every=5)
+    assert not any(flat(k, 1e-1) for k in range(0, 20, 5))
+    assert flat(20, 1e-1) and not flat.handed and "stalled" in flat.reason
 
 
 def test_predicted_seconds_only_where_newton_systems_are_direct():
@@ -192,7 +200,8 @@ def test_registry_and_options():
                             ({"sigma_growth": 1.0}, ValueError, "sigma_growth"),
                             ({"system": "lu"}, ValueError, "system"),
                             ({"inner_iters": 2.5}, TypeError, "inner_iters"),
-                            ({"rho": 1.0}, TypeError, "rho")):
+                            ({"rho": 1.0}, TypeError, "rho"),
+                            ({"growth": 2.0}, TypeError, "growth")):
         with pytest.raises(kind, match=name):
             lifted.solve(solver="ssnal", **bad)
     X, y = _teacher(100, 3, seed=1, loss="logistic")

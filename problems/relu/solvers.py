@@ -1,5 +1,6 @@
 r"""The specialised solvers of the ReLU lifts, built from the generic toolbox of
-:mod:`lift.solvers`, and their registration (``"fista"``, ``"al"``, ``"active_set"``).
+:mod:`lift.solvers`, and their registration (``"fista"``, ``"al"``, ``"active_set"``,
+``"ssnal"``).
 
 ``"fista"`` — :class:`GatedFISTA`, the gated program (group lasso over the patterns)
 
@@ -39,6 +40,13 @@ gated programs the working set starts with float32 FISTA and is formed only if F
 groups settle on a sparse support; it hands over to full FISTA (same certificate) when its
 sets turn dense or its gap stalls; FISTA stops early, saying so, when its certified gap's
 rate cannot reach the tolerance within its budget, so that ``solver="auto"`` moves on.
+
+``"ssnal"`` — :class:`~lift.problems.relu.ssnal.GatedSSNAL`, a semismooth Newton augmented
+Lagrangian for the gated program (squared or logistic loss), for small ``beta`` and dense,
+nearly interpolating optima. With ``handover=True`` (what ``solver="auto"`` passes) the gated
+``fista`` and ``active_set`` stop, stalled, once their certified gap's recent rate predicts
+more seconds than ``ssnal`` is predicted to need
+(:func:`~lift.problems.relu.ssnal.predicted_seconds`), and ``auto`` moves on to it.
 
 All stop on a **certified relative duality gap** (:class:`~lift.solvers.monitor.GapMonitor`):
 the primal value is the objective of the ReLU (or gated) network recovered from the current
@@ -99,6 +107,10 @@ MIXED_EVERY = 30
 MIXED_WINDOW = 240
 #: the words of a stall that hands over to ``ssnal`` (:class:`_Stall`)
 HANDING_OVER = "handing over to ssnal"
+#: float64 FISTA weighs a hand-over every HANDOVER_EVERY iterations, from its rate over
+#: HANDOVER_SPAN iterations (the float32 iterations: at each certificate, over MIXED_WINDOW)
+HANDOVER_EVERY = 10
+HANDOVER_SPAN = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,14 +242,17 @@ class _Stall:
     """Stops an iteration whose certified gap, at its recent rate, cannot reach the tolerance
     within a few times the iterations it has left.
 
-    Every ``window`` iterations (from the second window on) the rate
+    Every ``window`` iterations (once two windows have passed) the rate
     ``r = log(gap_{k - j window} / gap_k) / (j window)``, the best over the last ``j = 1, 2,
     3`` windows (progress on ill-conditioned programs comes in plateaus and drops, so one
     window's rate can be a plateau's), predicts ``log(gap_k / tol) / r`` more iterations;
     above ``factor`` times the budget left, or with a last-window rate below ``min_rate``,
-    the run is stalled. With ``handover`` (seconds), the run also stops (``handed``) when
-    those iterations, at the last window's wall-clock time per iteration, would take longer.
-    ``window=0`` never stalls."""
+    the run is stalled. ``window=0`` never stalls.
+
+    With ``handover`` (seconds), every ``every`` iterations the same prediction over spans of
+    ``span`` iterations, at the last span's wall-clock time per iteration, is also weighed
+    against it: when the iterations would take longer, the run stops (``handed``), so that a
+    solver predicted to need ``handover`` seconds can take over early."""
 
     window: int
     budget: int
@@ -245,39 +260,68 @@ class _Stall:
     factor: float = 3.0
     min_rate: float = 0.0
     handover: float = math.inf
-    marks: list = dataclasses.field(default_factory=list)
-    clock: list = dataclasses.field(default_factory=list)
+    every: int = 0  # 0: window
+    span: int = 0  # 0: window
+    marks: list = dataclasses.field(default_factory=list)  # (k, gap, seconds)
     reason: str = ""
     handed: bool = False
 
     def __call__(self, k: int, gap: float) -> bool:
-        if self.window <= 0 or k % self.window:
+        if self.window <= 0:
             return False
-        self.marks.append(gap)
-        self.clock.append(time.perf_counter())
-        if len(self.marks) < 3 or not 0 < gap < math.inf:
+        every = self.every or self.window
+        if k % every and k % self.window:
             return False
-        g0 = self.marks[-2]
-        last = math.log(g0 / gap) / self.window if g0 > gap else 0.0
-        rate = last
-        for j in (2, 3):  # over the last two and three windows
-            g = self.marks[-1 - j] if len(self.marks) > j else math.inf
-            if gap < g < math.inf:
-                rate = max(rate, math.log(g / gap) / (j * self.window))
-        need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
-        seconds = need * (self.clock[-1] - self.clock[-2]) / self.window
-        if seconds > self.handover:
-            self.handed = True
-            self.reason = (f"stalled: {HANDING_OVER}, as at its best recent rate it would need "
-                           f"about {seconds:.1f} s more (certified gap {gap:.1e}), and ssnal "
-                           f"is predicted to need {self.handover:.1f} s")
+        self.marks.append((k, gap, time.perf_counter()))
+        if not 0 < gap < math.inf:
+            return False
+        if self.handover < math.inf and self._hand_over(k, gap):
             return True
+        if k % self.window or self._back(k, 2 * self.window) is None:
+            return False
+        rate, last, g0 = self._rate(k, gap, self.window)
+        need = math.log(gap / self.tol) / rate if rate > 0 else math.inf
         if need > self.factor * (self.budget - k) or last < self.min_rate:
             self.reason = (f"stalled: the certified gap went from {g0:.1e} to {gap:.1e} in the "
                            f"last {self.window} iterations; at its best recent rate "
                            f"{need:.1e} more would be needed, {self.budget - k} are left")
             return True
         return False
+
+    def _back(self, k: int, span: int) -> tuple | None:
+        """The latest mark at least ``span`` iterations before ``k``."""
+        for mark in reversed(self.marks):
+            if mark[0] <= k - span:
+                return mark
+        return None
+
+    def _rate(self, k: int, gap: float, span: int) -> tuple[float, float, float]:
+        """``(the best rate over the last 1-3 spans, the last span's, the gap a span ago)``."""
+        k0, g0, _ = self._back(k, span)
+        last = math.log(g0 / gap) / (k - k0) if g0 > gap else 0.0
+        rate = last
+        for j in (2, 3):
+            mark = self._back(k, j * span)
+            if mark is not None and gap < mark[1] < math.inf:
+                rate = max(rate, math.log(mark[1] / gap) / (k - mark[0]))
+        return rate, last, g0
+
+    def _hand_over(self, k: int, gap: float) -> bool:
+        span = self.span or self.window
+        back = self._back(k, span)
+        if back is None:
+            return False
+        rate, _, _ = self._rate(k, gap, span)
+        if rate <= 0:  # no progress at all is the stall rule's to judge
+            return False
+        seconds = math.log(gap / self.tol) / rate * (self.marks[-1][2] - back[2]) / (k - back[0])
+        if seconds <= self.handover:
+            return False
+        self.handed = True
+        self.reason = (f"stalled: {HANDING_OVER}, as at its best recent rate it would need "
+                       f"about {seconds:.1f} s more (certified gap {gap:.1e}), and ssnal is "
+                       f"predicted to need {self.handover:.1f} s")
+        return True
 
 
 def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: ProximalGradient,
@@ -290,7 +334,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the method's state
     and the stall's reason (empty if none)."""
     stalled = stall if isinstance(stall, _Stall) else _Stall(
-        stall, method.max_iters, s.monitor.tol, handover=s.handover)
+        stall, method.max_iters, s.monitor.tol, handover=s.handover, every=HANDOVER_EVERY,
+        span=HANDOVER_SPAN)
 
     best = {"F": math.inf, "x": None}
     refine = ActiveDualStep(dual_step)
@@ -341,7 +386,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
     halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window,
-                     handover=s.handover)
+                     handover=s.handover, every=every)
 
     def check(k, x, Fx, y, G, step):
         return False if k % every else evaluate(k, x.x.to(op.dtype))

@@ -132,8 +132,8 @@ def predicted_seconds(lifted, device: torch.device, dtype: torch.dtype) -> float
 # The conjugates of the losses, in torch
 # --------------------------------------------------------------------------------------------
 class _Conjugate:
-    """``L^*``, its gradient and diagonal Hessian at ``xi``, and the largest step along a
-    direction that stays inside the domain, for the squared and logistic losses."""
+    """``L^*``, its gradient and diagonal Hessian at ``xi``, and steps kept inside its
+    domain, for the squared and logistic losses."""
 
     def __init__(self, name: str, y: torch.Tensor) -> None:
         if name not in ("squared", "logistic"):
@@ -366,6 +366,9 @@ class GatedSSNAL(_TorchSolver):
     cg_iters: int = 500
 
     def __post_init__(self) -> None:
+        if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
+            raise TypeError("`growth` and `shrink` are step settings of the first-order "
+                            "solvers; ssnal has none (its penalty grows by `sigma_growth`).")
         self.sigma = check_positive(self.sigma, "sigma")
         self.sigma_growth = check_positive(self.sigma_growth, "sigma_growth")
         if self.sigma_growth <= 1.0:

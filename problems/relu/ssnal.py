@@ -79,7 +79,8 @@ DIRECT_WORK = 4e10
 SIGMA_MAX = 1e12
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
 INNER = 0.2
-#: stalled: the certified gap has not halved in this many outer iterations
+#: stalled: the certified gap has not halved in this many outer iterations (judged from twice
+#: as many on: the first, at small sigma, move a warm start little)
 STALL_OUTER = 4
 
 
@@ -172,10 +173,14 @@ class _Conjugate:
         return -self.y * torch.minimum(torch.maximum(s_new, 0.005 * s), 1 - 0.005 * (1 - s))
 
     def interior(self, lam: torch.Tensor) -> torch.Tensor:
-        """A starting ``xi`` inside the domain, near the loss gradient ``lam``."""
+        """A starting ``xi`` inside the domain: the loss gradient ``lam`` itself, with ``s``
+        kept off 0 and 1 only where it rounded onto them (a warm start's ``s`` reach 1e-30 on
+        nearly separable data, and clipping them higher would move ``xi`` far from the
+        warm start's dual point)."""
         if self.squared:
             return lam
-        s = (-self.y * lam).clamp(1e-6, 1 - 1e-6)
+        tiny = torch.finfo(lam.dtype).tiny
+        s = (-self.y * lam).clamp(tiny, 1 - torch.finfo(lam.dtype).eps)
         return -self.y * s
 
 
@@ -479,7 +484,8 @@ def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
                     f"stalled: no Newton step decreased the subproblem at the largest sigma "
                     f"{sigma:.0e}")
         gaps.append(s.monitor.rel_gap)
-        if len(gaps) > STALL_OUTER and not gaps[-1] <= 0.5 * gaps[-1 - STALL_OUTER]:
+        if (len(gaps) >= 2 * STALL_OUTER
+                and not gaps[-1] <= 0.5 * gaps[-1 - STALL_OUTER]):
             return (best_U, steps, outer, newton,
                     f"stalled: the certified gap went from {gaps[-1 - STALL_OUTER]:.1e} to "
                     f"{gaps[-1]:.1e} in the last {STALL_OUTER} outer iterations")

@@ -19,11 +19,11 @@ import pytest
 import torch
 from test_cone_fista import _teacher
 from test_dense_gated import _active
+from test_float32_gated import _certified_by_hand as _by_hand
 
 import lift.problems.relu.solvers as relu_solvers
 import lift.problems.relu.ssnal as ssnal
 from lift.problems import TwoLayerReLU
-from lift.problems.relu import dual_bound
 from lift.problems.relu.operators import PatternOperator
 from lift.solvers import SPECIALISED
 
@@ -33,14 +33,6 @@ def _lifted(beta: float, loss: str = "squared", n: int = 300, d: int = 5, P: int
     X, y = _teacher(n, d, seed=1, loss=loss)
     return TwoLayerReLU(X, y, beta=beta, loss=loss, bias=True).lift(
         patterns=P, program="gated", seed=0)
-
-
-def _by_hand(lifted, sol) -> float:
-    """The relative gap of ``sol`` from its dual point, recomputed in float64."""
-    prob = lifted.problem
-    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, sol.info["dual"], lifted.D,
-                          cone=False)
-    return (sol.value - bound) / sol.value
 
 
 @pytest.fixture(scope="module")

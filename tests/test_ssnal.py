@@ -45,7 +45,7 @@ def interpolating():
         sols["fista"] = lifted.solve(solver="fista")
     sols["auto"] = lifted.solve(solver="auto")
     with pytest.MonkeyPatch.context() as mp:  # no hand-over: FISTA runs until it stalls
-        mp.setattr(ssnal, "predicted_seconds", lambda *a: math.inf)
+        mp.setattr(ssnal, "cost_model", lambda *a: lambda groups: math.inf)
         sols["auto-stall"] = lifted.solve(solver="auto")
     return lifted, sols
 
@@ -80,7 +80,7 @@ def test_auto_moves_from_a_stalled_first_order_solver_to_ssnal(interpolating):
 def test_auto_hands_over_when_ssnal_is_predicted_faster(monkeypatch):
     """With ssnal predicted to take no time, FISTA (in float32 here) hands over at its first
     rate check, saying so, and the answer is ssnal's, certified."""
-    monkeypatch.setattr(ssnal, "predicted_seconds", lambda *a: 0.0)
+    monkeypatch.setattr(ssnal, "cost_model", lambda *a: lambda groups: 0.0)
     monkeypatch.setattr(relu_solvers, "MIXED_WORK", 0)
     lifted = _lifted(0.05)
     sol = lifted.solve(solver="auto")
@@ -117,8 +117,11 @@ def test_predicted_seconds_only_where_newton_systems_are_direct():
     small = ssnal.predicted_seconds(fake(2_000, 11, 500), cpu, f64)
     assert 0 < small < math.inf
     assert ssnal.predicted_seconds(fake(4_000, 11, 500), cpu, f64) > small
-    # n x n too large and more active coordinates than samples: conjugate gradients
-    assert ssnal.predicted_seconds(fake(20_000, 11, 2_000), cpu, f64) == math.inf
+    # n x n too large and more active coordinates than samples: conjugate gradients ...
+    big = fake(20_000, 11, 2_000)
+    assert ssnal.predicted_seconds(big, cpu, f64) == math.inf
+    # ... but on a sparse support, the Woodbury system on its coordinates
+    assert ssnal.predicted_seconds(big, cpu, f64, groups=50) < math.inf
     assert ssnal.predicted_seconds(fake(2_000, 11, 500, "hinge"), cpu, f64) == math.inf
 
 

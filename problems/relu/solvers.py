@@ -67,6 +67,7 @@ import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -125,10 +126,11 @@ class _Setup:
     y: torch.Tensor
     beta: float
     monitor: GapMonitor
-    #: seconds that ``ssnal`` is predicted to need on this program: a first-order method
-    #: whose own predicted remaining time exceeds it stops (``handover=True``; see
-    #: :class:`_Stall`), so that ``solver="auto"`` moves on to it
-    handover: float = math.inf
+    #: seconds that ``ssnal`` is predicted to need on this program, given the number of
+    #: nonzero groups (None: no hand-over): a first-order method whose own predicted
+    #: remaining time exceeds it stops (``handover=True``; see :class:`_Stall`), so that
+    #: ``solver="auto"`` moves on to it
+    handover: Callable[[int], float] | None = None
 
     def group_lasso(self) -> tuple[Any, Any]:
         """``(prox, penalty)`` of ``beta sum_i ||u_i||``."""
@@ -206,14 +208,14 @@ class _TorchSolver:
             s.handover = handover
             return self._run(lifted, s, warm_start)
 
-    def _handover_seconds(self, lifted) -> float:
-        """``_Setup.handover`` of a solve: infinite, unless the solver has ``handover`` set
-        (``solver="auto"`` does), then the seconds ``ssnal`` is predicted to need."""
+    def _handover_seconds(self, lifted) -> Callable[[int], float] | None:
+        """``_Setup.handover`` of a solve: None, unless the solver has ``handover`` set
+        (``solver="auto"`` does), then ``ssnal``'s cost model."""
         if not getattr(self, "handover", False):
-            return math.inf
-        from lift.problems.relu.ssnal import predicted_seconds
+            return None
+        from lift.problems.relu import ssnal
 
-        return predicted_seconds(lifted, resolve_device(self.device), torch_dtype(self.dtype))
+        return ssnal.cost_model(lifted, resolve_device(self.device), torch_dtype(self.dtype))
 
     def _threads_work(self, lifted) -> float:
         """Multiply-adds of the solver's typical product (one thread below ``SMALL_WORK``)."""
@@ -334,8 +336,7 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     (:class:`~lift.solvers.group_lasso.ActiveDualStep`; 0: none). Returns the method's state
     and the stall's reason (empty if none)."""
     stalled = stall if isinstance(stall, _Stall) else _Stall(
-        stall, method.max_iters, s.monitor.tol, handover=s.handover, every=HANDOVER_EVERY,
-        span=HANDOVER_SPAN)
+        stall, method.max_iters, s.monitor.tol, every=HANDOVER_EVERY, span=HANDOVER_SPAN)
 
     best = {"F": math.inf, "x": None}
     refine = ActiveDualStep(dual_step)
@@ -349,6 +350,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
         better = s.newton_dual(refine, k, op, lam, G, y.x, y.cache["z"], cost)
         if better is not None:
             s.monitor.dual(*better)
+        if s.handover is not None and k % HANDOVER_EVERY == 0:
+            stalled.handover = s.handover(int((group_norms(x.x) > 0).sum()))
         return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
 
     prox, penalty = s.group_lasso()
@@ -377,8 +380,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a working set
     is then cheaper). Returns the float64 iterate of the best certified objective, the
     float32 iterations taken, whether it stopped on a sparse support, and the reason of a
-    hand-over to ``ssnal`` (``s.handover``, see :class:`_Stall`) or "". A nonzero ``U0`` (a
-    warm start) is evaluated first, as it is."""
+    hand-over to ``ssnal`` (``s.handover`` on the nonzero groups, see :class:`_Stall`) or "".
+    A nonzero ``U0`` (a warm start) is evaluated first, as it is."""
     op = s.op
     op32 = op.astype(torch.float32)
     y32 = s.y.to(torch.float32)
@@ -386,7 +389,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
     halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window,
-                     handover=s.handover, every=every)
+                     every=every)
 
     def check(k, x, Fx, y, G, step):
         return False if k % every else evaluate(k, x.x.to(op.dtype))
@@ -410,6 +413,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
             if better is not None:
                 s.monitor.dual(*better)
         best["support"] = support
+        if s.handover is not None:
+            halving.handover = s.handover(m)
         if s.monitor.record(k, F):
             return True
         best["sparse"] = settled and m <= sparse * op.P

@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -66,7 +67,7 @@ from lift.solvers.group_lasso import ActiveDualStep
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
-__all__ = ["GatedSSNAL", "SYSTEMS", "gemm_rate", "predicted_seconds"]
+__all__ = ["GatedSSNAL", "SYSTEMS", "cost_model", "gemm_rate", "predicted_seconds"]
 
 #: how the Newton systems are solved (``"auto"`` picks by cost, see :func:`_pick_system`)
 SYSTEMS = ("auto", "gram", "woodbury", "cg")
@@ -110,23 +111,32 @@ def gemm_rate(device: torch.device, dtype: torch.dtype) -> float:
     return _RATES[key]
 
 
-def predicted_seconds(lifted, device: torch.device, dtype: torch.dtype) -> float:
-    """Seconds ``ssnal`` is predicted to need on the gated program ``lifted``:
-    :data:`TYPICAL_STEPS` Newton steps, each forming and factoring its cheapest direct
-    system with every group active (:func:`_pick_system`'s costs, at 1.5 times the
-    measured time of a large matrix product at that rate: the Hadamard products, the
-    factorization and the line search run below it; 0.16 s a step measured against 0.14 s
-    predicted at n = 2,000, P = 500). Infinite where its systems would not be direct or the
-    loss is not one it solves: then nothing hands over to it."""
+def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[int], float]:
+    """Seconds ``ssnal`` is predicted to need on the gated program ``lifted``, as a function
+    of the number of nonzero groups (a first-order solver's current support):
+    :data:`TYPICAL_STEPS` Newton steps, each forming and factoring the cheapest direct system
+    on that many groups (:func:`_pick_system`'s costs), at 1.5 times the time of a large
+    matrix product at the rate measured now (the Hadamard products, the factorization and
+    the line search run below that rate; 0.16 s a step measured against 0.14 s predicted at
+    n = 2,000, P = 500, d = 50). Infinite where the systems would not be direct (conjugate
+    gradients) or the loss is not one it solves: then nothing hands over to it."""
     prob = lifted.problem
     if getattr(prob.loss, "name", None) not in ("squared", "logistic"):
-        return math.inf
+        return lambda groups: math.inf
     n, d = prob.Xa.shape
-    system = _pick_system(n, lifted.P * d, lifted.P)
-    if system == "cg":
-        return math.inf
-    cost = _system_costs(n, lifted.P * d, lifted.P)[system]
-    return TYPICAL_STEPS * 1.5 * cost / gemm_rate(device, dtype)
+    rate = gemm_rate(device, dtype)
+
+    def seconds(groups: int) -> float:
+        costs = _system_costs(n, groups * d, groups)
+        return TYPICAL_STEPS * 1.5 * min(costs.values()) / rate if costs else math.inf
+
+    return seconds
+
+
+def predicted_seconds(lifted, device: torch.device, dtype: torch.dtype,
+                      groups: int | None = None) -> float:
+    """:func:`cost_model` on ``groups`` nonzero groups (default: all ``P``)."""
+    return cost_model(lifted, device, dtype)(lifted.P if groups is None else groups)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,11 +217,14 @@ class _Jacobian:
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
         return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
 
-    def root(self, X: torch.Tensor, i: int) -> torch.Tensor:
-        """``X J_i^{1/2}`` (``J_i`` has eigenvalues ``alpha_i`` and 1 along ``vh_i``)."""
-        ra = math.sqrt(float(self.alpha[i]))
-        vh = self.vh[i]
-        return ra * X + (1.0 - ra) * (X @ vh)[:, None] * vh[None, :]
+    def root_blocks(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """``[D_i X J_i^{1/2}]_i`` for the groups ``idx`` (``D`` their 0/1 columns), as an
+        ``n x (groups d)`` matrix: ``J_i`` has eigenvalue 1 along ``vh_i`` and ``alpha_i``
+        across, so ``X J_i^{1/2} = sqrt(alpha_i) X + (1 - sqrt(alpha_i)) (X vh_i) vh_i^T``."""
+        ra = self.alpha.sqrt()
+        XV = (X @ self.vh.T) * (1.0 - ra)  # (n, groups)
+        blocks = ra[None, :, None] * X[:, None, :] + XV[:, :, None] * self.vh[None, :, :]
+        return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
 
 
 def _pick_system(n: int, m: int, groups: int) -> str:
@@ -278,8 +291,7 @@ class _Newton:
         # H^{-1} = Dh^{-1} - Dh^{-1} G (I / sigma + G^T Dh^{-1} G)^{-1} G^T Dh^{-1},
         # G = [D_i Xa J_i^{1/2}]_i  (n x m d)
         op = self.op
-        G = torch.cat([op.D[:, int(i), None] * J.root(op.Xa, k)
-                       for k, i in enumerate(J.idx.tolist())], dim=1)
+        G = J.root_blocks(op.Xa, op.D[:, J.idx])
         Gh = G / h[:, None]
         K = G.T @ Gh
         K.diagonal().add_(1.0 / sigma)

@@ -39,7 +39,7 @@ def _lifted(beta: float, loss: str = "squared", n: int = 300, d: int = 5, P: int
 def interpolating():
     lifted = _lifted(1e-3)
     sols = {f"ssnal-{system}": lifted.solve(solver="ssnal", system=system)
-            for system in ("gram", "woodbury", "cg")}
+            for system in ("gram", "woodbury", "covariance", "cg")}
     sols["clarabel"] = lifted.solve(solver="clarabel")
     with pytest.warns(Warning):
         sols["fista"] = lifted.solve(solver="fista")
@@ -56,7 +56,7 @@ def test_ssnal_certifies_a_nearly_interpolating_program(interpolating):
     assert ref.status == "optimal"
     n, d = lifted.problem.Xa.shape
     assert _active(sols["ssnal-gram"]) * d > n  # a dense optimum: more weights than samples
-    for system in ("gram", "woodbury", "cg"):
+    for system in ("gram", "woodbury", "covariance", "cg"):
         sol = sols[f"ssnal-{system}"]
         assert sol.status == "optimal" and sol.rel_gap <= 1e-6, (system, sol.message)
         assert _by_hand(lifted, sol) <= 1e-6
@@ -125,10 +125,11 @@ def test_predicted_seconds_only_where_newton_systems_are_direct():
     assert ssnal.predicted_seconds(fake(2_000, 11, 500, "hinge"), cpu, f64) == math.inf
 
 
-@pytest.mark.parametrize("system", ["gram", "woodbury", "cg"])
+@pytest.mark.parametrize("system", ["gram", "woodbury", "covariance", "cg"])
 def test_newton_systems_solve_the_explicit_newton_matrix(system):
     """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
-    each system's solution (``cg`` to its tolerance)."""
+    each system's solution (``cg`` to its tolerance; ``covariance``, for the squared loss,
+    with ``h = 1``)."""
     rng = np.random.default_rng(3)
     n, d, P = 60, 4, 12
     X = rng.standard_normal((n, d))
@@ -140,6 +141,8 @@ def test_newton_systems_solve_the_explicit_newton_matrix(system):
     J = ssnal._Jacobian.at(v, norms, thr)
     sigma = 3.0
     h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
+    if system == "covariance":
+        h = torch.ones(n, dtype=torch.float64)
     g = torch.as_tensor(rng.standard_normal(n))
     H = np.diag(h.numpy())
     for k, i in enumerate(J.idx.tolist()):
@@ -148,7 +151,8 @@ def test_newton_systems_solve_the_explicit_newton_matrix(system):
         Ai = D[:, i, None] * X
         H += sigma * Ai @ Ji @ Ai.T
     want = np.linalg.solve(H, -g.numpy())
-    got = ssnal._Newton(op, system, cg_iters=500).solve(g, h, sigma, J, tol=1e-12).numpy()
+    newton = ssnal._Newton(op, system, cg_iters=500, squared=system == "covariance")
+    got = newton.solve(g, h, sigma, J, tol=1e-12).numpy()
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
     # the Jacobian is that of the group prox: a finite difference of the prox along Z
     Z = torch.as_tensor(rng.standard_normal((len(J.idx), d)))
@@ -196,9 +200,12 @@ def test_registry_and_options():
                             ({"system": "lu"}, ValueError, "system"),
                             ({"inner_iters": 2.5}, TypeError, "inner_iters"),
                             ({"rho": 1.0}, TypeError, "rho"),
-                            ({"growth": 2.0}, TypeError, "growth")):
+                            ({"growth": 2.0}, TypeError, "growth"),
+                            ({"system": "covariance", "loss": "logistic"}, ValueError,
+                             "covariance")):
+        target = _lifted(1.0, loss=bad.pop("loss")) if "loss" in bad else lifted
         with pytest.raises(kind, match=name):
-            lifted.solve(solver="ssnal", **bad)
+            target.solve(solver="ssnal", **bad)
     X, y = _teacher(100, 3, seed=1, loss="logistic")
     hinge = TwoLayerReLU(X, y, beta=1.0, loss="hinge").lift(patterns=20, program="gated",
                                                              seed=0)

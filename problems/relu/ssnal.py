@@ -28,8 +28,9 @@ an ``n x n`` matrix that is formed without the ``n x P d`` design:
 ``sum_i alpha_i D_i Xa Xa^T D_i = (Xa Xa^T) o (D diag(alpha) D^T)`` (a Hadamard product) plus
 the rank-``|active|`` term of the ``gamma_i``. It is then factored (``system="gram"``, up to a
 few thousand samples), or the Woodbury identity works on the ``m = d |active|`` active
-coordinates when they are fewer (``"woodbury"``), or preconditioned conjugate gradients use
-only products with ``A`` (``"cg"``). The multiplier update is ``U <- U+`` and ``sigma`` grows
+coordinates when they are fewer (``"woodbury"``; for the squared loss cut from ``A^T A``,
+formed once: ``"covariance"``), or preconditioned conjugate gradients use only products with
+``A`` (``"cg"``). The multiplier update is ``U <- U+`` and ``sigma`` grows
 tenfold per outer iteration: the subproblems stay a handful of Newton steps each, and the
 outer iterations converge superlinearly as ``sigma`` grows.
 
@@ -64,18 +65,22 @@ from lift.errors import check_int, check_positive
 from lift.problems.relu.operators import PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.group_lasso import ActiveDualStep
+from lift.solvers.linalg import row_chunks
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
 __all__ = ["GatedSSNAL", "SYSTEMS", "cost_model", "gemm_rate", "predicted_seconds"]
 
 #: how the Newton systems are solved (``"auto"`` picks by cost, see :func:`_pick_system`)
-SYSTEMS = ("auto", "gram", "woodbury", "cg")
+SYSTEMS = ("auto", "gram", "woodbury", "covariance", "cg")
 #: the largest ``n x n`` (``"gram"``) or ``m x m`` (``"woodbury"``) system formed and factored
 DIRECT_LIMIT = 6_000
 #: a direct system is used only while forming and factoring it costs at most this many
 #: multiply-adds; beyond, conjugate gradients
 DIRECT_WORK = 4e10
+#: the squared loss' ``"covariance"`` system forms ``A^T A`` (all ``P d`` coordinates, at most
+#: :data:`DIRECT_LIMIT`) once, where that costs at most this many multiply-adds
+COVARIANCE_WORK = 1e12
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
@@ -127,10 +132,15 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
         return lambda groups: math.inf
     n, d = prob.Xa.shape
     rate = gemm_rate(device, dtype)
+    once = _covariance_work(n, lifted.P * d, prob.loss.name == "squared")
 
     def seconds(groups: int) -> float:
-        costs = _system_costs(n, groups * d, groups)
-        return TYPICAL_STEPS * 1.5 * min(costs.values()) / rate if costs else math.inf
+        costs = _system_costs(n, groups * d, groups, once)
+        if not costs:
+            return math.inf
+        best = min(costs, key=costs.get)
+        work = TYPICAL_STEPS * costs[best] + (once if best == "covariance" else 0.0)
+        return 1.5 * work / rate
 
     return seconds
 
@@ -219,6 +229,18 @@ class _Jacobian:
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
         return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
 
+    def root_apply(self, Z: torch.Tensor) -> torch.Tensor:
+        """``J_i^{1/2} z_i`` for the rows ``z_i`` of ``Z``."""
+        ra = self.alpha.sqrt()
+        return ra[:, None] * Z + ((1.0 - ra) * (self.vh * Z).sum(1))[:, None] * self.vh
+
+    def root_matrices(self) -> torch.Tensor:
+        """The ``J_i^{1/2}`` as a (groups, d, d) tensor (symmetric)."""
+        ra = self.alpha.sqrt()
+        eye = torch.eye(self.vh.shape[1], dtype=self.vh.dtype, device=self.vh.device)
+        return (ra[:, None, None] * eye
+                + (1.0 - ra)[:, None, None] * self.vh[:, :, None] * self.vh[:, None, :])
+
     def root_blocks(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """``[D_i X J_i^{1/2}]_i`` for the groups ``idx`` (``D`` their 0/1 columns), as an
         ``n x (groups d)`` matrix: ``J_i`` has eigenvalue 1 along ``vh_i`` and ``alpha_i``
@@ -229,31 +251,56 @@ class _Jacobian:
         return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
 
 
-def _pick_system(n: int, m: int, groups: int) -> str:
+def _pick_system(n: int, m: int, groups: int, covariance: float | None = None) -> str:
     """The cheapest Newton system for ``n`` samples, ``m`` active coordinates on ``groups``
-    active groups: forming and factoring the ``n x n`` matrix costs about ``2 n^2 groups +
-    n^3 / 3``, the Woodbury ``m x m`` one ``n m^2 + m^3 / 3``; conjugate gradients beyond
-    :data:`DIRECT_LIMIT` or :data:`DIRECT_WORK`."""
-    costs = _system_costs(n, m, groups)
+    active groups (:func:`_system_costs`); conjugate gradients where none is direct."""
+    costs = _system_costs(n, m, groups, covariance)
+    if covariance:  # A^T A still to form: its cost spread over a typical run's steps
+        costs = {k: c + (covariance / TYPICAL_STEPS if k == "covariance" else 0.0)
+                 for k, c in costs.items()}
     return min(costs, key=costs.get) if costs else "cg"
 
 
-def _system_costs(n: int, m: int, groups: int) -> dict[str, float]:
-    """Multiply-adds of forming and factoring each direct system that is allowed."""
+def _system_costs(n: int, m: int, groups: int, covariance: float | None = None
+                  ) -> dict[str, float]:
+    """Multiply-adds a Newton step spends forming and factoring each direct system allowed:
+    the ``n x n`` matrix ``2 n^2 groups + n^3 / 3``, the Woodbury ``m x m`` one
+    ``n m^2 + m^3 / 3`` (both up to :data:`DIRECT_WORK`), and, where ``covariance`` is not
+    None (squared loss, see :func:`_covariance_work`), the Woodbury matrix cut from a stored
+    ``A^T A``, ``m^3 / 3`` once that is formed."""
     costs = {}
     if n <= DIRECT_LIMIT:
         costs["gram"] = 2.0 * n * n * groups + n**3 / 3
     if m <= min(n, DIRECT_LIMIT):
         costs["woodbury"] = float(n) * m * m + m**3 / 3
-    return {k: c for k, c in costs.items() if c <= DIRECT_WORK}
+    costs = {k: c for k, c in costs.items() if c <= DIRECT_WORK}
+    if covariance is not None and m <= DIRECT_LIMIT:
+        costs["covariance"] = m**3 / 3
+    return costs
+
+
+def _covariance_work(n: int, M: int, squared: bool) -> float | None:
+    """Multiply-adds of forming ``A^T A`` on all ``M = P d`` coordinates (``n M^2``), or None
+    where the ``"covariance"`` system is not offered: a loss other than the squared one (its
+    Newton matrix weighs the samples), more than :data:`DIRECT_LIMIT` coordinates, or more
+    than :data:`COVARIANCE_WORK`."""
+    if not squared or M > DIRECT_LIMIT or float(n) * M * M > COVARIANCE_WORK:
+        return None
+    return float(n) * M * M
 
 
 class _Newton:
     """Solves ``H d = -g`` with ``H = diag(h) + sigma A J A^T`` by the chosen system."""
 
-    def __init__(self, op: PatternOperator, system: str, cg_iters: int) -> None:
+    def __init__(self, op: PatternOperator, system: str, cg_iters: int,
+                 squared: bool = False) -> None:
         self.op, self.system, self.cg_iters = op, system, cg_iters
         self.XX: torch.Tensor | None = None  # Xa Xa^T, formed once ("gram")
+        self.AtA: torch.Tensor | None = None  # A^T A, formed once ("covariance")
+        self.covariance = _covariance_work(op.n, op.P * op.d, squared)
+        if system == "covariance" and self.covariance is None:
+            raise ValueError("`system='covariance'` needs the squared loss and at most "
+                             f"{DIRECT_LIMIT} coordinates P (d + bias); choose 'auto'.")
         self.used: dict[str, int] = {}
         self.cg_total = 0
 
@@ -263,7 +310,9 @@ class _Newton:
         m = int(J.idx.numel())
         system = self.system
         if system == "auto":
-            system = _pick_system(op.n, m * op.d, m)
+            left = None if self.covariance is None else (0.0 if self.AtA is not None
+                                                         else self.covariance)
+            system = _pick_system(op.n, m * op.d, m, left)
         self.used[system] = self.used.get(system, 0) + 1
         if m == 0:
             return -g / h
@@ -271,7 +320,27 @@ class _Newton:
             return self._gram(g, h, sigma, J)
         if system == "woodbury":
             return self._woodbury(g, h, sigma, J)
+        if system == "covariance":
+            return self._covariance(g, sigma, J)
         return self._cg(g, h, sigma, J, tol)
+
+    def _covariance(self, g, sigma, J):
+        # squared loss (h = 1): H^{-1} = I - G (I / sigma + G^T G)^{-1} G^T, G = A_J J^{1/2},
+        # with G^T G = J^{1/2} (A^T A)_JJ J^{1/2} cut from the stored A^T A
+        op, d = self.op, self.op.d
+        if self.AtA is None:
+            every = torch.arange(op.P, device=op.device)
+            self.AtA = sum(B.T @ B for B in (op.blocks(every, sl) for sl in
+                                             row_chunks(op.n, op.P * d)))
+        mg = int(J.idx.numel())
+        cols = (J.idx[:, None] * d + torch.arange(d, device=op.device)).reshape(-1)
+        R = J.root_matrices()
+        K = torch.einsum("iac,icje,jeb->iajb", R, self.AtA[cols][:, cols].reshape(mg, d, mg, d),
+                         R).reshape(mg * d, mg * d)
+        K.diagonal().add_(1.0 / sigma)
+        sub = op.restrict(J.idx)
+        w = _spd_solve(K, J.root_apply(sub.adjoint(g)).reshape(-1, 1)).reshape(mg, d)
+        return -(g - sub.forward(J.root_apply(w)))
 
     def _gram(self, g, h, sigma, J):
         op = self.op
@@ -366,10 +435,12 @@ class GatedSSNAL(_TorchSolver):
         Factor on ``sigma`` after each outer iteration (> 1).
     inner_iters : int
         Newton steps per outer iteration at most.
-    system : {"auto", "gram", "woodbury", "cg"}
+    system : {"auto", "gram", "woodbury", "covariance", "cg"}
         How Newton systems are solved: the ``n x n`` matrix formed and factored, the Woodbury
-        form on the ``m`` active coordinates, or Jacobi-preconditioned conjugate gradients
-        (products with ``A`` only); ``"auto"`` picks the cheapest each step.
+        form on the ``m`` active coordinates, the same cut from ``A^T A`` formed once
+        (squared loss, at most :data:`DIRECT_LIMIT` coordinates ``P d``: what makes programs
+        with many samples and few coordinates direct), or Jacobi-preconditioned conjugate
+        gradients (products with ``A`` only); ``"auto"`` picks the cheapest each step.
     cg_iters : int
         Conjugate-gradient iterations per Newton step at most.
     device, dtype, threads
@@ -420,7 +491,7 @@ def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
     why it stopped short or "")``."""
     op, beta, y = s.op, s.beta, s.y
     conj = _Conjugate(s.loss.name, y)
-    newton = _Newton(op, opts.system, opts.cg_iters)
+    newton = _Newton(op, opts.system, opts.cg_iters, squared=s.loss.name == "squared")
     best_U, best_F = U, math.inf
     z = op.forward(U)
     lam = s.loss.torch_grad(z, y)
@@ -434,7 +505,7 @@ def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
         if stepped is not None:
             s.monitor.dual(*stepped)
         if s.monitor.record(0, best_F):
-            return U, 0, 0, _Newton(op, opts.system, opts.cg_iters), ""
+            return U, 0, 0, newton, ""
     xi = conj.interior(lam)
     sigma = opts.sigma
     floor = 1e-13 * max(1.0, float(y.norm()))

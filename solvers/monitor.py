@@ -138,7 +138,7 @@ def parse_options(cls: type, options: dict) -> tuple[Any, Any]:
         options["dual_step"] = check_int(options["dual_step"], "dual_step")
     if options.get("rho") is not None:
         options["rho"] = check_positive(options["rho"], "rho")
-    for flag in ("mixed", "newton"):
+    for flag in ("mixed", "newton", "handover"):
         if flag in options and not isinstance(options[flag], (bool, np.bool_)):
             raise TypeError(f"`{flag}` must be True or False, got "
                             f"{type(options[flag]).__name__} {options[flag]!r}.")

@@ -194,6 +194,8 @@ def test_registry_and_options():
     assert SPECIALISED["ssnal"].second_order and not SPECIALISED["fista"].second_order
     lifted = _lifted(1.0)
     assert SPECIALISED["fista"].auto_options(lifted) == {"handover": True}
+    with pytest.raises(TypeError, match="handover"):
+        lifted.solve(solver="fista", handover="yes")
     assert "ssnal" in lifted.solvers()
     for bad, kind, name in (({"sigma": 0.0}, ValueError, "sigma"),
                             ({"sigma_growth": 1.0}, ValueError, "sigma_growth"),

@@ -1251,7 +1251,9 @@ def run_ssnal(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
 
 
 def _accepts_ssnal(lifted) -> bool:
-    return _accepts_gated(lifted) and lifted.problem.loss.name in ("squared", "logistic")
+    from lift.problems.relu.ssnal import LOSSES
+
+    return _accepts_gated(lifted) and lifted.problem.loss.name in LOSSES
 
 
 register_solver("fista", _accepts_fista, run_gated, auto_options=_auto_handover)

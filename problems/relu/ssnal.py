@@ -69,8 +69,10 @@ from lift.solvers.linalg import row_chunks
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
-__all__ = ["GatedSSNAL", "SYSTEMS", "cost_model", "gemm_rate", "predicted_seconds"]
+__all__ = ["GatedSSNAL", "LOSSES", "SYSTEMS", "cost_model", "gemm_rate", "predicted_seconds"]
 
+#: the losses whose conjugates ssnal knows
+LOSSES = ("squared", "logistic")
 #: how the Newton systems are solved (``"auto"`` picks by cost, see :func:`_pick_system`)
 SYSTEMS = ("auto", "gram", "woodbury", "covariance", "cg")
 #: the largest ``n x n`` (``"gram"``) or ``m x m`` (``"woodbury"``) system formed and factored
@@ -128,7 +130,7 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
     n = 2,000, P = 500, d = 50). Infinite where the systems would not be direct (conjugate
     gradients) or the loss is not one it solves: then nothing hands over to it."""
     prob = lifted.problem
-    if getattr(prob.loss, "name", None) not in ("squared", "logistic"):
+    if getattr(prob.loss, "name", None) not in LOSSES:
         return lambda groups: math.inf
     n, d = prob.Xa.shape
     rate = gemm_rate(device, dtype)
@@ -159,7 +161,7 @@ class _Conjugate:
     domain, for the squared and logistic losses."""
 
     def __init__(self, name: str, y: torch.Tensor) -> None:
-        if name not in ("squared", "logistic"):
+        if name not in LOSSES:
             raise ValueError(f"`loss` {name!r} is not supported by ssnal; it solves the "
                              "squared and logistic losses (use solver='fista' otherwise).")
         self.squared = name == "squared"

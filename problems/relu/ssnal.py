@@ -231,25 +231,23 @@ class _Jacobian:
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
         return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
 
-    def root_apply(self, Z: torch.Tensor) -> torch.Tensor:
-        """``J_i^{1/2} z_i`` for the rows ``z_i`` of ``Z``."""
-        ra = self.alpha.sqrt()
-        return ra[:, None] * Z + ((1.0 - ra) * (self.vh * Z).sum(1))[:, None] * self.vh
-
     def root_matrices(self) -> torch.Tensor:
-        """The ``J_i^{1/2}`` as a (groups, d, d) tensor (symmetric)."""
+        """The ``J_i^{1/2}`` as a (groups, d, d) tensor (symmetric): ``J_i`` has eigenvalue 1
+        along ``vh_i`` and ``alpha_i`` across it, so ``J_i^{1/2} = sqrt(alpha_i) I +
+        (1 - sqrt(alpha_i)) vh_i vh_i^T``."""
         ra = self.alpha.sqrt()
         eye = torch.eye(self.vh.shape[1], dtype=self.vh.dtype, device=self.vh.device)
         return (ra[:, None, None] * eye
                 + (1.0 - ra)[:, None, None] * self.vh[:, :, None] * self.vh[:, None, :])
 
+    def root_apply(self, Z: torch.Tensor) -> torch.Tensor:
+        """``J_i^{1/2} z_i`` for the rows ``z_i`` of ``Z``."""
+        return torch.einsum("iab,ib->ia", self.root_matrices(), Z)
+
     def root_blocks(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """``[D_i X J_i^{1/2}]_i`` for the groups ``idx`` (``D`` their 0/1 columns), as an
-        ``n x (groups d)`` matrix: ``J_i`` has eigenvalue 1 along ``vh_i`` and ``alpha_i``
-        across, so ``X J_i^{1/2} = sqrt(alpha_i) X + (1 - sqrt(alpha_i)) (X vh_i) vh_i^T``."""
-        ra = self.alpha.sqrt()
-        XV = (X @ self.vh.T) * (1.0 - ra)  # (n, groups)
-        blocks = ra[None, :, None] * X[:, None, :] + XV[:, :, None] * self.vh[None, :, :]
+        ``n x (groups d)`` matrix."""
+        blocks = torch.einsum("na,iab->nib", X, self.root_matrices())
         return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
 
 

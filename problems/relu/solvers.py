@@ -131,6 +131,8 @@ class _Setup:
     #: remaining time exceeds it stops (``handover=True``; see :class:`_Stall`), so that
     #: ``solver="auto"`` moves on to it
     handover: Callable[[int], float] | None = None
+    #: whether a first-order phase stopped to hand over to ``ssnal``
+    handed_over: bool = False
 
     def group_lasso(self) -> tuple[Any, Any]:
         """``(prox, penalty)`` of ``beta sum_i ||u_i||``."""
@@ -364,6 +366,7 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
     if best["x"] is not None and out.value is not None and best["F"] < out.value:
         # the monitor's upper bound is the best value seen: return the point that has it
         out = dataclasses.replace(out, point=Point(best["x"]), value=best["F"])
+    s.handed_over = s.handed_over or stalled.handed
     return out, stalled.reason
 
 
@@ -431,6 +434,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
                                  polish_every=10**9)
     out = method.run(GatedOracle(op32, s.loss, y32), U0.to(torch.float32), prox, penalty,
                      step, check, None)
+    s.handed_over = s.handed_over or halving.handed
     return best["U"], out.iterations, best["sparse"], halving.reason if halving.handed else ""
 
 
@@ -528,7 +532,7 @@ class GatedFISTA(_TorchSolver):
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
         info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32,
-                      "handed_over": HANDING_OVER in stalled}
+                      "handed_over": s.handed_over}
         return _result(s, "fista", iters, msg, {"V": _numpy(out.point.x), "W": None}, info)
 
 
@@ -903,7 +907,7 @@ class GatedWorkingSet(_TorchSolver):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
                                             self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32
-            info.update(stalled=bool(stalled), handed_over=HANDING_OVER in stalled)
+            info.update(stalled=bool(stalled), handed_over=s.handed_over)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
         msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
@@ -919,7 +923,7 @@ class GatedWorkingSet(_TorchSolver):
         what = (f"{k32} iterations of FISTA in float32 closed the gap ({m} of {s.op.P} "
                 "patterns nonzero, no working set)")
         if handed and not s.monitor.done:
-            info.update(stalled=True, handed_over=True)
+            info.update(stalled=True, handed_over=s.handed_over)
             what = f"{k32} iterations of FISTA in float32 ({handed}; no working set)"
         elif not s.monitor.done:
             method = self._fista(max(1, self.fista_iters - k32))
@@ -927,7 +931,7 @@ class GatedWorkingSet(_TorchSolver):
                                           self.dual_step)
             U, iters = out.point.x, k32 + out.iterations
             info.update(fista_iterations=out.iterations, stalled=bool(stalled),
-                        handed_over=HANDING_OVER in stalled)
+                        handed_over=s.handed_over)
             what = (f"{k32} iterations of FISTA in float32, then {out.iterations} in float64"
                     + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")

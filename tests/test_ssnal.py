@@ -112,7 +112,7 @@ def test_predicted_seconds_only_where_newton_systems_are_direct():
 
     def fake(n, d, P, loss="squared"):
         prob = types.SimpleNamespace(Xa=np.zeros((n, d)), loss=types.SimpleNamespace(name=loss))
-        return types.SimpleNamespace(problem=prob, P=P)
+        return types.SimpleNamespace(problem=prob, P=P, program="gated")
 
     small = ssnal.predicted_seconds(fake(2_000, 11, 500), cpu, f64)
     assert 0 < small < math.inf

@@ -52,7 +52,7 @@ from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 from lift.solvers.proxgrad import Point
 
-__all__ = ["ConeFISTA", "ConeProjection"]
+__all__ = ["BestMultipliers", "ConeFISTA", "ConeProjection"]
 
 #: entries of the ``n x groups`` blocks the projection forms at once (~64 MiB in float64)
 BLOCK_ENTRIES = 2**23
@@ -383,6 +383,29 @@ class ConeProjection:
         return mu, nu
 
 
+class BestMultipliers:
+    """Offers dual candidates of the cone program to the monitor ``mon`` and keeps the cone
+    multipliers (``proj``'s last step, scaled with the candidate) of its best certificate."""
+
+    def __init__(self, mon: Any, proj: ConeProjection) -> None:
+        self.mon, self.proj = mon, proj
+        self.snap: tuple | None = None
+
+    def offer(self, lam: torch.Tensor, norm_max: float) -> None:
+        """``lam`` with the largest norm of its dual-constraint rows (built from ``proj``'s
+        last multipliers)."""
+        before = self.mon.best_lam
+        self.mon.dual(lam, norm_max)
+        if self.mon.best_lam is not before:  # a new best certificate: keep its multipliers
+            lam_np = _numpy(lam)
+            t = float(self.mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+            self.snap = self.proj.snapshot(t)
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The kept multipliers as the certificate's (n, P) arrays ``(mu, nu)``, or None."""
+        return None if self.snap is None else self.proj.dense_multipliers(self.snap)
+
+
 @dataclasses.dataclass
 class ConeFISTA(_TorchSolver):
     r"""Projected FISTA for the cone-constrained ReLU program (see the module docstring).
@@ -417,17 +440,11 @@ class ConeFISTA(_TorchSolver):
         proj = ConeProjection(op, s.beta, self.feas_tol)
         U0 = s.warm_point(warm_start, cone=True)
         stalled = _Stall(self.stall, self.max_iters, mon.tol)
-        best = {"F": math.inf, "x": None, "mult": None}
+        best = {"F": math.inf, "x": None}
+        kept = BestMultipliers(mon, proj)
+        offer = kept.offer
         refine = ActiveDualStep(self.dual_step)
         cost = 3.5 * op.n * op.P * op.d  # an iteration: products with both signs, projection
-
-        def offer(lam: torch.Tensor, norm_max: float) -> None:
-            before = mon.best_lam
-            mon.dual(lam, norm_max)
-            if mon.best_lam is not before:  # a new best certificate: keep its multipliers
-                lam_np = _numpy(lam)
-                t = float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
-                best["mult"] = proj.snapshot(t)
 
         def check(k, x, Fx, y, G, step):
             if Fx < best["F"]:
@@ -455,8 +472,7 @@ class ConeFISTA(_TorchSolver):
         msg = gap_message(mon, f"{out.iterations} iterations, {proj.nnls_calls} exact "
                                f"projections" + (f" ({stalled.reason})" if stalled.reason
                                                  else ""))
-        mult = None if best["mult"] is None else proj.dense_multipliers(best["mult"])
-        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": mult}
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": kept.dense()}
         info = {"step": out.step, "stalled": bool(stalled.reason),
                 "nnls_calls": proj.nnls_calls, "equality_projections": proj.equality_calls}
         return _result(s, "fista", out.iterations, msg, primal, info)

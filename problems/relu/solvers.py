@@ -41,7 +41,7 @@ groups settle on a sparse support; it hands over to full FISTA (same certificate
 sets turn dense or its gap stalls; FISTA stops early, saying so, when its certified gap's
 rate cannot reach the tolerance within its budget, so that ``solver="auto"`` moves on.
 
-``"ssnal"`` — :class:`~lift.problems.relu.ssnal.GatedSSNAL`, a semismooth Newton augmented
+``"ssnal"`` — :class:`~lift.problems.relu.ssnal.SSNAL`, a semismooth Newton augmented
 Lagrangian for the gated program (squared or logistic loss), for small ``beta`` and dense,
 nearly interpolating optima. With ``handover=True`` (what ``solver="auto"`` passes) the gated
 ``fista`` and ``active_set`` stop, stalled, once their certified gap's recent rate predicts
@@ -1240,24 +1240,25 @@ def run_active_set(lifted, tol: float = 1e-6, verbose: bool = False, **options: 
 
 
 def _auto_handover(lifted) -> dict:
-    """Options ``solver="auto"`` adds: on the gated program, hand over to ``ssnal``."""
+    """Options ``solver="auto"`` adds: on the gated program, hand over to ``ssnal`` (on the
+    cone program ``auto`` tries ``ssnal`` first)."""
     return {"handover": True} if lifted.program == "gated" else {}
 
 
 def run_ssnal(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
               ) -> SolverResult:
-    """Registry entry ``"ssnal"``: :class:`~lift.problems.relu.ssnal.GatedSSNAL` on a gated
-    ReLU lift (squared or logistic loss)."""
-    from lift.problems.relu.ssnal import GatedSSNAL
+    """Registry entry ``"ssnal"``: :class:`~lift.problems.relu.ssnal.SSNAL` on a gated or
+    cone ReLU lift (squared or logistic loss)."""
+    from lift.problems.relu.ssnal import SSNAL
 
-    solver, warm = parse_options(GatedSSNAL, options)
+    solver, warm = parse_options(SSNAL, options)
     return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
 
 def _accepts_ssnal(lifted) -> bool:
     from lift.problems.relu.ssnal import LOSSES
 
-    return _accepts_gated(lifted) and lifted.problem.loss.name in LOSSES
+    return _accepts_fista(lifted) and lifted.problem.loss.name in LOSSES
 
 
 register_solver("fista", _accepts_fista, run_gated, auto_options=_auto_handover)

@@ -69,12 +69,15 @@ from lift.solvers.linalg import row_chunks
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
-__all__ = ["GatedSSNAL", "LOSSES", "SYSTEMS", "cost_model", "gemm_rate", "predicted_seconds"]
+__all__ = ["CONE_SYSTEMS", "LOSSES", "SSNAL", "SYSTEMS", "cost_model", "gemm_rate",
+           "predicted_seconds"]
 
 #: the losses whose conjugates ssnal knows
 LOSSES = ("squared", "logistic")
 #: how the Newton systems are solved (``"auto"`` picks by cost, see :func:`_pick_system`)
 SYSTEMS = ("auto", "gram", "woodbury", "covariance", "cg")
+#: the systems offered on the cone program (its Jacobian blocks are formed explicitly)
+CONE_SYSTEMS = ("auto", "gram", "woodbury")
 #: the largest ``n x n`` (``"gram"``) or ``m x m`` (``"woodbury"``) system formed and factored
 DIRECT_LIMIT = 6_000
 #: a direct system is used only while forming and factoring it costs at most this many
@@ -121,7 +124,8 @@ def gemm_rate(device: torch.device, dtype: torch.dtype, size: int = 512) -> floa
 
 
 def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[int], float]:
-    """Seconds ``ssnal`` is predicted to need on the gated program ``lifted``, as a function
+    """Seconds ``ssnal`` is predicted to need on the gated program ``lifted`` (what a
+    hand-over from the gated first-order solvers weighs), as a function
     of the number of nonzero groups (a first-order solver's current support):
     :data:`TYPICAL_STEPS` Newton steps, each forming and factoring the cheapest direct system
     on that many groups (:func:`_pick_system`'s costs), at 1.5 times the time of a large
@@ -228,8 +232,26 @@ class _Jacobian:
         gamma = thr / nv
         return cls(idx, 1.0 - gamma, gamma, v[idx] / nv[:, None])
 
+    @property
+    def pattern(self) -> torch.Tensor:
+        """The patterns (columns of ``D``) of the groups ``idx``."""
+        return self.idx
+
+    @property
+    def width(self) -> int:
+        """The active coordinates, ``d`` per surviving group."""
+        return int(self.vh.numel())
+
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
         return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
+
+    def gram_matrix(self, op: PatternOperator, XX: torch.Tensor) -> torch.Tensor:
+        """``sum_i D_i Xa J_i Xa^T D_i`` (``n x n``) from ``XX = Xa Xa^T``, without the blocks:
+        ``(XX) o (D diag(alpha) D^T)`` plus the rank-``|idx|`` term of the ``gamma_i``."""
+        Dj = op.D[:, self.idx]
+        H = XX * ((Dj * self.alpha) @ Dj.T)
+        B = Dj * (op.Xa @ self.vh.T) * self.gamma.sqrt()
+        return H.addmm_(B, B.T)
 
     def root_matrices(self) -> torch.Tensor:
         """The ``J_i^{1/2}`` as a (groups, d, d) tensor (symmetric): ``J_i`` has eigenvalue 1
@@ -251,26 +273,107 @@ class _Jacobian:
         return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
 
 
-def _pick_system(n: int, m: int, groups: int, covariance: float | None = None) -> str:
+class _ConeJacobian(_Jacobian):
+    r"""The generalized Jacobian of the cone program's prox (projection on the polyhedral cone
+    ``C_g`` of a signed group, then the group shrinkage) on its surviving groups ``idx``
+    (``2 P`` signed groups: ``v`` then ``w``).
+
+    With ``p`` the projection, ``Q_g`` an orthonormal basis of the span of its constraint rows
+    with positive multipliers (``Pi_g = I - Q_g Q_g^T`` projects on their null space, an
+    element of the projection's generalized Jacobian) and ``p`` in that null space,
+    ``J_g = (alpha I + gamma ph ph^T) Pi_g = alpha Pi_g + gamma ph ph^T``: symmetric, of the
+    rank of ``Pi_g``, which is small (at a dense optimum most groups have ``d - 1`` rows
+    active and ``J_g`` is nearly ``ph ph^T``). Held as factors ``F_g`` (``d x k_g``, ``k_g``
+    that rank) with ``J_g = F_g F_g^T``, so that the Newton matrix's blocks ``D_g Xa F_g``
+    have ``sum_g k_g`` columns, not ``d`` per group."""
+
+    def __init__(self, idx: torch.Tensor, P: int, factors: torch.Tensor,
+                 keep: torch.Tensor) -> None:
+        self.idx, self.P, self.factors, self.keep = idx, P, factors, keep
+
+    @property
+    def pattern(self) -> torch.Tensor:
+        return self.idx % self.P
+
+    @property
+    def width(self) -> int:
+        """``sum_g k_g``: the columns of the Newton matrix's blocks."""
+        return int(self.keep.sum())
+
+    def apply(self, Z: torch.Tensor) -> torch.Tensor:
+        F = self.factors
+        return torch.einsum("iak,ibk,ib->ia", F, F, Z)
+
+    def root_blocks(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """``[D_g X F_g]_g``, ``n x sum_g k_g`` (the signs of the groups cancel in every
+        product ``G G^T``)."""
+        blocks = torch.einsum("na,iak->nik", X, self.factors) * D[:, :, None]
+        return blocks[:, self.keep]
+
+    def gram_matrix(self, op: PatternOperator, XX: torch.Tensor) -> torch.Tensor:
+        G = self.root_blocks(op.Xa, op.D[:, self.pattern])
+        return G @ G.T
+
+    @classmethod
+    def at(cls, u: torch.Tensor, sigma_beta: float, proj) -> _ConeJacobian:
+        """At the prox point ``u`` of :class:`~lift.problems.relu.cone_fista.ConeProjection`
+        ``proj``'s last call (threshold ``sigma_beta``), from the rows and multipliers it
+        kept."""
+        op = proj.op
+        norms = group_norms(u)
+        idx = torch.nonzero(norms > 0).flatten()
+        nu = norms[idx]
+        ph = u[idx] / nu[:, None]
+        alpha = nu / (nu + sigma_beta)  # 1 - sigma beta / ||p||
+        moved = torch.zeros(u.shape[0], dtype=torch.bool, device=u.device)
+        moved[proj.moved] = True
+        cnt = torch.where(moved[idx], proj.Rn[idx], 0)
+        d, B = op.d, idx.numel()
+        M = torch.zeros(B, d, d, dtype=u.dtype, device=u.device)
+        m = int(cnt.max()) if B else 0
+        if m:
+            mask = (torch.arange(m, device=u.device) < cnt[:, None]).to(u.dtype)
+            rows = op.Xa[proj.R[idx, :m]] * mask[:, :, None]
+            M = rows.transpose(1, 2) @ rows
+        for j, g in enumerate(idx.tolist() if proj.extra else ()):
+            if bool(moved[g]) and g in proj.extra:  # more than d rows (degenerate)
+                rows = op.Xa[torch.as_tensor(proj.extra[g][0], device=u.device)]
+                M[j] = rows.T @ rows
+        w, V = torch.linalg.eigh(M)
+        span = w > 1e-10 * w.amax(1, keepdim=True).clamp_min(torch.finfo(u.dtype).tiny)
+        Q = V * span[:, None, :].to(u.dtype)
+        Pi = torch.eye(d, dtype=u.dtype, device=u.device) - Q @ Q.transpose(1, 2)
+        J = (alpha[:, None, None] * Pi
+             + (1.0 - alpha)[:, None, None] * ph[:, :, None] * ph[:, None, :])
+        e, W = torch.linalg.eigh(J)  # ascending: the kept columns last
+        keep = e > 1e-12
+        k = int(keep.sum(1).max()) if B else 0
+        factors = (W * e.clamp_min(0.0).sqrt()[:, None, :])[:, :, d - k:]
+        return cls(idx, op.P, factors, keep[:, d - k:])
+
+
+def _pick_system(n: int, m: int, groups: int, covariance: float | None = None,
+                 cone: bool = False) -> str:
     """The cheapest Newton system for ``n`` samples, ``m`` active coordinates on ``groups``
     active groups (:func:`_system_costs`); conjugate gradients where none is direct."""
-    costs = _system_costs(n, m, groups, covariance)
+    costs = _system_costs(n, m, groups, covariance, cone)
     if covariance:  # A^T A still to form: its cost spread over a typical run's steps
         costs = {k: c + (covariance / TYPICAL_STEPS if k == "covariance" else 0.0)
                  for k, c in costs.items()}
     return min(costs, key=costs.get) if costs else "cg"
 
 
-def _system_costs(n: int, m: int, groups: int, covariance: float | None = None
-                  ) -> dict[str, float]:
+def _system_costs(n: int, m: int, groups: int, covariance: float | None = None,
+                  cone: bool = False) -> dict[str, float]:
     """Multiply-adds a Newton step spends forming and factoring each direct system allowed:
-    the ``n x n`` matrix ``2 n^2 groups + n^3 / 3``, the Woodbury ``m x m`` one
-    ``n m^2 + m^3 / 3`` (both up to :data:`DIRECT_WORK`), and, where ``covariance`` is not
-    None (squared loss, see :func:`_covariance_work`), the Woodbury matrix cut from a stored
-    ``A^T A``, ``m^3 / 3`` once that is formed."""
+    the ``n x n`` matrix ``2 n^2 groups + n^3 / 3`` (the cone program's, formed from its
+    ``n x m`` blocks, ``n^2 m + n^3 / 3``), the Woodbury ``m x m`` one ``n m^2 + m^3 / 3``
+    (both up to :data:`DIRECT_WORK`), and, where ``covariance`` is not None (squared loss,
+    gated, see :func:`_covariance_work`), the Woodbury matrix cut from a stored ``A^T A``,
+    ``m^3 / 3`` once that is formed."""
     costs = {}
     if n <= DIRECT_LIMIT:
-        costs["gram"] = 2.0 * n * n * groups + n**3 / 3
+        costs["gram"] = float(n) * n * (m if cone else 2.0 * groups) + n**3 / 3
     if m <= min(n, DIRECT_LIMIT):
         costs["woodbury"] = float(n) * m * m + m**3 / 3
     costs = {k: c for k, c in costs.items() if c <= DIRECT_WORK}
@@ -293,11 +396,14 @@ class _Newton:
     """Solves ``H d = -g`` with ``H = diag(h) + sigma A J A^T`` by the chosen system."""
 
     def __init__(self, op: PatternOperator, system: str, cg_iters: int,
-                 squared: bool = False) -> None:
-        self.op, self.system, self.cg_iters = op, system, cg_iters
+                 squared: bool = False, cone: bool = False) -> None:
+        self.op, self.system, self.cg_iters, self.cone = op, system, cg_iters, cone
         self.XX: torch.Tensor | None = None  # Xa Xa^T, formed once ("gram")
         self.AtA: torch.Tensor | None = None  # A^T A, formed once ("covariance")
-        self.covariance = _covariance_work(op.n, op.P * op.d, squared)
+        self.covariance = None if cone else _covariance_work(op.n, op.P * op.d, squared)
+        if cone and system not in CONE_SYSTEMS:
+            raise ValueError(f"On the cone program `system` must be one of {CONE_SYSTEMS}, "
+                             f"got {system!r}.")
         if system == "covariance" and self.covariance is None:
             raise ValueError("`system='covariance'` needs the squared loss and at most "
                              f"{DIRECT_LIMIT} coordinates P (d + bias); choose 'auto'.")
@@ -312,7 +418,9 @@ class _Newton:
         if system == "auto":
             left = None if self.covariance is None else (0.0 if self.AtA is not None
                                                          else self.covariance)
-            system = _pick_system(op.n, m * op.d, m, left)
+            system = _pick_system(op.n, J.width, m, left, self.cone)
+            if self.cone and system == "cg":
+                system = _cone_fallback(op.n, J.width)
         self.used[system] = self.used.get(system, 0) + 1
         if m == 0:
             return -g / h
@@ -344,12 +452,9 @@ class _Newton:
 
     def _gram(self, g, h, sigma, J):
         op = self.op
-        if self.XX is None:
+        if self.XX is None and not self.cone:
             self.XX = op.Xa @ op.Xa.T
-        Dj = op.D[:, J.idx]
-        H = self.XX * ((Dj * J.alpha) @ Dj.T)
-        B = Dj * (op.Xa @ J.vh.T) * J.gamma.sqrt()
-        H.addmm_(B, B.T)
+        H = J.gram_matrix(op, self.XX)
         # scaled by diag(h)^{-1/2}: I + sigma S M S (the logistic conjugate's curvature spans
         # dozens of orders of magnitude on nearly separable data; unscaled, the factorization
         # would lose the small ones)
@@ -362,7 +467,7 @@ class _Newton:
         # H^{-1} = Dh^{-1} - Dh^{-1} G (I / sigma + G^T Dh^{-1} G)^{-1} G^T Dh^{-1},
         # G = [D_i Xa J_i^{1/2}]_i  (n x m d)
         op = self.op
-        G = J.root_blocks(op.Xa, op.D[:, J.idx])
+        G = J.root_blocks(op.Xa, op.D[:, J.pattern])
         Gh = G / h[:, None]
         K = G.T @ Gh
         K.diagonal().add_(1.0 / sigma)
@@ -400,6 +505,24 @@ class _Newton:
         return x
 
 
+class NoDirectSystem(RuntimeError):
+    """The cone program's Newton system is too large to form (its ``ssnal`` has no
+    conjugate-gradient system)."""
+
+
+def _cone_fallback(n: int, m: int) -> str:
+    """The cone program's direct system beyond :data:`DIRECT_WORK`: the cheaper of the two
+    while it is within :data:`DIRECT_LIMIT` and ten times :data:`DIRECT_WORK`, else
+    :class:`NoDirectSystem`."""
+    costs = {"gram": float(n) * n * m + n**3 / 3, "woodbury": float(n) * m * m + m**3 / 3}
+    system = "gram" if n <= m else "woodbury"
+    if min(n, m) > DIRECT_LIMIT or costs[system] > 10 * DIRECT_WORK:
+        raise NoDirectSystem(f"a Newton system of the cone program would be {min(n, m)} x "
+                             f"{min(n, m)} (n = {n} samples, {m} active coordinates), too "
+                             f"large to form and factor at every step")
+    return system
+
+
 def _spd_solve(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``H^{-1} b`` for a symmetric positive definite ``H`` (Cholesky; a tiny ridge is added
     when rounding has made ``H`` numerically indefinite)."""
@@ -415,15 +538,113 @@ def _spd_solve(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # The solver
 # --------------------------------------------------------------------------------------------
+class _Gated:
+    """What ``ssnal`` needs of the gated program: ``A``, the group prox, its Jacobian and
+    the dual candidates offered to the certificate."""
+
+    cone = False
+
+    def __init__(self, s: _Setup) -> None:
+        self.s, self.op, self.beta = s, s.op, s.beta
+
+    def forward(self, U: torch.Tensor) -> torch.Tensor:
+        return self.op.forward(U)
+
+    def adjoint(self, xi: torch.Tensor) -> torch.Tensor:
+        return self.op.adjoint(xi)
+
+    def prox(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
+        nv = group_norms(v)
+        return v * (1.0 - sigma * self.beta / nv.clamp_min(1e-300)).clamp_min(0.0)[:, None]
+
+    def dual_norm(self, At: torch.Tensor, sigma: float) -> float:
+        """The largest dual-constraint norm of ``xi`` (``At = A^T xi``)."""
+        return float(group_norms(At).max()) if At.numel() else 0.0
+
+    def offer(self, xi: torch.Tensor, norm: float, Au: torch.Tensor) -> None:
+        """``xi`` and the loss gradient at the predictions ``Au`` as dual candidates."""
+        mon = self.s.monitor
+        mon.dual(xi, norm)
+        lam = self.s.loss.torch_grad(Au, self.s.y)
+        mon.dual(lam, self.dual_norm(self.op.adjoint(lam), 0.0))
+
+    def jacobian(self, v: torch.Tensor, u: torch.Tensor, sigma: float) -> _Jacobian:
+        return _Jacobian.at(v, group_norms(v), sigma * self.beta)
+
+    def certify_start(self, U: torch.Tensor) -> float:
+        """Offer a warm start as it is (its value), with the loss gradient moved onto the
+        constraints of its nonzero groups (as FISTA's certificate does)."""
+        s, op = self.s, self.op
+        z = op.forward(U)
+        lam = s.loss.torch_grad(z, s.y)
+        C = op.adjoint(lam)
+        s.monitor.dual(lam, float(group_norms(C).max()))
+        stepped = s.newton_dual(ActiveDualStep(1), 0, op, lam, C, U, z, math.inf)
+        if stepped is not None:
+            s.monitor.dual(*stepped)
+        return float(s.loss.torch(z, s.y)) + self.beta * float(group_norms(U).sum())
+
+    def primal(self, U: torch.Tensor) -> dict:
+        return {"V": _numpy(U), "W": None}
+
+
+class _Cone(_Gated):
+    """What ``ssnal`` needs of the cone program, on ``U = [V; W]`` (``2 P`` signed groups):
+    the prox is the projection on each group's cone, then the shrinkage
+    (:class:`~lift.problems.relu.cone_fista.ConeProjection`, whose multipliers make the dual
+    constraints of ``xi`` and the certificate's cone multipliers)."""
+
+    cone = True
+
+    def __init__(self, s: _Setup) -> None:
+        from lift.problems.relu.cone_fista import BestMultipliers, ConeProjection
+
+        super().__init__(s)
+        self.proj = ConeProjection(s.op, s.beta)
+        self.kept = BestMultipliers(s.monitor, self.proj)
+
+    def forward(self, U: torch.Tensor) -> torch.Tensor:
+        return self.op.forward(U[:self.op.P] - U[self.op.P:])
+
+    def adjoint(self, xi: torch.Tensor) -> torch.Tensor:
+        G = self.op.adjoint(xi)
+        return torch.cat([G, -G])
+
+    def prox(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
+        return self.proj(v, sigma)
+
+    def dual_norm(self, At: torch.Tensor, sigma: float) -> float:
+        # the rows A_g^T xi - K_g^T mu_g with the last projection's multipliers mu = lambda /
+        # sigma (its correction p - v = K^T lambda)
+        C = At.clone()
+        if self.proj.moved.numel():
+            C[self.proj.moved] -= self.proj.shift / sigma
+        return float(group_norms(C).max()) if C.numel() else 0.0
+
+    def offer(self, xi: torch.Tensor, norm: float, Au: torch.Tensor) -> None:
+        # the loss gradient at Au would need a projection of its own for its multipliers
+        self.kept.offer(xi, norm)
+
+    def jacobian(self, v: torch.Tensor, u: torch.Tensor, sigma: float) -> _ConeJacobian:
+        return _ConeJacobian.at(u, sigma * self.beta, self.proj)
+
+    def certify_start(self, U: torch.Tensor) -> float:
+        return math.inf  # a warm start need not be feasible: it is only the first multiplier
+
+    def primal(self, U: torch.Tensor) -> dict:
+        Uh = _numpy(U)
+        return {"V": Uh[:self.op.P], "W": Uh[self.op.P:], "multipliers": self.kept.dense()}
+
+
 @dataclasses.dataclass
-class GatedSSNAL(_TorchSolver):
-    r"""Semismooth Newton augmented Lagrangian for the gated ReLU program (squared or
-    logistic loss); see :mod:`lift.problems.relu.ssnal`.
+class SSNAL(_TorchSolver):
+    r"""Semismooth Newton augmented Lagrangian for the gated and the cone-constrained ReLU
+    programs (squared or logistic loss); see :mod:`lift.problems.relu.ssnal`.
 
     Strong where first-order methods stall: small ``beta``, dense and nearly interpolating
-    optima. Each Newton step costs a factorization of an ``n x n`` (or ``m x m``) matrix, so
-    on large ``n`` with a sparse optimum FISTA or the working set is cheaper; ``solver="auto"``
-    turns to it when those stall.
+    optima, nearly parallel patterns. Each Newton step costs a factorization of an ``n x n``
+    (or ``m x m``) matrix, so on large ``n`` with a sparse optimum FISTA or the working set
+    is cheaper; ``solver="auto"`` turns to it when those stall or are predicted slower.
 
     Attributes
     ----------
@@ -440,7 +661,8 @@ class GatedSSNAL(_TorchSolver):
         form on the ``m`` active coordinates, the same cut from ``A^T A`` formed once
         (squared loss, at most :data:`DIRECT_LIMIT` coordinates ``P d``: what makes programs
         with many samples and few coordinates direct), or Jacobi-preconditioned conjugate
-        gradients (products with ``A`` only); ``"auto"`` picks the cheapest each step.
+        gradients (products with ``A`` only); ``"auto"`` picks the cheapest each step. The
+        cone program has the first two (:data:`CONE_SYSTEMS`).
     cg_iters : int
         Conjugate-gradient iterations per Newton step at most.
     device, dtype, threads
@@ -470,80 +692,76 @@ class GatedSSNAL(_TorchSolver):
             raise ValueError(f"`system` must be one of {SYSTEMS}, got {self.system!r}.")
 
     def _threads_work(self, lifted) -> float:
-        n = lifted.problem.Xa.shape[0]
-        return float(n) * n * lifted.P  # forming the Newton matrices
+        n, d = lifted.problem.Xa.shape
+        # forming the Newton matrices (the cone program's from its n x 2 P d blocks)
+        return float(n) * n * lifted.P * (2 * d if lifted.program == "cone" else 1)
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
-        U, steps, outer, newton, stopped = _ssnal(s, s.warm_point(warm_start, cone=False),
-                                                  self)
+        prog = _Cone(s) if lifted.program == "cone" else _Gated(s)
+        newton = _Newton(s.op, self.system, self.cg_iters, squared=s.loss.name == "squared",
+                         cone=prog.cone)
+        U, steps, outer, stopped = _ssnal(s, prog, newton,
+                                          s.warm_point(warm_start, cone=prog.cone), self)
         msg = gap_message(s.monitor, f"{steps} Newton steps in {outer} outer iterations"
                           + (f" ({stopped})" if stopped else ""))
         info: dict = {"newton_steps": steps, "outer_iterations": outer,
                       "systems": dict(newton.used), "cg_iterations": newton.cg_total,
                       "stalled": stopped.startswith("stalled")}
-        return _result(s, "ssnal", steps, msg, {"V": _numpy(U), "W": None}, info)
+        if prog.cone:
+            info["nnls_calls"] = prog.proj.nnls_calls
+        return _result(s, "ssnal", steps, msg, prog.primal(U), info)
 
 
-def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
-           ) -> tuple[torch.Tensor, int, int, _Newton, str]:
+def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNAL
+           ) -> tuple[torch.Tensor, int, int, str]:
     """The outer (multiplier) and inner (Newton) loops from the primal ``U``. Returns ``(the
-    primal point of the best objective, Newton steps, outer iterations, the Newton solver,
-    why it stopped short or "")``."""
-    op, beta, y = s.op, s.beta, s.y
+    primal point of the best objective, Newton steps, outer iterations, why it stopped short
+    or "")``."""
+    beta, y = s.beta, s.y
     conj = _Conjugate(s.loss.name, y)
-    newton = _Newton(op, opts.system, opts.cg_iters, squared=s.loss.name == "squared")
     best_U, best_F = U, math.inf
-    z = op.forward(U)
-    lam = s.loss.torch_grad(z, y)
     if bool(U.any()):
-        # a warm start is offered to the certificate as it is, with the loss gradient moved
-        # onto the constraints of its nonzero groups (as FISTA's certificate does)
-        best_F = float(s.loss.torch(z, y)) + beta * float(group_norms(U).sum())
-        C = op.adjoint(lam)
-        s.monitor.dual(lam, float(group_norms(C).max()))
-        stepped = s.newton_dual(ActiveDualStep(1), 0, op, lam, C, U, z, math.inf)
-        if stepped is not None:
-            s.monitor.dual(*stepped)
+        best_F = prog.certify_start(U)
         if s.monitor.record(0, best_F):
-            return U, 0, 0, newton, ""
-    xi = conj.interior(lam)
+            return U, 0, 0, ""
+    xi = conj.interior(s.loss.torch_grad(prog.forward(U), y))
     sigma = opts.sigma
     floor = 1e-13 * max(1.0, float(y.norm()))
     steps = outer = 0
     gaps: list[float] = []  # the certified gap after each outer iteration
 
     def evaluate(xi: torch.Tensor, sigma: float, U: torch.Tensor):
-        """``psi``, the prox point, the norms of ``v`` and ``A^T xi``'s largest group norm."""
-        At = op.adjoint(xi)
+        """``psi``, the prox point, ``v`` and ``xi``'s largest dual-constraint norm."""
+        At = prog.adjoint(xi)
         v = U - sigma * At
-        nv = group_norms(v)
-        u = v * (1.0 - sigma * beta / nv.clamp_min(1e-300)).clamp_min(0.0)[:, None]
+        u = prog.prox(v, sigma)
         psi = conj.value(xi) + 0.5 / sigma * float((u * u).sum())
-        return psi, u, v, nv, float(group_norms(At).max()) if At.numel() else 0.0
+        return psi, u, v, prog.dual_norm(At, sigma)
 
-    psi, u, v, nv, at_max = evaluate(xi, sigma, U)
+    psi, u, v, at_max = evaluate(xi, sigma, U)
     while steps < opts.max_iters:
         outer += 1
         before = steps
         for _ in range(opts.inner_iters):
-            Au = op.forward(u)
+            Au = prog.forward(u)
             g = conj.grad(xi) - Au
-            # the certificate: the primal u, the duals xi and the loss gradient at A u
+            # the certificate: the primal u, the dual xi (and the loss gradient at A u)
             F = float(s.loss.torch(Au, y)) + beta * float(group_norms(u).sum())
             if F < best_F:
                 best_U, best_F = u, F
-            s.monitor.dual(xi, at_max)
-            lam = s.loss.torch_grad(Au, y)
-            s.monitor.dual(lam, float(group_norms(op.adjoint(lam)).max()))
+            prog.offer(xi, at_max, Au)
             if s.monitor.record(steps, F):
-                return best_U, steps, outer, newton, ""
+                return best_U, steps, outer, ""
             gn = float(g.norm())
             if gn <= floor or steps >= opts.max_iters:
                 break
             # Newton direction and an Armijo line search on psi
-            J = _Jacobian.at(v, nv, sigma * beta)
+            J = prog.jacobian(v, u, sigma)
             h = conj.hess(xi)
-            d = newton.solve(g, h, sigma, J, tol=min(0.1, math.sqrt(gn)))
+            try:
+                d = newton.solve(g, h, sigma, J, tol=min(0.1, math.sqrt(gn)))
+            except NoDirectSystem as err:
+                return best_U, steps, outer, f"stopped: {err}; use solver='fista'"
             slope = float(g @ d)
             # the subproblem is solved well enough when its Newton decrement, about twice
             # psi - min psi, is below INNER^2 ||u - U||^2 / sigma (criterion (B) of Li, Sun
@@ -563,19 +781,19 @@ def _ssnal(s: _Setup, U: torch.Tensor, opts: GatedSSNAL
                 break  # no decrease left at this sigma
             steps += 1
             xi = xi_new
-            psi, u, v, nv, at_max = trial
+            psi, u, v, at_max = trial
         if steps == before and sigma >= SIGMA_MAX:
-            return (best_U, steps, outer, newton,
+            return (best_U, steps, outer,
                     f"stalled: no Newton step decreased the subproblem at the largest sigma "
                     f"{sigma:.0e}")
         gaps.append(s.monitor.rel_gap)
         if (len(gaps) >= 2 * STALL_OUTER
                 and not gaps[-1] <= 0.5 * gaps[-1 - STALL_OUTER]):
-            return (best_U, steps, outer, newton,
+            return (best_U, steps, outer,
                     f"stalled: the certified gap went from {gaps[-1 - STALL_OUTER]:.1e} to "
                     f"{gaps[-1]:.1e} in the last {STALL_OUTER} outer iterations")
         # the multiplier update, then a larger penalty
         U = u
         sigma = min(sigma * opts.sigma_growth, SIGMA_MAX)
-        psi, u, v, nv, at_max = evaluate(xi, sigma, U)
-    return best_U, steps, outer, newton, f"the budget of {opts.max_iters} Newton steps ran out"
+        psi, u, v, at_max = evaluate(xi, sigma, U)
+    return best_U, steps, outer, f"the budget of {opts.max_iters} Newton steps ran out"

@@ -417,8 +417,6 @@ def grid_rows(args) -> list[dict]:
     for n, d, P, dens, program, loss, bias in itertools.product(
             pick("n", int), pick("d", int), pick("p", int), pick("density", float),
             pick("programs", str), pick("losses", str), pick("bias", boolean)):
-        if program == "cone" and loss == "logistic" and n * P > 5_000_000:
-            continue  # the cone program's augmented Lagrangian only (see BENCHMARKS.md)
         out.append({"data": "grid", "n": n, "d": d, "P": P, "program": program,
                     "loss": loss, "bias": bias, "density": dens})
     return out
@@ -426,11 +424,11 @@ def grid_rows(args) -> list[dict]:
 
 def grid_ours(row: dict) -> list[str]:
     """Our solvers for a grid row (``auto`` last)."""
+    smooth = ["ssnal"] if row["loss"] in ("squared", "logistic") else []
     if row["program"] == "gated":
-        names = ["active_set", "fista"] + (["ssnal"] if row["loss"] in ("squared", "logistic")
-                                           else [])
-    else:
-        names = (["active_set"] if row["loss"] == "squared" else []) + ["al"]
+        names = ["active_set", "fista"] + smooth
+    else:  # the augmented Lagrangian "al" took over 300 s on every such row (BENCHMARKS.md)
+        names = (["active_set"] if row["loss"] == "squared" else []) + ["fista"] + smooth
     return names + ["auto"]
 
 
@@ -477,16 +475,16 @@ def _ours_cell(r: dict | None) -> tuple[str, float]:
 
 def grid_table(results: list[dict]) -> str:
     head = ("| n | d | P | program | loss | bias | beta | active | active_set (s) | "
-            "fista / al (s) | ssnal (s) | auto (s) | auto / best ours | pyscnn (s) | "
+            "fista (s) | ssnal (s) | auto (s) | auto / best ours | pyscnn (s) | "
             "auto / pyscnn | "
             "clarabel (s) | scs (s) | best cvxpy / auto | peak GiB auto / pyscnn |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for res in results:
         row, best = res["row"], res["best"]
         ours = {}
-        for name in ("active_set", "fista", "al", "ssnal", "auto"):
+        for name in ("active_set", "fista", "ssnal", "auto"):
             ours[name] = _ours_cell(res[name]) if name in res else ("-", np.inf)
-        fo = ours["fista"] if row["program"] == "gated" else ours["al"]
+        fo = ours["fista"]
         at = ours["auto"][1]
         best_single = min(ours["active_set"][1], fo[1], ours["ssnal"][1])
         ratio_ours = f"{at / best_single:.2f}" if np.isfinite(at) and np.isfinite(
@@ -522,7 +520,7 @@ def grid_table(results: list[dict]) -> str:
                                   r["time"] if a <= ACC else np.inf)
         cb = min(cells["clarabel"][1], cells["scs"][1])
         speed = f"{cb / at:.0f}x" if np.isfinite(cb) and np.isfinite(at) else "-"
-        act = next((res[k]["active"] for k in ("auto", "active_set", "fista", "al")
+        act = next((res[k]["active"] for k in ("auto", "active_set", "fista", "ssnal")
                     if res.get(k) and np.isfinite(res[k].get("active", np.nan))), np.nan)
         target = row.get("density")
         active = f"{act:.2f}" + (f" (target {target:.1f})" if target else "")

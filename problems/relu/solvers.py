@@ -42,8 +42,9 @@ sets turn dense or its gap stalls; FISTA stops early, saying so, when its certif
 rate cannot reach the tolerance within its budget, so that ``solver="auto"`` moves on.
 
 ``"ssnal"`` — :class:`~lift.problems.relu.ssnal.SSNAL`, a semismooth Newton augmented
-Lagrangian for the gated program (squared or logistic loss), for small ``beta`` and dense,
-nearly interpolating optima. With ``handover=True`` (what ``solver="auto"`` passes) the gated
+Lagrangian for both programs (squared or logistic loss), for small ``beta`` and dense,
+nearly interpolating optima; ``solver="auto"`` tries it first on the cone program. With
+``handover=True`` (what ``solver="auto"`` passes) the gated
 ``fista`` and ``active_set`` stop, stalled, once their certified gap's recent rate predicts
 more seconds than ``ssnal`` is predicted to need
 (:func:`~lift.problems.relu.ssnal.predicted_seconds`), and ``auto`` moves on to it.

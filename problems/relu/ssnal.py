@@ -352,17 +352,19 @@ class _ConeJacobian(_Jacobian):
             if bool(moved[g]) and g in proj.extra:  # more than d rows (degenerate)
                 rows = op.Xa[torch.as_tensor(proj.extra[g][0], device=u.device)]
                 M[j] = rows.T @ rows
+        # the null space N of the rows (ascending eigenvalues: its columns come first);
+        # with q = N^T ph (a unit vector: ph lies in it), J = N (alpha I + gamma q q^T) N^T
+        # and F = N (sqrt(alpha) I + (1 - sqrt(alpha)) q q^T)
         w, V = torch.linalg.eigh(M)
-        span = w > 1e-10 * w.amax(1, keepdim=True).clamp_min(torch.finfo(u.dtype).tiny)
-        Q = V * span[:, None, :].to(u.dtype)
-        Pi = torch.eye(d, dtype=u.dtype, device=u.device) - Q @ Q.transpose(1, 2)
-        J = (alpha[:, None, None] * Pi
-             + (1.0 - alpha)[:, None, None] * ph[:, :, None] * ph[:, None, :])
-        e, W = torch.linalg.eigh(J)  # ascending: the kept columns last
-        keep = e > 1e-12
-        k = int(keep.sum(1).max()) if B else 0
-        factors = (W * e.clamp_min(0.0).sqrt()[:, None, :])[:, :, d - k:]
-        return cls(idx, op.P, factors, keep[:, d - k:])
+        null = w <= 1e-10 * w.amax(1, keepdim=True).clamp_min(torch.finfo(u.dtype).tiny)
+        k = int(null.sum(1).max()) if B else 0
+        keep = null[:, :k]
+        N = V[:, :, :k] * keep[:, None, :].to(u.dtype)
+        q = torch.einsum("iak,ia->ik", N, ph)
+        ra = alpha.sqrt()
+        factors = (ra[:, None, None] * N
+                   + (1.0 - ra)[:, None, None] * (N @ q[:, :, None]) * q[:, None, :])
+        return cls(idx, op.P, factors, keep)
 
 
 def _pick_system(n: int, m: int, groups: int, covariance: float | None = None,

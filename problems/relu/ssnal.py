@@ -99,6 +99,10 @@ DIRECT_WORK = 4e10
 #: the squared loss' ``"covariance"`` system forms ``A^T A`` (all ``P d`` coordinates, at most
 #: :data:`DIRECT_LIMIT`) once, where that costs at most this many multiply-adds
 COVARIANCE_WORK = 1e12
+#: Newton steps after the first at one ``sigma`` solve their ``n x n`` system by conjugate
+#: gradients preconditioned with the factor of that first step, for at most this many
+#: iterations; then (or at a new ``sigma``) the matrix is formed and factored anew
+REUSE_ITERS = 20
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
@@ -258,6 +262,11 @@ class _Jacobian:
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
         return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
 
+    def product(self, op: PatternOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``x -> sum_i D_i Xa J_i Xa^T D_i x`` by products with the restricted operator."""
+        sub = op.restrict(self.idx)
+        return lambda x: sub.forward(self.apply(sub.adjoint(x)))
+
     def gram_matrix(self, op: PatternOperator, XX: torch.Tensor) -> torch.Tensor:
         """``sum_i D_i Xa J_i Xa^T D_i`` (``n x n``) from ``XX = Xa Xa^T``, without the blocks:
         ``(XX) o (D diag(alpha) D^T)`` plus the rank-``|idx|`` term of the ``gamma_i``."""
@@ -322,6 +331,10 @@ class _ConeJacobian(_Jacobian):
         product ``G G^T``)."""
         blocks = torch.einsum("na,iak->nik", X, self.factors) * D[:, :, None]
         return blocks[:, self.keep]
+
+    def product(self, op: PatternOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        G = self.root_blocks(op.Xa, op.D[:, self.pattern])
+        return lambda x: G @ (G.T @ x)
 
     def gram_matrix(self, op: PatternOperator, XX: torch.Tensor) -> torch.Tensor:
         G = self.root_blocks(op.Xa, op.D[:, self.pattern])
@@ -424,6 +437,9 @@ class _Newton:
                              f"{DIRECT_LIMIT} coordinates P (d + bias); choose 'auto'.")
         self.used: dict[str, int] = {}
         self.cg_total = 0
+        #: the last ``"gram"`` factorization: ``(sigma, L, r)`` with ``L`` the Cholesky factor
+        #: of ``I + sigma r M r`` and ``r = h^{-1/2}``
+        self.kept: tuple | None = None
 
     def solve(self, g: torch.Tensor, h: torch.Tensor, sigma: float, J: _Jacobian,
               tol: float) -> torch.Tensor:
@@ -436,9 +452,14 @@ class _Newton:
             system = _pick_system(op.n, J.width, m, left, self.cone)
             if self.cone and system == "cg":
                 system = _cone_fallback(op.n, J.width)
-        self.used[system] = self.used.get(system, 0) + 1
         if m == 0:
             return -g / h
+        if system == "gram" and self.kept is not None and self.kept[0] == sigma:
+            d = self._reuse(g, h, sigma, J, tol)
+            if d is not None:
+                self.used["gram (factor reused)"] = self.used.get("gram (factor reused)", 0) + 1
+                return d
+        self.used[system] = self.used.get(system, 0) + 1
         if system == "gram":
             return self._gram(g, h, sigma, J)
         if system == "woodbury":
@@ -476,7 +497,22 @@ class _Newton:
         r = h.rsqrt()
         H.mul_(sigma * r[:, None] * r[None, :])
         H.diagonal().add_(1.0)
-        return -r * _spd_solve(H, (r * g)[:, None])[:, 0]
+        L = _cholesky(H)
+        self.kept = (sigma, L, r)
+        return -r * _chol_apply(L, (r * g)[:, None])[:, 0]
+
+    def _reuse(self, g, h, sigma, J, tol):
+        """Conjugate gradients on ``H d = -g`` preconditioned by the kept factor (same
+        ``sigma``: the Jacobian and curvatures have moved little since); None when they do
+        not reach ``tol ||g||`` within :data:`REUSE_ITERS` iterations."""
+        _, L, r = self.kept
+        product = J.product(self.op)
+
+        def precondition(x):
+            return r * _chol_apply(L, (r * x)[:, None])[:, 0]
+
+        return _pcg(lambda x: h * x + sigma * product(x), precondition, g, tol, REUSE_ITERS,
+                    self)
 
     def _woodbury(self, g, h, sigma, J):
         # H^{-1} = Dh^{-1} - Dh^{-1} G (I / sigma + G^T Dh^{-1} G)^{-1} G^T Dh^{-1},
@@ -490,33 +526,14 @@ class _Newton:
         return -(r - Gh @ _spd_solve(K, (G.T @ r)[:, None])[:, 0])
 
     def _cg(self, g, h, sigma, J, tol):
-        sub = self.op.restrict(J.idx)
-        Xa, Dj = self.op.Xa, sub.D
+        Xa, Dj = self.op.Xa, self.op.D[:, J.idx]
         # the Jacobi preconditioner: diag(H)_k = h_k + sigma sum_i D_ki x_k^T J_i x_k
         xn = (Xa * Xa).sum(1)
         proj = Xa @ J.vh.T  # x_k^T vh_i
         diag = h + sigma * (Dj @ J.alpha * xn + (Dj * proj * proj) @ J.gamma)
-
-        def H(x):
-            return h * x + sigma * sub.forward(J.apply(sub.adjoint(x)))
-
-        x = torch.zeros_like(g)
-        r = -g
-        z = r / diag
-        p = z.clone()
-        rz = float(r @ z)
-        goal = tol * float(g.norm())
-        for _ in range(self.cg_iters):
-            self.cg_total += 1
-            Hp = H(p)
-            a = rz / float(p @ Hp)
-            x += a * p
-            r -= a * Hp
-            if float(r.norm()) <= goal:
-                break
-            z = r / diag
-            rz, rz_old = float(r @ z), rz
-            p = z + (rz / rz_old) * p
+        product = J.product(self.op)
+        x = _pcg(lambda x: h * x + sigma * product(x), lambda r: r / diag, g, tol,
+                 self.cg_iters, self, last=True)
         return x
 
 
@@ -538,16 +555,53 @@ def _cone_fallback(n: int, m: int) -> str:
     return system
 
 
-def _spd_solve(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``H^{-1} b`` for a symmetric positive definite ``H`` (Cholesky; a tiny ridge is added
-    when rounding has made ``H`` numerically indefinite)."""
+def _pcg(H: Callable, precondition: Callable, g: torch.Tensor, tol: float, iters: int,
+         newton: _Newton, last: bool = False) -> torch.Tensor | None:
+    """Preconditioned conjugate gradients on ``H x = -g`` from zero, to a residual of
+    ``tol ||g||`` within ``iters`` iterations (counted in ``newton.cg_total``): the solution,
+    or None when they run out (``last``: the last iterate then)."""
+    x = torch.zeros_like(g)
+    r = -g
+    z = precondition(r)
+    p = z.clone()
+    rz = float(r @ z)
+    goal = tol * float(g.norm())
+    for _ in range(iters):
+        newton.cg_total += 1
+        Hp = H(p)
+        a = rz / float(p @ Hp)
+        x += a * p
+        r -= a * Hp
+        if float(r.norm()) <= goal:
+            return x
+        z = precondition(r)
+        rz, rz_old = float(r @ z), rz
+        p = z + (rz / rz_old) * p
+    return x if last else None
+
+
+def _cholesky(H: torch.Tensor) -> torch.Tensor:
+    """The Cholesky factor of a symmetric positive definite ``H`` (a tiny ridge is added
+    when rounding has made it numerically indefinite)."""
     L, info = torch.linalg.cholesky_ex(H)
     if int(info) != 0:
         ridge = 1e-12 * float(H.diagonal().abs().max())
         H = H.clone()
         H.diagonal().add_(ridge)
         L = torch.linalg.cholesky(H)
-    return torch.cholesky_solve(b, L)
+    return L
+
+
+def _chol_apply(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(L L^T)^{-1} b`` by two triangular solves (faster than ``cholesky_solve`` on one
+    column here: 1.0 against 5.1 ms at n = 2,000)."""
+    return torch.linalg.solve_triangular(
+        L.mT, torch.linalg.solve_triangular(L, b, upper=False), upper=True)
+
+
+def _spd_solve(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``H^{-1} b`` for a symmetric positive definite ``H``."""
+    return _chol_apply(_cholesky(H), b)
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ def test_ssnal_certifies_a_nearly_interpolating_program(interpolating):
         assert _by_hand(lifted, sol) <= 1e-6
         assert abs(sol.value - ref.value) <= 2e-6 * ref.value
         assert sol.info["systems"].get(system, 0) > 0
+    # after the first step at each sigma, the n x n factor serves as a preconditioner
+    assert sols["ssnal-gram"].info["systems"].get("gram (factor reused)", 0) > 0
     # the regime: FISTA's certified gap stalls far above the tolerance here
     fista = sols["fista"]
     assert fista.status == "max_iters" and fista.rel_gap > 1e-3 and fista.info["stalled"]
@@ -214,3 +216,31 @@ def test_registry_and_options():
     assert "ssnal" not in hinge.solvers()
     with pytest.raises(ValueError, match="ssnal"):
         hinge.solve(solver="ssnal")
+
+
+def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma():
+    """A second Newton system at the same ``sigma`` (the Jacobian and curvatures moved a
+    little) is solved by CG preconditioned with the first one's factor, to the tolerance
+    asked for; at another ``sigma`` the matrix is factored anew."""
+    rng = np.random.default_rng(4)
+    n, d, P = 80, 4, 15
+    X = rng.standard_normal((n, d))
+    D = rng.random((n, P)) < 0.5
+    op = PatternOperator(X, D, device="cpu")
+    v = torch.as_tensor(rng.standard_normal((P, d)))
+    norms = torch.linalg.vector_norm(v, dim=1)
+    h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
+    g = torch.as_tensor(rng.standard_normal(n))
+    newton = ssnal._Newton(op, "gram", cg_iters=10)
+    newton.solve(g, h, 2.0, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)
+    assert newton.used == {"gram": 1}
+    v2 = v + 0.01 * torch.as_tensor(rng.standard_normal((P, d)))
+    J2 = ssnal._Jacobian.at(v2, torch.linalg.vector_norm(v2, dim=1), 0.5)
+    h2 = h * (1 + 0.01 * torch.as_tensor(rng.standard_normal(n)))
+    got = newton.solve(g, h2, 2.0, J2, tol=1e-10)
+    assert newton.used == {"gram": 1, "gram (factor reused)": 1} and newton.cg_total > 0
+    want = ssnal._Newton(op, "gram", cg_iters=10).solve(g, h2, 2.0, J2, tol=1e-10)
+    assert torch.linalg.vector_norm(got - want) <= 1e-8 * torch.linalg.vector_norm(want)
+    newton.solve(g, h2, 20.0, J2, tol=1e-10)
+    assert newton.used["gram"] == 2
+

@@ -112,9 +112,15 @@ INNER = 0.2
 STALL_OUTER = 4
 
 
-#: Newton steps ``ssnal`` typically takes to a certified 1e-6 (22-35 on the grid rows
+#: Newton steps ``ssnal`` typically takes to a certified 1e-6 (22-40 on the grid rows
 #: measured, squared and logistic, dense and sparse optima), for :func:`predicted_seconds`
 TYPICAL_STEPS = 30
+#: of which factor their ``n x n`` matrix, with the squared loss (3-8 measured: the first at
+#: each ``sigma`` and the few where the kept factor no longer preconditions well; the others
+#: take about TYPICAL_CG conjugate-gradient iterations, 7.6-10.6 measured). With the
+#: logistic loss nearly every step factors: its curvatures move too much between steps
+TYPICAL_FACTORS = 8
+TYPICAL_CG = 10
 #: measured multiply-adds per second of a large matrix product, per (device, dtype, threads)
 _RATES: dict[tuple, float] = {}
 
@@ -145,7 +151,9 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
     hand-over from the gated first-order solvers weighs), as a function
     of the number of nonzero groups (a first-order solver's current support):
     :data:`TYPICAL_STEPS` Newton steps, each forming and factoring the cheapest direct system
-    on that many groups (:func:`_pick_system`'s costs), at 1.5 times the time of a large
+    on that many groups (:func:`_pick_system`'s costs; with the squared loss and the ``n x n``
+    system, :data:`TYPICAL_FACTORS` of them, the others :data:`TYPICAL_CG` preconditioned
+    conjugate-gradient iterations), at 1.5 times the time of a large
     matrix product at the rate measured now (the Hadamard products, the factorization and
     the line search run below that rate; 0.16 s a step measured against 0.14 s predicted at
     n = 2,000, P = 500, d = 50). Infinite where the systems would not be direct (conjugate
@@ -157,12 +165,18 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
     rate = gemm_rate(device, dtype)
     once = _covariance_work(n, lifted.P * d, prob.loss.name == "squared")
 
+    squared = prob.loss.name == "squared"
+
     def seconds(groups: int) -> float:
         costs = _system_costs(n, groups * d, groups, once)
         if not costs:
             return math.inf
         best = min(costs, key=costs.get)
         work = TYPICAL_STEPS * costs[best] + (once if best == "covariance" else 0.0)
+        if best == "gram" and squared:  # factors kept (see REUSE_ITERS)
+            cg = 4.0 * n * groups * d + 2.0 * n * n  # a product with H, two triangular solves
+            work = (TYPICAL_FACTORS * costs[best]
+                    + (TYPICAL_STEPS - TYPICAL_FACTORS) * TYPICAL_CG * cg)
         return 1.5 * work / rate
 
     return seconds

@@ -158,3 +158,24 @@ def test_cone_options_and_limits():
         patterns=20, program="cone", seed=0)
     assert "ssnal" not in hinge.solvers()
     assert math.isinf(ssnal.predicted_seconds(hinge, torch.device("cpu"), torch.float64))
+
+
+def test_very_small_beta_stalls_honestly_and_auto_moves_on(monkeypatch):
+    """Not solved: on the cone program at very small ``beta`` the Newton steps shrink to a
+    few percent (the projections' active rows change within a tiny fraction of a step) and
+    the certified gap creeps. ssnal says so after ``2 STALL_STEPS`` Newton steps (status
+    ``max_iters``, flagged stalled), and ``auto``, which tries it first, hands the program to
+    Clarabel, which certifies it."""
+    X, y = _teacher(200, 6, seed=0)
+    lifted = TwoLayerReLU(X, y, beta=0.01, bias=False).lift(patterns=80, program="cone",
+                                                             seed=0)
+    with pytest.warns(Warning):
+        sol = lifted.solve(solver="ssnal")
+    assert sol.status == "max_iters" and sol.info["stalled"] and sol.rel_gap > 1e-2
+    assert sol.info["newton_steps"] == 2 * ssnal.STALL_STEPS and "stalled" in sol.message
+    monkeypatch.setattr(type(lifted), "CONE_THRESHOLD", 10)
+    assert solver_order(lifted)[:2] == ["ssnal", "clarabel"]
+    auto = lifted.solve(solver="auto")
+    assert auto.solver == "clarabel" and auto.status == "optimal", auto.message
+    assert "ssnal stopped at a certified relative gap" in auto.message
+    assert "(stalled)" in auto.message and auto.value <= sol.value

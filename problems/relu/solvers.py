@@ -110,9 +110,14 @@ MIXED_WINDOW = 240
 #: the words of a stall that hands over to ``ssnal`` (:class:`_Stall`)
 HANDING_OVER = "handing over to ssnal"
 #: float64 FISTA weighs a hand-over every HANDOVER_EVERY iterations, from its rate over
-#: HANDOVER_SPAN iterations (the float32 iterations: at each certificate, over MIXED_WINDOW)
+#: HANDOVER_SPAN iterations ...
 HANDOVER_EVERY = 10
 HANDOVER_SPAN = 100
+#: the float32 iterations weigh a hand-over at each certificate from the rate over this many
+#: iterations (two certificates): over MIXED_WINDOW (240), auto spent 1.2-2x ssnal's time
+#: on the dense rows before handing over; over 60, 0.4-1.3x, with no hand-over on the rows
+#: where FISTA is faster (BENCHMARKS.md)
+HANDOVER_SPAN32 = 60
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,7 +398,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     refine = ActiveDualStep(dual_step)
     cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
     halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window,
-                     every=every)
+                     every=every, span=HANDOVER_SPAN32)
 
     def check(k, x, Fx, y, G, step):
         return False if k % every else evaluate(k, x.x.to(op.dtype))

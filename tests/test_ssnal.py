@@ -11,6 +11,7 @@ and its options' errors.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 
@@ -244,3 +245,29 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma():
     newton.solve(g, h2, 20.0, J2, tol=1e-10)
     assert newton.used["gram"] == 2
 
+
+
+def test_auto_maps_back_only_the_answer_it_returns(monkeypatch):
+    """Attempts short of the tolerance are not recovered and certified until one of them is
+    returned; the one returned is, as any answer (network, library certificate, status)."""
+    import lift.solvers as lift_solvers
+
+    lifted = _lifted(0.01)
+    monkeypatch.setattr(lift_solvers, "solver_order", lambda lifted: ["fista", "ssnal"])
+    finished = []
+    finish = type(lifted).finish
+    monkeypatch.setattr(type(lifted), "finish",
+                        lambda self, result, solver, tol: finished.append(solver)
+                        or finish(self, result, solver, tol))
+    for name, cap in (("fista", 30), ("ssnal", 3)):
+        spec = SPECIALISED[name]
+        monkeypatch.setitem(SPECIALISED, name, dataclasses.replace(
+            spec, run=lambda lifted, _run=spec.run, _cap=cap, **kw: _run(
+                lifted, **{**kw, "max_iters": _cap}), auto_options=None))
+    with pytest.warns(Warning):
+        sol = lifted.solve(solver="auto")
+    assert sol.status == "max_iters" and len(finished) == 1
+    assert sol.solver == finished[0] and "auto: fista stopped" in sol.message
+    assert sol.params is not None and sol.size > 0
+    assert sol.value == pytest.approx(lifted.problem.objective(sol.params), rel=1e-12)
+    assert 0 < sol.rel_gap < 1 and sol.lower_bound <= sol.value

@@ -119,11 +119,12 @@ STALL_STEPS = 40
 #: Newton steps ``ssnal`` typically takes to a certified 1e-6 (22-40 on the grid rows
 #: measured, squared and logistic, dense and sparse optima), for :func:`predicted_seconds`
 TYPICAL_STEPS = 30
-#: of which factor their ``n x n`` matrix, with the squared loss (3-8 measured: the first at
-#: each ``sigma`` and the few where the kept factor no longer preconditions well; the others
-#: take about TYPICAL_CG conjugate-gradient iterations, 7.6-10.6 measured). With the
-#: logistic loss nearly every step factors: its curvatures move too much between steps
-TYPICAL_FACTORS = 8
+#: of which factor their ``n x n`` matrix, with the squared loss (3-8 measured, 5 on most
+#: rows: the first at each ``sigma`` and the few where the kept factor no longer
+#: preconditions well; the others take about TYPICAL_CG conjugate-gradient iterations,
+#: 7.6-10.6 measured). With the logistic loss nearly every step factors: its curvatures move
+#: too much between steps
+TYPICAL_FACTORS = 5
 TYPICAL_CG = 10
 #: measured multiply-adds per second of a large matrix product, per (device, dtype, threads)
 _RATES: dict[tuple, float] = {}
@@ -178,7 +179,7 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
         best = min(costs, key=costs.get)
         work = TYPICAL_STEPS * costs[best] + (once if best == "covariance" else 0.0)
         if best == "gram" and squared:  # factors kept (see REUSE_ITERS)
-            cg = 4.0 * n * groups * d + 2.0 * n * n  # a product with H, two triangular solves
+            cg = 2.0 * n * groups * d + 2.0 * n * n  # products with A_J both ways, two solves
             work = (TYPICAL_FACTORS * costs[best]
                     + (TYPICAL_STEPS - TYPICAL_FACTORS) * TYPICAL_CG * cg)
         return 1.5 * work / rate

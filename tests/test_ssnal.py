@@ -128,22 +128,27 @@ def test_predicted_seconds_only_where_newton_systems_are_direct():
     assert ssnal.predicted_seconds(fake(2_000, 11, 500, "hinge"), cpu, f64) == math.inf
 
 
+def _random_system(seed: int, n: int, d: int, P: int):
+    """Random data, patterns, prox inputs ``v`` (with their norms) and curvatures ``h``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    D = rng.random((n, P)) < 0.5
+    op = PatternOperator(X, D, device="cpu")
+    v = torch.as_tensor(rng.standard_normal((P, d)))
+    h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
+    return rng, X, D, op, v, torch.linalg.vector_norm(v, dim=1), h
+
+
 @pytest.mark.parametrize("system", ["gram", "woodbury", "covariance", "cg"])
 def test_newton_systems_solve_the_explicit_newton_matrix(system):
     """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
     each system's solution (``cg`` to its tolerance; ``covariance``, for the squared loss,
     with ``h = 1``)."""
-    rng = np.random.default_rng(3)
-    n, d, P = 60, 4, 12
-    X = rng.standard_normal((n, d))
-    D = rng.random((n, P)) < 0.5
-    op = PatternOperator(X, D, device="cpu")
-    v = torch.as_tensor(rng.standard_normal((P, d)))
-    norms = torch.linalg.vector_norm(v, dim=1)
+    rng, X, D, op, v, norms, h = _random_system(3, 60, 4, 12)
+    n, d = X.shape
     thr = float(norms.median())
     J = ssnal._Jacobian.at(v, norms, thr)
     sigma = 3.0
-    h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
     if system == "covariance":
         h = torch.ones(n, dtype=torch.float64)
     g = torch.as_tensor(rng.standard_normal(n))
@@ -223,14 +228,9 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma():
     """A second Newton system at the same ``sigma`` (the Jacobian and curvatures moved a
     little) is solved by CG preconditioned with the first one's factor, to the tolerance
     asked for; at another ``sigma`` the matrix is factored anew."""
-    rng = np.random.default_rng(4)
-    n, d, P = 80, 4, 15
-    X = rng.standard_normal((n, d))
-    D = rng.random((n, P)) < 0.5
-    op = PatternOperator(X, D, device="cpu")
-    v = torch.as_tensor(rng.standard_normal((P, d)))
-    norms = torch.linalg.vector_norm(v, dim=1)
-    h = torch.as_tensor(rng.uniform(0.5, 2.0, n))
+    rng, X, D, op, v, norms, h = _random_system(4, 80, 4, 15)
+    n, P = D.shape
+    d = X.shape[1]
     g = torch.as_tensor(rng.standard_normal(n))
     newton = ssnal._Newton(op, "gram", cg_iters=10)
     newton.solve(g, h, 2.0, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)

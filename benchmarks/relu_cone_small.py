@@ -1,0 +1,59 @@
+"""Small and ill-conditioned cone programs (issue 11): one method each, a JSON line per row.
+
+Rows: ``2d`` (14 points in 2-D, every pattern, ``beta = 0.01``: ill-conditioned), ``diabetes``
+(the first 354 samples, 10-D, standardized, 200 sampled patterns, ``beta = 1``) and
+``breast_cancer`` (the first 455 samples, 30-D, logistic, 200 sampled patterns, ``beta =
+0.5``). Methods: any ``solver=`` of ``lifted.solve`` (``ssnal``, ``fista``, ``clarabel``,
+``auto``, ...).
+
+Run: ``python benchmarks/relu_cone_small.py ROW METHOD[,METHOD...]``, e.g.
+``python benchmarks/relu_cone_small.py 2d ssnal,clarabel,fista``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def build(row: str):
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
+    from lift.problems import TwoLayerReLU
+
+    if row == "2d":
+        rng = np.random.default_rng(1)
+        X = rng.uniform(-1, 1, (14, 2))
+        y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + 0.05 * rng.standard_normal(14)
+        return TwoLayerReLU(X, y, beta=0.01).lift(program="cone")
+    if row == "diabetes":
+        X, y = load_diabetes(return_X_y=True)
+        X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+        prob = TwoLayerReLU(X[:354], y[:354], beta=1.0)
+    elif row == "breast_cancer":
+        X, y = load_breast_cancer(return_X_y=True)
+        X = (X - X.mean(0)) / X.std(0)
+        prob = TwoLayerReLU(X[:455], 2.0 * y[:455] - 1, beta=0.5, loss="logistic")
+    else:
+        raise SystemExit(f"unknown row {row!r}: 2d, diabetes or breast_cancer")
+    return prob.lift(patterns=200, program="cone", seed=0)
+
+
+def main(argv: list[str]) -> None:
+    row, methods = argv[0], argv[1].split(",")
+    lifted = build(row)
+    warnings.simplefilter("ignore")
+    for method in methods:
+        t0 = time.perf_counter()
+        sol = lifted.solve(solver=method, tol=1e-6)
+        print(json.dumps({"row": row, "method": method, "time": time.perf_counter() - t0,
+                          "status": sol.status, "value": sol.value, "rel_gap": sol.rel_gap,
+                          "solver": sol.solver, "message": sol.message[:200]}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

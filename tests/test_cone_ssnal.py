@@ -117,9 +117,11 @@ def test_sampled_dense_program(loss):
     sol = lifted.solve(solver="ssnal")
     _check(lifted, sol, ref)
     assert sol.size >= 20  # a dense optimum
-    # a warm start from the answer: few Newton steps
+    # a warm start from the answer (not certified on the cone program, but kept as the
+    # first multiplier): a few Newton steps instead of dozens
     again = lifted.solve(solver="ssnal", warm_start=sol)
-    assert again.status == "optimal" and again.info["newton_steps"] <= sol.info["newton_steps"]
+    assert again.status == "optimal" and again.info["newton_steps"] <= 5
+    assert sol.info["newton_steps"] >= 20
 
 
 def test_auto_tries_ssnal_first_on_the_cone_program_then_projected_fista(monkeypatch):

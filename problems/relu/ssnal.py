@@ -817,8 +817,9 @@ def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNA
         best_F = prog.certify_start(U)
         if s.monitor.record(0, best_F):
             return U, 0, 0, ""
-        if s.monitor.rel_gap > WARM_GAP:  # kept as the best point so far, not as the start
-            U = torch.zeros_like(U)
+        if math.isfinite(best_F) and s.monitor.rel_gap > WARM_GAP:
+            U = torch.zeros_like(U)  # kept as the best point so far, not as the start
+            # (the cone program's warm starts are not certified: they are kept)
     xi = conj.interior(s.loss.torch_grad(prog.forward(U), y))
     sigma = opts.sigma
     floor = 1e-13 * max(1.0, float(y.norm()))

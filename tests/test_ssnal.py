@@ -140,10 +140,11 @@ def _random_system(seed: int, n: int, d: int, P: int):
 
 
 @pytest.mark.parametrize("system", ["gram", "woodbury", "covariance", "cg"])
-def test_newton_systems_solve_the_explicit_newton_matrix(system):
+def test_newton_systems_solve_the_explicit_newton_matrix(system, monkeypatch):
     """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
     each system's solution (``cg`` to its tolerance; ``covariance``, for the squared loss,
-    with ``h = 1``)."""
+    with ``h = 1``, its ``A^T A`` formed by block rows of 7 of its 48 columns)."""
+    monkeypatch.setattr(ssnal, "GRAM_BLOCK", 7)
     rng, X, D, op, v, norms, h = _random_system(3, 60, 4, 12)
     n, d = X.shape
     thr = float(norms.median())

@@ -103,6 +103,9 @@ COVARIANCE_WORK = 1e12
 #: gradients preconditioned with the factor of that first step, for at most this many
 #: iterations; then (or at a new ``sigma``) the matrix is formed and factored anew
 REUSE_ITERS = 20
+#: ``A^T A`` (``"covariance"``) is formed by block rows of its upper triangle this wide:
+#: half the multiply-adds of the full product
+GRAM_BLOCK = 512
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
@@ -509,8 +512,13 @@ class _Newton:
         op, d = self.op, self.op.d
         if self.AtA is None:
             every = torch.arange(op.P, device=op.device)
-            self.AtA = sum(B.T @ B for B in (op.blocks(every, sl) for sl in
-                                             row_chunks(op.n, op.P * d)))
+            M = op.P * d
+            upper = torch.zeros(M, M, dtype=op.dtype, device=op.device)
+            for sl in row_chunks(op.n, M):
+                B = op.blocks(every, sl)
+                for i in range(0, M, GRAM_BLOCK):  # the block rows of the upper triangle
+                    upper[i:i + GRAM_BLOCK, i:] += B[:, i:i + GRAM_BLOCK].T @ B[:, i:]
+            self.AtA = torch.triu(upper) + torch.triu(upper, 1).T
         mg = int(J.idx.numel())
         cols = (J.idx[:, None] * d + torch.arange(d, device=op.device)).reshape(-1)
         R = J.root_matrices()

@@ -185,8 +185,9 @@ def _numpy(U: torch.Tensor) -> np.ndarray:
 
 def _result(s: _Setup, name: str, iterations: int, message: str, primal: dict,
             info: dict) -> SolverResult:
-    """The status epilogue with the ReLU warm start ``{V, W[, mu, nu]}``."""
-    info["device"] = str(s.op.device)
+    """The status epilogue with the ReLU warm start ``{V, W[, mu, nu]}``; ``info`` gains the
+    device and whether a first-order phase handed over to ``ssnal``."""
+    info.update(device=str(s.op.device), handed_over=s.handed_over)
     warm = {"V": primal["V"], "W": primal.get("W")}
     if primal.get("multipliers") is not None:
         warm["mu"], warm["nu"] = primal["multipliers"]
@@ -537,8 +538,7 @@ class GatedFISTA(_TorchSolver):
         iters = out.iterations + k32
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
-        info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32,
-                      "handed_over": s.handed_over}
+        info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32}
         return _result(s, "fista", iters, msg, {"V": _numpy(out.point.x), "W": None}, info)
 
 
@@ -913,7 +913,7 @@ class GatedWorkingSet(_TorchSolver):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
                                             self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32
-            info.update(stalled=bool(stalled), handed_over=s.handed_over)
+            info["stalled"] = bool(stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
         msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
@@ -929,15 +929,14 @@ class GatedWorkingSet(_TorchSolver):
         what = (f"{k32} iterations of FISTA in float32 closed the gap ({m} of {s.op.P} "
                 "patterns nonzero, no working set)")
         if handed and not s.monitor.done:
-            info.update(stalled=True, handed_over=s.handed_over)
+            info["stalled"] = True
             what = f"{k32} iterations of FISTA in float32 ({handed}; no working set)"
         elif not s.monitor.done:
             method = self._fista(max(1, self.fista_iters - k32))
             out, stalled, _ = _gated_full(s, U, method, self.newton, self.fista_stall, False,
                                           self.dual_step)
             U, iters = out.point.x, k32 + out.iterations
-            info.update(fista_iterations=out.iterations, stalled=bool(stalled),
-                        handed_over=s.handed_over)
+            info.update(fista_iterations=out.iterations, stalled=bool(stalled))
             what = (f"{k32} iterations of FISTA in float32, then {out.iterations} in float64"
                     + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")

@@ -247,7 +247,7 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
         extra = options
         if not options and candidate in specialised and SPECIALISED[candidate].auto_options:
             extra = SPECIALISED[candidate].auto_options(lifted)
-        if candidate in specialised and not options:
+        if candidate in specialised:
             result, caught = _held(run_solver, lifted, candidate, tol, verbose, warm, **extra)
             if result.status == "optimal" or "rel_gap" not in result.info:
                 sol, more = _held(_finish_with, lifted, candidate, result, tol, verbose, warm,
@@ -256,8 +256,7 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
             else:
                 sol = _Attempt(candidate, result)
         else:
-            sol, caught = _held(_solve_with, lifted, candidate, tol, verbose,
-                                warm if candidate in specialised else None, **extra)
+            sol, caught = _held(_solve_with, lifted, candidate, tol, verbose, None, **extra)
         if best is None or _better(sol, best):
             best, best_caught = sol, caught
         if sol.status == "optimal" or options:

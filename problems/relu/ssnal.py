@@ -333,7 +333,7 @@ class _Jacobian:
         return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
 
 
-class _ConeJacobian(_Jacobian):
+class _ConeJacobian:
     r"""The generalized Jacobian of the cone program's prox (projection on the polyhedral cone
     ``C_g`` of a signed group, then the group shrinkage) on its surviving groups ``idx``
     (``2 P`` signed groups: ``v`` then ``w``).
@@ -345,7 +345,8 @@ class _ConeJacobian(_Jacobian):
     rank of ``Pi_g``, which is small (at a dense optimum most groups have ``d - 1`` rows
     active and ``J_g`` is nearly ``ph ph^T``). Held as factors ``F_g`` (``d x k_g``, ``k_g``
     that rank) with ``J_g = F_g F_g^T``, so that the Newton matrix's blocks ``D_g Xa F_g``
-    have ``sum_g k_g`` columns, not ``d`` per group."""
+    have ``sum_g k_g`` columns, not ``d`` per group. It offers what the ``"gram"`` and
+    ``"woodbury"`` systems use (the cone program has no other)."""
 
     def __init__(self, idx: torch.Tensor, P: int, factors: torch.Tensor,
                  keep: torch.Tensor) -> None:
@@ -479,7 +480,7 @@ class _Newton:
         #: of ``I + sigma r M r`` and ``r = h^{-1/2}``
         self.kept: tuple | None = None
 
-    def solve(self, g: torch.Tensor, h: torch.Tensor, sigma: float, J: _Jacobian,
+    def solve(self, g: torch.Tensor, h: torch.Tensor, sigma: float, J: _Jacobian | _ConeJacobian,
               tol: float) -> torch.Tensor:
         op = self.op
         m = int(J.idx.numel())

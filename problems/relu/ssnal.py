@@ -828,6 +828,12 @@ class SSNAL(_TorchSolver):
         return _result(s, "ssnal", steps, msg, prog.primal(U), info)
 
 
+def _creeping(gaps: list[float], span: int) -> bool:
+    """The certified gap (one entry per step or per outer iteration) has not halved over the
+    last ``span`` entries, judged once there are twice as many."""
+    return len(gaps) >= 2 * span and not gaps[-1] <= 0.5 * gaps[-1 - span]
+
+
 def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNAL
            ) -> tuple[torch.Tensor, int, int, str]:
     """The outer (multiplier) and inner (Newton) loops from the primal ``U``. Returns ``(the
@@ -904,8 +910,7 @@ def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNA
             xi = xi_new
             psi, u, v, at_max = trial
             step_gaps.append(s.monitor.rel_gap)
-            if (steps >= 2 * STALL_STEPS
-                    and not step_gaps[-1] <= 0.5 * step_gaps[-1 - STALL_STEPS]):
+            if _creeping(step_gaps, STALL_STEPS):
                 return (best_U, steps, outer,
                         f"stalled: the certified gap went from "
                         f"{step_gaps[-1 - STALL_STEPS]:.1e} to {step_gaps[-1]:.1e} in the last "
@@ -915,8 +920,7 @@ def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNA
                     f"stalled: no Newton step decreased the subproblem at the largest sigma "
                     f"{sigma:.0e}")
         gaps.append(s.monitor.rel_gap)
-        if (len(gaps) >= 2 * STALL_OUTER
-                and not gaps[-1] <= 0.5 * gaps[-1 - STALL_OUTER]):
+        if _creeping(gaps, STALL_OUTER):
             return (best_U, steps, outer,
                     f"stalled: the certified gap went from {gaps[-1 - STALL_OUTER]:.1e} to "
                     f"{gaps[-1]:.1e} in the last {STALL_OUTER} outer iterations")

@@ -154,7 +154,9 @@ class ReLULift(Lifted):
                 # 1-D inputs it certifies diabetes-BMI (291 patterns) in 0.3 s against 21 s
                 # for Clarabel (BENCHMARKS.md), and auto falls back when it stops short
                 out["active_set"] = self.CONE_THRESHOLD
-            if self.problem.loss.name in ("squared", "logistic"):
+            from lift.problems.relu.ssnal import LOSSES
+
+            if self.problem.loss.name in LOSSES:
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
                 out["ssnal"] = self.CONE_THRESHOLD

@@ -181,9 +181,9 @@ def _better(a, b) -> bool:
 @dataclasses.dataclass
 class _Attempt:
     """A specialised solver's answer short of the tolerance, which ``solver="auto"`` goes on
-    from: mapped back to a :class:`~lift.base.Solution` (network recovery, certificate) only
-    if it is the answer returned in the end (on a large program the recovery's
-    Caratheodory reduction alone took 2.4 s, more than the attempt). Ranked by the solver's
+    from: mapped back to a :class:`~lift.base.Solution` (``lifted.finish``: recovery of the
+    parameters, certificate) only if it is the answer returned in the end (on a large
+    program the recovery alone took 2.4 s, more than the attempt). Ranked by the solver's
     own certified gap."""
 
     name: str

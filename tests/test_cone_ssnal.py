@@ -7,7 +7,8 @@ finite differences of the prox and the Newton systems against the Newton matrix 
 the explicit blocks; the optimum against Clarabel on an ill-conditioned exact 2-D program
 (where projected FISTA stalls), a sampled dense one and a logistic one; the certificate
 recomputed by the library and by hand from the returned multipliers; the cone constraints
-of the returned point; ``auto``'s order (ssnal, then projected FISTA); options.
+of the returned point; ``auto``'s order (ssnal, then the barrier method, then projected
+FISTA); options.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import torch
 from test_cone_fista import _cone_violation, _rel, _small_program, _teacher
 
+import lift.problems.relu.barrier as barrier
 import lift.problems.relu.ssnal as ssnal
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import dual_bound
@@ -124,18 +126,26 @@ def test_sampled_dense_program(loss):
     assert sol.info["newton_steps"] >= 20
 
 
-def test_auto_tries_ssnal_first_on_the_cone_program_then_projected_fista(monkeypatch):
+def test_auto_tries_ssnal_first_on_the_cone_program_then_the_barrier_and_fista(monkeypatch):
     X, y = _teacher(400, 5, seed=4)
     lifted = TwoLayerReLU(X, y, beta=0.5).lift(patterns=130, program="cone", seed=0)
-    assert solver_order(lifted)[:2] == ["ssnal", "fista"]
+    assert solver_order(lifted)[:3] == ["ssnal", "barrier", "fista"]
     sol = lifted.solve(solver="auto")
     assert sol.solver == "ssnal" and sol.status == "optimal" and sol.gap <= 1e-6 * sol.value
-    # ssnal given two Newton steps only: projected FISTA goes on from its point
+    # ssnal given two Newton steps only: the barrier method goes on, and where its Newton
+    # steps are beyond BARRIER_WORK, projected FISTA from ssnal's point
     run = SPECIALISED["ssnal"]
     monkeypatch.setitem(SPECIALISED, "ssnal", dataclasses.replace(
         run, run=lambda lifted, **kw: run.run(lifted, max_iters=2, **kw)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced attempt's warnings are not passed on
+        after = lifted.solve(solver="auto")
+    assert after.solver == "barrier" and after.status == "optimal", after.message
+    assert _rel(after.program_value, sol.program_value) <= 2e-6
+    monkeypatch.setattr(barrier, "BARRIER_WORK", 1.0)
+    assert solver_order(lifted)[:2] == ["ssnal", "fista"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         after = lifted.solve(solver="auto")
     assert after.solver == "fista" and after.status == "optimal", after.message
     assert "ssnal stopped at a certified relative gap" in after.message
@@ -166,12 +176,12 @@ def test_cone_options_and_limits():
     assert math.isinf(ssnal.predicted_seconds(hinge, torch.device("cpu"), torch.float64))
 
 
-def test_very_small_beta_stalls_honestly_and_auto_moves_on(monkeypatch):
-    """Not solved: on the cone program at very small ``beta`` the Newton steps shrink to a
-    few percent (the projections' active rows change within a tiny fraction of a step) and
-    the certified gap creeps. ssnal says so after ``2 STALL_STEPS`` Newton steps (status
-    ``max_iters``, flagged stalled), and ``auto``, which tries it first, hands the program to
-    Clarabel, which certifies it."""
+def test_very_small_beta_stalls_honestly():
+    """Not solved by ssnal: on the cone program at very small ``beta`` the Newton steps
+    shrink to a few percent (the projections' active rows change within a tiny fraction of a
+    step) and the certified gap creeps. ssnal says so after ``2 STALL_STEPS`` Newton steps
+    (status ``max_iters``, flagged stalled); ``auto`` then moves on to the barrier method
+    (``tests/test_cone_barrier.py``)."""
     X, y = _teacher(200, 6, seed=0)
     lifted = TwoLayerReLU(X, y, beta=0.01, bias=False).lift(patterns=80, program="cone",
                                                              seed=0)
@@ -179,9 +189,3 @@ def test_very_small_beta_stalls_honestly_and_auto_moves_on(monkeypatch):
         sol = lifted.solve(solver="ssnal")
     assert sol.status == "max_iters" and sol.info["stalled"] and sol.rel_gap > 1e-2
     assert sol.info["newton_steps"] == 2 * ssnal.STALL_STEPS and "stalled" in sol.message
-    monkeypatch.setattr(type(lifted), "CONE_THRESHOLD", 10)
-    assert solver_order(lifted)[:2] == ["ssnal", "clarabel"]
-    auto = lifted.solve(solver="auto")
-    assert auto.solver == "clarabel" and auto.status == "optimal", auto.message
-    assert "ssnal stopped at a certified relative gap" in auto.message
-    assert "(stalled)" in auto.message and auto.value <= sol.value

@@ -1,6 +1,6 @@
 r"""The specialised solvers of the ReLU lifts, built from the generic toolbox of
 :mod:`lift.solvers`, and their registration (``"fista"``, ``"al"``, ``"active_set"``,
-``"ssnal"``).
+``"ssnal"``, ``"barrier"``).
 
 ``"fista"`` — :class:`GatedFISTA`, the gated program (group lasso over the patterns)
 
@@ -48,6 +48,11 @@ nearly interpolating optima; ``solver="auto"`` tries it first on the cone progra
 ``fista`` and ``active_set`` stop, stalled, once their certified gap's recent rate predicts
 more seconds than ``ssnal`` is predicted to need
 (:func:`~lift.problems.relu.ssnal.predicted_seconds`), and ``auto`` moves on to it.
+
+``"barrier"`` — :class:`~lift.problems.relu.barrier.ConeBarrier`, a primal-dual interior-point
+method for the cone program (squared or logistic loss): Newton steps of ``n^2 P d``
+multiply-adds whatever ``beta``, for the very small ``beta`` where ``ssnal`` and projected
+FISTA stall; ``solver="auto"`` tries it after ``ssnal`` where a step is cheap enough.
 
 All stop on a **certified relative duality gap** (:class:`~lift.solvers.monitor.GapMonitor`):
 the primal value is the objective of the ReLU (or gated) network recovered from the current
@@ -1271,3 +1276,22 @@ register_solver("al", _accepts_cone, run_cone)
 register_solver("active_set", _accepts_active_set, run_active_set,
                 auto_options=_auto_handover)
 register_solver("ssnal", _accepts_ssnal, run_ssnal, second_order=True)
+
+
+def run_barrier(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+                ) -> SolverResult:
+    """Registry entry ``"barrier"``: :class:`~lift.problems.relu.barrier.ConeBarrier` on a
+    cone ReLU lift (squared or logistic loss)."""
+    from lift.problems.relu.barrier import ConeBarrier
+
+    solver, warm = parse_options(ConeBarrier, options)
+    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+
+
+def _accepts_barrier(lifted) -> bool:
+    from lift.problems.relu.barrier import LOSSES
+
+    return _accepts_cone(lifted) and lifted.problem.loss.name in LOSSES
+
+
+register_solver("barrier", _accepts_barrier, run_barrier, second_order=True)

@@ -1,0 +1,423 @@
+r"""``"barrier"``: a primal-dual interior-point method for the cone-constrained ReLU program.
+
+The cone program (``U = [V; W]``, ``2 P`` signed groups ``u_g``, each in its polyhedral cone
+``C_g = {u : K_g u >= 0}``, ``K_g = (2 D_g - I) Xa``) is solved through the barrier problems
+
+.. math::
+
+    \min_{U} \; \phi_t = t \Big(L(A U) + \beta \sum_g \|u_g\|\Big)
+    - \sum_{g, j} \log s_{gj}, \qquad s_g = K_g u_g > 0,
+
+from a strictly feasible start (each pattern's gate, which lies inside its cone), ``t``
+growing tenfold after each centering. Inside the cones every ``u_g`` is nonzero, so the group
+norms are smooth there and need no epigraph variable (a second-order cone barrier
+``-log(tau_g^2 - ||u_g||^2)`` was tried first: its iterates stalled on the boundary of the
+norm cones). The steps are primal-dual: the cone multipliers are iterates of their own
+(``m = t mu``, ``m s = 1`` on the central path), the Newton matrix weighs the cone rows by
+``m / s`` instead of the barrier's ``1 / s^2``, and its right-hand side is the gradient of
+``phi_t``, which the primal step decreases (Armijo) while the multipliers take their own step.
+Both take half the steps of the pure barrier method on the programs measured. The matrix is
+
+.. math::
+
+    t A^T \nabla^2 L A + \operatorname{blockdiag}_g(B_g), \qquad
+    B_g = K_g^T \operatorname{diag}(m_g / s_g) K_g
+    + \frac{t \beta}{\|u_g\|}\Big(I - \frac{u_g u_g^T}{\|u_g\|^2}\Big),
+
+which the Woodbury identity turns into one ``n x n`` system: with ``E_i = B_{v_i}^{-1} +
+B_{w_i}^{-1} = M_i M_i^T`` (the two signs of a pattern share ``D_i Xa``) and ``C = [D_i Xa
+M_i]_i``, the system is ``I + W^{1/2} C C^T W^{1/2}`` with ``W = t \nabla^2 L``, then three
+rounds of iterative refinement with products by the matrix itself (at large ``t`` it is badly
+conditioned). Directions of ``E_i`` whose term in that system is negligible are left out. A
+step costs at most about ``n^2 P d`` multiply-adds, and ``beta`` does not enter the cost:
+this is the solver for what the first-order and semismooth Newton methods cannot do, the cone
+program at very small ``beta``, where the projections on the ``C_g`` change faces at every
+step (``ssnal`` and projected FISTA stall there; Clarabel takes a minute at ``n = 500``).
+
+The certificate is explicit, as for every solver of the library. Dual candidates: the loss
+gradient ``lambda = grad L(A U)`` with the multipliers ``mu = m / t`` (on the central path
+``A_g^T lambda - K_g^T mu_g = -beta u_g / ||u_g||``: exactly feasible), and the dual point of
+each Newton step (the gradient at the linearized predictions, the multipliers' full step),
+whose rows are feasible to first order whatever the centering. Group by group, where it gives
+a smaller norm, multipliers fitted by least squares on the ``d`` rows of smallest slack
+replace them. The monitor scales ``lambda`` into the dual constraints; the solver stops on
+the certified relative gap.
+
+References
+----------
+S. Boyd and L. Vandenberghe. Convex Optimization, chapter 11 (barrier and primal-dual
+interior-point methods). Cambridge University Press, 2004.
+M. Pilanci and T. Ergen. Neural networks are convex regularizers: exact polynomial-time
+convex optimization formulations for two-layer networks. ICML 2020.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from lift.base import SolverResult
+from lift.errors import check_int, check_positive
+from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
+from lift.solvers.monitor import gap_message
+
+__all__ = ["BARRIER_WORK", "ConeBarrier", "LOSSES", "step_work"]
+
+#: the losses with the second derivatives the Newton steps need
+LOSSES = ("squared", "logistic")
+#: ``solver="auto"`` offers the barrier method where a Newton step costs at most this many
+#: multiply-adds (:func:`step_work`): 100-300 steps certify, about a minute here at the limit
+BARRIER_WORK = 5e10
+#: the largest ``n x n`` system (memory: ``8 n^2`` bytes, plus the ``n x P d`` blocks)
+MAX_SAMPLES = 12_000
+#: a centering ends when half the squared Newton decrement is at most this
+CENTERED = 1.0
+#: the barrier parameter stops growing this far beyond where the central path's gap ``nu /
+#: t`` is the tolerance (a certificate not reached by then is limited by rounding)
+T_BEYOND = 1e4
+#: directions of ``E_i`` whose term in the ``n x n`` system has norm below this are left out
+NEGLIGIBLE = 1e-13
+#: rounds of iterative refinement of a Newton step at most
+REFINE = 3
+#: fraction of the step to the boundary of the feasible set taken at most
+TO_BOUNDARY = 0.99
+
+
+def step_work(n: int, P: int, d: int) -> float:
+    """Multiply-adds of one Newton step: forming ``C C^T`` (``n x P d`` blocks)."""
+    return float(n) * n * P * d
+
+
+def _interior_directions(lifted, X: torch.Tensor, S: torch.Tensor) -> torch.Tensor | str:
+    """A unit vector strictly inside each pattern's cone (``P x d``): the lift's gates, or the
+    largest-margin gate of a linear program where a gate lies on a sample's hyperplane. A
+    message instead where a pattern's cone has no interior."""
+    from lift.problems.relu.arrangements import interior_gates
+
+    live = np.linalg.norm(lifted.problem.Xa, axis=1) > 0
+    Xa, D = lifted.problem.Xa[live], lifted.D[live]
+    G = lifted.gates if lifted.gates is not None else interior_gates(Xa, D)
+    H = torch.as_tensor(np.asarray(G, dtype=np.float64), dtype=X.dtype, device=X.device)
+    H = H / H.norm(dim=1, keepdim=True).clamp_min(torch.finfo(X.dtype).tiny)
+    rownorm = X.norm(dim=1, keepdim=True)
+    margin = (S * (X @ H.T) / rownorm).amin(0) if X.shape[0] else torch.ones(H.shape[0])
+    bad = torch.nonzero(margin <= 1e-9).flatten().cpu().numpy()
+    if bad.size:
+        try:
+            fixed = interior_gates(Xa, D[:, bad])
+        except ValueError as err:
+            return f"a pattern's cone has no interior ({err}); use solver='clarabel'"
+        Hb = torch.as_tensor(fixed, dtype=X.dtype, device=X.device)
+        H[torch.as_tensor(bad, device=X.device)] = Hb / Hb.norm(dim=1, keepdim=True)
+    return H
+
+
+class _Multipliers:
+    """Keeps the cone multipliers (dense, ``n x 2 P``) of the monitor's best dual point."""
+
+    def __init__(self, mon, live: torch.Tensor, n: int) -> None:
+        self.mon, self.live, self.n = mon, live, n
+        self.best: np.ndarray | None = None
+
+    def offer(self, lam: torch.Tensor, norm_max: float, mu: torch.Tensor) -> None:
+        before = self.mon.best_lam
+        self.mon.dual(lam, norm_max)
+        if self.mon.best_lam is not before:
+            lam_np = _numpy(lam)
+            scale = float(self.mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+            full = np.zeros((self.n, mu.shape[1]))
+            full[_numpy(self.live).astype(bool)] = scale * _numpy(mu)
+            self.best = full
+
+    def dense(self, P: int) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.best is None else (self.best[:, :P], self.best[:, P:])
+
+
+@dataclasses.dataclass
+class ConeBarrier(_TorchSolver):
+    r"""Primal-dual interior-point method for the cone-constrained ReLU program (squared or
+    logistic loss); see :mod:`lift.problems.relu.barrier`.
+
+    Robust where the other cone solvers stall (very small ``beta``, dense optima on the
+    edges of the cones); each Newton step costs an ``n x n`` factorization and ``n^2 P d``
+    multiply-adds, so on large ``n`` with moderate ``beta`` ``ssnal`` is cheaper.
+
+    Attributes
+    ----------
+    max_iters : int
+        Budget of Newton steps (over all barrier parameters).
+    t_growth : float
+        Factor on the barrier parameter ``t`` after each centering (> 1).
+    inner_iters : int
+        Newton steps per centering at most.
+    device, dtype, threads
+        As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64: the barrier's
+        Hessians span many orders of magnitude).
+    """
+
+    max_iters: int = 600
+    t_growth: float = 10.0
+    inner_iters: int = 60
+
+    def __post_init__(self) -> None:
+        if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
+            raise TypeError("`growth` and `shrink` are step settings of the first-order "
+                            "solvers; the barrier method has none (its parameter grows by "
+                            "`t_growth`).")
+        self.t_growth = check_positive(self.t_growth, "t_growth")
+        if self.t_growth <= 1.0:
+            raise ValueError(f"`t_growth` must be > 1 (the barrier parameter must grow), got "
+                             f"{self.t_growth!r}; the default is 10.")
+        self.inner_iters = check_int(self.inner_iters, "inner_iters", minimum=1)
+
+    def _threads_work(self, lifted) -> float:
+        n, d = lifted.problem.Xa.shape
+        return step_work(n, lifted.P, d)
+
+    def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        if lifted.program != "cone":
+            raise ValueError("solver='barrier' solves the cone program (program='cone'); "
+                             "for the gated program use 'ssnal' or 'fista'.")
+        op = s.op
+        if op.n > MAX_SAMPLES:
+            raise ValueError(f"solver='barrier' forms an n x n system; n = {op.n} is above "
+                             f"its limit {MAX_SAMPLES}. Use solver='ssnal' or 'fista'.")
+        state = _Barrier(s, lifted)
+        U, steps, outer, stopped = state.solve(self)
+        msg = gap_message(s.monitor, f"{steps} Newton steps at {outer} barrier parameters"
+                          + (f" ({stopped})" if stopped else ""))
+        Uh = _numpy(U)
+        P = op.P
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": state.kept.dense(P)}
+        info = {"newton_steps": steps, "barrier_parameters": outer,
+                "stalled": stopped.startswith("stalled"), "t": state.t}
+        return _result(s, "barrier", steps, msg, primal, info)
+
+
+class _Barrier:
+    """The barrier problem's data, its Newton steps and the certificate of each iterate."""
+
+    def __init__(self, s: _Setup, lifted) -> None:
+        op = s.op
+        self.s, self.lifted = s, lifted
+        X, D = op.Xa, op.D
+        live = X.norm(dim=1) > 0  # a zero sample gives the row 0 >= 0: no constraint
+        self.live = live
+        self.Xc = X[live]
+        S = (2.0 * D - 1.0)[live]
+        self.S2 = torch.cat([S, S], 1)  # n_live x 2P: the signs of the cone rows
+        self.D2 = torch.cat([D, -D], 1)  # n x 2P: the signed groups' columns of A
+        self.XX = (self.Xc[:, :, None] * self.Xc[:, None, :]).reshape(self.Xc.shape[0], -1)
+        self.kept = _Multipliers(s.monitor, live, op.n)
+        self.t = 0.0
+        self.eye = torch.eye(op.d, dtype=op.dtype, device=op.device)
+
+    # ---------------------------------------------------------------- products and values
+    def forward(self, U: torch.Tensor) -> torch.Tensor:
+        P = self.s.op.P
+        return self.s.op.forward(U[:P] - U[P:])
+
+    def adjoint(self, r: torch.Tensor) -> torch.Tensor:
+        G = self.s.op.adjoint(r)
+        return torch.cat([G, -G])
+
+    def slacks(self, U: torch.Tensor) -> torch.Tensor:
+        return self.S2 * (self.Xc @ U.T)
+
+    def phi(self, U: torch.Tensor, t: float) -> float:
+        """``phi_t`` (``inf`` outside the cones' interiors)."""
+        sl = self.slacks(U)
+        if not bool((sl > 0).all()):
+            return math.inf
+        s = self.s
+        F = float(s.loss.torch(self.forward(U), s.y)) + s.beta * float(U.norm(dim=1).sum())
+        return t * F - float(torch.log(sl).sum())
+
+    # ---------------------------------------------------------------- the certificate
+    def certify(self, U: torch.Tensor, z: torch.Tensor, sl: torch.Tensor, t: float) -> bool:
+        """Offer ``U`` and the dual point ``(grad L(z), 1 / (t s))`` to the monitor."""
+        s = self.s
+        self.offer(s.loss.torch_grad(z, s.y), 1.0 / (t * sl), sl)
+        F = float(s.loss.torch(z, s.y)) + s.beta * float(U.norm(dim=1).sum())
+        if F < self.best_F:
+            self.best_F, self.best_U = F, U
+        return s.monitor.record(self.steps, F)
+
+    def offer_step(self, z, sl, du, t, mt) -> None:
+        """The dual point of the Newton step ``du``: the loss gradient at the linearized
+        predictions ``z + A du`` and the multipliers' full step ``(1 - mt K du) / (t s)``
+        (clipped at zero; ``mt`` is ``t`` times the multipliers). With them the dual rows are
+        ``-beta`` times the linearized unit vectors of the groups whatever the centering: a
+        gap near ``nu / t`` before the centering ends, where the plain multipliers' rows are
+        off by the gradient ``g / t``."""
+        s = self.s
+        lam = s.loss.torch_grad(z, s.y) + s.loss.torch_hess(z, s.y) * self.forward(du)
+        mu = ((1.0 - mt * self.slacks(du)) / (t * sl)).clamp_min(0.0)
+        self.offer(lam, mu, sl)
+
+    def offer(self, lam: torch.Tensor, mu: torch.Tensor, sl: torch.Tensor) -> None:
+        """``lam`` with the cone multipliers ``mu`` (``n_live x 2 P``), or, group by group
+        where it gives a smaller norm of the dual row, multipliers fitted by least squares on
+        the ``d`` rows of smallest slack ``sl``."""
+        X = self.s.op.Xa
+        base = (self.D2 * lam[:, None]).T @ X  # rows A_g^T lam, 2P x d
+        norms = (base - (self.S2 * mu).T @ self.Xc).norm(dim=1)
+        k = min(self.s.op.d, sl.shape[0])
+        if k:
+            J = torch.topk(sl, k, dim=0, largest=False).indices  # k x 2P
+            B = self.Xc[J] * torch.gather(self.S2, 0, J)[:, :, None]  # k x 2P x d
+            B = B.permute(1, 2, 0)  # 2P x d x k
+            fit = torch.linalg.lstsq(B, base[:, :, None]).solution.clamp_min(0.0)
+            rn = (base - (B @ fit)[:, :, 0]).norm(dim=1)
+            better = rn < norms
+            if bool(better.any()):
+                norms = torch.where(better, rn, norms)
+                ls = torch.zeros_like(mu)
+                ls.scatter_(0, J, fit[:, :, 0].T)
+                mu = torch.where(better[None, :], ls, mu)
+        self.kept.offer(lam, float(norms.max()), mu)
+
+    # ---------------------------------------------------------------- Newton steps
+    def direction(self, U, z, sl, t, weights=None):
+        """The Newton direction of ``phi_t`` and half its squared decrement (None where the
+        systems cannot be factored); ``weights`` replace the cone rows' ``1 / s^2``."""
+        s, op = self.s, self.s.op
+        P, d = op.P, op.d
+        un = U.norm(dim=1)
+        uh = U / un[:, None]
+        B = ((1.0 / sl**2 if weights is None else weights).T @ self.XX).reshape(2 * P, d, d) \
+            + (t * s.beta / un)[:, None, None] * (self.eye - uh[:, :, None] * uh[:, None, :])
+        g = t * (self.adjoint(s.loss.torch_grad(z, s.y)) + s.beta * uh) \
+            - (self.S2 / sl).T @ self.Xc
+        r = -g
+        Binv = _spd_inverse(B)
+        if Binv is None:
+            return None
+        w2 = (t * s.loss.torch_hess(z, s.y)).clamp_min(0.0)
+        # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose share of the
+        # n x n system is below NEGLIGIBLE (at a dense optimum most groups have d - 1 rows
+        # nearly active: E_i is nearly of rank two, and C has far fewer than P d columns)
+        lam, V = torch.linalg.eigh(Binv[:P] + Binv[P:])
+        reach = float(w2.max()) * float(op.Xa.pow(2).sum(1).max())
+        keep = lam * reach > NEGLIGIBLE
+        M = V * lam.clamp_min(0.0).sqrt()[:, None, :]
+        C = (op.D[:, :, None] * torch.einsum("na,iab->nib", op.Xa, M))[:, keep]
+        C = w2.sqrt()[:, None] * C
+        self.columns = C.shape[1]
+        K = C @ C.T
+        K.diagonal().add_(1.0)
+        L = _cholesky(K)
+        if L is None:
+            return None
+        w = w2.sqrt()
+
+        def inverse(r: torch.Tensor) -> torch.Tensor:
+            Br = torch.einsum("gab,gb->ga", Binv, r)
+            sol = w * torch.cholesky_solve((w * self.forward(Br))[:, None], L)[:, 0]
+            return Br - torch.einsum("gab,gb->ga", Binv, self.adjoint(sol))
+
+        def hessian(v: torch.Tensor) -> torch.Tensor:
+            return torch.einsum("gab,gb->ga", B, v) + self.adjoint(w2 * self.forward(v))
+
+        # iterative refinement: at large t the systems are badly conditioned, and the dual
+        # point of the step (offer_step) is only as accurate as the step
+        du = inverse(r)
+        rn = float(r.norm())
+        for _ in range(REFINE):
+            res = r - hessian(du)
+            self.residual = float(res.norm()) / max(rn, 1e-300)
+            if self.residual <= 1e-14:
+                break
+            du = du + inverse(res)
+        return du, -0.5 * float((g * du).sum())
+
+    def largest_step(self, sl, du) -> float:
+        """The largest step in ``(0, 1]`` that keeps every slack positive, times
+        :data:`TO_BOUNDARY`."""
+        Kd = self.slacks(du)
+        neg = Kd < 0
+        a = float((-sl[neg] / Kd[neg]).min()) if bool(neg.any()) else math.inf
+        return min(1.0, TO_BOUNDARY * a)
+
+    def solve(self, opts: ConeBarrier) -> tuple[torch.Tensor, int, int, str]:
+        s, op = self.s, self.s.op
+        P = op.P
+        self.steps, self.best_F, self.best_U = 0, math.inf, None
+        H = _interior_directions(self.lifted, self.Xc, self.S2[:, :P])
+        zero = torch.zeros(2 * P, op.d, dtype=op.dtype, device=op.device)
+        if isinstance(H, str):
+            return zero, 0, 0, f"stopped: {H}"
+        L0 = float(s.loss.torch(torch.zeros_like(s.y), s.y))
+        nu = 2.0 * P * self.Xc.shape[0]  # the barrier's parameter
+        scale = max(L0, 1e-12)
+        t = nu / scale
+        U = scale / (4.0 * P * s.beta) * torch.cat([H, H])
+        outer = 0
+        mt = 1.0 / self.slacks(U)  # t times the cone multipliers: 1 / s on the central path
+        while self.steps < opts.max_iters:
+            outer += 1
+            self.t = t
+            for _ in range(opts.inner_iters):
+                z = self.forward(U)
+                sl = self.slacks(U)
+                if self.certify(U, z, sl, t):
+                    return self.best_U, self.steps, outer, ""
+                if self.steps >= opts.max_iters:
+                    break
+                out = self.direction(U, z, sl, t, weights=mt / sl)
+                if out is None:
+                    return (self.best_U, self.steps, outer,
+                            f"stalled: the Newton system could not be factored at t = {t:.1e}")
+                du, half_dec = out
+                self.offer_step(z, sl, du, t, mt)
+                if half_dec <= CENTERED:
+                    break
+                alpha = self.largest_step(sl, du)
+                f0 = self.phi(U, t)
+                slack = 1e-14 * abs(f0)  # rounding
+                for _ in range(60):
+                    Un = U + alpha * du
+                    f1 = self.phi(Un, t)
+                    if f1 <= f0 - 0.02 * alpha * half_dec + slack:
+                        break
+                    alpha *= 0.5
+                else:
+                    return (self.best_U, self.steps, outer,
+                            f"stalled: no step decreased the barrier problem at t = {t:.1e}")
+                U = Un
+                self.steps += 1
+                # the multipliers' own step (to 0.99 of their boundary)
+                dm = (1.0 - mt * sl - mt * self.slacks(du)) / sl
+                neg = dm < 0
+                am = float((-mt[neg] / dm[neg]).min()) if bool(neg.any()) else math.inf
+                mt = mt + min(1.0, TO_BOUNDARY * am) * dm
+            if t > T_BEYOND * nu / (scale * s.monitor.tol):
+                # the central path's gap nu / t is far below the tolerance: rounding limits
+                return (self.best_U, self.steps, outer,
+                        f"stalled: the certified gap {s.monitor.rel_gap:.1e} no longer falls "
+                        f"as the barrier parameter grows (t = {t:.1e})")
+            t *= opts.t_growth
+            mt = mt * opts.t_growth  # the same multipliers
+        return (self.best_U, self.steps, outer,
+                f"the budget of {opts.max_iters} Newton steps ran out")
+
+
+def _cholesky(H: torch.Tensor) -> torch.Tensor | None:
+    """The Cholesky factor of (a batch of) symmetric positive definite ``H``, with a shift of
+    ``1e-13`` of the largest diagonal entry where rounding makes it indefinite; None if that
+    fails too."""
+    L, info = torch.linalg.cholesky_ex(H)
+    if int(info.max()) == 0:
+        return L
+    shift = 1e-13 * H.diagonal(dim1=-2, dim2=-1).amax(-1)
+    eye = torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
+    L, info = torch.linalg.cholesky_ex(H + shift[..., None, None] * eye)
+    return L if int(info.max()) == 0 else None
+
+
+def _spd_inverse(B: torch.Tensor) -> torch.Tensor | None:
+    L = _cholesky(B)
+    return None if L is None else torch.cholesky_inverse(L)

@@ -1,0 +1,116 @@
+"""``barrier`` on the cone-constrained ReLU program (issue 11): the regime of very small
+``beta``, where ``ssnal`` and projected FISTA stall.
+
+Checked: Clarabel's optimum, the cone constraints of the returned point (strictly inside its
+cones: an interior-point iterate), the certificate recomputed by ``dual_bound`` from the
+returned multipliers; the squared and logistic losses; gates that lie on a sample's
+hyperplane and zero samples; ``auto``'s order (``ssnal``, then ``barrier``); options.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_cone_fista import _cone_violation, _rel, _teacher
+
+import lift.problems.relu.barrier as barrier
+from lift.problems import TwoLayerReLU
+from lift.problems.relu import dual_bound
+from lift.solvers import solver_order
+
+pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionWarning")
+
+
+def _check(lifted, sol, ref, rel: float = 2e-6):
+    """Certified to 1e-6, at Clarabel's optimum, strictly feasible, and certified again from
+    the returned dual point and multipliers."""
+    assert sol.status == "optimal" and sol.solver == "barrier", sol.message
+    assert sol.gap <= 1e-6 * sol.value
+    assert _rel(sol.program_value, ref.program_value) <= rel
+    ws = sol.info["warm_start"]
+    assert _cone_violation(lifted, ws["V"], ws["W"]) == 0.0
+    prob = lifted.problem
+    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, sol.info["dual"], lifted.D,
+                          True, multipliers=(ws["mu"], ws["nu"]))
+    assert bound <= ref.program_value * (1 + 1e-9)
+    assert bound >= sol.value * (1 - 2e-6)
+
+
+def _small_beta():
+    """The program on which ``ssnal`` stalls (``tests/test_cone_ssnal.py``)."""
+    X, y = _teacher(200, 6, seed=0)
+    return TwoLayerReLU(X, y, beta=0.01, bias=False).lift(patterns=80, program="cone", seed=0)
+
+
+def test_very_small_beta_is_certified():
+    lifted = _small_beta()
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    sol = lifted.solve(solver="barrier")
+    _check(lifted, sol, ref)
+    assert sol.size >= 40  # a dense optimum: most signed groups are used
+    # the barrier parameter grew tenfold per centering, from nu / L(0)
+    assert sol.info["barrier_parameters"] >= 6
+
+
+def test_logistic_loss():
+    X, y = _teacher(150, 5, seed=3, loss="logistic")
+    lifted = TwoLayerReLU(X, y, beta=0.005, loss="logistic").lift(patterns=50, program="cone",
+                                                                 seed=0)
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    sol = lifted.solve(solver="barrier")
+    _check(lifted, sol, ref, rel=5e-6)
+
+
+def test_gate_on_a_hyperplane_and_a_zero_sample():
+    """A gate orthogonal to a sample is on the boundary of its cone: the start moves to the
+    cone's largest-margin gate (a linear program). A zero sample constrains nothing (its row
+    is ``0 >= 0``) and is left out of the barrier."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(-3, 4, size=(60, 3)).astype(float)
+    X[5] = 0.0
+    y = np.maximum(X @ np.array([1.0, -0.5, 0.3]), 0) + 0.1 * rng.standard_normal(60)
+    prob = TwoLayerReLU(X, y, beta=0.05, bias=False)
+    gates = rng.standard_normal((12, 3))
+    gates[0] = np.cross(X[0], X[1])  # on the hyperplanes of samples 0 and 1
+    lifted = prob.lift(patterns=gates, program="cone")
+    Xl, S = lifted.problem.Xa[[0, 1]], np.where(lifted.D[[0, 1]], 1.0, -1.0)
+    assert np.abs(S * (Xl @ lifted.gates.T)).min() <= 1e-12  # the start needs the LP
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    sol = lifted.solve(solver="barrier")
+    _check(lifted, sol, ref)
+
+
+def test_auto_moves_from_a_stalled_ssnal_to_the_barrier(monkeypatch):
+    """``ssnal`` stalls on this program (``tests/test_cone_ssnal.py``); ``auto`` goes on to
+    the barrier method, not to Clarabel."""
+    lifted = _small_beta()
+    monkeypatch.setattr(type(lifted), "CONE_THRESHOLD", 10)
+    assert solver_order(lifted)[:3] == ["ssnal", "barrier", "clarabel"]
+    auto = lifted.solve(solver="auto")
+    assert auto.solver == "barrier" and auto.status == "optimal", auto.message
+    assert "ssnal stopped at a certified relative gap" in auto.message
+    assert "(stalled)" in auto.message
+    # where a Newton step is beyond BARRIER_WORK, auto does not offer it
+    monkeypatch.setattr(barrier, "BARRIER_WORK", 1.0)
+    assert solver_order(lifted)[:2] == ["ssnal", "clarabel"]
+
+
+def test_options_and_limits():
+    X, y = _teacher(80, 3, seed=5)
+    prob = TwoLayerReLU(X, y, beta=0.5)
+    cone = prob.lift(patterns=20, program="cone", seed=0)
+    assert "barrier" in cone.solvers()
+    with pytest.raises(ValueError, match="t_growth"):
+        cone.solve(solver="barrier", t_growth=1.0)
+    with pytest.raises(TypeError, match="growth"):
+        cone.solve(solver="barrier", growth=2.0)
+    gated = prob.lift(patterns=20, program="gated", seed=0)
+    assert "barrier" not in gated.solvers()
+    hinge = TwoLayerReLU(X, np.sign(y - np.median(y)), beta=0.5, loss="hinge").lift(
+        patterns=20, program="cone", seed=0)
+    assert "barrier" not in hinge.solvers()
+    # a budget too small to certify: reported, not hidden
+    with pytest.warns(Warning):
+        short = cone.solve(solver="barrier", max_iters=5)
+    assert short.status == "max_iters" and "budget of 5 Newton steps" in short.message
+    assert barrier.step_work(1_000, 100, 10) == 1e9

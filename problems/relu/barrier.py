@@ -8,20 +8,24 @@ The cone program (``U = [V; W]``, ``2 P`` signed groups ``u_g``, each in its pol
     \min_{U} \; \phi_t = t \Big(L(A U) + \beta \sum_g \|u_g\|\Big)
     - \sum_{g, j} \log s_{gj}, \qquad s_g = K_g u_g > 0,
 
-from a strictly feasible start (each pattern's gate, which lies inside its cone), ``t``
-growing tenfold after each centering. Inside the cones every ``u_g`` is nonzero, so the group
-norms are smooth there and need no epigraph variable (a second-order cone barrier
-``-log(tau_g^2 - ||u_g||^2)`` was tried first: its iterates stalled on the boundary of the
-norm cones). The steps are primal-dual: the cone multipliers are iterates of their own
-(``m = t mu``, ``m s = 1`` on the central path), the Newton matrix weighs the cone rows by
-``m / s`` instead of the barrier's ``1 / s^2``, and its right-hand side is the gradient of
-``phi_t``, which the primal step decreases (Armijo) while the multipliers take their own step.
-Both take half the steps of the pure barrier method on the programs measured. The matrix is
+from a strictly feasible start (each pattern's gate, which lies inside its cone). Inside the
+cones every ``u_g`` is nonzero, so the group norms are smooth there and need no epigraph
+variable (a second-order cone barrier ``-log(tau_g^2 - ||u_g||^2)`` was tried first: its
+iterates stalled on the boundary of the norm cones). The steps are primal-dual, Mehrotra's
+predictor-corrector: the cone multipliers ``mu`` are iterates of their own, the Newton
+matrix (scaled by ``t = 1 / eta``, ``eta = mu^T s / N`` the complementarity per row) weighs
+the cone rows by ``t mu / s``; a predictor step on the objective alone measures how far the
+complementarity can fall, which sets the target ``sigma eta`` (``sigma = (eta_aff /
+eta)^3``), and the corrector aims at it with the predictor's second-order term. Both solves
+share one factorization. The primal step must not increase ``phi`` at the target's ``t``
+(else a damped Newton step on it replaces it; never needed on the programs measured); the
+multipliers take their own step. Against a pure barrier method with tenfold growth of ``t``
+(tried first) the steps fell from 27-108 to 13-43 on the programs measured. The matrix is
 
 .. math::
 
     t A^T \nabla^2 L A + \operatorname{blockdiag}_g(B_g), \qquad
-    B_g = K_g^T \operatorname{diag}(m_g / s_g) K_g
+    B_g = K_g^T \operatorname{diag}(t \mu_g / s_g) K_g
     + \frac{t \beta}{\|u_g\|}\Big(I - \frac{u_g u_g^T}{\|u_g\|^2}\Big),
 
 which the Woodbury identity turns into one ``n x n`` system: with ``E_i = B_{v_i}^{-1} +
@@ -35,7 +39,7 @@ program at very small ``beta``, where the projections on the ``C_g`` change face
 step (``ssnal`` and projected FISTA stall there; Clarabel takes a minute at ``n = 500``).
 
 The certificate is explicit, as for every solver of the library. Dual candidates: the loss
-gradient ``lambda = grad L(A U)`` with the multipliers ``mu = m / t`` (on the central path
+gradient ``lambda = grad L(A U)`` with the multipliers ``mu`` (on the central path
 ``A_g^T lambda - K_g^T mu_g = -beta u_g / ||u_g||``: exactly feasible), and the dual point of
 each Newton step (the gradient at the linearized predictions, the multipliers' full step),
 whose rows are feasible to first order whatever the centering. Group by group, where it gives
@@ -45,6 +49,8 @@ the certified relative gap.
 
 References
 ----------
+S. Mehrotra. On the implementation of a primal-dual interior point method. SIAM J. Optim.
+2(4), 1992.
 S. Boyd and L. Vandenberghe. Convex Optimization, chapter 11 (barrier and primal-dual
 interior-point methods). Cambridge University Press, 2004.
 M. Pilanci and T. Ergen. Neural networks are convex regularizers: exact polynomial-time
@@ -60,7 +66,6 @@ import numpy as np
 import torch
 
 from lift.base import SolverResult
-from lift.errors import check_int, check_positive
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.monitor import gap_message
 
@@ -69,19 +74,20 @@ __all__ = ["BARRIER_WORK", "ConeBarrier", "LOSSES", "step_work"]
 #: the losses with the second derivatives the Newton steps need
 LOSSES = ("squared", "logistic")
 #: ``solver="auto"`` offers the barrier method where a Newton step costs at most this many
-#: multiply-adds (:func:`step_work`): 100-300 steps certify, about a minute here at the limit
+#: multiply-adds (:func:`step_work`): 15-50 steps certify the programs measured
 BARRIER_WORK = 5e10
 #: the largest ``n x n`` system (memory: ``8 n^2`` bytes, plus the ``n x P d`` blocks)
 MAX_SAMPLES = 12_000
-#: a centering ends when half the squared Newton decrement is at most this
-CENTERED = 1.0
-#: the barrier parameter stops growing this far beyond where the central path's gap ``nu /
-#: t`` is the tolerance (a certificate not reached by then is limited by rounding)
-T_BEYOND = 1e4
 #: directions of ``E_i`` whose term in the ``n x n`` system has norm below this are left out
-NEGLIGIBLE = 1e-13
+#: (the iterative refinement makes up for them)
+NEGLIGIBLE = 1e-8
 #: rounds of iterative refinement of a Newton step at most
 REFINE = 3
+#: halvings of the predictor-corrector's primal step before a damped centering step instead
+SAFEGUARD = 8
+#: stalled: the total complementarity is this far below the gap the tolerance allows (the
+#: certificate is then limited by rounding)
+ROUNDING = 1e-4
 #: fraction of the step to the boundary of the feasible set taken at most
 TO_BOUNDARY = 0.99
 
@@ -148,30 +154,18 @@ class ConeBarrier(_TorchSolver):
     Attributes
     ----------
     max_iters : int
-        Budget of Newton steps (over all barrier parameters).
-    t_growth : float
-        Factor on the barrier parameter ``t`` after each centering (> 1).
-    inner_iters : int
-        Newton steps per centering at most.
+        Budget of Newton steps (predictor-corrector pairs: one factorization each).
     device, dtype, threads
-        As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64: the barrier's
-        Hessians span many orders of magnitude).
+        As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64: the Newton
+        matrices span many orders of magnitude).
     """
 
-    max_iters: int = 600
-    t_growth: float = 10.0
-    inner_iters: int = 60
+    max_iters: int = 300
 
     def __post_init__(self) -> None:
         if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
             raise TypeError("`growth` and `shrink` are step settings of the first-order "
-                            "solvers; the barrier method has none (its parameter grows by "
-                            "`t_growth`).")
-        self.t_growth = check_positive(self.t_growth, "t_growth")
-        if self.t_growth <= 1.0:
-            raise ValueError(f"`t_growth` must be > 1 (the barrier parameter must grow), got "
-                             f"{self.t_growth!r}; the default is 10.")
-        self.inner_iters = check_int(self.inner_iters, "inner_iters", minimum=1)
+                            "solvers; the interior-point method has none.")
 
     def _threads_work(self, lifted) -> float:
         n, d = lifted.problem.Xa.shape
@@ -186,14 +180,14 @@ class ConeBarrier(_TorchSolver):
             raise ValueError(f"solver='barrier' forms an n x n system; n = {op.n} is above "
                              f"its limit {MAX_SAMPLES}. Use solver='ssnal' or 'fista'.")
         state = _Barrier(s, lifted)
-        U, steps, outer, stopped = state.solve(self)
-        msg = gap_message(s.monitor, f"{steps} Newton steps at {outer} barrier parameters"
+        U, steps, stopped = state.solve(self)
+        msg = gap_message(s.monitor, f"{steps} Newton steps"
                           + (f" ({stopped})" if stopped else ""))
         Uh = _numpy(U)
         P = op.P
         primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": state.kept.dense(P)}
-        info = {"newton_steps": steps, "barrier_parameters": outer,
-                "stalled": stopped.startswith("stalled"), "t": state.t}
+        info = {"newton_steps": steps, "stalled": stopped.startswith("stalled"),
+                "fallbacks": state.fallbacks, "columns": state.columns}
         return _result(s, "barrier", steps, msg, primal, info)
 
 
@@ -212,7 +206,9 @@ class _Barrier:
         self.D2 = torch.cat([D, -D], 1)  # n x 2P: the signed groups' columns of A
         self.XX = (self.Xc[:, :, None] * self.Xc[:, None, :]).reshape(self.Xc.shape[0], -1)
         self.kept = _Multipliers(s.monitor, live, op.n)
-        self.t = 0.0
+        self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
+        self.fallbacks = self.columns = 0
+        self.residual = 0.0
         self.eye = torch.eye(op.d, dtype=op.dtype, device=op.device)
 
     # ---------------------------------------------------------------- products and values
@@ -237,26 +233,24 @@ class _Barrier:
         return t * F - float(torch.log(sl).sum())
 
     # ---------------------------------------------------------------- the certificate
-    def certify(self, U: torch.Tensor, z: torch.Tensor, sl: torch.Tensor, t: float) -> bool:
-        """Offer ``U`` and the dual point ``(grad L(z), 1 / (t s))`` to the monitor."""
+    def certify(self, U: torch.Tensor, z: torch.Tensor, sl: torch.Tensor,
+                mu: torch.Tensor) -> bool:
+        """Offer ``U`` and the dual point ``(grad L(z), mu)`` to the monitor."""
         s = self.s
-        self.offer(s.loss.torch_grad(z, s.y), 1.0 / (t * sl), sl)
+        self.offer(s.loss.torch_grad(z, s.y), mu, sl)
         F = float(s.loss.torch(z, s.y)) + s.beta * float(U.norm(dim=1).sum())
         if F < self.best_F:
             self.best_F, self.best_U = F, U
         return s.monitor.record(self.steps, F)
 
-    def offer_step(self, z, sl, du, t, mt) -> None:
-        """The dual point of the Newton step ``du``: the loss gradient at the linearized
-        predictions ``z + A du`` and the multipliers' full step ``(1 - mt K du) / (t s)``
-        (clipped at zero; ``mt`` is ``t`` times the multipliers). With them the dual rows are
-        ``-beta`` times the linearized unit vectors of the groups whatever the centering: a
-        gap near ``nu / t`` before the centering ends, where the plain multipliers' rows are
-        off by the gradient ``g / t``."""
+    def offer_step(self, z, sl, du, mu) -> None:
+        """The dual point of the step ``du`` (multipliers ``mu`` after it): the loss gradient
+        at the linearized predictions ``z + A du``. Its dual rows are feasible to first order
+        whatever the centering, where the current point's rows are off by the residual of the
+        stationarity condition."""
         s = self.s
         lam = s.loss.torch_grad(z, s.y) + s.loss.torch_hess(z, s.y) * self.forward(du)
-        mu = ((1.0 - mt * self.slacks(du)) / (t * sl)).clamp_min(0.0)
-        self.offer(lam, mu, sl)
+        self.offer(lam, mu.clamp_min(0.0), sl)
 
     def offer(self, lam: torch.Tensor, mu: torch.Tensor, sl: torch.Tensor) -> None:
         """``lam`` with the cone multipliers ``mu`` (``n_live x 2 P``), or, group by group
@@ -281,38 +275,42 @@ class _Barrier:
         self.kept.offer(lam, float(norms.max()), mu)
 
     # ---------------------------------------------------------------- Newton steps
-    def direction(self, U, z, sl, t, weights=None):
-        """The Newton direction of ``phi_t`` and half its squared decrement (None where the
-        systems cannot be factored); ``weights`` replace the cone rows' ``1 / s^2``."""
+    def objective_gradient(self, U: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``grad F``: ``A^T grad L(z) + beta u_g / ||u_g||``."""
+        s = self.s
+        return self.adjoint(s.loss.torch_grad(z, s.y)) + s.beta * U / U.norm(dim=1)[:, None]
+
+    def cone_adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        """``K^T v``: rows ``K_g^T v_g`` (``v`` is ``n_live x 2 P``)."""
+        return (self.S2 * v).T @ self.Xc
+
+    def newton_system(self, U, z, sl, t, weights):
+        """A solver of ``(t grad^2 F + K^T diag(weights) K) x = r`` (None where it cannot be
+        factored), with iterative refinement."""
         s, op = self.s, self.s.op
         P, d = op.P, op.d
         un = U.norm(dim=1)
         uh = U / un[:, None]
-        B = ((1.0 / sl**2 if weights is None else weights).T @ self.XX).reshape(2 * P, d, d) \
+        B = (weights.T @ self.XX).reshape(2 * P, d, d) \
             + (t * s.beta / un)[:, None, None] * (self.eye - uh[:, :, None] * uh[:, None, :])
-        g = t * (self.adjoint(s.loss.torch_grad(z, s.y)) + s.beta * uh) \
-            - (self.S2 / sl).T @ self.Xc
-        r = -g
         Binv = _spd_inverse(B)
         if Binv is None:
             return None
         w2 = (t * s.loss.torch_hess(z, s.y)).clamp_min(0.0)
-        # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose share of the
-        # n x n system is below NEGLIGIBLE (at a dense optimum most groups have d - 1 rows
-        # nearly active: E_i is nearly of rank two, and C has far fewer than P d columns)
+        # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose term in the n x n
+        # system has norm below NEGLIGIBLE (the refinement makes up for them)
         lam, V = torch.linalg.eigh(Binv[:P] + Binv[P:])
-        reach = float(w2.max()) * float(op.Xa.pow(2).sum(1).max())
-        keep = lam * reach > NEGLIGIBLE
+        keep = lam * float(w2.max()) * self.spectral > NEGLIGIBLE
         M = V * lam.clamp_min(0.0).sqrt()[:, None, :]
         C = (op.D[:, :, None] * torch.einsum("na,iab->nib", op.Xa, M))[:, keep]
-        C = w2.sqrt()[:, None] * C
+        w = w2.sqrt()
+        C = w[:, None] * C
         self.columns = C.shape[1]
         K = C @ C.T
         K.diagonal().add_(1.0)
         L = _cholesky(K)
         if L is None:
             return None
-        w = w2.sqrt()
 
         def inverse(r: torch.Tensor) -> torch.Tensor:
             Br = torch.einsum("gab,gb->ga", Binv, r)
@@ -322,88 +320,101 @@ class _Barrier:
         def hessian(v: torch.Tensor) -> torch.Tensor:
             return torch.einsum("gab,gb->ga", B, v) + self.adjoint(w2 * self.forward(v))
 
-        # iterative refinement: at large t the systems are badly conditioned, and the dual
-        # point of the step (offer_step) is only as accurate as the step
-        du = inverse(r)
-        rn = float(r.norm())
-        for _ in range(REFINE):
-            res = r - hessian(du)
-            self.residual = float(res.norm()) / max(rn, 1e-300)
-            if self.residual <= 1e-14:
-                break
-            du = du + inverse(res)
-        return du, -0.5 * float((g * du).sum())
+        def solve(r: torch.Tensor) -> torch.Tensor:
+            # iterative refinement: at large t the systems are badly conditioned, and the dual
+            # point of a step (offer_step) is only as accurate as the step
+            x = inverse(r)
+            rn = float(r.norm())
+            for _ in range(REFINE):
+                res = r - hessian(x)
+                self.residual = float(res.norm()) / max(rn, 1e-300)
+                if self.residual <= 1e-14:
+                    break
+                x = x + inverse(res)
+            return x
 
-    def largest_step(self, sl, du) -> float:
-        """The largest step in ``(0, 1]`` that keeps every slack positive, times
-        :data:`TO_BOUNDARY`."""
-        Kd = self.slacks(du)
-        neg = Kd < 0
-        a = float((-sl[neg] / Kd[neg]).min()) if bool(neg.any()) else math.inf
-        return min(1.0, TO_BOUNDARY * a)
+        return solve
 
-    def solve(self, opts: ConeBarrier) -> tuple[torch.Tensor, int, int, str]:
+    @staticmethod
+    def to_boundary(x: torch.Tensor, dx: torch.Tensor) -> float:
+        """The largest step in ``[0, 1]`` with ``x + a dx >= 0`` (``x > 0``)."""
+        neg = dx < 0
+        return min(1.0, float((-x[neg] / dx[neg]).min())) if bool(neg.any()) else 1.0
+
+    def solve(self, opts: ConeBarrier) -> tuple[torch.Tensor, int, str]:
         s, op = self.s, self.s.op
         P = op.P
         self.steps, self.best_F, self.best_U = 0, math.inf, None
         H = _interior_directions(self.lifted, self.Xc, self.S2[:, :P])
-        zero = torch.zeros(2 * P, op.d, dtype=op.dtype, device=op.device)
         if isinstance(H, str):
-            return zero, 0, 0, f"stopped: {H}"
-        L0 = float(s.loss.torch(torch.zeros_like(s.y), s.y))
-        nu = 2.0 * P * self.Xc.shape[0]  # the barrier's parameter
-        scale = max(L0, 1e-12)
-        t = nu / scale
+            return torch.zeros(2 * P, op.d, dtype=op.dtype, device=op.device), 0, f"stopped: {H}"
+        scale = max(float(s.loss.torch(torch.zeros_like(s.y), s.y)), 1e-12)  # L(0)
         U = scale / (4.0 * P * s.beta) * torch.cat([H, H])
-        outer = 0
-        mt = 1.0 / self.slacks(U)  # t times the cone multipliers: 1 / s on the central path
-        while self.steps < opts.max_iters:
-            outer += 1
-            self.t = t
-            for _ in range(opts.inner_iters):
-                z = self.forward(U)
-                sl = self.slacks(U)
-                if self.certify(U, z, sl, t):
-                    return self.best_U, self.steps, outer, ""
-                if self.steps >= opts.max_iters:
-                    break
-                out = self.direction(U, z, sl, t, weights=mt / sl)
-                if out is None:
-                    return (self.best_U, self.steps, outer,
-                            f"stalled: the Newton system could not be factored at t = {t:.1e}")
-                du, half_dec = out
-                self.offer_step(z, sl, du, t, mt)
-                if half_dec <= CENTERED:
-                    break
-                alpha = self.largest_step(sl, du)
-                f0 = self.phi(U, t)
-                slack = 1e-14 * abs(f0)  # rounding
-                for _ in range(60):
-                    Un = U + alpha * du
-                    f1 = self.phi(Un, t)
-                    if f1 <= f0 - 0.02 * alpha * half_dec + slack:
-                        break
-                    alpha *= 0.5
-                else:
-                    return (self.best_U, self.steps, outer,
-                            f"stalled: no step decreased the barrier problem at t = {t:.1e}")
-                U = Un
-                self.steps += 1
-                # the multipliers' own step (to 0.99 of their boundary)
-                dm = (1.0 - mt * sl - mt * self.slacks(du)) / sl
-                neg = dm < 0
-                am = float((-mt[neg] / dm[neg]).min()) if bool(neg.any()) else math.inf
-                mt = mt + min(1.0, TO_BOUNDARY * am) * dm
-            if t > T_BEYOND * nu / (scale * s.monitor.tol):
-                # the central path's gap nu / t is far below the tolerance: rounding limits
-                return (self.best_U, self.steps, outer,
+        sl = self.slacks(U)
+        N = sl.numel()  # the barrier's parameter
+        mu = scale / N / sl  # central for the first barrier parameter t = N / L(0)
+        while True:
+            z = self.forward(U)
+            sl = self.slacks(U)
+            if self.certify(U, z, sl, mu):
+                return self.best_U, self.steps, ""
+            if self.steps >= opts.max_iters:
+                return (self.best_U, self.steps,
+                        f"the budget of {opts.max_iters} Newton steps ran out")
+            eta = float((mu * sl).sum()) / N
+            if N * eta < ROUNDING * s.monitor.tol * abs(s.monitor.upper):
+                return (self.best_U, self.steps,
                         f"stalled: the certified gap {s.monitor.rel_gap:.1e} no longer falls "
-                        f"as the barrier parameter grows (t = {t:.1e})")
-            t *= opts.t_growth
-            mt = mt * opts.t_growth  # the same multipliers
-        return (self.best_U, self.steps, outer,
-                f"the budget of {opts.max_iters} Newton steps ran out")
-
+                        f"as the complementarity goes to zero ({N * eta:.1e})")
+            t = 1.0 / eta
+            solve = self.newton_system(U, z, sl, t, t * mu / sl)
+            if solve is None:
+                return (self.best_U, self.steps,
+                        f"stalled: the Newton system could not be factored at t = {t:.1e}")
+            gF = t * self.objective_gradient(U, z)
+            # predictor: the Newton step on the objective alone (no barrier)
+            du = solve(-gF)
+            ds = self.slacks(du)
+            dmu = -mu - mu * ds / sl
+            ap, ad = self.to_boundary(sl, ds), self.to_boundary(mu, dmu)
+            after = float(((sl + ap * ds) * (mu + ad * dmu)).sum()) / N
+            sigma = min(1.0, (after / eta) ** 3)
+            # corrector: aim at sigma eta, with the predictor's second-order term
+            cross = ds * dmu
+            du = solve(-gF + self.cone_adjoint(t * (sigma * eta - cross) / sl))
+            ds = self.slacks(du)
+            dmu = (sigma * eta - mu * sl - cross - mu * ds) / sl
+            self.offer_step(z, sl, du, mu + dmu)
+            ap = TO_BOUNDARY * self.to_boundary(sl, ds)
+            ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
+            # safeguard: the barrier problem at the target decreases, else a damped centering
+            # step on it (its Newton matrix is replaced by this one: still a descent direction)
+            target = 1.0 / (sigma * eta)
+            f0 = self.phi(U, target)
+            slack = 1e-14 * abs(f0)  # rounding
+            for _ in range(SAFEGUARD):
+                if self.phi(U + ap * du, target) <= f0 + slack:
+                    break
+                ap *= 0.5
+            else:
+                self.fallbacks += 1
+                g = target * self.objective_gradient(U, z) - self.cone_adjoint(1.0 / sl)
+                du = solve(-(t / target) * g)
+                slope = float((g * du).sum())
+                ap = TO_BOUNDARY * self.to_boundary(sl, self.slacks(du))
+                for _ in range(60):
+                    if self.phi(U + ap * du, target) <= f0 + 1e-4 * ap * slope + slack:
+                        break
+                    ap *= 0.5
+                else:
+                    return (self.best_U, self.steps,
+                            f"stalled: no step decreased the barrier problem at t = "
+                            f"{target:.1e}")
+                dmu = (sigma * eta - mu * sl - mu * self.slacks(du)) / sl
+                ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
+            U = U + ap * du
+            mu = mu + ad * dmu
+            self.steps += 1
 
 def _cholesky(H: torch.Tensor) -> torch.Tensor | None:
     """The Cholesky factor of (a batch of) symmetric positive definite ``H``, with a shift of

@@ -12,7 +12,8 @@ from typing import Any
 
 from lift.errors import check_choice
 
-__all__ = ["CHUNK_ENTRIES", "power_iteration", "row_chunks", "torch_dtype", "torch_threads"]
+__all__ = ["CHUNK_ENTRIES", "GRAM_BLOCK", "add_upper_gram", "power_iteration", "row_chunks",
+           "symmetric_from_upper", "torch_dtype", "torch_threads"]
 
 #: entries of an ``n x width`` block processed at once (~128 MiB in float64)
 CHUNK_ENTRIES = 2**24
@@ -23,6 +24,27 @@ def row_chunks(n: int, width: int, entries: int = CHUNK_ENTRIES) -> list[slice]:
     least per slice)."""
     rows = max(1, entries // max(width, 1))
     return [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+
+
+#: the block rows of :func:`add_upper_gram` (wide enough for GEMM speed, narrow enough that the
+#: blocks under the diagonal it skips are most of the lower triangle)
+GRAM_BLOCK = 512
+
+
+def add_upper_gram(out: Any, B: Any, block: int = GRAM_BLOCK) -> None:
+    """Add the upper triangle (by blocks of ``block`` rows; entries below the diagonal inside
+    the diagonal blocks too) of ``B^T B`` to the torch tensor ``out``: about half the
+    multiply-adds of the full product. :func:`symmetric_from_upper` completes it."""
+    M = B.shape[1]
+    for i in range(0, M, block):
+        out[i:i + block, i:] += B[:, i:i + block].T @ B[:, i:]
+
+
+def symmetric_from_upper(upper: Any) -> Any:
+    """The symmetric matrix whose upper triangle is that of ``upper`` (torch)."""
+    import torch
+
+    return torch.triu(upper) + torch.triu(upper, 1).T
 
 
 def power_iteration(apply: Callable[[Any], Any], x0: Any, norm: Callable[[Any], float],

@@ -140,11 +140,10 @@ def _random_system(seed: int, n: int, d: int, P: int):
 
 
 @pytest.mark.parametrize("system", ["gram", "woodbury", "covariance", "cg"])
-def test_newton_systems_solve_the_explicit_newton_matrix(system, monkeypatch):
+def test_newton_systems_solve_the_explicit_newton_matrix(system):
     """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
-    each system's solution (``cg`` to its tolerance; ``covariance``, for the squared loss,
-    with ``h = 1``, its ``A^T A`` formed by block rows of 7 of its 48 columns)."""
-    monkeypatch.setattr(ssnal, "GRAM_BLOCK", 7)
+    each system's solution (``cg`` to its tolerance; ``covariance`` for the squared loss,
+    with ``h = 1``)."""
     rng, X, D, op, v, norms, h = _random_system(3, 60, 4, 12)
     n, d = X.shape
     thr = float(norms.median())

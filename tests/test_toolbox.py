@@ -19,7 +19,7 @@ import torch
 from lift.losses import LOSSES, get_loss
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
 from lift.solvers.group_lasso import group_lasso_gram, group_lasso_residual
-from lift.solvers.linalg import power_iteration, row_chunks
+from lift.solvers.linalg import add_upper_gram, power_iteration, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import parse_options
 from lift.solvers.newton import SupportNewton
 from lift.solvers.proxgrad import Point, ProximalGradient
@@ -211,3 +211,15 @@ def test_parse_options_names_the_accepted_ones():
         parse_options(Solver, {"setp": 2.0})
     with pytest.raises(ValueError, match="max_iters"):
         parse_options(Solver, {"max_iters": 0})
+
+
+@pytest.mark.parametrize("block", [7, 48, 512])
+def test_gram_from_its_upper_triangle(block):
+    """``B^T B`` summed over row chunks from block rows of its upper triangle (blocks of 7
+    of 48 columns, one block, wider than the matrix) equals the full product."""
+    rng = np.random.default_rng(0)
+    B = torch.as_tensor(rng.standard_normal((90, 48)))
+    upper = torch.zeros(48, 48, dtype=B.dtype)
+    for rows in (slice(0, 40), slice(40, 90)):
+        add_upper_gram(upper, B[rows], block)
+    assert torch.allclose(symmetric_from_upper(upper), B.T @ B, rtol=0, atol=1e-12)

@@ -17,10 +17,12 @@ matrix (scaled by ``t = 1 / eta``, ``eta = mu^T s / N`` the complementarity per 
 the cone rows by ``t mu / s``; a predictor step on the objective alone measures how far the
 complementarity can fall, which sets the target ``sigma eta`` (``sigma = (eta_aff /
 eta)^3``), and the corrector aims at it with the predictor's second-order term. Both solves
-share one factorization. The primal step must not increase ``phi`` at the target's ``t``
-(else a damped Newton step on it replaces it; never needed on the programs measured); the
-multipliers take their own step. Against a pure barrier method with tenfold growth of ``t``
-(tried first) the steps fell from 27-108 to 13-43 on the programs measured. The matrix is
+share one factorization. Primal and multipliers take one step length (the stationarity
+residual ``grad F - K^T mu`` depends on both: separate lengths, as in linear programming,
+left it at 1e-1 of ``beta``), and the primal step must not increase ``phi`` at the target's
+``t`` (else a damped Newton step on it replaces it; never needed on the programs measured).
+Against a pure barrier method with tenfold growth of ``t`` (tried first) the steps fell from
+27-108 to 14-46 on the programs measured. The matrix is
 
 .. math::
 
@@ -30,13 +32,14 @@ multipliers take their own step. Against a pure barrier method with tenfold grow
 
 which the Woodbury identity turns into one ``n x n`` system: with ``E_i = B_{v_i}^{-1} +
 B_{w_i}^{-1} = M_i M_i^T`` (the two signs of a pattern share ``D_i Xa``) and ``C = [D_i Xa
-M_i]_i``, the system is ``I + W^{1/2} C C^T W^{1/2}`` with ``W = t \nabla^2 L``, then three
-rounds of iterative refinement with products by the matrix itself (at large ``t`` it is badly
-conditioned). Directions of ``E_i`` whose term in that system is negligible are left out. A
-step costs at most about ``n^2 P d`` multiply-adds, and ``beta`` does not enter the cost:
-this is the solver for what the first-order and semismooth Newton methods cannot do, the cone
-program at very small ``beta``, where the projections on the ``C_g`` change faces at every
-step (``ssnal`` and projected FISTA stall there; Clarabel takes a minute at ``n = 500``).
+M_i]_i``, the system is ``I + W^{1/2} C C^T W^{1/2}`` with ``W = t \nabla^2 L``, then up to
+ten rounds of iterative refinement with products by the matrix itself (at large ``t`` it is
+badly conditioned). Directions of ``E_i`` whose term in that system is negligible are left
+out. A step costs at most about ``n^2 P d`` multiply-adds, and ``beta`` does not enter the
+cost: this is the solver for what the first-order and semismooth Newton methods cannot do,
+the cone program at very small ``beta``, where the projections on the ``C_g`` change faces
+at every step (``ssnal`` and projected FISTA stall there; Clarabel takes a minute at ``n =
+500``).
 
 The certificate is explicit, as for every solver of the library. Dual candidates: the loss
 gradient ``lambda = grad L(A U)`` with the multipliers ``mu`` (on the central path
@@ -67,6 +70,7 @@ import torch
 
 from lift.base import SolverResult
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
+from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["BARRIER_WORK", "ConeBarrier", "LOSSES", "step_work"]
@@ -82,7 +86,7 @@ MAX_SAMPLES = 12_000
 #: (the iterative refinement makes up for them)
 NEGLIGIBLE = 1e-8
 #: rounds of iterative refinement of a Newton step at most
-REFINE = 3
+REFINE = 10
 #: halvings of the predictor-corrector's primal step before a damped centering step instead
 SAFEGUARD = 8
 #: stalled: the total complementarity is this far below the gap the tolerance allows (the
@@ -306,7 +310,9 @@ class _Barrier:
         w = w2.sqrt()
         C = w[:, None] * C
         self.columns = C.shape[1]
-        K = C @ C.T
+        K = torch.zeros(op.n, op.n, dtype=C.dtype, device=C.device)
+        add_upper_gram(K, C.T)  # C C^T from its upper triangle: half the multiply-adds
+        K = symmetric_from_upper(K)
         K.diagonal().add_(1.0)
         L = _cholesky(K)
         if L is None:
@@ -372,6 +378,7 @@ class _Barrier:
                 return (self.best_U, self.steps,
                         f"stalled: the Newton system could not be factored at t = {t:.1e}")
             gF = t * self.objective_gradient(U, z)
+            self.stationarity = float((gF / t - self.cone_adjoint(mu)).norm(dim=1).max()) / s.beta
             # predictor: the Newton step on the objective alone (no barrier)
             du = solve(-gF)
             ds = self.slacks(du)
@@ -385,8 +392,9 @@ class _Barrier:
             ds = self.slacks(du)
             dmu = (sigma * eta - mu * sl - cross - mu * ds) / sl
             self.offer_step(z, sl, du, mu + dmu)
-            ap = TO_BOUNDARY * self.to_boundary(sl, ds)
-            ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
+            # one step length for both: the stationarity residual grad F - K^T mu depends on
+            # both, and only a common step shrinks it by its factor
+            ap = TO_BOUNDARY * min(self.to_boundary(sl, ds), self.to_boundary(mu, dmu))
             # safeguard: the barrier problem at the target decreases, else a damped centering
             # step on it (its Newton matrix is replaced by this one: still a descent direction)
             target = 1.0 / (sigma * eta)
@@ -394,6 +402,7 @@ class _Barrier:
             slack = 1e-14 * abs(f0)  # rounding
             for _ in range(SAFEGUARD):
                 if self.phi(U + ap * du, target) <= f0 + slack:
+                    ad = ap
                     break
                 ap *= 0.5
             else:
@@ -414,6 +423,7 @@ class _Barrier:
                 ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
             U = U + ap * du
             mu = mu + ad * dmu
+            self.steps_taken = (ap, ad, sigma)
             self.steps += 1
 
 def _cholesky(H: torch.Tensor) -> torch.Tensor | None:

@@ -78,7 +78,7 @@ from lift.errors import check_int, check_positive
 from lift.problems.relu.operators import PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.group_lasso import ActiveDualStep
-from lift.solvers.linalg import row_chunks
+from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
@@ -103,9 +103,6 @@ COVARIANCE_WORK = 1e12
 #: gradients preconditioned with the factor of that first step, for at most this many
 #: iterations; then (or at a new ``sigma``) the matrix is formed and factored anew
 REUSE_ITERS = 20
-#: ``A^T A`` (``"covariance"``) is formed by block rows of its upper triangle this wide:
-#: half the multiply-adds of the full product
-GRAM_BLOCK = 512
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
@@ -516,10 +513,8 @@ class _Newton:
             M = op.P * d
             upper = torch.zeros(M, M, dtype=op.dtype, device=op.device)
             for sl in row_chunks(op.n, M):
-                B = op.blocks(every, sl)
-                for i in range(0, M, GRAM_BLOCK):  # the block rows of the upper triangle
-                    upper[i:i + GRAM_BLOCK, i:] += B[:, i:i + GRAM_BLOCK].T @ B[:, i:]
-            self.AtA = torch.triu(upper) + torch.triu(upper, 1).T
+                add_upper_gram(upper, op.blocks(every, sl))
+            self.AtA = symmetric_from_upper(upper)
         mg = int(J.idx.numel())
         cols = (J.idx[:, None] * d + torch.arange(d, device=op.device)).reshape(-1)
         R = J.root_matrices()

@@ -3,8 +3,12 @@
 Rows: ``2d`` (14 points in 2-D, every pattern, ``beta = 0.01``: ill-conditioned), ``diabetes``
 (the first 354 samples, 10-D, standardized, 200 sampled patterns, ``beta = 1``) and
 ``breast_cancer`` (the first 455 samples, 30-D, logistic, 200 sampled patterns, ``beta =
-0.5``). Methods: any ``solver=`` of ``lifted.solve`` (``ssnal``, ``fista``, ``clarabel``,
-``auto``, ...).
+0.5``); and at very small ``beta``, where ``ssnal`` and projected FISTA stall (issue 11):
+``small_beta`` (the grid's data, ``n = 500, d = 10``, 200 patterns, ``beta = 0.02``: every
+group active), ``small_beta_logistic`` (the same data, logistic, ``beta = 0.002``) and
+``grid80`` (the grid's 80 % squared cone row: ``n = 2,000, d = 20``, 500 patterns, ``beta =
+0.102``). Methods: any ``solver=`` of ``lifted.solve`` (``ssnal``, ``barrier``, ``fista``,
+``clarabel``, ``auto``, ...).
 
 Run: ``python benchmarks/relu_cone_small.py ROW METHOD[,METHOD...]``, e.g.
 ``python benchmarks/relu_cone_small.py 2d ssnal,clarabel,fista``.
@@ -19,12 +23,27 @@ import warnings
 
 import numpy as np
 
+#: the rows at very small beta: (n, d, patterns, beta, loss) on the grid's data
+SMALL_BETA = {"small_beta": (500, 10, 200, 0.02, "squared"),
+              "small_beta_logistic": (500, 10, 200, 0.002, "logistic"),
+              "grid80": (2_000, 20, 500, 0.102, "squared")}
+
 
 def build(row: str):
     from sklearn.datasets import load_breast_cancer, load_diabetes
 
     from lift.problems import TwoLayerReLU
 
+    if row in SMALL_BETA:
+        import os
+
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from relu_solvers import grid_data
+
+        n, d, P, beta, loss = SMALL_BETA[row]
+        X, y = grid_data(n, d, loss)
+        return TwoLayerReLU(X, y, beta=beta, loss=loss).lift(patterns=P, program="cone",
+                                                             seed=0)
     if row == "2d":
         rng = np.random.default_rng(1)
         X = rng.uniform(-1, 1, (14, 2))
@@ -39,7 +58,8 @@ def build(row: str):
         X = (X - X.mean(0)) / X.std(0)
         prob = TwoLayerReLU(X[:455], 2.0 * y[:455] - 1, beta=0.5, loss="logistic")
     else:
-        raise SystemExit(f"unknown row {row!r}: 2d, diabetes or breast_cancer")
+        raise SystemExit(f"unknown row {row!r}: 2d, diabetes, breast_cancer or one of "
+                         f"{sorted(SMALL_BETA)}")
     return prob.lift(patterns=200, program="cone", seed=0)
 
 

@@ -239,17 +239,19 @@ def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch
     assert solver_order(relu)[0] == "clarabel"
     monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
     monkeypatch.setattr(type(relu), "CONE_THRESHOLD", 10)
-    # ssnal first; too few samples for the cone working set and projected FISTA
-    assert solver_order(relu)[:2] == ["ssnal", "clarabel"]
+    # ssnal first, then the interior-point method; too few samples for the cone working
+    # set and projected FISTA
+    assert solver_order(relu)[:3] == ["ssnal", "barrier", "clarabel"]
     monkeypatch.setattr(type(relu), "ACTIVE_SET_MIN_N", 10)
     assert solver_order(gated)[:2] == ["active_set", "fista"]
-    # from n >= ACTIVE_SET_MIN_N on, projected FISTA after ssnal, the working set next
-    assert solver_order(relu)[:4] == ["ssnal", "fista", "active_set", "clarabel"]
+    # from n >= ACTIVE_SET_MIN_N on, projected FISTA after ssnal and barrier, the working
+    # set next
+    assert solver_order(relu)[:5] == ["ssnal", "barrier", "fista", "active_set", "clarabel"]
     monkeypatch.setattr(type(relu), "ACTIVE_SET_LOW_D", 3)  # as on 1-D inputs: no FISTA
     # the working set first; al only beyond its own threshold
-    assert solver_order(relu)[:3] == ["active_set", "ssnal", "clarabel"]
+    assert solver_order(relu)[:4] == ["active_set", "ssnal", "barrier", "clarabel"]
     monkeypatch.setattr(type(relu), "AL_THRESHOLD", 10)
-    assert solver_order(relu)[:3] == ["active_set", "ssnal", "al"]
+    assert solver_order(relu)[:4] == ["active_set", "ssnal", "barrier", "al"]
     sol = relu.solve(solver="auto")
     assert sol.solver == "active_set" and sol.ok
 

@@ -22,13 +22,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::lift.errors.InaccurateSolutionW
 
 
 def _check(lifted, sol, ref, rel: float = 2e-6):
-    """Certified to 1e-6, at Clarabel's optimum, strictly feasible, and certified again from
-    the returned dual point and multipliers."""
+    """Certified to 1e-6, at Clarabel's optimum, feasible (strictly, where the interior-point
+    iterate is returned, not ssnal's polish), and certified again from the returned dual
+    point and multipliers."""
     assert sol.status == "optimal" and sol.solver == "barrier", sol.message
     assert sol.gap <= 1e-6 * sol.value
     assert _rel(sol.program_value, ref.program_value) <= rel
     ws = sol.info["warm_start"]
-    assert _cone_violation(lifted, ws["V"], ws["W"]) == 0.0
+    polished = bool(sol.info["polish"])
+    assert _cone_violation(lifted, ws["V"], ws["W"]) <= (1e-12 if polished else 0.0)
     prob = lifted.problem
     bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, sol.info["dual"], lifted.D,
                           True, multipliers=(ws["mu"], ws["nu"]))
@@ -42,14 +44,18 @@ def _small_beta():
     return TwoLayerReLU(X, y, beta=0.01, bias=False).lift(patterns=80, program="cone", seed=0)
 
 
-def test_very_small_beta_is_certified():
+@pytest.mark.parametrize("polish", [True, False])
+def test_very_small_beta_is_certified(polish):
     lifted = _small_beta()
     ref = lifted.solve(solver="clarabel", tol=1e-9)
-    sol = lifted.solve(solver="barrier")
+    sol = lifted.solve(solver="barrier", polish=polish)
     _check(lifted, sol, ref)
     assert sol.size >= 40  # a dense optimum: most signed groups are used
     # predictor-corrector steps, none of them replaced by a damped centering step
     assert 5 <= sol.info["newton_steps"] <= 60 and sol.info["fallbacks"] == 0
+    if polish:  # from a certified 1e-5, ssnal's steps: a few
+        assert 1 <= sol.info["polish"]["newton_steps"] <= 20
+        assert "then ssnal from its point" in sol.message
 
 
 def test_logistic_loss():

@@ -16,8 +16,10 @@ predictor-corrector: the cone multipliers ``mu`` are iterates of their own, the 
 matrix (scaled by ``t = 1 / eta``, ``eta = mu^T s / N`` the complementarity per row) weighs
 the cone rows by ``t mu / s``; a predictor step on the objective alone measures how far the
 complementarity can fall, which sets the target ``sigma eta`` (``sigma = (eta_aff /
-eta)^3``), and the corrector aims at it with the predictor's second-order term. Both solves
-share one factorization. Primal and multipliers take one step length (the stationarity
+eta)^3``, but not below a tenth of the stationarity residual's share of the gap, ``sum_g
+||u_g|| ||r_g||`` per row: else ``t`` outruns the residual, which then stalls), and the
+corrector aims at it with the predictor's second-order term. Both solves share one
+factorization. Primal and multipliers take one step length (the stationarity
 residual ``grad F - K^T mu`` depends on both: separate lengths, as in linear programming,
 left it at 1e-1 of ``beta``), and the primal step must not increase ``phi`` at the target's
 ``t`` (else a damped Newton step on it replaces it; never needed on the programs measured).
@@ -92,6 +94,11 @@ SAFEGUARD = 8
 #: stalled: the total complementarity is this far below the gap the tolerance allows (the
 #: certificate is then limited by rounding)
 ROUNDING = 1e-4
+#: the target complementarity is at least this times the stationarity residual's share of the
+#: gap (per row)
+BALANCE = 0.1
+#: the certified relative gap from which the solution is polished by ``ssnal``
+POLISH_GAP = 1e-5
 #: fraction of the step to the boundary of the feasible set taken at most
 TO_BOUNDARY = 0.99
 
@@ -131,6 +138,7 @@ class _Multipliers:
     def __init__(self, mon, live: torch.Tensor, n: int) -> None:
         self.mon, self.live, self.n = mon, live, n
         self.best: np.ndarray | None = None
+        self.lam = None  # the monitor's dual point these multipliers belong to
 
     def offer(self, lam: torch.Tensor, norm_max: float, mu: torch.Tensor) -> None:
         before = self.mon.best_lam
@@ -140,7 +148,7 @@ class _Multipliers:
             scale = float(self.mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
             full = np.zeros((self.n, mu.shape[1]))
             full[_numpy(self.live).astype(bool)] = scale * _numpy(mu)
-            self.best = full
+            self.best, self.lam = full, self.mon.best_lam
 
     def dense(self, P: int) -> tuple[np.ndarray, np.ndarray] | None:
         return None if self.best is None else (self.best[:, :P], self.best[:, P:])
@@ -158,13 +166,19 @@ class ConeBarrier(_TorchSolver):
     Attributes
     ----------
     max_iters : int
-        Budget of Newton steps (predictor-corrector pairs: one factorization each).
+        Budget of Newton steps (predictor-corrector pairs: one factorization each); the
+        polish has a budget as large.
+    polish : bool
+        From a certified gap of :data:`POLISH_GAP` on, hand the point to ``ssnal``'s
+        semismooth Newton steps (they converge fast from there; the interior-point dual
+        estimates stall near 1e-6 on the largest programs measured).
     device, dtype, threads
         As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64: the Newton
         matrices span many orders of magnitude).
     """
 
     max_iters: int = 300
+    polish: bool = True
 
     def __post_init__(self) -> None:
         if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
@@ -184,14 +198,22 @@ class ConeBarrier(_TorchSolver):
             raise ValueError(f"solver='barrier' forms an n x n system; n = {op.n} is above "
                              f"its limit {MAX_SAMPLES}. Use solver='ssnal' or 'fista'.")
         state = _Barrier(s, lifted)
-        U, steps, stopped = state.solve(self)
-        msg = gap_message(s.monitor, f"{steps} Newton steps"
-                          + (f" ({stopped})" if stopped else ""))
-        Uh = _numpy(U)
+        U, steps, stopped = state.solve(self, POLISH_GAP if self.polish else 0.0)
         P = op.P
-        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": state.kept.dense(P)}
+        multipliers = state.kept.dense(P)
+        polish = {}
+        if self.polish and not s.monitor.done and not stopped.startswith("stopped"):
+            U, multipliers, polish = _polish(s, U, state, multipliers, self.max_iters)
+        msg = gap_message(s.monitor, f"{steps} Newton steps"
+                          + (f" ({stopped})" if stopped else "")
+                          + (f", then ssnal from its point: {polish['newton_steps']} Newton "
+                             f"steps" + (f" ({polish['stopped']})" if polish["stopped"] else "")
+                             if polish else ""))
+        Uh = _numpy(U)
+        primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": multipliers}
         info = {"newton_steps": steps, "stalled": stopped.startswith("stalled"),
-                "fallbacks": state.fallbacks, "columns": state.columns}
+                "fallbacks": state.fallbacks, "columns": state.columns,
+                "stationarity": state.stationarity, "polish": polish}
         return _result(s, "barrier", steps, msg, primal, info)
 
 
@@ -212,7 +234,7 @@ class _Barrier:
         self.kept = _Multipliers(s.monitor, live, op.n)
         self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
         self.fallbacks = self.columns = 0
-        self.residual = 0.0
+        self.residual = self.stationarity = 0.0
         self.eye = torch.eye(op.d, dtype=op.dtype, device=op.device)
 
     # ---------------------------------------------------------------- products and values
@@ -347,7 +369,8 @@ class _Barrier:
         neg = dx < 0
         return min(1.0, float((-x[neg] / dx[neg]).min())) if bool(neg.any()) else 1.0
 
-    def solve(self, opts: ConeBarrier) -> tuple[torch.Tensor, int, str]:
+    def solve(self, opts: ConeBarrier, polish_gap: float = 0.0
+              ) -> tuple[torch.Tensor, int, str]:
         s, op = self.s, self.s.op
         P = op.P
         self.steps, self.best_F, self.best_U = 0, math.inf, None
@@ -364,6 +387,8 @@ class _Barrier:
             sl = self.slacks(U)
             if self.certify(U, z, sl, mu):
                 return self.best_U, self.steps, ""
+            if s.monitor.rel_gap <= polish_gap:
+                return self.best_U, self.steps, ""
             if self.steps >= opts.max_iters:
                 return (self.best_U, self.steps,
                         f"the budget of {opts.max_iters} Newton steps ran out")
@@ -378,7 +403,8 @@ class _Barrier:
                 return (self.best_U, self.steps,
                         f"stalled: the Newton system could not be factored at t = {t:.1e}")
             gF = t * self.objective_gradient(U, z)
-            self.stationarity = float((gF / t - self.cone_adjoint(mu)).norm(dim=1).max()) / s.beta
+            rd = gF / t - self.cone_adjoint(mu)  # the stationarity residual
+            self.stationarity = float(rd.norm(dim=1).max()) / s.beta
             # predictor: the Newton step on the objective alone (no barrier)
             du = solve(-gF)
             ds = self.slacks(du)
@@ -386,6 +412,10 @@ class _Barrier:
             ap, ad = self.to_boundary(sl, ds), self.to_boundary(mu, dmu)
             after = float(((sl + ap * ds) * (mu + ad * dmu)).sum()) / N
             sigma = min(1.0, (after / eta) ** 3)
+            # the complementarity falls no faster than the stationarity residual's share of
+            # the gap, sum_g ||u_g|| ||r_g||: else t outruns it and the residual stalls
+            floor = BALANCE * float((U.norm(dim=1) * rd.norm(dim=1)).sum()) / N
+            sigma = min(1.0, max(sigma, floor / eta))
             # corrector: aim at sigma eta, with the predictor's second-order term
             cross = ds * dmu
             du = solve(-gF + self.cone_adjoint(t * (sigma * eta - cross) / sl))
@@ -423,8 +453,22 @@ class _Barrier:
                 ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
             U = U + ap * du
             mu = mu + ad * dmu
-            self.steps_taken = (ap, ad, sigma)
             self.steps += 1
+
+def _polish(s: _Setup, U: torch.Tensor, state: _Barrier, multipliers, budget: int):
+    """``ssnal`` from the interior point ``U`` on the same monitor. Returns the better point,
+    the multipliers of the monitor's best dual point and what ``ssnal`` did."""
+    from lift.problems.relu.ssnal import SSNAL, _Cone, _Newton, _ssnal
+
+    prog = _Cone(s)
+    newton = _Newton(s.op, "auto", 500, squared=s.loss.name == "squared", cone=True)
+    V, steps, _, stopped = _ssnal(s, prog, newton, U, SSNAL(max_iters=budget))
+    if state.kept.lam is not s.monitor.best_lam:  # ssnal found the better dual point
+        multipliers = prog.kept.dense()
+    F = float(s.loss.torch(state.forward(V), s.y)) + s.beta * float(V.norm(dim=1).sum())
+    return (V if F < state.best_F else U), multipliers, {"newton_steps": steps,
+                                                           "stopped": stopped}
+
 
 def _cholesky(H: torch.Tensor) -> torch.Tensor | None:
     """The Cholesky factor of (a batch of) symmetric positive definite ``H``, with a shift of

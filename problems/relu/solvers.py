@@ -1255,43 +1255,35 @@ def _auto_handover(lifted) -> dict:
     return {"handover": True} if lifted.program == "gated" else {}
 
 
-def run_ssnal(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
-              ) -> SolverResult:
-    """Registry entry ``"ssnal"``: :class:`~lift.problems.relu.ssnal.SSNAL` on a gated or
-    cone ReLU lift (squared or logistic loss)."""
-    from lift.problems.relu.ssnal import SSNAL
+def _newton_entry(module: str, name: str, base: Callable[[Any], bool]
+                  ) -> tuple[Callable[..., SolverResult], Callable[[Any], bool]]:
+    """The registry's ``run`` and ``accepts`` of the Newton-type solver class ``name`` of
+    :mod:`lift.problems.relu` ``.module`` (imported on first use): the programs ``base``
+    accepts, with a loss among the module's ``LOSSES``."""
+    import importlib
 
-    solver, warm = parse_options(SSNAL, options)
-    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
+    def load():
+        return importlib.import_module(f"lift.problems.relu.{module}")
 
+    def run(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
+            ) -> SolverResult:
+        solver, warm = parse_options(getattr(load(), name), options)
+        return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
 
-def _accepts_ssnal(lifted) -> bool:
-    from lift.problems.relu.ssnal import LOSSES
+    def accepts(lifted) -> bool:
+        return base(lifted) and lifted.problem.loss.name in load().LOSSES
 
-    return _accepts_fista(lifted) and lifted.problem.loss.name in LOSSES
+    run.__doc__ = (f"Registry entry: :class:`~lift.problems.relu.{module}.{name}` (squared or "
+                   f"logistic loss).")
+    return run, accepts
 
 
 register_solver("fista", _accepts_fista, run_gated, auto_options=_auto_handover)
 register_solver("al", _accepts_cone, run_cone)
 register_solver("active_set", _accepts_active_set, run_active_set,
                 auto_options=_auto_handover)
+# "ssnal": gated and cone programs; "barrier": the cone program
+run_ssnal, _accepts_ssnal = _newton_entry("ssnal", "SSNAL", _accepts_fista)
+run_barrier, _accepts_barrier = _newton_entry("barrier", "ConeBarrier", _accepts_cone)
 register_solver("ssnal", _accepts_ssnal, run_ssnal, second_order=True)
-
-
-def run_barrier(lifted, tol: float = 1e-6, verbose: bool = False, **options: Any
-                ) -> SolverResult:
-    """Registry entry ``"barrier"``: :class:`~lift.problems.relu.barrier.ConeBarrier` on a
-    cone ReLU lift (squared or logistic loss)."""
-    from lift.problems.relu.barrier import ConeBarrier
-
-    solver, warm = parse_options(ConeBarrier, options)
-    return solver.run(lifted, tol=tol, verbose=verbose, warm_start=warm)
-
-
-def _accepts_barrier(lifted) -> bool:
-    from lift.problems.relu.barrier import LOSSES
-
-    return _accepts_cone(lifted) and lifted.problem.loss.name in LOSSES
-
-
 register_solver("barrier", _accepts_barrier, run_barrier, second_order=True)

@@ -120,6 +120,13 @@ def test_options_and_limits():
         short = cone.solve(solver="barrier", max_iters=5)
     assert short.status == "max_iters" and "budget of 5 Newton steps" in short.message
     assert barrier.step_work(1_000, 100, 10) == 1e9
+    # auto offers it within the work and the size of its n x n system only
+    assert barrier.offered(2_000, 500, 20) and not barrier.offered(2_000, 2_000, 20)
+    assert not barrier.offered(barrier.MAX_SAMPLES + 1, 1, 1)
+    big = TwoLayerReLU(np.zeros((barrier.MAX_SAMPLES + 1, 1)), np.zeros(barrier.MAX_SAMPLES + 1),
+                       beta=1.0)
+    with pytest.raises(ValueError, match="n x n system"):
+        barrier.ConeBarrier().run(big.lift(patterns=2, program="cone", seed=0))
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

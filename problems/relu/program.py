@@ -162,7 +162,7 @@ class ReLULift(Lifted):
                 out["ssnal"] = self.CONE_THRESHOLD
                 from lift.problems.relu import barrier
 
-                if barrier.step_work(n, self.P, d) <= barrier.BARRIER_WORK:
+                if barrier.offered(n, self.P, d):
                     # the interior-point method certifies where ssnal and projected FISTA
                     # stall (very small beta): 7x faster than Clarabel at n = 500
                     out["barrier"] = self.CONE_THRESHOLD

@@ -123,10 +123,21 @@ def test_options_and_limits():
     # auto offers it within the work and the size of its n x n system only
     assert barrier.offered(2_000, 500, 20) and not barrier.offered(2_000, 2_000, 20)
     assert not barrier.offered(barrier.MAX_SAMPLES + 1, 1, 1)
-    big = TwoLayerReLU(np.zeros((barrier.MAX_SAMPLES + 1, 1)), np.zeros(barrier.MAX_SAMPLES + 1),
-                       beta=1.0)
-    with pytest.raises(ValueError, match="n x n system"):
-        barrier.ConeBarrier().run(big.lift(patterns=2, program="cone", seed=0))
+    # beyond MAX_SAMPLES it stops at once, saying so (auto, which may reach it after the
+    # other specialised solvers, goes on)
+    n = barrier.MAX_SAMPLES + 1
+    big = TwoLayerReLU(np.random.default_rng(0).standard_normal((n, 1)), np.ones(n), beta=1.0)
+    with pytest.warns(Warning):
+        stop = barrier.ConeBarrier().run(big.lift(patterns=2, program="cone", seed=0))
+    assert stop.status == "max_iters" and "n x n system" in stop.message
+    with pytest.warns(Warning):
+        stop = cone.solve(solver="barrier", max_work=10.0)
+    assert stop.status == "max_iters" and "max_work" in stop.message
+    with pytest.raises(ValueError, match="max_work"):
+        cone.solve(solver="barrier", max_work=-1.0)
+    from lift.solvers import SPECIALISED
+
+    assert SPECIALISED["barrier"].auto_options(cone) == {"max_work": barrier.AUTO_MAX_WORK}
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

@@ -71,11 +71,13 @@ import numpy as np
 import torch
 
 from lift.base import SolverResult
+from lift.errors import check_positive
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
-__all__ = ["BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_SAMPLES", "offered", "step_work"]
+__all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_SAMPLES", "offered",
+           "step_work"]
 
 #: the losses with the second derivatives the Newton steps need
 LOSSES = ("squared", "logistic")
@@ -83,6 +85,9 @@ LOSSES = ("squared", "logistic")
 #: multiply-adds (:func:`step_work`): 15-80 steps certify the programs measured (75 s at
 #: ``n = 2,000, P = 500, d = 20``, a step of 2.1e10)
 BARRIER_WORK = 5e10
+#: the most multiply-adds a step may cost where ``auto`` runs the barrier method after the
+#: other specialised solvers stopped short (about 5 s a step on two cores)
+AUTO_MAX_WORK = 2e11
 #: the largest ``n x n`` system (memory: ``8 n^2`` bytes, plus the ``n x P d`` blocks)
 MAX_SAMPLES = 12_000
 #: directions of ``E_i`` whose term in the ``n x n`` system has norm below this are left out
@@ -181,6 +186,10 @@ class ConeBarrier(_TorchSolver):
         From a certified gap of :data:`POLISH_GAP` on, hand the point to ``ssnal``'s
         semismooth Newton steps (they converge fast from there; the interior-point dual
         estimates stall near 1e-6 on the largest programs measured).
+    max_work : float, optional
+        Stop at once, saying so, where a Newton step (:func:`step_work`) would cost more
+        multiply-adds (``solver="auto"`` passes :data:`AUTO_MAX_WORK`: it may reach this
+        solver on larger programs than it prefers it for, after the others stopped short).
     device, dtype, threads
         As for :class:`~lift.problems.relu.solvers.GatedFISTA` (float64: the Newton
         matrices span many orders of magnitude).
@@ -190,11 +199,14 @@ class ConeBarrier(_TorchSolver):
 
     max_iters: int = 300
     polish: bool = True
+    max_work: float | None = None
 
     def __post_init__(self) -> None:
         if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
             raise TypeError("`growth` and `shrink` are step settings of the first-order "
                             "solvers; the interior-point method has none.")
+        if self.max_work is not None:
+            self.max_work = check_positive(self.max_work, "max_work")
 
     def _threads_work(self, lifted) -> float:
         n, d = lifted.problem.Xa.shape
@@ -205,11 +217,19 @@ class ConeBarrier(_TorchSolver):
             raise ValueError("solver='barrier' solves the cone program (program='cone'); "
                              "for the gated program use 'ssnal' or 'fista'.")
         op = s.op
-        if op.n > MAX_SAMPLES:
-            raise ValueError(f"solver='barrier' forms an n x n system; n = {op.n} is above "
-                             f"its limit {MAX_SAMPLES}. Use solver='ssnal' or 'fista'.")
         state = _Barrier(s, lifted)
-        U, steps, stopped = state.solve(self, POLISH_GAP if self.polish else 0.0)
+        work = step_work(op.n, op.P, op.d)
+        stopped = ""
+        if op.n > MAX_SAMPLES:  # reported like a stall, so that auto goes on
+            stopped = (f"stopped: it forms an n x n system, and n = {op.n} is above its limit "
+                       f"{MAX_SAMPLES}; use solver='ssnal' or 'fista'")
+        elif self.max_work is not None and work > self.max_work:
+            stopped = (f"stopped: a Newton step would cost {work:.1e} multiply-adds, above "
+                       f"max_work = {self.max_work:.1e}")
+        if stopped:
+            U, steps = torch.zeros(2 * op.P, op.d, dtype=op.dtype, device=op.device), 0
+        else:
+            U, steps, stopped = state.solve(self, POLISH_GAP if self.polish else 0.0)
         P = op.P
         multipliers = state.kept.dense(P)
         polish = {}

@@ -1255,6 +1255,13 @@ def _auto_handover(lifted) -> dict:
     return {"handover": True} if lifted.program == "gated" else {}
 
 
+def _barrier_auto(lifted) -> dict:
+    """Options ``solver="auto"`` adds to the barrier method: its work limit a step."""
+    from lift.problems.relu.barrier import AUTO_MAX_WORK
+
+    return {"max_work": AUTO_MAX_WORK}
+
+
 def _newton_entry(module: str, name: str, base: Callable[[Any], bool]
                   ) -> tuple[Callable[..., SolverResult], Callable[[Any], bool]]:
     """The registry's ``run`` and ``accepts`` of the Newton-type solver class ``name`` of
@@ -1286,4 +1293,5 @@ register_solver("active_set", _accepts_active_set, run_active_set,
 run_ssnal, _accepts_ssnal = _newton_entry("ssnal", "SSNAL", _accepts_fista)
 run_barrier, _accepts_barrier = _newton_entry("barrier", "ConeBarrier", _accepts_cone)
 register_solver("ssnal", _accepts_ssnal, run_ssnal, second_order=True)
-register_solver("barrier", _accepts_barrier, run_barrier, second_order=True)
+register_solver("barrier", _accepts_barrier, run_barrier, second_order=True,
+                auto_options=_barrier_auto)

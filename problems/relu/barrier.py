@@ -381,14 +381,17 @@ class _Barrier:
 
         def solve(r: torch.Tensor) -> torch.Tensor:
             # iterative refinement: at large t the systems are badly conditioned, and the dual
-            # point of a step (offer_step) is only as accurate as the step
+            # point of a step (offer_step) is only as accurate as the step; until the
+            # residual is at rounding level or no longer halves
             x = inverse(r)
-            rn = float(r.norm())
+            rn = max(float(r.norm()), 1e-300)
+            last = math.inf
             for _ in range(REFINE):
                 res = r - hessian(x)
-                self.residual = float(res.norm()) / max(rn, 1e-300)
-                if self.residual <= 1e-14:
+                self.residual = float(res.norm()) / rn
+                if self.residual <= 1e-13 or self.residual > 0.5 * last:
                     break
+                last = self.residual
                 x = x + inverse(res)
             return x
 
@@ -397,8 +400,8 @@ class _Barrier:
     @staticmethod
     def to_boundary(x: torch.Tensor, dx: torch.Tensor) -> float:
         """The largest step in ``[0, 1]`` with ``x + a dx >= 0`` (``x > 0``)."""
-        neg = dx < 0
-        return min(1.0, float((-x[neg] / dx[neg]).min())) if bool(neg.any()) else 1.0
+        ratio = torch.where(dx < 0, x / (-dx).clamp_min(torch.finfo(x.dtype).tiny), 1.0)
+        return min(1.0, float(ratio.min())) if ratio.numel() else 1.0
 
     def solve(self, opts: ConeBarrier, polish_gap: float = 0.0
               ) -> tuple[torch.Tensor, int, str]:

@@ -86,16 +86,29 @@ def test_gate_on_a_hyperplane_and_a_zero_sample():
     _check(lifted, sol, ref)
 
 
-def test_auto_moves_from_a_stalled_ssnal_to_the_barrier(monkeypatch):
-    """``ssnal`` stalls on this program (``tests/test_cone_ssnal.py``); ``auto`` goes on to
-    the barrier method, not to Clarabel."""
+def test_auto_order_at_very_small_beta(monkeypatch):
+    """``ssnal`` stalls on this program (``tests/test_cone_ssnal.py``): ``beta`` is 8.7e-5 of
+    the smallest ``beta`` with a zero optimum, below ``BARRIER_FIRST``, so ``auto`` starts
+    with the interior-point method. Above it ``ssnal`` goes first, and ``auto`` moves from
+    its stall to ``barrier``, not to Clarabel."""
     lifted = _small_beta()
+    prob = lifted.problem
+    lam = prob.loss.grad(np.zeros_like(prob.y), prob.y)  # beta_max by hand
+    top = max(np.linalg.norm(prob.Xa.T @ (lifted.D[:, i] * lam)) for i in range(lifted.P))
+    assert lifted.relative_beta() == pytest.approx(prob.beta / top, rel=1e-12)
+    assert lifted.relative_beta() < type(lifted).BARRIER_FIRST
     monkeypatch.setattr(type(lifted), "CONE_THRESHOLD", 10)
+    assert solver_order(lifted)[:3] == ["barrier", "ssnal", "clarabel"]
+    first = lifted.solve(solver="auto")
+    assert first.solver == "barrier" and first.status == "optimal", first.message
+    assert "auto:" not in first.message  # nothing was tried before it
+    monkeypatch.setattr(type(lifted), "BARRIER_FIRST", 0.0)
     assert solver_order(lifted)[:3] == ["ssnal", "barrier", "clarabel"]
     auto = lifted.solve(solver="auto")
     assert auto.solver == "barrier" and auto.status == "optimal", auto.message
     assert "ssnal stopped at a certified relative gap" in auto.message
     assert "(stalled)" in auto.message
+    assert auto.value == pytest.approx(first.value, rel=2e-6)
     # where a Newton step is beyond BARRIER_WORK, auto does not offer it
     monkeypatch.setattr(barrier, "BARRIER_WORK", 1.0)
     assert solver_order(lifted)[:2] == ["ssnal", "clarabel"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from lift.problems.relu.arrangements import (
     numerical_rank,
     unique_patterns,
 )
-from lift.problems.relu.certificate import dual_bound, row_chunks
+from lift.problems.relu.certificate import dual_bound, pattern_products, row_chunks
 from lift.problems.relu.networks import ReLUNet, recover_network, reduce_neurons
 
 __all__ = ["ReLULift", "PROGRAMS", "VERIFY_LIMIT"]
@@ -86,6 +87,11 @@ class ReLULift(Lifted):
     ACTIVE_SET_MIN_N = 400
     #: ... or whatever n when the augmented inputs have at most this many columns
     ACTIVE_SET_LOW_D = 2
+    #: ``auto`` tries the interior-point method ``barrier`` before ``ssnal`` on the cone
+    #: program with the squared loss where :meth:`relative_beta` is below this: ``ssnal``
+    #: stalled at 3.1e-5, 7.6e-5 and 8.7e-5 and certified at 3.5e-4 and above on the rows
+    #: measured (BENCHMARKS.md); its stall was most of auto's time there (3.8x)
+    BARRIER_FIRST = 2e-4
 
     def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
                  complete: bool, verify: bool | None = None, bound_time: float = 0.0) -> None:
@@ -143,6 +149,15 @@ class ReLULift(Lifted):
             return 2 * (n * self.P * d + active * d) + n
         return active * d + n
 
+    def relative_beta(self) -> float:
+        """``beta / max_i ||Xa^T D_i grad L(0)||``: how far ``beta`` is below the smallest
+        ``beta`` at which zero solves the gated program (for the cone program an upper bound
+        on that ``beta``). Small values mean dense, nearly interpolating optima."""
+        prob = self.problem
+        lam = prob.loss.grad(np.zeros_like(prob.y, dtype=np.float64), prob.y)
+        top = float(np.linalg.norm(pattern_products(prob.Xa, self.D, lam), axis=1).max())
+        return prob.beta / top if top > 0 else math.inf
+
     def auto_thresholds(self) -> dict[str, float]:
         if self.cone:
             out = {}
@@ -157,15 +172,19 @@ class ReLULift(Lifted):
             from lift.problems.relu.ssnal import LOSSES
 
             if self.problem.loss.name in LOSSES:
+                from lift.problems.relu import barrier
+
+                # the interior-point method certifies where ssnal and projected FISTA stall
+                # (very small beta; 25x faster than Clarabel at n = 500); with the squared
+                # loss below BARRIER_FIRST it goes first
+                offered = barrier.offered(n, self.P, d)
+                if offered and squared and self.relative_beta() < self.BARRIER_FIRST:
+                    out["barrier"] = self.CONE_THRESHOLD
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
                 out["ssnal"] = self.CONE_THRESHOLD
-                from lift.problems.relu import barrier
-
-                if barrier.offered(n, self.P, d):
-                    # the interior-point method certifies where ssnal and projected FISTA
-                    # stall (very small beta): 7x faster than Clarabel at n = 500
-                    out["barrier"] = self.CONE_THRESHOLD
+                if offered:
+                    out.setdefault("barrier", self.CONE_THRESHOLD)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than
                 # Clarabel on the dense and sparse rows measured from n = 1,000 on (squared

@@ -7,8 +7,9 @@ Rows: ``2d`` (14 points in 2-D, every pattern, ``beta = 0.01``: ill-conditioned)
 ``small_beta`` (the grid's data, ``n = 500, d = 10``, 200 patterns, ``beta = 0.02``: every
 group active), ``small_beta_logistic`` (the same data, logistic, ``beta = 0.002``) and
 ``grid80`` (the grid's 80 % squared cone row: ``n = 2,000, d = 20``, 500 patterns, ``beta =
-0.102``). Methods: any ``solver=`` of ``lifted.solve`` (``ssnal``, ``barrier``, ``fista``,
-``clarabel``, ``auto``, ...).
+0.102``), ``grid_logistic_d10`` and ``grid_logistic_d20`` (the grid's logistic cone rows with
+40 % and 71 % of the groups active). Methods: any ``solver=`` of ``lifted.solve``
+(``ssnal``, ``barrier``, ``fista``, ``clarabel``, ``auto``, ...).
 
 Run: ``python benchmarks/relu_cone_small.py ROW METHOD[,METHOD...]``, e.g.
 ``python benchmarks/relu_cone_small.py 2d ssnal,clarabel,fista``.
@@ -26,7 +27,9 @@ import numpy as np
 #: the rows at very small beta: (n, d, patterns, beta, loss) on the grid's data
 SMALL_BETA = {"small_beta": (500, 10, 200, 0.02, "squared"),
               "small_beta_logistic": (500, 10, 200, 0.002, "logistic"),
-              "grid80": (2_000, 20, 500, 0.102, "squared")}
+              "grid80": (2_000, 20, 500, 0.102, "squared"),
+              "grid_logistic_d10": (2_000, 10, 500, 0.000331, "logistic"),
+              "grid_logistic_d20": (2_000, 20, 500, 0.000548, "logistic")}
 
 
 def build(row: str):

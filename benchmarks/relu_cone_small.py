@@ -8,7 +8,8 @@ Rows: ``2d`` (14 points in 2-D, every pattern, ``beta = 0.01``: ill-conditioned)
 group active), ``small_beta_logistic`` (the same data, logistic, ``beta = 0.002``) and
 ``grid80`` (the grid's 80 % squared cone row: ``n = 2,000, d = 20``, 500 patterns, ``beta =
 0.102``), ``grid_logistic_d10`` and ``grid_logistic_d20`` (the grid's logistic cone rows with
-40 % and 71 % of the groups active). Methods: any ``solver=`` of ``lifted.solve``
+40 % and 71 % of the groups active); ``diabetes@BETA`` and ``wine@BETA`` (178 x 13, 150
+patterns) at any ``beta``. Methods: any ``solver=`` of ``lifted.solve``
 (``ssnal``, ``barrier``, ``fista``, ``clarabel``, ``auto``, ...).
 
 Run: ``python benchmarks/relu_cone_small.py ROW METHOD[,METHOD...]``, e.g.
@@ -33,7 +34,8 @@ SMALL_BETA = {"small_beta": (500, 10, 200, 0.02, "squared"),
 
 
 def build(row: str):
-    from sklearn.datasets import load_breast_cancer, load_diabetes
+    """The cone program of ``row``; ``diabetes@BETA`` and ``wine@BETA`` set ``beta``."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
     from lift.problems import TwoLayerReLU
 
@@ -52,18 +54,24 @@ def build(row: str):
         X = rng.uniform(-1, 1, (14, 2))
         y = np.sin(2 * X[:, 0]) * np.cos(1.5 * X[:, 1]) + 0.05 * rng.standard_normal(14)
         return TwoLayerReLU(X, y, beta=0.01).lift(program="cone")
-    if row == "diabetes":
+    name, _, given = row.partition("@")
+    patterns = 200
+    if name == "diabetes":
         X, y = load_diabetes(return_X_y=True)
         X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
-        prob = TwoLayerReLU(X[:354], y[:354], beta=1.0)
+        prob = TwoLayerReLU(X[:354], y[:354], beta=float(given or 1.0))
+    elif name == "wine":  # all 178 samples, 13-D, the class index as a standardized target
+        X, y = load_wine(return_X_y=True)
+        X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+        prob, patterns = TwoLayerReLU(X, y, beta=float(given or 0.05)), 150
     elif row == "breast_cancer":
         X, y = load_breast_cancer(return_X_y=True)
         X = (X - X.mean(0)) / X.std(0)
         prob = TwoLayerReLU(X[:455], 2.0 * y[:455] - 1, beta=0.5, loss="logistic")
     else:
-        raise SystemExit(f"unknown row {row!r}: 2d, diabetes, breast_cancer or one of "
-                         f"{sorted(SMALL_BETA)}")
-    return prob.lift(patterns=200, program="cone", seed=0)
+        raise SystemExit(f"unknown row {row!r}: 2d, diabetes[@BETA], wine[@BETA], "
+                         f"breast_cancer or one of {sorted(SMALL_BETA)}")
+    return prob.lift(patterns=patterns, program="cone", seed=0)
 
 
 def main(argv: list[str]) -> None:
@@ -75,7 +83,8 @@ def main(argv: list[str]) -> None:
         sol = lifted.solve(solver=method, tol=1e-6)
         print(json.dumps({"row": row, "method": method, "time": time.perf_counter() - t0,
                           "status": sol.status, "value": sol.value, "rel_gap": sol.rel_gap,
-                          "solver": sol.solver, "message": sol.message[:200]}), flush=True)
+                          "solver": sol.solver, "relative_beta": lifted.relative_beta(),
+                          "message": sol.message[:200]}), flush=True)
 
 
 if __name__ == "__main__":

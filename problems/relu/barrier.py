@@ -449,7 +449,7 @@ class _Barrier:
             # the complementarity falls no faster than the stationarity residual's share of
             # the gap, sum_g ||u_g|| ||r_g||: else t outruns it and the residual stalls
             floor = BALANCE * float((U.norm(dim=1) * rd.norm(dim=1)).sum()) / N
-            sigma = min(1.0, max(sigma, floor / eta))
+            sigma = min(1.0, max(sigma, floor / eta, 1e-12))  # (> 0: the target's t is finite)
             # corrector: aim at sigma eta, with the predictor's second-order term
             cross = ds * dmu
             du = solve(-gF + self.cone_adjoint(t * (sigma * eta - cross) / sl))
@@ -488,6 +488,7 @@ class _Barrier:
             U = U + ap * du
             mu = mu + ad * dmu
             self.steps += 1
+
 
 def _polish(s: _Setup, U: torch.Tensor, state: _Barrier, multipliers, budget: int):
     """``ssnal`` from the interior point ``U`` on the same monitor. Returns the better point,

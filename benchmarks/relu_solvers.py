@@ -429,6 +429,7 @@ def grid_ours(row: dict) -> list[str]:
         names = ["active_set", "fista"] + smooth
     else:  # the augmented Lagrangian "al" took over 300 s on every such row (BENCHMARKS.md)
         names = (["active_set"] if row["loss"] == "squared" else []) + ["fista"] + smooth
+        names += ["barrier"] if smooth else []
     return names + ["auto"]
 
 
@@ -475,18 +476,18 @@ def _ours_cell(r: dict | None) -> tuple[str, float]:
 
 def grid_table(results: list[dict]) -> str:
     head = ("| n | d | P | program | loss | bias | beta | active | active_set (s) | "
-            "fista (s) | ssnal (s) | auto (s) | auto / best ours | pyscnn (s) | "
+            "fista (s) | ssnal (s) | barrier (s) | auto (s) | auto / best ours | pyscnn (s) | "
             "auto / pyscnn | "
             "clarabel (s) | scs (s) | best cvxpy / auto | peak GiB auto / pyscnn |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for res in results:
         row, best = res["row"], res["best"]
         ours = {}
-        for name in ("active_set", "fista", "ssnal", "auto"):
+        for name in ("active_set", "fista", "ssnal", "barrier", "auto"):
             ours[name] = _ours_cell(res[name]) if name in res else ("-", np.inf)
         fo = ours["fista"]
         at = ours["auto"][1]
-        best_single = min(ours["active_set"][1], fo[1], ours["ssnal"][1])
+        best_single = min(ours[k][1] for k in ("active_set", "fista", "ssnal", "barrier"))
         ratio_ours = f"{at / best_single:.2f}" if np.isfinite(at) and np.isfinite(
             best_single) else "-"
         ps = res.get("pyscnn")
@@ -520,7 +521,7 @@ def grid_table(results: list[dict]) -> str:
                                   r["time"] if a <= ACC else np.inf)
         cb = min(cells["clarabel"][1], cells["scs"][1])
         speed = f"{cb / at:.0f}x" if np.isfinite(cb) and np.isfinite(at) else "-"
-        act = next((res[k]["active"] for k in ("auto", "active_set", "fista", "ssnal")
+        act = next((res[k]["active"] for k in ("auto", "active_set", "fista", "ssnal", "barrier")
                     if res.get(k) and np.isfinite(res[k].get("active", np.nan))), np.nan)
         target = row.get("density")
         active = f"{act:.2f}" + (f" (target {target:.1f})" if target else "")
@@ -531,7 +532,8 @@ def grid_table(results: list[dict]) -> str:
         lines.append(
             f"| {row['n']:,} | {row['d']} | {row['P']} | {row['program']} | {row['loss']} | "
             f"{'yes' if row['bias'] else 'no'} | {row['beta']:.3g} | {active} | "
-            f"{ours['active_set'][0]} | {fo[0]} | {ours['ssnal'][0]} | {ours['auto'][0]} | "
+            f"{ours['active_set'][0]} | {fo[0]} | {ours['ssnal'][0]} | {ours['barrier'][0]} | "
+            f"{ours['auto'][0]} | "
             f"{ratio_ours} | {pt} | "
             f"{ratio_p} | {cells['clarabel'][0]} | {cells['scs'][0]} | {speed} | {mem} |")
     return "\n".join(lines)

@@ -4,7 +4,9 @@
 Checked: Clarabel's optimum, the cone constraints of the returned point (strictly inside its
 cones: an interior-point iterate), the certificate recomputed by ``dual_bound`` from the
 returned multipliers; the squared and logistic losses; gates that lie on a sample's
-hyperplane and zero samples; ``auto``'s order (``ssnal``, then ``barrier``); options.
+hyperplane and zero samples; the Newton system against the explicit matrix; ``auto``'s order
+(``barrier`` first at very small relative ``beta``, else ``ssnal`` then ``barrier``); options
+and limits.
 """
 
 from __future__ import annotations

@@ -275,12 +275,10 @@ class _Barrier:
 
     # ---------------------------------------------------------------- products and values
     def forward(self, U: torch.Tensor) -> torch.Tensor:
-        P = self.s.op.P
-        return self.s.op.forward(U[:P] - U[P:])
+        return self.s.op.signed_forward(U)
 
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
-        G = self.s.op.adjoint(r)
-        return torch.cat([G, -G])
+        return self.s.op.signed_adjoint(r)
 
     def slacks(self, U: torch.Tensor) -> torch.Tensor:
         return self.S2 * (self.Xc @ U.T)

@@ -98,8 +98,7 @@ class _ConeRows:
         self.n, self.P, self.d = op.n, 2 * op.P, op.d
 
     def adjoint(self, lam: torch.Tensor) -> torch.Tensor:
-        G = self.op.adjoint(lam)
-        return torch.cat([G, -G]) - self.fixed
+        return self.op.signed_adjoint(lam) - self.fixed
 
     def directions(self, idx: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
         sign = 1.0 - 2.0 * (idx >= self.op.P).to(N.dtype)

@@ -118,6 +118,15 @@ class PatternOperator:
             return ((r[:, None] * self.Xa).T @ self.D).T.contiguous()
         return self.D.T @ (r[:, None] * self.Xa)
 
+    def signed_forward(self, U: torch.Tensor) -> torch.Tensor:
+        """The cone program's ``A U = sum_i D_i Xa (v_i - w_i)`` for ``U = [V; W]`` (2P, d)."""
+        return self.forward(U[:self.P] - U[self.P:])
+
+    def signed_adjoint(self, r: torch.Tensor) -> torch.Tensor:
+        """Its adjoint ``[A^T r; -A^T r]``, shape (2P, d)."""
+        G = self.adjoint(r)
+        return torch.cat([G, -G])
+
     def _orders(self) -> tuple[bool, bool]:
         """Whether :meth:`forward` and :meth:`adjoint` compute their products transposed,
         ``(d x P)(P x n)`` and ``(d x n)(n x P)``. The same numbers up to rounding, but BLAS

@@ -712,11 +712,10 @@ class _Cone(_Gated):
         self.kept = BestMultipliers(s.monitor, self.proj)
 
     def forward(self, U: torch.Tensor) -> torch.Tensor:
-        return self.op.forward(U[:self.op.P] - U[self.op.P:])
+        return self.op.signed_forward(U)
 
     def adjoint(self, xi: torch.Tensor) -> torch.Tensor:
-        G = self.op.adjoint(xi)
-        return torch.cat([G, -G])
+        return self.op.signed_adjoint(xi)
 
     def prox(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
         return self.proj(v, sigma)

@@ -72,6 +72,7 @@ import torch
 
 from lift.base import SolverResult
 from lift.errors import check_positive
+from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
 from lift.solvers.monitor import gap_message
@@ -160,11 +161,8 @@ class _Multipliers:
         self.lam = None  # the monitor's dual point these multipliers belong to
 
     def offer(self, lam: torch.Tensor, norm_max: float, mu: torch.Tensor) -> None:
-        before = self.mon.best_lam
-        self.mon.dual(lam, norm_max)
-        if self.mon.best_lam is not before:
-            lam_np = _numpy(lam)
-            scale = float(self.mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+        scale = offer_dual(self.mon, lam, norm_max)
+        if scale is not None:
             full = np.zeros((self.n, mu.shape[1]))
             full[_numpy(self.live).astype(bool)] = scale * _numpy(mu)
             self.best, self.lam = full, self.mon.best_lam

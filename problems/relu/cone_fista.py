@@ -52,7 +52,7 @@ from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 from lift.solvers.proxgrad import Point
 
-__all__ = ["BestMultipliers", "ConeFISTA", "ConeProjection"]
+__all__ = ["BestMultipliers", "ConeFISTA", "ConeProjection", "offer_dual"]
 
 #: entries of the ``n x groups`` blocks the projection forms at once (~64 MiB in float64)
 BLOCK_ENTRIES = 2**23
@@ -382,6 +382,18 @@ class ConeProjection:
         return mu, nu
 
 
+def offer_dual(mon: Any, lam: torch.Tensor, norm_max: float) -> float | None:
+    """Offer the dual candidate ``lam`` (largest dual-constraint norm ``norm_max``) to the
+    monitor ``mon``. Where it becomes the best certificate, the factor by which the monitor
+    scaled it (the candidate's cone multipliers scale with it); else None."""
+    before = mon.best_lam
+    mon.dual(lam, norm_max)
+    if mon.best_lam is before:
+        return None
+    lam_np = _numpy(lam)
+    return float(mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+
+
 class BestMultipliers:
     """Offers dual candidates of the cone program to the monitor ``mon`` and keeps the cone
     multipliers (``proj``'s last step, scaled with the candidate) of its best certificate."""
@@ -393,11 +405,8 @@ class BestMultipliers:
     def offer(self, lam: torch.Tensor, norm_max: float) -> None:
         """``lam`` with the largest norm of its dual-constraint rows (built from ``proj``'s
         last multipliers)."""
-        before = self.mon.best_lam
-        self.mon.dual(lam, norm_max)
-        if self.mon.best_lam is not before:  # a new best certificate: keep its multipliers
-            lam_np = _numpy(lam)
-            t = float(self.mon.best_lam @ lam_np) / max(float(lam_np @ lam_np), 1e-300)
+        t = offer_dual(self.mon, lam, norm_max)
+        if t is not None:  # a new best certificate: keep its multipliers
             self.snap = self.proj.snapshot(t)
 
     def dense(self) -> tuple[np.ndarray, np.ndarray] | None:

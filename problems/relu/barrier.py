@@ -205,9 +205,7 @@ class ConeBarrier(_TorchSolver):
     max_work: float | None = None
 
     def __post_init__(self) -> None:
-        if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
-            raise TypeError("`growth` and `shrink` are step settings of the first-order "
-                            "solvers; the interior-point method has none.")
+        self._no_step_settings("the interior-point method has none")
         if self.max_work is not None:
             self.max_work = check_positive(self.max_work, "max_work")
 

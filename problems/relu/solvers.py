@@ -222,6 +222,13 @@ class _TorchSolver:
             s.handover = handover
             return self._run(lifted, s, warm_start)
 
+    def _no_step_settings(self, instead: str) -> None:
+        """Refuse ``growth``/``shrink`` (step settings of the first-order solvers) on a solver
+        that has none; ``instead`` says what it has."""
+        if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
+            raise TypeError("`growth` and `shrink` are step settings of the first-order "
+                            f"solvers; {instead}.")
+
     def _handover_seconds(self, lifted) -> Callable[[int], float] | None:
         """``_Setup.handover`` of a solve: None, unless the solver has ``handover`` set
         (``solver="auto"`` does), then ``ssnal``'s cost model."""

@@ -787,9 +787,7 @@ class SSNAL(_TorchSolver):
     cg_iters: int = 500
 
     def __post_init__(self) -> None:
-        if (self.growth, self.shrink) != (_TorchSolver.growth, _TorchSolver.shrink):
-            raise TypeError("`growth` and `shrink` are step settings of the first-order "
-                            "solvers; ssnal has none (its penalty grows by `sigma_growth`).")
+        self._no_step_settings("ssnal has none (its penalty grows by `sigma_growth`)")
         if self.sigma is not None:
             self.sigma = check_positive(self.sigma, "sigma")
         self.sigma_growth = check_positive(self.sigma_growth, "sigma_growth")

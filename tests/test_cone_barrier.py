@@ -167,7 +167,7 @@ def test_newton_system_solves_the_explicit_matrix(loss):
     s = solver._setup(lifted, 1e-6, False)
     st = barrier._Barrier(s, lifted)
     P, d = s.op.P, s.op.d
-    H = barrier._interior_directions(lifted, st.Xc, st.S2[:, :P])
+    H = barrier._interior_directions(lifted, st.live, st.Xc, st.S2[:, :P])
     U = 0.3 * torch.cat([H, H * 0.5])
     sl = st.slacks(U)
     assert bool((sl > 0).all())

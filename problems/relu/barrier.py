@@ -126,13 +126,14 @@ def offered(n: int, P: int, d: int) -> bool:
     return n <= MAX_SAMPLES and step_work(n, P, d) <= BARRIER_WORK
 
 
-def _interior_directions(lifted, X: torch.Tensor, S: torch.Tensor) -> torch.Tensor | str:
-    """A unit vector strictly inside each pattern's cone (``P x d``): the lift's gates, or the
-    largest-margin gate of a linear program where a gate lies on a sample's hyperplane. A
-    message instead where a pattern's cone has no interior."""
+def _interior_directions(lifted, live: np.ndarray, X: torch.Tensor, S: torch.Tensor
+                         ) -> torch.Tensor | str:
+    """A unit vector strictly inside each pattern's cone (``P x d``), given the nonzero
+    samples ``live`` (their rows ``X``, signs ``S``): the lift's gates, or the largest-margin
+    gate of a linear program where a gate lies on a sample's hyperplane. A message instead
+    where a pattern's cone has no interior."""
     from lift.problems.relu.arrangements import interior_gates
 
-    live = np.linalg.norm(lifted.problem.Xa, axis=1) > 0
     Xa, D = lifted.problem.Xa[live], lifted.D[live]
     bad = np.arange(D.shape[1])
     H = torch.zeros(D.shape[1], X.shape[1], dtype=X.dtype, device=X.device)
@@ -155,7 +156,7 @@ def _interior_directions(lifted, X: torch.Tensor, S: torch.Tensor) -> torch.Tens
 class _Multipliers:
     """Keeps the cone multipliers (dense, ``n x 2 P``) of the monitor's best dual point."""
 
-    def __init__(self, mon, live: torch.Tensor, n: int) -> None:
+    def __init__(self, mon, live: np.ndarray, n: int) -> None:
         self.mon, self.live, self.n = mon, live, n
         self.best: np.ndarray | None = None
         self.lam = None  # the monitor's dual point these multipliers belong to
@@ -164,7 +165,7 @@ class _Multipliers:
         scale = offer_dual(self.mon, lam, norm_max)
         if scale is not None:
             full = np.zeros((self.n, mu.shape[1]))
-            full[_numpy(self.live).astype(bool)] = scale * _numpy(mu)
+            full[self.live] = scale * _numpy(mu)
             self.best, self.lam = full, self.mon.best_lam
 
     def dense(self, P: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -257,13 +258,13 @@ class _Barrier:
         self.s, self.lifted = s, lifted
         X, D = op.Xa, op.D
         live = X.norm(dim=1) > 0  # a zero sample gives the row 0 >= 0: no constraint
-        self.live = live
+        self.live = live.cpu().numpy()
         self.Xc = X[live]
         S = (2.0 * D - 1.0)[live]
         self.S2 = torch.cat([S, S], 1)  # n_live x 2P: the signs of the cone rows
         self.D2 = torch.cat([D, -D], 1)  # n x 2P: the signed groups' columns of A
         self.XX = (self.Xc[:, :, None] * self.Xc[:, None, :]).reshape(self.Xc.shape[0], -1)
-        self.kept = _Multipliers(s.monitor, live, op.n)
+        self.kept = _Multipliers(s.monitor, self.live, op.n)
         self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
         self.fallbacks = self.columns = 0
         self.residual = self.stationarity = 0.0
@@ -407,7 +408,7 @@ class _Barrier:
         s, op = self.s, self.s.op
         P = op.P
         self.steps, self.best_F, self.best_U = 0, math.inf, None
-        H = _interior_directions(self.lifted, self.Xc, self.S2[:, :P])
+        H = _interior_directions(self.lifted, self.live, self.Xc, self.S2[:, :P])
         if isinstance(H, str):
             return torch.zeros(2 * P, op.d, dtype=op.dtype, device=op.device), 0, f"stopped: {H}"
         scale = max(float(s.loss.torch(torch.zeros_like(s.y), s.y)), 1e-12)  # L(0)

@@ -16,6 +16,7 @@ import pytest
 from test_cone_fista import _cone_violation, _rel, _teacher
 
 import lift.problems.relu.barrier as barrier
+from lift.errors import ConvergenceWarning
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import dual_bound
 from lift.solvers import solver_order
@@ -67,6 +68,24 @@ def test_logistic_loss():
     ref = lifted.solve(solver="clarabel", tol=1e-9)
     sol = lifted.solve(solver="barrier")
     _check(lifted, sol, ref, rel=5e-6)
+
+
+def test_steps_go_on_after_a_polish_that_stalls():
+    """Nearly collinear 1-D patterns: ``ssnal``'s polish from a certified 1e-5 stalls near
+    1.7e-6; the interior-point steps go on from where they stopped and certify."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (30, 1))
+    y = np.sin(3 * X[:, 0]) + 0.05 * rng.standard_normal(30)
+    lifted = TwoLayerReLU(X, y, beta=1e-3).lift(program="cone")
+    ref = lifted.solve(solver="clarabel", tol=1e-9)
+    sol = lifted.solve(solver="barrier")
+    _check(lifted, sol, ref)
+    assert sol.info["polish"]["stopped"].startswith("stalled")
+    assert "more interior-point steps" in sol.message
+    # the steps after the polish count in the budget
+    with pytest.warns(ConvergenceWarning):
+        short = lifted.solve(solver="barrier", max_iters=sol.info["newton_steps"] - 1)
+    assert short.status == "max_iters" and short.rel_gap > 1e-6
 
 
 def test_gate_on_a_hyperplane_and_a_zero_sample():

@@ -9,9 +9,13 @@ group active), ``small_beta_logistic`` (the same data, logistic, ``beta = 0.002`
 ``grid80`` (the grid's 80 % squared cone row: ``n = 2,000, d = 20``, 500 patterns, ``beta =
 0.102``), ``grid_logistic_d10`` and ``grid_logistic_d20`` (the grid's logistic cone rows with
 40 % and 71 % of the groups active); ``diabetes@BETA`` and ``wine@BETA`` (178 x 13, 150
-patterns) at any ``beta``. Methods: any ``solver=`` of ``lifted.solve``
+patterns) at any ``beta``. Small programs, where ``auto`` chooses between Clarabel and ours:
+``iris@BETA`` (150 x 4, 100 patterns), ``rand@BETA`` (60 x 3 Gaussian, 300 sampled patterns),
+``bclog@BETA`` (breast cancer, 120 x 8, logistic, 100 patterns) and ``irislog@BETA``
+(virginica against the rest, logistic, 60 patterns). Methods: any ``solver=`` of ``lifted.solve``
 (``ssnal``, ``barrier``, ``fista``, ``clarabel``, ``auto``, ...).
 
+Each method solves a small program once before the timed solves (first calls are not timed).
 Run: ``python benchmarks/relu_cone_small.py ROW METHOD[,METHOD...]``, e.g.
 ``python benchmarks/relu_cone_small.py 2d ssnal,clarabel,fista``.
 """
@@ -35,7 +39,7 @@ SMALL_BETA = {"small_beta": (500, 10, 200, 0.02, "squared"),
 
 def build(row: str):
     """The cone program of ``row``; ``diabetes@BETA`` and ``wine@BETA`` set ``beta``."""
-    from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
     from lift.problems import TwoLayerReLU
 
@@ -64,13 +68,34 @@ def build(row: str):
         X, y = load_wine(return_X_y=True)
         X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
         prob, patterns = TwoLayerReLU(X, y, beta=float(given or 0.05)), 150
+    elif name in ("iris", "irislog"):
+        X, y = load_iris(return_X_y=True)
+        X = (X - X.mean(0)) / X.std(0)
+        if name == "iris":
+            prob = TwoLayerReLU(X, (y - y.mean()) / y.std(), beta=float(given))
+            patterns = 100
+        else:
+            prob = TwoLayerReLU(X, np.where(y == 1, 1.0, -1.0), beta=float(given),
+                                loss="logistic")
+            patterns = 60
+    elif name == "rand":
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((60, 3))
+        y = np.sin(X @ np.array([1.0, -2.0, 0.5])) + 0.1 * rng.standard_normal(60)
+        prob, patterns = TwoLayerReLU(X, y, beta=float(given)), 300
+    elif name == "bclog":
+        X, y = load_breast_cancer(return_X_y=True)
+        X = (X - X.mean(0)) / X.std(0)
+        prob = TwoLayerReLU(X[:120, :8], 2.0 * y[:120] - 1, beta=float(given), loss="logistic")
+        patterns = 100
     elif row == "breast_cancer":
         X, y = load_breast_cancer(return_X_y=True)
         X = (X - X.mean(0)) / X.std(0)
         prob = TwoLayerReLU(X[:455], 2.0 * y[:455] - 1, beta=0.5, loss="logistic")
     else:
         raise SystemExit(f"unknown row {row!r}: 2d, diabetes[@BETA], wine[@BETA], "
-                         f"breast_cancer or one of {sorted(SMALL_BETA)}")
+                         f"iris@BETA, irislog@BETA, rand@BETA, bclog@BETA, breast_cancer "
+                         f"or one of {sorted(SMALL_BETA)}")
     return prob.lift(patterns=patterns, program="cone", seed=0)
 
 
@@ -78,12 +103,16 @@ def main(argv: list[str]) -> None:
     row, methods = argv[0], argv[1].split(",")
     lifted = build(row)
     warnings.simplefilter("ignore")
+    small = build("2d")
+    for method in methods:  # first calls (cvxpy's canonicalization, torch) are not timed
+        small.solve(solver=method, tol=1e-6)
     for method in methods:
         t0 = time.perf_counter()
         sol = lifted.solve(solver=method, tol=1e-6)
         print(json.dumps({"row": row, "method": method, "time": time.perf_counter() - t0,
                           "status": sol.status, "value": sol.value, "rel_gap": sol.rel_gap,
                           "solver": sol.solver, "relative_beta": lifted.relative_beta(),
+                          "size": lifted.size_hint(),
                           "message": sol.message[:200]}), flush=True)
 
 

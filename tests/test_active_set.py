@@ -239,6 +239,8 @@ def test_auto_prefers_the_working_set_beyond_its_thresholds(data_2d, monkeypatch
     assert solver_order(relu)[0] == "clarabel"
     monkeypatch.setattr(type(gated), "GATED_THRESHOLD", 10)
     monkeypatch.setattr(type(relu), "CONE_THRESHOLD", 10)
+    assert solver_order(relu)[0] == "clarabel"  # squared loss: ssnal from 20,000 on
+    monkeypatch.setattr(type(relu), "NEWTON_THRESHOLD", {"squared": 10})
     # ssnal first, then the interior-point method; too few samples for the cone working
     # set and projected FISTA
     assert solver_order(relu)[:3] == ["ssnal", "barrier", "clarabel"]

@@ -152,6 +152,29 @@ def test_auto_tries_ssnal_first_on_the_cone_program_then_the_barrier_and_fista(m
     assert _rel(after.program_value, sol.program_value) <= 2e-6
 
 
+def test_auto_on_small_cone_programs():
+    """Below ``CONE_THRESHOLD``: the logistic loss goes to ``ssnal`` at any size (Clarabel's
+    exponential cones failed on small programs), the squared loss from ``NEWTON_THRESHOLD``
+    on; smaller squared programs and 1-D inputs stay with Clarabel."""
+    X, y = _teacher(60, 3, seed=5, loss="logistic")
+    lifted = TwoLayerReLU(X, y, beta=0.01, loss="logistic").lift(patterns=40, program="cone",
+                                                                seed=0)
+    assert lifted.size_hint() < 10_000
+    assert solver_order(lifted)[:2] == ["ssnal", "barrier"]
+    sol = lifted.solve(solver="auto")
+    assert sol.solver == "ssnal" and sol.status == "optimal"
+    _check(lifted, sol, lifted.solve(solver="clarabel", tol=1e-9))
+    X, y = _teacher(120, 3, seed=5)
+    for P, first in ((20, "clarabel"), (90, "ssnal")):
+        lifted = TwoLayerReLU(X, y, beta=0.1).lift(patterns=P, program="cone", seed=0)
+        limit = type(lifted).NEWTON_THRESHOLD["squared"]
+        assert (lifted.size_hint() > limit) == (first == "ssnal")
+        assert solver_order(lifted)[0] == first
+    one_d = TwoLayerReLU(X[:, :1], y, beta=0.1).lift(program="cone")
+    assert limit < one_d.size_hint() < type(one_d).CONE_THRESHOLD
+    assert solver_order(one_d)[0] == "clarabel"
+
+
 def test_cone_options_and_limits():
     X, y = _teacher(100, 3, seed=5)
     lifted = TwoLayerReLU(X, y, beta=0.5).lift(patterns=20, program="cone", seed=0)

@@ -92,6 +92,15 @@ class ReLULift(Lifted):
     #: stalled at 3.1e-5, 7.6e-5 and 8.7e-5 and certified at 3.5e-4 and above on the rows
     #: measured (BENCHMARKS.md); its stall was most of auto's time there (3.8x)
     BARRIER_FIRST = 2e-4
+    #: ``auto`` tries ``ssnal`` and ``barrier`` before Clarabel on cone programs above this
+    #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
+    #: from CONE_THRESHOLD). Squared loss: Clarabel took 0.03-0.06 s below 7,000 and
+    #: 0.41-0.60 s at 30,000-38,000, where ours took 0.16-0.31 s; wine (58,000) 2.4-2.9 s
+    #: against 0.4-1.0 s. Logistic loss: Clarabel's exponential cones failed on 2 of 7 small
+    #: programs (sizes 18,000-26,000; a gap of 1e-3 reported "optimal_inaccurate", and
+    #: "solver_error" twice, after which SCS took 6-16 s) where ours certified in 0.1-0.5 s
+    #: (BENCHMARKS.md)
+    NEWTON_THRESHOLD = {"squared": 20_000, "logistic": 0}
 
     def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
                  complete: bool, verify: bool | None = None, bound_time: float = 0.0) -> None:
@@ -174,17 +183,20 @@ class ReLULift(Lifted):
             if self.problem.loss.name in LOSSES:
                 from lift.problems.relu import barrier
 
+                newton = (self.CONE_THRESHOLD if low_d
+                          else self.NEWTON_THRESHOLD.get(self.problem.loss.name,
+                                                         self.CONE_THRESHOLD))
                 # the interior-point method certifies where ssnal and projected FISTA stall
                 # (very small beta; 25x faster than Clarabel at n = 500); with the squared
                 # loss below BARRIER_FIRST it goes first
                 offered = barrier.offered(n, self.P, d)
                 if offered and squared and self.relative_beta() < self.BARRIER_FIRST:
-                    out["barrier"] = self.CONE_THRESHOLD
+                    out["barrier"] = newton
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
-                out["ssnal"] = self.CONE_THRESHOLD
+                out["ssnal"] = newton
                 if offered:
-                    out.setdefault("barrier", self.CONE_THRESHOLD)
+                    out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than
                 # Clarabel on the dense and sparse rows measured from n = 1,000 on (squared

@@ -40,11 +40,19 @@ def add_upper_gram(out: Any, B: Any, block: int = GRAM_BLOCK) -> None:
         out[i:i + block, i:] += B[:, i:i + block].T @ B[:, i:]
 
 
-def symmetric_from_upper(upper: Any) -> Any:
-    """The symmetric matrix whose upper triangle is that of ``upper`` (torch)."""
+def symmetric_from_upper(upper: Any, block: int = GRAM_BLOCK) -> Any:
+    """The symmetric matrix whose upper triangle is that of ``upper`` (torch), written over
+    ``upper`` and returned. Block by block: the transposed copy of the whole triangle at once
+    reads with a stride of a row per entry (1.4 s at 5,000 x 5,000, against 0.2 s)."""
     import torch
 
-    return torch.triu(upper) + torch.triu(upper, 1).T
+    M = upper.shape[0]
+    for i in range(0, M, block):
+        j = min(i + block, M)
+        diag = upper[i:j, i:j]
+        diag.copy_(torch.triu(diag) + torch.triu(diag, 1).T)
+        upper[j:, i:j] = upper[i:j, j:].T
+    return upper
 
 
 def power_iteration(apply: Callable[[Any], Any], x0: Any, norm: Callable[[Any], float],

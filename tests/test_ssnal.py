@@ -233,26 +233,35 @@ def test_registry_and_options():
         hinge.solve(solver="ssnal")
 
 
-def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma():
+@pytest.mark.parametrize("system", ["gram", "covariance"])
+def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma(system):
     """A second Newton system at the same ``sigma`` (the Jacobian and curvatures moved a
-    little) is solved by CG preconditioned with the first one's factor, to the tolerance
-    asked for; at another ``sigma`` the matrix is factored anew."""
+    little; for the squared loss' covariance system, the nonzero groups changed too) is
+    solved by CG preconditioned with the first one's factor, to the tolerance asked for; at
+    another ``sigma`` the matrix is factored anew."""
     rng, X, D, op, v, norms, h = _random_system(4, 80, 4, 15)
     n, P = D.shape
     d = X.shape[1]
+    squared = system == "covariance"
+    if squared:
+        h = torch.ones_like(h)
     g = torch.as_tensor(rng.standard_normal(n))
-    newton = ssnal._Newton(op, "gram", cg_iters=10)
+    newton = ssnal._Newton(op, system, cg_iters=10, squared=squared)
     newton.solve(g, h, 2.0, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)
-    assert newton.used == {"gram": 1}
+    assert newton.used == {system: 1}
     v2 = v + 0.01 * torch.as_tensor(rng.standard_normal((P, d)))
+    if squared:
+        v2[:2] = 0.0  # two groups leave
     J2 = ssnal._Jacobian.at(v2, torch.linalg.vector_norm(v2, dim=1), 0.5)
-    h2 = h * (1 + 0.01 * torch.as_tensor(rng.standard_normal(n)))
-    got = newton.solve(g, h2, 2.0, J2, tol=1e-10)
-    assert newton.used == {"gram": 1, "gram (factor reused)": 1} and newton.cg_total > 0
-    want = ssnal._Newton(op, "gram", cg_iters=10).solve(g, h2, 2.0, J2, tol=1e-10)
+    if not squared:
+        h = h * (1 + 0.01 * torch.as_tensor(rng.standard_normal(n)))
+    got = newton.solve(g, h, 2.0, J2, tol=1e-10)
+    assert newton.used == {system: 1, f"{system} (factor reused)": 1} and newton.cg_total > 0
+    want = ssnal._Newton(op, system, cg_iters=10, squared=squared).solve(g, h, 2.0, J2,
+                                                                         tol=1e-10)
     assert torch.linalg.vector_norm(got - want) <= 1e-8 * torch.linalg.vector_norm(want)
-    newton.solve(g, h2, 20.0, J2, tol=1e-10)
-    assert newton.used["gram"] == 2
+    newton.solve(g, h, 20.0, J2, tol=1e-10)
+    assert newton.used[system] == 2
 
 
 

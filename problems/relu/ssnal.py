@@ -491,7 +491,8 @@ class _Newton:
                 system = _cone_fallback(op.n, J.width)
         if m == 0:
             return -g / h
-        if self.kept is not None and self.kept[:2] == (system, sigma):
+        if (self.kept is not None and self.kept[:2] == (system, sigma)
+                and (system != "covariance" or torch.equal(self.kept[3], J.idx))):
             d = self._reuse(g, h, sigma, J, tol)
             if d is not None:
                 key = f"{system} (factor reused)"
@@ -537,7 +538,7 @@ class _Newton:
             w = _chol_apply(L, J.root_apply(sub.adjoint(r)).reshape(-1, 1)).reshape(mg, d)
             return r - sub.forward(J.root_apply(w))
 
-        self.kept = ("covariance", sigma, apply)
+        self.kept = ("covariance", sigma, apply, J.idx)
         return -apply(g)
 
     def _gram(self, g, h, sigma, J):
@@ -556,7 +557,7 @@ class _Newton:
         def apply(x: torch.Tensor) -> torch.Tensor:
             return r * _chol_apply(L, (r * x)[:, None])[:, 0]
 
-        self.kept = ("gram", sigma, apply)
+        self.kept = ("gram", sigma, apply, None)
         return -apply(g)
 
     def _reuse(self, g, h, sigma, J, tol):

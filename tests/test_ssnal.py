@@ -162,6 +162,16 @@ def test_newton_systems_solve_the_explicit_newton_matrix(system):
     newton = ssnal._Newton(op, system, cg_iters=500, squared=system == "covariance")
     got = newton.solve(g, h, sigma, J, tol=1e-12).numpy()
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+    if system == "covariance":
+        # A^T A in float32; its factor preconditions CG on the float64 system. Where CG
+        # does not converge (here: no iterations allowed), A^T A is formed in float64
+        assert newton.AtA.dtype == torch.float32 and newton.cg_total > 0
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ssnal, "REUSE_ITERS", 0)
+            again = ssnal._Newton(op, system, cg_iters=500, squared=True)
+            got = again.solve(g, h, sigma, J, tol=1e-12).numpy()
+        assert again.AtA.dtype == torch.float64
+        assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
     # the Jacobian is that of the group prox: a finite difference of the prox along Z
     Z = torch.as_tensor(rng.standard_normal((len(J.idx), d)))
     eps = 1e-7

@@ -113,7 +113,7 @@ def solver_order(lifted) -> list[str]:
     program is larger than their threshold there (a solver without one is never preferred);
     then a
     licensed MOSEK, then Clarabel on programs an interior-point method handles quickly, then
-    SCS, then the remaining specialised solvers.
+    SCS, then the remaining specialised solvers (those with a threshold first, in its order).
     """
     size = lifted.size_hint()
     specialised = list(lifted.solvers())
@@ -128,6 +128,8 @@ def solver_order(lifted) -> list[str]:
         order.append("clarabel")
     if "scs" in usable:
         order.append("scs")
+    # the rest: those with a threshold in its order (the family's preference), then the others
+    order += [name for name in thresholds if name in specialised and name not in order]
     order += [name for name in specialised if name not in order]
     if not order:
         raise SolverNotAvailableError(
@@ -224,7 +226,9 @@ def _replay(caught: list) -> None:
 def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: Any):
     """``solver="auto"``: the candidates of :func:`solver_order` in turn.
 
-    A conic backend's answer is final unless it ends with ``solver_error``. A specialised
+    A conic backend's answer is final if it is ``optimal``; after ``solver_error`` the next
+    candidate is tried, after any other status short of the tolerance the specialised solvers
+    left (the best answer is kept). A specialised
     solver that stops short of the tolerance (its certified gap stalled or its budget ran
     out) hands its point, as a warm start, to the next *specialised* solver in the order;
     only when none is left is an interior-point backend (MOSEK, Clarabel) tried, among the
@@ -265,7 +269,16 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
             tried.append(f"{candidate} failed")
             continue
         if candidate not in specialised:
-            break  # a conic backend's own answer
+            # a conic backend's answer short of the tolerance (its certified gap): the
+            # specialised solvers left may certify (a small program with exponential cones
+            # came back from Clarabel "optimal_inaccurate" at a gap of 1e-3, where a
+            # specialised solver certified 1e-10)
+            queue = [c for c in queue if c in specialised]
+            if not queue:
+                break
+            tried.append(f"{candidate} ended {sol.status} at a certified relative gap of "
+                         f"{sol.rel_gap:.1e}")
+            continue
         why = ""
         if sol.info.get("handed_over"):
             why = " (handed over: the next solver was predicted to be faster)"

@@ -175,6 +175,29 @@ def test_auto_on_small_cone_programs():
     assert solver_order(one_d)[0] == "clarabel"
 
 
+def test_auto_goes_on_from_a_conic_answer_short_of_the_tolerance(data_2d, monkeypatch):
+    """Clarabel first (a small squared program) but stopped after 4 iterations: ``auto``
+    keeps its answer as the best so far and goes on with the specialised solvers, in the
+    program's order (``ssnal`` first), not SCS; it says so."""
+    import lift.solvers as solvers
+
+    lifted = TwoLayerReLU(*data_2d, beta=0.01).lift(program="cone")
+    assert solver_order(lifted)[:4] == ["clarabel", "scs", "ssnal", "barrier"]
+    conic = solvers._run_conic
+
+    def short(lifted, name, tol, verbose, **options):
+        return conic(lifted, name, tol, verbose, **(
+            {"max_iter": 4} if name == "clarabel" else options))
+
+    monkeypatch.setattr(solvers, "_run_conic", short)
+    with pytest.warns(Warning):
+        alone = lifted.solve(solver="clarabel")
+    assert alone.status == "max_iters" and alone.rel_gap > 1e-2
+    sol = lifted.solve(solver="auto")
+    assert sol.solver == "ssnal" and sol.status == "optimal" and sol.rel_gap <= 1e-6
+    assert "auto: clarabel ended max_iters at a certified relative gap" in sol.message
+
+
 def test_cone_options_and_limits():
     X, y = _teacher(100, 3, seed=5)
     lifted = TwoLayerReLU(X, y, beta=0.5).lift(patterns=20, program="cone", seed=0)

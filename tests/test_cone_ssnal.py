@@ -208,10 +208,12 @@ def test_cone_options_and_limits():
     # beyond the direct systems' size the solve stops, saying what to use instead
     with pytest.raises(ssnal.NoDirectSystem):
         ssnal._cone_fallback(ssnal.DIRECT_LIMIT + 1, ssnal.DIRECT_LIMIT + 1)
-    # the first penalty: lower on the cone program's larger programs
-    assert ssnal.first_sigma(500, cone=True) == ssnal.first_sigma(10_000, cone=False) == 1.0
+    # the first penalty: lower on larger programs (the gated one from 5,000 samples on)
+    assert ssnal.first_sigma(500, cone=True) == ssnal.first_sigma(4_000, cone=False) == 1.0
     assert ssnal.first_sigma(10_000, cone=True) == pytest.approx(0.1)
+    assert ssnal.first_sigma(10_000, cone=False) == pytest.approx(0.1)
     assert ssnal.first_sigma(10_000, cone=True, squared=False) == 1.0
+    assert ssnal.first_sigma(10_000, cone=False, squared=False) == 1.0
     assert ssnal._cone_fallback(100, 5_000) == "gram"
     with pytest.raises(ssnal.NoDirectSystem):  # n m^2 beyond ten times DIRECT_WORK
         ssnal._cone_fallback(50_000, 5_000)

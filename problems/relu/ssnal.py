@@ -97,8 +97,10 @@ DIRECT_LIMIT = 6_000
 #: multiply-adds; beyond, conjugate gradients
 DIRECT_WORK = 4e10
 #: the squared loss' ``"covariance"`` system forms ``A^T A`` (all ``P d`` coordinates, at most
-#: :data:`DIRECT_LIMIT`) once, where that costs at most this many multiply-adds
-COVARIANCE_WORK = 1e12
+#: :data:`DIRECT_LIMIT`) once, where that costs at most this many multiply-adds at the
+#: float64 rate (:func:`_covariance_work`; about 20 s on one thread: n = 80,000 at P d =
+#: 5,000)
+COVARIANCE_WORK = 5e11
 #: Newton steps after the first at one ``sigma`` solve their ``n x n`` system by conjugate
 #: gradients preconditioned with the factor of that first step, for at most this many
 #: iterations; then (or at a new ``sigma``) the matrix is formed and factored anew. The
@@ -123,14 +125,26 @@ STALL_STEPS = 40
 
 
 def first_sigma(n: int, cone: bool, squared: bool = True) -> float:
-    """The first penalty parameter: 1, and on the cone program with the squared loss
-    ``min(1, 1000 / n)``. There a large ``sigma`` makes the projections' active rows change
-    within small fractions of a Newton step, and starting lower paid on every row measured:
-    19.0 s to 9.9 s at ``n = 10,000`` (46 to 23 Newton steps), 72 s to 40 s at
-    ``n = 50,000``, 4.1 s to 2.8 s and 2.0 s to 1.7 s at ``n = 2,000``. It did not pay on the
-    logistic cone rows (5.2 s to 7.2 s at ``n = 2,000``, 36 % active) nor on the gated program
-    (22.7 s to 17.1 s at ``n = 10,000``, 34 % active, but 23.6 s to 31.8 s at 100 %)."""
-    return min(1.0, 1000.0 / n) if cone and squared else 1.0
+    """The first penalty parameter: 1, and with the squared loss ``min(1, 1000 / n)`` on the
+    cone program and, from ``n = GATED_SMALL_SIGMA`` on, on the gated program.
+
+    Cone program: a large ``sigma`` makes the projections' active rows change within small
+    fractions of a Newton step, and starting lower paid on every row measured: 19.0 s to
+    9.9 s at ``n = 10,000`` (46 to 23 Newton steps), 72 s to 40 s at ``n = 50,000``, 4.1 s to
+    2.8 s and 2.0 s to 1.7 s at ``n = 2,000``. It did not pay on the logistic cone rows
+    (5.2 s to 7.2 s at ``n = 2,000``, 36 % active).
+
+    Gated program (one thread, the covariance system in float32 with kept factors): 216 s
+    (54 Newton steps) to 82.5 s (19) at ``n = 50,000``, 80 % active; 19.4 s to 12.3 s and
+    9.0 s to 8.7 s at ``n = 10,000``, 34 % and 100 % active (``2000 / n`` was between). At
+    ``n = 2,000`` half of 1 was 1.0-1.3x slower on five rows, so 1 stays there."""
+    if squared and (cone or n >= GATED_SMALL_SIGMA):
+        return min(1.0, 1000.0 / n)
+    return 1.0
+
+
+#: see :func:`first_sigma`
+GATED_SMALL_SIGMA = 5_000
 
 
 #: a warm start whose certified relative gap is above this starts nothing: ``ssnal`` starts
@@ -453,13 +467,15 @@ def _system_costs(n: int, m: int, groups: int, covariance: float | None = None,
 
 
 def _covariance_work(n: int, M: int, squared: bool) -> float | None:
-    """Multiply-adds of forming ``A^T A`` on all ``M = P d`` coordinates (``n M^2``), or None
-    where the ``"covariance"`` system is not offered: a loss other than the squared one (its
-    Newton matrix weighs the samples), more than :data:`DIRECT_LIMIT` coordinates, or more
-    than :data:`COVARIANCE_WORK`."""
-    if not squared or M > DIRECT_LIMIT or float(n) * M * M > COVARIANCE_WORK:
+    """Multiply-adds (at the float64 rate) of forming ``A^T A`` on all ``M = P d``
+    coordinates: its upper triangle, ``n M^2 / 2``, in float32 at about twice that rate
+    (:data:`COVARIANCE_DTYPE`), so ``n M^2 / 4``. None where the ``"covariance"`` system is
+    not offered: a loss other than the squared one (its Newton matrix weighs the samples),
+    more than :data:`DIRECT_LIMIT` coordinates, or more than :data:`COVARIANCE_WORK`."""
+    work = float(n) * M * M / 4.0
+    if not squared or M > DIRECT_LIMIT or work > COVARIANCE_WORK:
         return None
-    return float(n) * M * M
+    return work
 
 
 class _Newton:
@@ -809,8 +825,8 @@ class SSNAL(_TorchSolver):
         Budget of Newton steps (over all outer iterations).
     sigma : float, optional
         First penalty parameter (the data are normalized to order one); default
-        :func:`first_sigma`: 1, and ``min(1, 1000 / n)`` on the cone program with the
-        squared loss.
+        :func:`first_sigma`: 1, and ``min(1, 1000 / n)`` with the squared loss on the cone
+        program and, from 5,000 samples on, on the gated program.
     sigma_growth : float
         Factor on ``sigma`` after each outer iteration (> 1).
     inner_iters : int

@@ -78,7 +78,12 @@ class PatternOperator:
         self.order: tuple[bool, bool] | None = None  # see :meth:`_orders`
 
     def restrict(self, idx: torch.Tensor) -> PatternOperator:
-        """The operator of the patterns ``idx`` only (shares ``Xa``; copies those columns)."""
+        """The operator of the patterns ``idx`` only (shares ``Xa``; copies those columns):
+        this operator itself where ``idx`` is every pattern in order (at n = 50,000 the copy
+        took 0.2 s, twice a Newton step of ``ssnal`` at a dense optimum)."""
+        if idx.numel() == self.P and bool(
+                (idx == torch.arange(self.P, device=idx.device)).all()):
+            return self
         sub = PatternOperator.__new__(PatternOperator)
         sub.device, sub.dtype, sub.Xa = self.device, self.dtype, self.Xa
         sub.Db = self.Db[:, idx]

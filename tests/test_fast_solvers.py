@@ -131,6 +131,9 @@ def test_operator_matches_dense_blocks(data_2d, order):
     cols = np.r_[0:Xa.shape[1], 2 * Xa.shape[1]:3 * Xa.shape[1]]
     np.testing.assert_allclose(sub.adjoint(torch.from_numpy(r)).numpy().ravel(),
                                A[:, cols].T @ r, rtol=1e-12, atol=1e-12)
+    P = D.shape[1]
+    assert op.restrict(torch.arange(P)) is op  # every pattern in order: no copy
+    assert op.restrict(torch.arange(P).flip(0)) is not op
     np.testing.assert_allclose(lifted.predictions(U, None), A @ U.ravel(), atol=1e-12)
 
 

@@ -309,6 +309,12 @@ def test_auto_falls_back_to_ssnal_then_clarabel_when_the_working_set_stops_short
     ds = load("diabetes")
     lifted = TwoLayerReLU(ds.X_train, ds.y_train, beta=1e-3).lift(
         patterns=200, program="gated", seed=0)
+    # by default ssnal goes first at this small relative beta (SSNAL_FIRST)
+    assert lifted.relative_beta() < type(lifted).SSNAL_FIRST
+    assert solver_order(lifted)[:3] == ["ssnal", "active_set", "fista"]
+    sol = lifted.solve(solver="auto")
+    assert sol.solver == "ssnal" and sol.status == "optimal" and "auto:" not in sol.message
+    monkeypatch.setattr(type(lifted), "SSNAL_FIRST", 0.0)
     assert solver_order(lifted)[0] == "active_set"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced attempt's warnings are not passed on

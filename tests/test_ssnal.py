@@ -26,7 +26,7 @@ import lift.problems.relu.solvers as relu_solvers
 import lift.problems.relu.ssnal as ssnal
 from lift.problems import TwoLayerReLU
 from lift.problems.relu.operators import PatternOperator
-from lift.solvers import SPECIALISED
+from lift.solvers import SPECIALISED, solver_order
 
 
 def _lifted(beta: float, loss: str = "squared", n: int = 300, d: int = 5, P: int = 150):
@@ -44,10 +44,12 @@ def interpolating():
     sols["clarabel"] = lifted.solve(solver="clarabel")
     with pytest.warns(Warning):
         sols["fista"] = lifted.solve(solver="fista")
-    sols["auto"] = lifted.solve(solver="auto")
-    with pytest.MonkeyPatch.context() as mp:  # no hand-over: FISTA runs until it stalls
+    sols["auto-first"] = lifted.solve(solver="auto")  # ssnal first: small relative beta
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(lifted), "SSNAL_FIRST", 0.0)  # FISTA first, handing over
+        sols["auto"] = lifted.solve(solver="auto")
         mp.setattr(ssnal, "cost_model", lambda *a: lambda groups: math.inf)
-        sols["auto-stall"] = lifted.solve(solver="auto")
+        sols["auto-stall"] = lifted.solve(solver="auto")  # no hand-over: FISTA stalls
     return lifted, sols
 
 
@@ -71,9 +73,15 @@ def test_ssnal_certifies_a_nearly_interpolating_program(interpolating):
 
 
 def test_auto_moves_from_a_stalled_first_order_solver_to_ssnal(interpolating):
-    """Stalled, a first-order solver hands over to the second-order ``ssnal`` before any
-    interior-point backend; predicted slower than ssnal, it hands over earlier."""
+    """At this relative ``beta`` (below ``SSNAL_FIRST``) ``auto`` starts with ``ssnal``.
+    Started with FISTA instead: stalled, a first-order solver hands over to the second-order
+    ``ssnal`` before any interior-point backend; predicted slower than ssnal, it hands over
+    earlier."""
     lifted, sols = interpolating
+    assert lifted.relative_beta() < type(lifted).SSNAL_FIRST
+    first = sols["auto-first"]
+    assert first.solver == "ssnal" and first.status == "optimal" and "auto:" not in first.message
+    assert _by_hand(lifted, first) <= 1e-6
     for name, why in (("auto-stall", "(stalled)"), ("auto", "(handed over")):
         auto = sols[name]
         assert auto.status == "optimal" and _by_hand(lifted, auto) <= 1e-6
@@ -86,6 +94,7 @@ def test_auto_hands_over_when_ssnal_is_predicted_faster(monkeypatch):
     monkeypatch.setattr(ssnal, "cost_model", lambda *a: lambda groups: 0.0)
     monkeypatch.setattr(relu_solvers, "MIXED_WORK", 0)
     lifted = _lifted(0.05)
+    monkeypatch.setattr(type(lifted), "SSNAL_FIRST", 0.0)  # FISTA first
     sol = lifted.solve(solver="auto")
     assert sol.status == "optimal" and sol.solver == "ssnal" and _by_hand(lifted, sol) <= 1e-6
     assert "handed over" in sol.message, sol.message
@@ -307,3 +316,20 @@ def test_auto_maps_back_only_the_answer_it_returns(monkeypatch):
     assert sol.params is not None and sol.size > 0
     assert sol.value == pytest.approx(lifted.problem.objective(sol.params), rel=1e-12)
     assert 0 < sol.rel_gap < 1 and sol.lower_bound <= sol.value
+
+
+def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
+    """The gated program with the squared loss: ``ssnal`` first below ``SSNAL_FIRST`` (where
+    its Newton systems are direct), FISTA and the working set first above it; the logistic
+    loss always starts first-order (``ssnal`` warm-started from FISTA's point was faster)."""
+    small, large = _lifted(1e-3), _lifted(50.0)
+    limit = type(small).SSNAL_FIRST
+    assert small.relative_beta() < limit < large.relative_beta()
+    assert solver_order(small)[:3] == ["ssnal", "active_set", "fista"]
+    assert solver_order(large)[:2] == ["active_set", "fista"]
+    logistic = _lifted(1e-4, loss="logistic")
+    assert logistic.relative_beta() < limit
+    assert solver_order(logistic)[:2] == ["active_set", "fista"]
+    monkeypatch.setattr(ssnal, "DIRECT_LIMIT", 10)  # no direct system: conjugate gradients
+    assert not ssnal.has_direct_system(300, 150, 6, squared=True)
+    assert solver_order(small)[:2] == ["active_set", "fista"]

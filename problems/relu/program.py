@@ -101,6 +101,13 @@ class ReLULift(Lifted):
     #: "solver_error" twice, after which SCS took 6-16 s) where ours certified in 0.1-0.5 s
     #: (BENCHMARKS.md)
     NEWTON_THRESHOLD = {"squared": 20_000, "logistic": 0}
+    #: on the gated program with the squared loss, ``auto`` starts with ``ssnal`` (where its
+    #: systems are direct) below this :meth:`relative_beta`: on the grid's rows from 9e-5 to
+    #: 1e-6 (58-100 % active) ``ssnal`` alone was 1.1-18x faster than FISTA and the working
+    #: set, and ``auto`` spent 0.6-2.5 s in them before handing over; from 4.5e-3 up (10-61 %
+    #: active) FISTA was faster (BENCHMARKS.md). Not the logistic loss: there ``ssnal``
+    #: warm-started from FISTA's point beat both alone
+    SSNAL_FIRST = 1e-3
 
     def __init__(self, problem, D: np.ndarray, gates: np.ndarray | None, program: str,
                  complete: bool, verify: bool | None = None, bound_time: float = 0.0) -> None:
@@ -207,7 +214,16 @@ class ReLULift(Lifted):
                 out.setdefault("active_set", self.CONE_THRESHOLD)
             out["al"] = self.AL_THRESHOLD
             return out
-        return {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}
+        out = {"active_set": self.GATED_THRESHOLD, "fista": self.GATED_THRESHOLD}
+        if self.problem.loss.name == "squared":
+            from lift.problems.relu.ssnal import has_direct_system
+
+            n, d = self.problem.Xa.shape
+            if (self.size_hint() > self.GATED_THRESHOLD
+                    and has_direct_system(n, self.P, d, squared=True)
+                    and self.relative_beta() < self.SSNAL_FIRST):
+                out = {"ssnal": self.GATED_THRESHOLD, **out}
+        return out
 
     def with_patterns(self, D: np.ndarray, gates: np.ndarray) -> ReLULift:
         """This program with the patterns ``D`` (gates ``gates``) appended, duplicates of

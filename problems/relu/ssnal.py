@@ -83,6 +83,7 @@ from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
 __all__ = ["CONE_SYSTEMS", "LOSSES", "SSNAL", "SYSTEMS", "cost_model", "first_sigma",
+           "has_direct_system",
            "gemm_rate", "predicted_seconds"]
 
 #: the losses whose conjugates ssnal knows
@@ -221,6 +222,13 @@ def cost_model(lifted, device: torch.device, dtype: torch.dtype) -> Callable[[in
         return 1.5 * work / rate
 
     return seconds
+
+
+def has_direct_system(n: int, P: int, d: int, squared: bool) -> bool:
+    """Whether ``ssnal``'s Newton steps on ``n`` samples with all ``P`` groups of ``d``
+    coordinates nonzero have a direct system (else conjugate gradients)."""
+    M = P * d
+    return bool(_system_costs(n, M, P, _covariance_work(n, M, squared)))
 
 
 def predicted_seconds(lifted, device: torch.device, dtype: torch.dtype,

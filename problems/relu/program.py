@@ -96,10 +96,10 @@ class ReLULift(Lifted):
     #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
     #: from CONE_THRESHOLD). Squared loss: Clarabel took 0.03-0.06 s below 7,000 and
     #: 0.41-0.60 s at 30,000-38,000, where ours took 0.16-0.31 s; wine (58,000) 2.4-2.9 s
-    #: against 0.4-1.0 s. Logistic loss: Clarabel's exponential cones failed on 2 of 7 small
-    #: programs (sizes 18,000-26,000; a gap of 1e-3 reported "optimal_inaccurate", and
-    #: "solver_error" twice, after which SCS took 6-16 s) where ours certified in 0.1-0.5 s
-    #: (BENCHMARKS.md)
+    #: against 0.4-1.0 s. Logistic loss: Clarabel's exponential cones failed on 5 of the 10
+    #: small programs measured (sizes 18,000-26,000: a gap of 1e-3 reported
+    #: "optimal_inaccurate", and four "solver_error", after which SCS took 6-16 s), where
+    #: ours certified in 0.1-0.5 s (BENCHMARKS.md)
     NEWTON_THRESHOLD = {"squared": 20_000, "logistic": 0}
     #: on the gated program with the squared loss, ``auto`` starts with ``ssnal`` (where its
     #: systems are direct) below this :meth:`relative_beta`: on the grid's rows from 9e-5 to

@@ -238,8 +238,8 @@ class ConeBarrier(_TorchSolver):
         else:
             U, steps, stopped = state.solve(self, POLISH_GAP if self.polish else 0.0)
         P = op.P
-        multipliers = state.kept.dense(P)
         polish, done = {}, f"{steps} Newton steps" + (f" ({stopped})" if stopped else "")
+        theirs = None  # the polish's multipliers
         if self.polish and not s.monitor.done and not stopped.startswith("stopped"):
             V, F, theirs, polish = _polish(s, U, self.max_iters)
             done += f", then ssnal from its point: {polish['newton_steps']} Newton steps" + (
@@ -253,10 +253,10 @@ class ConeBarrier(_TorchSolver):
                     f" ({stopped})" if stopped else "")
             if F < state.best_F:
                 U = V
-            if state.kept.lam is not s.monitor.best_lam:  # ssnal found the best dual point
-                multipliers = theirs.dense()
-            else:
-                multipliers = state.kept.dense(P)
+        if theirs is not None and state.kept.lam is not s.monitor.best_lam:
+            multipliers = theirs.dense()  # ssnal found the best dual point
+        else:
+            multipliers = state.kept.dense(P)
         msg = gap_message(s.monitor, done)
         Uh = _numpy(U)
         primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": multipliers}

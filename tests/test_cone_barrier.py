@@ -153,17 +153,29 @@ def test_options_and_limits():
     with pytest.warns(Warning):
         short = cone.solve(solver="barrier", max_iters=5)
     assert short.status == "max_iters" and "budget of 5 Newton steps" in short.message
-    assert barrier.step_work(1_000, 100, 10) == 1e9
-    # auto offers it within the work and the size of its n x n system only
+    # a step's cost in each form: n^2 P d for the n x n system; (P d)^3 / 3 for the P d x P d
+    # one, plus A_v^T W A_v (each step with the logistic loss, once with the squared loss)
+    assert barrier.step_costs(1_000, 100, 10, squared=False) == {
+        "woodbury": 1e9, "covariance": 1e9 / 3 + 5e8}
+    assert barrier.step_costs(1_000, 100, 10)["covariance"] == pytest.approx(1e9 / 3 + 1e7)
+    assert barrier.step_work(1_000, 200, 10) == 2e9  # the cheaper form
+    assert barrier.step_work(10_000, 500, 10) == pytest.approx(5e9**3 / 1e18 / 3 + 2.5e9)
+    # auto offers it within the work and the size limits of its systems
     assert barrier.offered(2_000, 500, 20) and not barrier.offered(2_000, 2_000, 20)
-    assert not barrier.offered(barrier.MAX_SAMPLES + 1, 1, 1)
-    # beyond MAX_SAMPLES it stops at once, saying so (auto, which may reach it after the
+    assert barrier.offered(10_000, 500, 10) and not barrier.offered(10_000, 500, 10, False)
+    assert not barrier.offered(barrier.MAX_SAMPLES + 1, 2_000, 10)
+    assert barrier.step_work(barrier.MAX_SAMPLES + 1, 2_000, 10) == np.inf
+    # beyond both size limits it stops at once, saying so (auto, which may reach it after the
     # other specialised solvers, goes on)
     n = barrier.MAX_SAMPLES + 1
     big = TwoLayerReLU(np.random.default_rng(0).standard_normal((n, 1)), np.ones(n), beta=1.0)
     with pytest.warns(Warning):
-        stop = barrier.ConeBarrier().run(big.lift(patterns=2, program="cone", seed=0))
-    assert stop.status == "max_iters" and "n x n system" in stop.message
+        stop = barrier.ConeBarrier(system="woodbury").run(
+            big.lift(patterns=2, program="cone", seed=0))
+    assert stop.status == "max_iters" and "n x n" in stop.message
+    assert "system='woodbury'" in stop.message and "use solver='ssnal'" in stop.message
+    with pytest.raises(ValueError, match="system"):
+        cone.solve(solver="barrier", system="cholesky")
     with pytest.warns(Warning):
         stop = cone.solve(solver="barrier", max_work=10.0)
     assert stop.status == "max_iters" and "max_work" in stop.message
@@ -174,17 +186,18 @@ def test_options_and_limits():
     assert SPECIALISED["barrier"].auto_options(cone) == {"max_work": barrier.AUTO_MAX_WORK}
 
 
+@pytest.mark.parametrize("system", ["woodbury", "covariance"])
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
-def test_newton_system_solves_the_explicit_matrix(loss):
+def test_newton_system_solves_the_explicit_matrix(loss, system):
     """``t grad^2 F + K^T diag(w) K`` formed by autograd (F the program's objective) and from
-    the cone rows, against the Woodbury solve with its refinement."""
+    the cone rows, against each form's solve with its refinement."""
     import torch
 
     X, y = _teacher(40, 3, seed=4, loss=loss)
     lifted = TwoLayerReLU(X, y, beta=0.5, loss=loss).lift(patterns=7, program="cone", seed=0)
     solver = barrier.ConeBarrier()
     s = solver._setup(lifted, 1e-6, False)
-    st = barrier._Barrier(s, lifted)
+    st = barrier._Barrier(s, lifted, system)
     P, d = s.op.P, s.op.d
     H = barrier._interior_directions(lifted, st.live, st.Xc, st.S2[:, :P])
     U = 0.3 * torch.cat([H, H * 0.5])

@@ -32,13 +32,29 @@ Against a pure barrier method with tenfold growth of ``t`` (tried first) the ste
     B_g = K_g^T \operatorname{diag}(t \mu_g / s_g) K_g
     + \frac{t \beta}{\|u_g\|}\Big(I - \frac{u_g u_g^T}{\|u_g\|^2}\Big),
 
-which the Woodbury identity turns into one ``n x n`` system: with ``E_i = B_{v_i}^{-1} +
-B_{w_i}^{-1} = M_i M_i^T`` (the two signs of a pattern share ``D_i Xa``) and ``C = [D_i Xa
-M_i]_i``, the system is ``I + W^{1/2} C C^T W^{1/2}`` with ``W = t \nabla^2 L``, then up to
-ten rounds of iterative refinement with products by the matrix itself (at large ``t`` it is
-badly conditioned). Directions of ``E_i`` whose term in that system is negligible are left
-out. A step costs at most about ``n^2 P d`` multiply-adds, and ``beta`` does not enter the
-cost: this is the solver for what the first-order and semismooth Newton methods cannot do,
+solved in one of two forms, whichever costs fewer multiply-adds (:func:`step_costs`), then
+up to ten rounds of iterative refinement with products by the matrix itself (at large ``t``
+it is badly conditioned). The two signs of a pattern share ``D_i Xa``, so the loss term is
+``Q G Q^T`` with ``Q = [I; -I]`` and ``G = A_v^T W A_v`` (``A_v = [D_i Xa]_i``, ``W = t
+\nabla^2 L``); let ``E_i = B_{v_i}^{-1} + B_{w_i}^{-1}``.
+
+- ``"woodbury"``: the Woodbury identity gives one ``n x n`` system ``I + W^{1/2} C C^T
+  W^{1/2}`` with ``E_i = M_i M_i^T`` and ``C = [D_i Xa M_i]_i`` (directions of ``E_i`` whose
+  term is negligible are left out): about ``n^2 P d`` multiply-adds a step.
+- ``"covariance"`` (``P d < n``): eliminating ``x_w`` leaves, for ``delta = x_v - x_w``,
+  ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1} r_w`` with ``S = B_v + B_w`` and ``E^{-1}
+  = B_v S^{-1} B_w``, a ``P d x P d`` system; then ``x_w = S^{-1} (r_v + r_w - B_v delta)``.
+  No inverse of an ill-conditioned ``B_g`` is formed: with ``E^{-1}`` from ``B_v^{-1} +
+  B_w^{-1}`` the solves lost all accuracy at large ``t`` (the refinement's residual rose from
+  1e-11 to 0.8 on the ``n = 10,000`` row below), and the push-through form ``I + M^T G M``
+  (``E = M M^T``) lost it from the first steps. With the squared loss ``G = t A_v^T A_v``
+  is formed once and a step costs ``(P d)^3 / 3``; with the logistic loss ``G`` is formed
+  each step (``n (P d)^2 / 2`` more). At ``n = 10,000, P = 500, d = 10`` that is 12x
+  (squared) and 3x (logistic) fewer than the ``n x n`` form, and ``n`` is no longer bounded
+  by the ``n x n`` matrix's memory.
+
+``beta`` does not enter the cost: this is the solver for what the first-order and semismooth
+Newton methods cannot do,
 the cone program at very small ``beta``, where the projections on the ``C_g`` change faces
 at every step (``ssnal`` and projected FISTA stall there; Clarabel takes a minute at ``n =
 500``).
@@ -71,14 +87,14 @@ import numpy as np
 import torch
 
 from lift.base import SolverResult
-from lift.errors import check_positive
+from lift.errors import check_choice, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
-from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
+from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
-__all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_SAMPLES", "offered",
-           "step_work"]
+__all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
+           "MAX_SAMPLES", "SYSTEMS", "offered", "step_costs", "step_work"]
 
 #: the losses with the second derivatives the Newton steps need
 LOSSES = ("squared", "logistic")
@@ -89,8 +105,16 @@ BARRIER_WORK = 5e10
 #: the most multiply-adds a step may cost where ``auto`` runs the barrier method after the
 #: other specialised solvers stopped short (about 5 s a step on two cores)
 AUTO_MAX_WORK = 2e11
-#: the largest ``n x n`` system (memory: ``8 n^2`` bytes, plus the ``n x P d`` blocks)
+#: the largest ``n x n`` system of the ``"woodbury"`` form (memory: ``8 n^2`` bytes, plus the
+#: ``n x P d`` blocks)
 MAX_SAMPLES = 12_000
+#: the largest ``P d x P d`` system of the ``"covariance"`` form (``8 (P d)^2`` bytes, twice)
+MAX_COORDINATES = 12_000
+#: the forms of the Newton system (see the module's docstring)
+SYSTEMS = ("auto", "woodbury", "covariance")
+#: Newton steps over which the squared loss' ``A_v^T A_v`` (formed once) is counted in a
+#: step's cost
+TYPICAL_STEPS = 50
 #: directions of ``E_i`` whose term in the ``n x n`` system has norm below this are left out
 #: (the iterative refinement makes up for them)
 NEGLIGIBLE = 1e-8
@@ -120,15 +144,31 @@ STALL_DROP = 0.05
 TO_BOUNDARY = 0.99
 
 
-def step_work(n: int, P: int, d: int) -> float:
-    """Multiply-adds of one Newton step: forming ``C C^T`` (``n x P d`` blocks)."""
-    return float(n) * n * P * d
+def step_costs(n: int, P: int, d: int, squared: bool = True) -> dict[str, float]:
+    """Multiply-adds of one Newton step in each form of the system that fits its size limit:
+    ``"woodbury"`` forms the ``n x n`` matrix ``C C^T`` (about ``n^2 P d`` with its
+    factorization); ``"covariance"`` factors a ``P d x P d`` matrix (``(P d)^3 / 3``) and, with
+    the logistic loss, forms ``A_v^T W A_v`` (``n (P d)^2 / 2``; with the squared loss that
+    is formed once, counted over :data:`TYPICAL_STEPS` steps)."""
+    M = P * d
+    costs = {}
+    if n <= MAX_SAMPLES:
+        costs["woodbury"] = float(n) * n * M
+    if M <= MAX_COORDINATES:
+        gram = float(n) * M * M / 2
+        costs["covariance"] = M**3 / 3 + (gram / TYPICAL_STEPS if squared else gram)
+    return costs
 
 
-def offered(n: int, P: int, d: int) -> bool:
-    """Whether ``solver="auto"`` tries the barrier method on a cone program of this size: at
-    most :data:`MAX_SAMPLES` samples and :data:`BARRIER_WORK` multiply-adds a step."""
-    return n <= MAX_SAMPLES and step_work(n, P, d) <= BARRIER_WORK
+def step_work(n: int, P: int, d: int, squared: bool = True) -> float:
+    """Multiply-adds of one Newton step in the cheaper form (``inf`` where neither fits)."""
+    return min(step_costs(n, P, d, squared).values(), default=math.inf)
+
+
+def offered(n: int, P: int, d: int, squared: bool = True) -> bool:
+    """Whether ``solver="auto"`` tries the barrier method on a cone program of this size: a
+    Newton step of at most :data:`BARRIER_WORK` multiply-adds."""
+    return step_work(n, P, d, squared) <= BARRIER_WORK
 
 
 def _interior_directions(lifted, live: np.ndarray, X: torch.Tensor, S: torch.Tensor
@@ -183,8 +223,8 @@ class ConeBarrier(_TorchSolver):
     logistic loss); see :mod:`lift.problems.relu.barrier`.
 
     Robust where the other cone solvers stall (very small ``beta``, dense optima on the
-    edges of the cones); each Newton step costs an ``n x n`` factorization and ``n^2 P d``
-    multiply-adds, so on large ``n`` with moderate ``beta`` ``ssnal`` is cheaper.
+    edges of the cones); each Newton step factors an ``n x n`` or a ``P d x P d`` matrix
+    (:func:`step_costs`), so with moderate ``beta`` ``ssnal`` is cheaper.
 
     Attributes
     ----------
@@ -195,6 +235,9 @@ class ConeBarrier(_TorchSolver):
         From a certified gap of :data:`POLISH_GAP` on, hand the point to ``ssnal``'s
         semismooth Newton steps (they converge fast from there; the interior-point dual
         estimates stall near 1e-6 on the largest programs measured).
+    system : {"auto", "woodbury", "covariance"}
+        The form of the Newton system (module docstring): ``"auto"`` takes the one with fewer
+        multiply-adds a step.
     max_work : float, optional
         Stop at once, saying so, where a Newton step (:func:`step_work`) would cost more
         multiply-adds (``solver="auto"`` passes :data:`AUTO_MAX_WORK`: it may reach this
@@ -208,29 +251,36 @@ class ConeBarrier(_TorchSolver):
 
     max_iters: int = 300
     polish: bool = True
+    system: str = "auto"
     max_work: float | None = None
 
     def __post_init__(self) -> None:
         self._no_step_settings("the interior-point method has none")
+        self.system = check_choice(self.system, "system", SYSTEMS)
         if self.max_work is not None:
             self.max_work = check_positive(self.max_work, "max_work")
 
     def _threads_work(self, lifted) -> float:
         n, d = lifted.problem.Xa.shape
-        return step_work(n, lifted.P, d)
+        return step_work(n, lifted.P, d, lifted.problem.loss.name == "squared")
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
         if lifted.program != "cone":
             raise ValueError("solver='barrier' solves the cone program (program='cone'); "
                              "for the gated program use 'ssnal' or 'fista'.")
         op = s.op
-        state = _Barrier(s, lifted)
-        work = step_work(op.n, op.P, op.d)
+        costs = step_costs(op.n, op.P, op.d, s.loss.name == "squared")
+        if self.system != "auto":
+            costs = {k: v for k, v in costs.items() if k == self.system}
+        form = min(costs, key=costs.get) if costs else None
+        state = _Barrier(s, lifted, form)
         stopped = ""
-        if op.n > MAX_SAMPLES:  # reported like a stall, so that auto goes on
-            stopped = (f"stopped: it forms an n x n system, and n = {op.n} is above its limit "
-                       f"{MAX_SAMPLES}; use solver='ssnal' or 'fista'")
-        elif self.max_work is not None and work > self.max_work:
+        if form is None:  # reported like a stall, so that auto goes on
+            stopped = (f"stopped: its Newton system is n x n (n = {op.n}, limit {MAX_SAMPLES}) "
+                       f"or P d x P d (P d = {op.P * op.d}, limit {MAX_COORDINATES})"
+                       + ("" if self.system == "auto" else f" with system='{self.system}'")
+                       + ", above the size limits; use solver='ssnal' or 'fista'")
+        elif self.max_work is not None and (work := costs[form]) > self.max_work:
             stopped = (f"stopped: a Newton step would cost {work:.1e} multiply-adds, above "
                        f"max_work = {self.max_work:.1e}")
         if stopped:
@@ -260,7 +310,7 @@ class ConeBarrier(_TorchSolver):
         msg = gap_message(s.monitor, done)
         Uh = _numpy(U)
         primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": multipliers}
-        info = {"newton_steps": steps, "stalled": stopped.startswith("stalled"),
+        info = {"newton_steps": steps, "system": form, "stalled": stopped.startswith("stalled"),
                 "fallbacks": state.fallbacks, "columns": state.columns,
                 "stationarity": state.stationarity, "polish": polish}
         return _result(s, "barrier", steps, msg, primal, info)
@@ -269,9 +319,10 @@ class ConeBarrier(_TorchSolver):
 class _Barrier:
     """The barrier problem's data, its Newton steps and the certificate of each iterate."""
 
-    def __init__(self, s: _Setup, lifted) -> None:
+    def __init__(self, s: _Setup, lifted, form: str | None = "woodbury") -> None:
         op = s.op
-        self.s, self.lifted = s, lifted
+        self.s, self.lifted, self.form = s, lifted, form
+        self.G0: torch.Tensor | None = None  # A_v^T A_v of the squared loss ("covariance")
         X, D = op.Xa, op.D
         live = X.norm(dim=1) > 0  # a zero sample gives the row 0 >= 0: no constraint
         self.live = live.cpu().numpy()
@@ -367,31 +418,14 @@ class _Barrier:
         uh = U / un[:, None]
         B = (weights.T @ self.XX).reshape(2 * P, d, d) \
             + (t * s.beta / un)[:, None, None] * (self.eye - uh[:, :, None] * uh[:, None, :])
-        Binv = _spd_inverse(B)
-        if Binv is None:
+        h = s.loss.torch_hess(z, s.y).clamp_min(0.0)
+        w2 = t * h
+        if self.form == "covariance":
+            inverse = self._covariance_inverse(B, h, t)
+        else:
+            inverse = self._woodbury_inverse(B, w2)
+        if inverse is None:
             return None
-        w2 = (t * s.loss.torch_hess(z, s.y)).clamp_min(0.0)
-        # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose term in the n x n
-        # system has norm below NEGLIGIBLE (the refinement makes up for them)
-        lam, V = torch.linalg.eigh(Binv[:P] + Binv[P:])
-        keep = lam * float(w2.max()) * self.spectral > NEGLIGIBLE
-        M = V * lam.clamp_min(0.0).sqrt()[:, None, :]
-        C = (op.D[:, :, None] * torch.einsum("na,iab->nib", op.Xa, M))[:, keep]
-        w = w2.sqrt()
-        C = w[:, None] * C
-        self.columns = C.shape[1]
-        K = torch.zeros(op.n, op.n, dtype=C.dtype, device=C.device)
-        add_upper_gram(K, C.T)  # C C^T from its upper triangle: half the multiply-adds
-        K = symmetric_from_upper(K)
-        K.diagonal().add_(1.0)
-        L = _cholesky(K)
-        if L is None:
-            return None
-
-        def inverse(r: torch.Tensor) -> torch.Tensor:
-            Br = torch.einsum("gab,gb->ga", Binv, r)
-            sol = w * torch.cholesky_solve((w * self.forward(Br))[:, None], L)[:, 0]
-            return Br - torch.einsum("gab,gb->ga", Binv, self.adjoint(sol))
 
         def hessian(v: torch.Tensor) -> torch.Tensor:
             return torch.einsum("gab,gb->ga", B, v) + self.adjoint(w2 * self.forward(v))
@@ -413,6 +447,89 @@ class _Barrier:
             return x
 
         return solve
+
+    def _covariance_inverse(self, B, h, t):
+        """The ``"covariance"`` form: ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1} r_w``,
+        ``x_w = S^{-1} (r_v + r_w - B_v delta)``, ``x_v = x_w + delta`` with ``S = B_v + B_w``
+        and ``E^{-1} = B_v S^{-1} B_w``: no inverse of an ill-conditioned ``B_g`` is formed
+        (None where a matrix cannot be factored)."""
+        op = self.s.op
+        P, d = op.P, op.d
+        Bv, Bw = B[:P], B[P:]
+        Ls = _cholesky(Bv + Bw)
+        if Ls is None:
+            return None
+        Einv = Bv @ torch.cholesky_solve(Bw, Ls)
+        Einv = 0.5 * (Einv + Einv.transpose(1, 2))
+        if self.s.loss.name == "squared":  # h is constant: A_v^T diag(h) A_v once
+            if self.G0 is None:
+                self.G0 = self._gram(h)
+            K = t * self.G0
+        else:
+            K = self._gram(h).mul_(t)
+        every = torch.arange(P, device=K.device)
+        K.view(P, d, P, d)[every, :, every, :] += Einv  # the diagonal blocks
+        self.columns = P * d
+        L = _cholesky(K)
+        if L is None:
+            return None
+
+        def bmv(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return torch.einsum("gab,gb->ga", A, x)
+
+        def sinv(x: torch.Tensor) -> torch.Tensor:
+            return torch.cholesky_solve(x[:, :, None], Ls)[:, :, 0]
+
+        def inverse(r: torch.Tensor) -> torch.Tensor:
+            rv, rw = r[:P], r[P:]
+            rhs = bmv(Bw, sinv(rv)) - bmv(Bv, sinv(rw))
+            delta = torch.cholesky_solve(rhs.reshape(-1, 1), L).reshape(P, d)
+            xw = sinv(rv + rw - bmv(Bv, delta))
+            return torch.cat([xw + delta, xw])
+
+        return inverse
+
+    def _gram(self, h: torch.Tensor) -> torch.Tensor:
+        """``A_v^T diag(h) A_v`` (``P d x P d``), from its upper triangle, by row chunks."""
+        op = self.s.op
+        every = torch.arange(op.P, device=op.device)
+        m = op.P * op.d
+        G = torch.zeros(m, m, dtype=op.dtype, device=op.device)
+        root = h.sqrt()
+        for sl in row_chunks(op.n, m):
+            add_upper_gram(G, root[sl, None] * op.blocks(every, sl))
+        return symmetric_from_upper(G)
+
+    def _woodbury_inverse(self, B, w2):
+        """The ``"woodbury"`` form: one ``n x n`` system (None where it cannot be factored)."""
+        op = self.s.op
+        P = op.P
+        Binv = _spd_inverse(B)
+        if Binv is None:
+            return None
+        # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose term in the n x n
+        # system has norm below NEGLIGIBLE (the refinement makes up for them)
+        lam, V = torch.linalg.eigh(Binv[:P] + Binv[P:])
+        keep = lam * float(w2.max()) * self.spectral > NEGLIGIBLE
+        M = V * lam.clamp_min(0.0).sqrt()[:, None, :]
+        self.columns = int(keep.sum())
+        C = (op.D[:, :, None] * torch.einsum("na,iab->nib", op.Xa, M))[:, keep]
+        w = w2.sqrt()
+        C = w[:, None] * C
+        K = torch.zeros(op.n, op.n, dtype=C.dtype, device=C.device)
+        add_upper_gram(K, C.T)  # C C^T from its upper triangle: half the multiply-adds
+        K = symmetric_from_upper(K)
+        K.diagonal().add_(1.0)
+        L = _cholesky(K)
+        if L is None:
+            return None
+
+        def inverse(r: torch.Tensor) -> torch.Tensor:
+            Br = torch.einsum("gab,gb->ga", Binv, r)
+            sol = w * torch.cholesky_solve((w * self.forward(Br))[:, None], L)[:, 0]
+            return Br - torch.einsum("gab,gb->ga", Binv, self.adjoint(sol))
+
+        return inverse
 
     @staticmethod
     def to_boundary(x: torch.Tensor, dx: torch.Tensor) -> float:

@@ -196,7 +196,7 @@ class ReLULift(Lifted):
                 # the interior-point method certifies where ssnal and projected FISTA stall
                 # (very small beta; 25x faster than Clarabel at n = 500); with the squared
                 # loss below BARRIER_FIRST it goes first
-                offered = barrier.offered(n, self.P, d)
+                offered = barrier.offered(n, self.P, d, squared)
                 if offered and squared and self.relative_beta() < self.BARRIER_FIRST:
                     out["barrier"] = newton
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel

@@ -203,18 +203,21 @@ class _Multipliers:
 
     def __init__(self, mon, live: np.ndarray, n: int) -> None:
         self.mon, self.live, self.n = mon, live, n
-        self.best: np.ndarray | None = None
+        self.best: tuple[float, torch.Tensor] | None = None  # (scale, multipliers of live rows)
         self.lam = None  # the monitor's dual point these multipliers belong to
 
     def offer(self, lam: torch.Tensor, norm_max: float, mu: torch.Tensor) -> None:
         scale = offer_dual(self.mon, lam, norm_max)
-        if scale is not None:
-            full = np.zeros((self.n, mu.shape[1]))
-            full[self.live] = scale * _numpy(mu)
-            self.best, self.lam = full, self.mon.best_lam
+        if scale is not None:  # kept as they are (never changed in place), made dense once
+            self.best, self.lam = (scale, mu), self.mon.best_lam
 
     def dense(self, P: int) -> tuple[np.ndarray, np.ndarray] | None:
-        return None if self.best is None else (self.best[:, :P], self.best[:, P:])
+        if self.best is None:
+            return None
+        scale, mu = self.best
+        full = np.zeros((self.n, mu.shape[1]))
+        full[self.live] = scale * _numpy(mu)
+        return full[:, :P], full[:, P:]
 
 
 @dataclasses.dataclass
@@ -348,9 +351,9 @@ class _Barrier:
     def slacks(self, U: torch.Tensor) -> torch.Tensor:
         return self.S2 * (self.Xc @ U.T)
 
-    def phi(self, U: torch.Tensor, t: float) -> float:
-        """``phi_t`` (``inf`` outside the cones' interiors)."""
-        sl = self.slacks(U)
+    def phi(self, U: torch.Tensor, t: float, sl: torch.Tensor | None = None) -> float:
+        """``phi_t`` (``inf`` outside the cones' interiors); ``sl``: the slacks of ``U``."""
+        sl = self.slacks(U) if sl is None else sl
         if not bool((sl > 0).all()):
             return math.inf
         s = self.s
@@ -533,9 +536,14 @@ class _Barrier:
 
     @staticmethod
     def to_boundary(x: torch.Tensor, dx: torch.Tensor) -> float:
-        """The largest step in ``[0, 1]`` with ``x + a dx >= 0`` (``x > 0``)."""
-        ratio = torch.where(dx < 0, x / (-dx).clamp_min(torch.finfo(x.dtype).tiny), 1.0)
-        return min(1.0, float(ratio.min())) if ratio.numel() else 1.0
+        """The largest step in ``[0, 1]`` with ``x + a dx >= 0`` (``x > 0``): ``-1 / min(dx /
+        x)`` where that is negative (two passes over the ``n x 2 P`` arrays)."""
+        if not dx.numel():
+            return 1.0
+        low = float((dx / x).min())
+        if math.isnan(low):  # a step that is not a number: none
+            return 0.0
+        return 1.0 if low >= -1.0 else -1.0 / low
 
     def solve(self, opts: ConeBarrier, polish_gap: float = 0.0
               ) -> tuple[torch.Tensor, int, str]:
@@ -613,10 +621,10 @@ class _Barrier:
             # safeguard: the barrier problem at the target decreases, else a damped centering
             # step on it (its Newton matrix is replaced by this one: still a descent direction)
             target = 1.0 / (sigma * eta)
-            f0 = self.phi(U, target)
+            f0 = self.phi(U, target, sl)
             slack = 1e-14 * abs(f0)  # rounding
             for _ in range(SAFEGUARD):
-                if self.phi(U + ap * du, target) <= f0 + slack:
+                if self.phi(U + ap * du, target, sl + ap * ds) <= f0 + slack:
                     ad = ap
                     break
                 ap *= 0.5

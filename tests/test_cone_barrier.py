@@ -160,6 +160,26 @@ def test_auto_order_at_very_small_beta(monkeypatch):
     assert solver_order(lifted)[:2] == ["ssnal", "clarabel"]
 
 
+def test_auto_order_on_large_logistic_cone_programs():
+    """With the logistic loss ``barrier`` comes right after ``ssnal`` up to AUTO_MAX_WORK a
+    step (projected FISTA timed out on every small-beta logistic row); with the squared loss
+    only within BARRIER_WORK."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10_000, 10))
+    work = barrier.step_work(10_000, 500, 10, squared=False)
+    assert barrier.BARRIER_WORK < work <= barrier.AUTO_MAX_WORK
+    for loss, y in [("logistic", np.sign(X[:, 0] + 0.1)), ("squared", X[:, 0])]:
+        lifted = TwoLayerReLU(X, y, beta=1.0, bias=False, loss=loss).lift(
+            patterns=500, program="cone", seed=0)
+        order = solver_order(lifted)
+        if loss == "logistic":
+            assert order[:2] == ["ssnal", "barrier"]
+        else:  # a step of 4.4e10 (P d = 5,000 coordinates): offered (first or second, by
+            # the relative beta)
+            assert barrier.offered(10_000, 500, 10) and set(order[:2]) == {"ssnal", "barrier"}
+    assert not barrier.offered(50_000, 500, 10)  # the squared loss' A^T A costs more there
+
+
 def test_options_and_limits():
     X, y = _teacher(80, 3, seed=5)
     prob = TwoLayerReLU(X, y, beta=0.5)

@@ -202,7 +202,11 @@ class ReLULift(Lifted):
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
                 out["ssnal"] = newton
-                if offered:
+                # with the logistic loss, also where a step costs up to AUTO_MAX_WORK (the
+                # covariance form's A^T W A each step): projected FISTA, next otherwise, timed
+                # out on every small-beta logistic row of the grid
+                if offered or (not squared
+                               and barrier.step_work(n, self.P, d, False) <= barrier.AUTO_MAX_WORK):
                     out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than

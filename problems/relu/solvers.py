@@ -50,9 +50,10 @@ more seconds than ``ssnal`` is predicted to need
 (:func:`~lift.problems.relu.ssnal.predicted_seconds`), and ``auto`` moves on to it.
 
 ``"barrier"`` — :class:`~lift.problems.relu.barrier.ConeBarrier`, a primal-dual interior-point
-method for the cone program (squared or logistic loss): Newton steps of ``n^2 P d``
-multiply-adds whatever ``beta``, for the very small ``beta`` where ``ssnal`` and projected
-FISTA stall; ``solver="auto"`` tries it after ``ssnal`` where a step is cheap enough.
+method for the cone program (squared or logistic loss): Newton steps that factor an ``n x
+n`` or a ``P d x P d`` matrix (the cheaper), whatever ``beta``, for the very small ``beta``
+where ``ssnal`` and projected FISTA stall; ``solver="auto"`` tries it after ``ssnal`` where a
+step is cheap enough.
 
 All stop on a **certified relative duality gap** (:class:`~lift.solvers.monitor.GapMonitor`):
 the primal value is the objective of the ReLU (or gated) network recovered from the current

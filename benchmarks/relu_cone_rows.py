@@ -5,8 +5,10 @@ Rows: the teacher data of ``relu_solvers.py`` (seed 0) without bias, ``P`` sampl
 ``pyscnn`` (its AL on the same gates and scaling, ``lam = beta / n``), ``clarabel`` / ``scs``
 (cvxpy). ``viol`` is the largest cone violation relative to the largest prediction.
 
-Run: ``python benchmarks/relu_cone_rows.py N BETA P D METHOD [TOL]``, e.g.
-``python benchmarks/relu_cone_rows.py 2000 5 500 20 al`` (wrap it in ``timeout``).
+Run: ``python benchmarks/relu_cone_rows.py N BETA P D METHOD [TOL [LOSS]]``, e.g.
+``python benchmarks/relu_cone_rows.py 2000 5 500 20 al`` (wrap it in ``timeout``). METHOD may
+be ``auto`` (``lifted.solve``; the solver it ended with is printed); LOSS ``squared`` (the
+default) or ``logistic`` (the grid's labels).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import numpy as np
 from relu_solvers import _match_gates, _violation, grid_data
 
 
-def build(n: int, beta: float, P: int, d: int):
+def build(n: int, beta: float, P: int, d: int, loss: str = "squared"):
     from lift.problems import TwoLayerReLU
 
-    X, y = grid_data(n, d, "squared")
-    return TwoLayerReLU(X, y, beta=beta, bias=False).lift(patterns=P, program="cone", seed=0)
+    X, y = grid_data(n, d, loss)
+    return TwoLayerReLU(X, y, beta=beta, bias=False, loss=loss).lift(patterns=P, program="cone",
+                                                                     seed=0)
 
 
 def pyscnn(lifted, tol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,13 +53,20 @@ def pyscnn(lifted, tol: float) -> tuple[np.ndarray, np.ndarray]:
 def main(argv: list[str]) -> None:
     n, beta, P, d, method = int(argv[0]), float(argv[1]), int(argv[2]), int(argv[3]), argv[4]
     tol = float(argv[5]) if len(argv) > 5 else 1e-6
-    lifted = build(n, beta, P, d)
-    out: dict = {"n": n, "beta": beta, "P": P, "d": d, "method": method, "tol": tol}
+    loss = argv[6] if len(argv) > 6 else "squared"
+    lifted = build(n, beta, P, d, loss)
+    out: dict = {"n": n, "beta": beta, "P": P, "d": d, "loss": loss, "method": method,
+                 "tol": tol}
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
     if method == "pyscnn":
         V, W = pyscnn(lifted, tol)
         out["time"] = time.perf_counter() - t0
+    elif method == "auto":
+        sol = lifted.solve(solver="auto", tol=tol)
+        out["time"] = time.perf_counter() - t0
+        out.update(status=sol.status, gap=sol.rel_gap, solver=sol.solver, msg=sol.message)
+        V, W = sol.info["warm_start"]["V"], sol.info["warm_start"]["W"]
     else:
         from lift.solvers import run_solver
 

@@ -264,3 +264,16 @@ def test_newton_system_solves_the_explicit_matrix(loss, system):
     r = torch.randn(2 * P, d, dtype=U.dtype, generator=torch.Generator().manual_seed(1))
     x = st.newton_system(U, st.forward(U), sl, t, w)(r)
     assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
+
+
+def test_step_to_the_boundary():
+    """The largest step in [0, 1] that keeps ``x + a dx`` nonnegative, from ``min(dx / x)``;
+    none (0) for a direction that is not a number."""
+    import torch
+
+    x = torch.tensor([1.0, 2.0, 4.0])
+    assert barrier._Barrier.to_boundary(x, torch.tensor([1.0, -1.0, 0.0])) == 1.0
+    assert barrier._Barrier.to_boundary(x, torch.tensor([-4.0, -1.0, 0.0])) == 0.25
+    assert barrier._Barrier.to_boundary(x, torch.tensor([-1.0, -8.0, -2.0])) == 0.25
+    assert barrier._Barrier.to_boundary(x, torch.tensor([0.5, float("nan"), 0.0])) == 0.0
+    assert barrier._Barrier.to_boundary(x[:0], x[:0]) == 1.0

@@ -277,3 +277,21 @@ def test_step_to_the_boundary():
     assert barrier._Barrier.to_boundary(x, torch.tensor([-1.0, -8.0, -2.0])) == 0.25
     assert barrier._Barrier.to_boundary(x, torch.tensor([0.5, float("nan"), 0.0])) == 0.0
     assert barrier._Barrier.to_boundary(x[:0], x[:0]) == 1.0
+
+
+def test_memory_guard(monkeypatch):
+    """Where the steps' arrays would not fit in the available memory, ``barrier`` stops at once
+    and says so (``auto`` then goes on to the next solver)."""
+    X, y = _teacher(60, 3, seed=2)
+    lifted = TwoLayerReLU(X, y, beta=0.1).lift(patterns=10, program="cone", seed=0)
+    need = barrier.peak_bytes(60, 10, 4, "covariance")
+    assert need == barrier.BYTES_PER_CONE_ROW * 60 * 20 + 24 * 40**2
+    assert barrier.peak_bytes(60, 10, 4, "woodbury") == (
+        barrier.BYTES_PER_CONE_ROW * 60 * 20 + 24 * 60**2 + 8 * 60 * 40)
+    monkeypatch.setattr(barrier, "available_memory", lambda: 1000)
+    with pytest.warns(Warning):
+        stop = lifted.solve(solver="barrier")
+    assert stop.status == "max_iters" and "GiB of memory" in stop.message
+    assert stop.info["newton_steps"] == 0
+    monkeypatch.setattr(barrier, "available_memory", lambda: None)  # unknown: no guard
+    assert lifted.solve(solver="barrier").status == "optimal"

@@ -41,9 +41,10 @@ it is badly conditioned). The two signs of a pattern share ``D_i Xa``, so the lo
 - ``"woodbury"``: the Woodbury identity gives one ``n x n`` system ``I + W^{1/2} C C^T
   W^{1/2}`` with ``E_i = M_i M_i^T`` and ``C = [D_i Xa M_i]_i`` (directions of ``E_i`` whose
   term is negligible are left out): about ``n^2 P d`` multiply-adds a step.
-- ``"covariance"`` (``P d < n``): eliminating ``x_w`` leaves, for ``delta = x_v - x_w``,
-  ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1} r_w`` with ``S = B_v + B_w`` and ``E^{-1}
-  = B_v S^{-1} B_w``, a ``P d x P d`` system; then ``x_w = S^{-1} (r_v + r_w - B_v delta)``.
+- ``"covariance"`` (the cheaper where ``P d`` is below about ``n``): eliminating ``x_w``
+  leaves, for ``delta = x_v - x_w``, ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1}
+  r_w`` with ``S = B_v + B_w`` and ``E^{-1} = B_v S^{-1} B_w``, a ``P d x P d`` system; then
+  ``x_w = S^{-1} (r_v + r_w - B_v delta)``.
   No inverse of an ill-conditioned ``B_g`` is formed: with ``E^{-1}`` from ``B_v^{-1} +
   B_w^{-1}`` the solves lost all accuracy at large ``t`` (the refinement's residual rose from
   1e-11 to 0.8 on the ``n = 10,000`` row below), and the push-through form ``I + M^T G M``
@@ -87,14 +88,14 @@ import numpy as np
 import torch
 
 from lift.base import SolverResult
-from lift.errors import check_choice, check_positive
+from lift.errors import MEMORY_FRACTION, available_memory, check_choice, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
-           "MAX_SAMPLES", "SYSTEMS", "offered", "step_costs", "step_work"]
+           "MAX_SAMPLES", "SYSTEMS", "offered", "peak_bytes", "step_costs", "step_work"]
 
 #: the losses with the second derivatives the Newton steps need
 LOSSES = ("squared", "logistic")
@@ -108,8 +109,11 @@ AUTO_MAX_WORK = 2e11
 #: the largest ``n x n`` system of the ``"woodbury"`` form (memory: ``8 n^2`` bytes, plus the
 #: ``n x P d`` blocks)
 MAX_SAMPLES = 12_000
-#: the largest ``P d x P d`` system of the ``"covariance"`` form (``8 (P d)^2`` bytes, twice)
+#: the largest ``P d x P d`` system of the ``"covariance"`` form (``8 (P d)^2`` bytes, three
+#: times)
 MAX_COORDINATES = 12_000
+#: bytes of the steps' arrays per row of a cone (:func:`peak_bytes`)
+BYTES_PER_CONE_ROW = 160
 #: the forms of the Newton system (see the module's docstring)
 SYSTEMS = ("auto", "woodbury", "covariance")
 #: Newton steps over which the squared loss' ``A_v^T A_v`` (formed once) is counted in a
@@ -158,6 +162,15 @@ def step_costs(n: int, P: int, d: int, squared: bool = True) -> dict[str, float]
         gram = float(n) * M * M / 2
         costs["covariance"] = M**3 / 3 + (gram / TYPICAL_STEPS if squared else gram)
     return costs
+
+
+def peak_bytes(n: int, P: int, d: int, form: str) -> float:
+    """Memory of the steps, about: :data:`BYTES_PER_CONE_ROW` per row of each cone (the
+    slacks, multipliers, their steps and temporaries, ``n x 2 P`` each) and three copies of
+    the system's matrix (``n x n`` or ``P d x P d``; with the first, the ``n x P d`` columns)."""
+    side = n if form == "woodbury" else P * d
+    return BYTES_PER_CONE_ROW * n * 2 * P + 24.0 * side * side + (
+        8.0 * n * P * d if form == "woodbury" else 0.0)
 
 
 def step_work(n: int, P: int, d: int, squared: bool = True) -> float:
@@ -286,6 +299,11 @@ class ConeBarrier(_TorchSolver):
         elif self.max_work is not None and (work := costs[form]) > self.max_work:
             stopped = (f"stopped: a Newton step would cost {work:.1e} multiply-adds, above "
                        f"max_work = {self.max_work:.1e}")
+        elif (need := peak_bytes(op.n, op.P, op.d, form)) > MEMORY_FRACTION * (
+                available_memory() or math.inf):
+            stopped = (f"stopped: its steps would need about {need / 2**30:.3g} GiB of memory "
+                       f"(the n x 2P slacks and multipliers and the {form} system), more than "
+                       f"is available; use solver='ssnal' or 'fista', or fewer patterns")
         if stopped:
             U, steps = torch.zeros(2 * op.P, op.d, dtype=op.dtype, device=op.device), 0
         else:

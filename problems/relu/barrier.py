@@ -91,7 +91,7 @@ from lift.base import SolverResult
 from lift.errors import MEMORY_FRACTION, available_memory, check_choice, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
-from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
+from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
@@ -484,10 +484,10 @@ class _Barrier:
         Einv = 0.5 * (Einv + Einv.transpose(1, 2))
         if self.s.loss.name == "squared":  # h is constant: A_v^T diag(h) A_v once
             if self.G0 is None:
-                self.G0 = self._gram(h)
+                self.G0 = op.gram(h)
             K = t * self.G0
         else:
-            K = self._gram(h).mul_(t)
+            K = op.gram(h).mul_(t)
         every = torch.arange(P, device=K.device)
         K.view(P, d, P, d)[every, :, every, :] += Einv  # the diagonal blocks
         self.columns = P * d
@@ -509,17 +509,6 @@ class _Barrier:
             return torch.cat([xw + delta, xw])
 
         return inverse
-
-    def _gram(self, h: torch.Tensor) -> torch.Tensor:
-        """``A_v^T diag(h) A_v`` (``P d x P d``), from its upper triangle, by row chunks."""
-        op = self.s.op
-        every = torch.arange(op.P, device=op.device)
-        m = op.P * op.d
-        G = torch.zeros(m, m, dtype=op.dtype, device=op.device)
-        root = h.sqrt()
-        for sl in row_chunks(op.n, m):
-            add_upper_gram(G, root[sl, None] * op.blocks(every, sl))
-        return symmetric_from_upper(G)
 
     def _woodbury_inverse(self, B, w2):
         """The ``"woodbury"`` form: one ``n x n`` system (None where it cannot be factored)."""

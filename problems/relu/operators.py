@@ -101,6 +101,25 @@ class PatternOperator:
         out.order = None
         return out
 
+    def gram(self, weights: torch.Tensor | None = None, dtype: torch.dtype | None = None
+             ) -> torch.Tensor:
+        """``A^T diag(weights) A`` over every pattern (``A = [D_1 Xa, ..., D_P Xa]``, ``P d x P
+        d``; ``weights`` nonnegative, default ones), formed from its upper triangle by row
+        chunks in ``dtype`` (default the operator's): ``n (P d)^2 / 2`` multiply-adds."""
+        from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
+
+        dtype = dtype or self.dtype
+        every = torch.arange(self.P, device=self.device)
+        m = self.P * self.d
+        G = torch.zeros(m, m, dtype=dtype, device=self.device)
+        root = None if weights is None else weights.sqrt()
+        for sl in row_chunks(self.n, m):
+            rows = self.blocks(every, sl)
+            if root is not None:
+                rows = root[sl, None] * rows
+            add_upper_gram(G, rows.to(dtype))
+        return symmetric_from_upper(G)
+
     def blocks(self, idx: torch.Tensor, sl: slice, signs: torch.Tensor | None = None
                ) -> torch.Tensor:
         """Rows ``sl`` of ``[s_1 D_{i_1} Xa, ..., s_m D_{i_m} Xa]`` for the patterns ``idx``

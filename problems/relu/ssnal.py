@@ -78,7 +78,6 @@ from lift.errors import check_int, check_positive
 from lift.problems.relu.operators import PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.group_lasso import ActiveDualStep
-from lift.solvers.linalg import add_upper_gram, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
@@ -556,21 +555,12 @@ class _Newton:
         # converge, A^T A is formed again in float64
         dtype = self.op.dtype
         if self.AtA is None:
-            self.AtA = self._covariance_matrix(COVARIANCE_DTYPE.get(dtype, dtype))
+            self.AtA = self.op.gram(dtype=COVARIANCE_DTYPE.get(dtype, dtype))
         step = self._covariance_step(g, h, sigma, J)
         if step is None:
-            self.AtA = self._covariance_matrix(dtype)
+            self.AtA = self.op.gram(dtype=dtype)
             step = self._covariance_step(g, h, sigma, J)
         return step
-
-    def _covariance_matrix(self, dtype: torch.dtype) -> torch.Tensor:
-        op = self.op
-        every = torch.arange(op.P, device=op.device)
-        M = op.P * op.d
-        upper = torch.zeros(M, M, dtype=dtype, device=op.device)
-        for sl in row_chunks(op.n, M):
-            add_upper_gram(upper, op.blocks(every, sl).to(dtype))
-        return symmetric_from_upper(upper)
 
     def _covariance_step(self, g, h, sigma, J):
         """The covariance system's step, preconditioned conjugate gradients from its

@@ -133,6 +133,21 @@ def test_operator_matches_dense_blocks(data_2d, order):
                                A[:, cols].T @ r, rtol=1e-12, atol=1e-12)
     P = D.shape[1]
     assert op.restrict(torch.arange(P)) is op  # every pattern in order: no copy
+    # A^T diag(w) A, formed by row chunks from its upper triangle (three chunks here)
+    w = rng.uniform(0.0, 2.0, Xa.shape[0])
+    import lift.solvers.linalg as linalg
+
+    chunks = linalg.row_chunks
+    linalg.row_chunks = lambda n, width: chunks(n, width, max(1, n // 3) * width)
+    try:
+        assert len(linalg.row_chunks(Xa.shape[0], A.shape[1])) >= 3
+        G = op.gram(torch.from_numpy(w)).numpy()
+    finally:
+        linalg.row_chunks = chunks
+    np.testing.assert_allclose(G, A.T @ (w[:, None] * A), rtol=1e-12, atol=1e-12)
+    G32 = op.gram(dtype=torch.float32)
+    assert G32.dtype == torch.float32
+    np.testing.assert_allclose(G32.numpy(), A.T @ A, rtol=1e-5, atol=1e-4)
     assert op.restrict(torch.arange(P).flip(0)) is not op
     np.testing.assert_allclose(lifted.predictions(U, None), A @ U.ravel(), atol=1e-12)
 

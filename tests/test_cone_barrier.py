@@ -56,9 +56,11 @@ def test_very_small_beta_is_certified(polish):
     assert sol.size >= 40  # a dense optimum: most signed groups are used
     # predictor-corrector steps, none of them replaced by a damped centering step
     assert 5 <= sol.info["newton_steps"] <= 60 and sol.info["fallbacks"] == 0
-    if polish:  # from a certified 1e-5, ssnal's steps: a few
-        assert 1 <= sol.info["polish"]["newton_steps"] <= 20
+    if polish and sol.info["polish"]:  # from a certified 1e-5, ssnal's steps: a few
+        assert sol.info["polish"]["newton_steps"] <= 20
         assert "then ssnal from its point" in sol.message
+    elif polish:  # the gap fell fourfold or more in the last step: the steps went on
+        assert "then ssnal" not in sol.message and sol.info["newton_steps"] >= 5
 
 
 def test_logistic_loss():
@@ -98,7 +100,8 @@ def test_covariance_form_where_samples_outnumber_coordinates(loss):
 def test_steps_go_on_after_a_polish_that_stalls():
     """Nearly collinear 1-D patterns: ``ssnal``'s polish from a certified 1e-5 stalls near
     1.7e-6; the interior-point steps go on from where they stopped and certify."""
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(2)  # (seed 1 stalled too until the steps went on while the
+    # gap fell fourfold a step, POLISH_FAST; seeds 2, 4, 5 and 6 of 1-8 stall)
     X = rng.uniform(-1, 1, (30, 1))
     y = np.sin(3 * X[:, 0]) + 0.05 * rng.standard_normal(30)
     lifted = TwoLayerReLU(X, y, beta=1e-3).lift(program="cone")

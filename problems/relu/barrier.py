@@ -452,7 +452,7 @@ class _Barrier:
             return None
 
         def hessian(v: torch.Tensor) -> torch.Tensor:
-            return torch.einsum("gab,gb->ga", B, v) + self.adjoint(w2 * self.forward(v))
+            return _bmv(B, v) + self.adjoint(w2 * self.forward(v))
 
         def solve(r: torch.Tensor) -> torch.Tensor:
             # iterative refinement: at large t the systems are badly conditioned, and the dual
@@ -498,17 +498,14 @@ class _Barrier:
         if L is None:
             return None
 
-        def bmv(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            return torch.einsum("gab,gb->ga", A, x)
-
         def sinv(x: torch.Tensor) -> torch.Tensor:
             return torch.cholesky_solve(x[:, :, None], Ls)[:, :, 0]
 
         def inverse(r: torch.Tensor) -> torch.Tensor:
             rv, rw = r[:P], r[P:]
-            rhs = bmv(Bw, sinv(rv)) - bmv(Bv, sinv(rw))
+            rhs = _bmv(Bw, sinv(rv)) - _bmv(Bv, sinv(rw))
             delta = torch.cholesky_solve(rhs.reshape(-1, 1), L).reshape(P, d)
-            xw = sinv(rv + rw - bmv(Bv, delta))
+            xw = sinv(rv + rw - _bmv(Bv, delta))
             return torch.cat([xw + delta, xw])
 
         return inverse
@@ -538,9 +535,9 @@ class _Barrier:
             return None
 
         def inverse(r: torch.Tensor) -> torch.Tensor:
-            Br = torch.einsum("gab,gb->ga", Binv, r)
+            Br = _bmv(Binv, r)
             sol = w * torch.cholesky_solve((w * self.forward(Br))[:, None], L)[:, 0]
-            return Br - torch.einsum("gab,gb->ga", Binv, self.adjoint(sol))
+            return Br - _bmv(Binv, self.adjoint(sol))
 
         return inverse
 
@@ -670,6 +667,11 @@ def _polish(s: _Setup, U: torch.Tensor, budget: int):
     V, steps, _, stopped = _ssnal(s, prog, newton, U, SSNAL(max_iters=budget))
     F = float(s.loss.torch(s.op.signed_forward(V), s.y)) + s.beta * float(V.norm(dim=1).sum())
     return V, F, prog.kept, {"newton_steps": steps, "stopped": stopped}
+
+
+def _bmv(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Each group's ``d x d`` block times its row: ``(A_g x_g)_g``."""
+    return torch.einsum("gab,gb->ga", A, x)
 
 
 def _cholesky(H: torch.Tensor) -> torch.Tensor | None:

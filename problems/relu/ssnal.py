@@ -82,8 +82,7 @@ from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
 __all__ = ["CONE_SYSTEMS", "LOSSES", "SSNAL", "SYSTEMS", "cost_model", "first_sigma",
-           "has_direct_system",
-           "gemm_rate", "predicted_seconds"]
+           "gemm_rate", "has_direct_system", "predicted_seconds"]
 
 #: the losses whose conjugates ssnal knows
 LOSSES = ("squared", "logistic")

@@ -5,10 +5,11 @@ Rows: the teacher data of ``relu_solvers.py`` (seed 0) without bias, ``P`` sampl
 ``pyscnn`` (its AL on the same gates and scaling, ``lam = beta / n``), ``clarabel`` / ``scs``
 (cvxpy). ``viol`` is the largest cone violation relative to the largest prediction.
 
-Run: ``python benchmarks/relu_cone_rows.py N BETA P D METHOD [TOL [LOSS]]``, e.g.
+Run: ``python benchmarks/relu_cone_rows.py N BETA P D METHOD [TOL [LOSS [DEVICE]]]``, e.g.
 ``python benchmarks/relu_cone_rows.py 2000 5 500 20 al`` (wrap it in ``timeout``). METHOD may
 be ``auto`` (``lifted.solve``; the solver it ended with is printed); LOSS ``squared`` (the
-default) or ``logistic`` (the grid's labels).
+default) or ``logistic`` (the grid's labels); DEVICE the torch device of our solvers (``cpu``,
+the default, or ``cuda``; ``auto`` takes the library's default, CUDA when torch sees a GPU).
 """
 
 from __future__ import annotations
@@ -54,10 +55,16 @@ def main(argv: list[str]) -> None:
     n, beta, P, d, method = int(argv[0]), float(argv[1]), int(argv[2]), int(argv[3]), argv[4]
     tol = float(argv[5]) if len(argv) > 5 else 1e-6
     loss = argv[6] if len(argv) > 6 else "squared"
+    device = argv[7] if len(argv) > 7 else "cpu"
     lifted = build(n, beta, P, d, loss)
     out: dict = {"n": n, "beta": beta, "P": P, "d": d, "loss": loss, "method": method,
-                 "tol": tol}
+                 "tol": tol, "device": device}
     warnings.simplefilter("ignore")
+    gpu = device.startswith("cuda") or (method == "auto" and _cuda())
+    if gpu:  # the context is made before the clock starts
+        import torch
+
+        torch.zeros(1, device="cuda")
     t0 = time.perf_counter()
     if method == "pyscnn":
         V, W = pyscnn(lifted, tol)
@@ -65,12 +72,13 @@ def main(argv: list[str]) -> None:
     elif method == "auto":
         sol = lifted.solve(solver="auto", tol=tol)
         out["time"] = time.perf_counter() - t0
-        out.update(status=sol.status, gap=sol.rel_gap, solver=sol.solver, msg=sol.message)
+        out.update(status=sol.status, gap=sol.rel_gap, solver=sol.solver, msg=sol.message,
+                   device=sol.info.get("device", "library default"))
         V, W = sol.info["warm_start"]["V"], sol.info["warm_start"]["W"]
     else:
         from lift.solvers import run_solver
 
-        kw = {} if method in ("clarabel", "scs") else {"device": "cpu"}
+        kw = {} if method in ("clarabel", "scs") else {"device": device}
         r = run_solver(lifted, method, tol=tol, **kw)
         out["time"] = time.perf_counter() - t0
         out.update(status=r.status, gap=r.info.get("rel_gap"), iters=r.iterations,
@@ -80,7 +88,17 @@ def main(argv: list[str]) -> None:
     out["viol"] = _violation(lifted, V, W)
     out["active"] = int((np.linalg.norm(V, axis=1) > 0).sum()
                         + (np.linalg.norm(W, axis=1) > 0).sum())
+    if gpu:
+        import torch
+
+        out["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     print(json.dumps(out), flush=True)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

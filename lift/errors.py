@@ -67,9 +67,15 @@ class InaccurateSolutionWarning(UserWarning):
     """A solve finished, but its certified duality gap is above the requested tolerance."""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation: ``MemAvailable`` of /proc/meminfo, else
-    psutil's estimate, else ``None`` (unknown: no guard)."""
+def available_memory(device: Any = None) -> int | None:
+    """Bytes of memory available to a new allocation on ``device`` (a ``torch.device`` or
+    ``None``). For a CUDA device, the free memory that CUDA reports for it; otherwise
+    ``MemAvailable`` of /proc/meminfo, else psutil's estimate, else ``None`` (unknown: no
+    guard)."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

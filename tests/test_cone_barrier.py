@@ -291,10 +291,10 @@ def test_memory_guard(monkeypatch):
     assert need == barrier.BYTES_PER_CONE_ROW * 60 * 20 + 24 * 40**2
     assert barrier.peak_bytes(60, 10, 4, "woodbury") == (
         barrier.BYTES_PER_CONE_ROW * 60 * 20 + 24 * 60**2 + 8 * 60 * 40)
-    monkeypatch.setattr(barrier, "available_memory", lambda: 1000)
+    monkeypatch.setattr(barrier, "available_memory", lambda device=None: 1000)
     with pytest.warns(Warning):
         stop = lifted.solve(solver="barrier")
     assert stop.status == "max_iters" and "GiB of memory" in stop.message
     assert stop.info["newton_steps"] == 0
-    monkeypatch.setattr(barrier, "available_memory", lambda: None)  # unknown: no guard
+    monkeypatch.setattr(barrier, "available_memory", lambda device=None: None)  # no guard
     assert lifted.solve(solver="barrier").status == "optimal"

@@ -352,10 +352,17 @@ def _limit_memory(monkeypatch, gib):
 
 
 def test_available_memory_is_read():
+    import torch
+
     from lift.errors import available_memory
 
     avail = available_memory()
     assert avail is None or 2**20 < avail < 2**50
+    if avail is not None:
+        assert available_memory(torch.device("cpu")) == pytest.approx(avail, rel=0.5)
+    if torch.cuda.is_available():  # the device's own free memory, not the host's
+        free, total = torch.cuda.mem_get_info()
+        assert 0 < available_memory(torch.device("cuda")) <= total
 
 
 @pytest.mark.parametrize("solver", ["clarabel", "scs"])

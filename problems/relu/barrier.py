@@ -303,10 +303,11 @@ class ConeBarrier(_TorchSolver):
             stopped = (f"stopped: a Newton step would cost {work:.1e} multiply-adds, above "
                        f"max_work = {self.max_work:.1e}")
         elif (need := peak_bytes(op.n, op.P, op.d, form)) > MEMORY_FRACTION * (
-                available_memory() or math.inf):
+                available_memory(op.device) or math.inf):
             stopped = (f"stopped: its steps would need about {need / 2**30:.3g} GiB of memory "
                        f"(the n x 2P slacks and multipliers and the {form} system), more than "
-                       f"is available; use solver='ssnal' or 'fista', or fewer patterns")
+                       f"is available on {op.device}; use solver='ssnal' or 'fista', or fewer "
+                       "patterns")
         if stopped:
             U, steps = torch.zeros(2 * op.P, op.d, dtype=op.dtype, device=op.device), 0
         else:

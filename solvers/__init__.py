@@ -27,6 +27,7 @@ from lift.solvers.conic import (
 
 __all__ = [
     "CONIC_BACKENDS",
+    "GPU_MIN_WORK",
     "SPECIALISED",
     "SpecialisedSolver",
     "available_solvers",
@@ -86,13 +87,23 @@ def specialised_for(lifted) -> tuple[str, ...]:
     return tuple(name for name, s in SPECIALISED.items() if s.accepts(lifted))
 
 
-def resolve_device(device: Any = None):
-    """``torch.device(device)``, checked against what torch offers (:func:`check_device`);
-    ``None`` means CUDA when torch sees a GPU, else the CPU."""
+#: below this many multiply-adds in a solver's typical product, ``device=None`` means the CPU
+#: even where torch sees a GPU: a step there is a few dozen kernel launches and
+#: synchronisations, which cost more than the arithmetic (BENCHMARKS.md, "On a GPU")
+GPU_MIN_WORK = 5_000_000
+
+
+def resolve_device(device: Any = None, work: float | None = None):
+    """``torch.device(device)``, checked against what torch offers (:func:`check_device`).
+
+    ``None`` means CUDA when torch sees a GPU and the solve is large enough to gain from it
+    (``work``, the multiply-adds of its typical product, at least :data:`GPU_MIN_WORK`, or
+    not given), else the CPU."""
     import torch
 
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        big = work is None or work >= GPU_MIN_WORK
+        return torch.device("cuda" if big and torch.cuda.is_available() else "cpu")
     return check_device(device)
 
 

@@ -101,7 +101,8 @@ class SoftImpute:
     max_time : float or None
         Wall-clock budget in seconds.
     device, dtype
-        Torch device (``None``: CUDA when available) and floating dtype.
+        Torch device (``None``: CUDA when torch sees a GPU and ``m n`` times the rank cap is
+        at least :data:`~lift.solvers.GPU_MIN_WORK`, else the CPU) and floating dtype.
     seed : int
         Seed of the random columns of the subspace block.
     continuation : float or None
@@ -295,9 +296,10 @@ class SoftImpute:
         """Solve ``lifted`` to a certified relative duality gap ``tol``."""
         start = time.perf_counter()
         tol = check_positive(tol, "tol")
-        device = resolve_device(self.device)
-        kw = {"dtype": self.dtype, "device": device}
         op, symmetric = lifted.operator, bool(lifted.symmetric)
+        rank = min(op.shape) if self.max_rank is None else min(self.max_rank, *op.shape)
+        device = resolve_device(self.device, work=float(op.shape[0]) * op.shape[1] * rank)
+        kw = {"dtype": self.dtype, "device": device}
         lam = float(lifted.lam)
         m, n = op.shape
         b = torch.as_tensor(lifted.b, **kw)

@@ -243,7 +243,7 @@ def test_newton_system_solves_the_explicit_matrix(loss, system):
 
     X, y = _teacher(40, 3, seed=4, loss=loss)
     lifted = TwoLayerReLU(X, y, beta=0.5, loss=loss).lift(patterns=7, program="cone", seed=0)
-    solver = barrier.ConeBarrier()
+    solver = barrier.ConeBarrier(device="cpu")  # the test's tensors are on the CPU
     s = solver._setup(lifted, 1e-6, False)
     st = barrier._Barrier(s, lifted, system)
     P, d = s.op.P, s.op.d
@@ -298,3 +298,24 @@ def test_memory_guard(monkeypatch):
     assert stop.info["newton_steps"] == 0
     monkeypatch.setattr(barrier, "available_memory", lambda device=None: None)  # no guard
     assert lifted.solve(solver="barrier").status == "optimal"
+
+
+def test_rank_deficient_least_squares_on_every_device():
+    """The certificate's per-group fits (``_lstsq``) take rank-deficient blocks: LAPACK's
+    ``gelsy`` on the CPU and the pseudo-inverse (the CUDA path) give the same minimum-norm
+    solution, and on a GPU, when there is one, the same again."""
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    B = torch.randn(6, 4, 4, dtype=torch.float64, generator=g)
+    B[2, :, 3] = B[2, :, 0]  # rank 3
+    B[4] = 0.0  # rank 0
+    b = torch.randn(6, 4, 1, dtype=torch.float64, generator=g)
+    x = barrier._lstsq(B, b)
+    assert torch.allclose(x, torch.linalg.pinv(B) @ b, atol=1e-10)
+    assert float(x[4].abs().max()) == 0.0
+    # the normal equations hold for every block, the singular ones included
+    assert float((B.mT @ (B @ x - b)).abs().max()) <= 1e-10
+    if torch.cuda.is_available():
+        xc = barrier._lstsq(B.cuda(), b.cuda()).cpu()
+        assert torch.allclose(xc, x, atol=1e-10)

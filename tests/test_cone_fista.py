@@ -52,7 +52,7 @@ def _small_program(seed: int, n: int, d: int, patterns: int, beta: float, gate_s
     X = rng.standard_normal((n, d))
     lifted = TwoLayerReLU(X, rng.standard_normal(n), beta=beta, bias=False).lift(
         patterns=patterns, program="cone", seed=gate_seed)
-    op = PatternOperator(lifted.problem.Xa, lifted.D)
+    op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
     return op, lifted.problem.Xa, np.where(lifted.D, 1.0, -1.0), rng
 
 

@@ -276,7 +276,7 @@ def test_feasible_point_satisfies_every_constraint():
     X = rng.standard_normal((60, 3))
     lifted = TwoLayerReLU(X, rng.standard_normal(60), beta=1.0).lift(patterns=15,
                                                                      program="cone", seed=0)
-    op = PatternOperator(lifted.problem.Xa, lifted.D)
+    op = PatternOperator(lifted.problem.Xa, lifted.D, device="cpu")
     U = torch.as_tensor(rng.standard_normal((2 * op.P, op.d)))
     Uf = feasible_point(op, U, torch.as_tensor(lifted.gates))
     S = np.where(lifted.D, 1.0, -1.0)

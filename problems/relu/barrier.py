@@ -414,7 +414,7 @@ class _Barrier:
             J = torch.topk(sl, k, dim=0, largest=False).indices  # k x 2P
             B = self.Xc[J] * torch.gather(self.S2, 0, J)[:, :, None]  # k x 2P x d
             B = B.permute(1, 2, 0)  # 2P x d x k
-            fit = torch.linalg.lstsq(B, base[:, :, None]).solution.clamp_min(0.0)
+            fit = _lstsq(B, base[:, :, None]).clamp_min(0.0)
             rn = (base - (B @ fit)[:, :, 0]).norm(dim=1)
             better = rn < norms
             if bool(better.any()):
@@ -668,6 +668,15 @@ def _polish(s: _Setup, U: torch.Tensor, budget: int):
     V, steps, _, stopped = _ssnal(s, prog, newton, U, SSNAL(max_iters=budget))
     F = float(s.loss.torch(s.op.signed_forward(V), s.y)) + s.beta * float(V.norm(dim=1).sum())
     return V, F, prog.kept, {"newton_steps": steps, "stopped": stopped}
+
+
+def _lstsq(B: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Least-squares solutions of the batched systems ``B x = b``, rank-deficient ones too:
+    LAPACK's ``gelsy`` on the CPU; on CUDA (whose only driver, ``gels``, needs full rank)
+    through the pseudo-inverse."""
+    if B.device.type == "cpu":
+        return torch.linalg.lstsq(B, b).solution
+    return torch.linalg.pinv(B) @ b
 
 
 def _bmv(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -138,9 +138,9 @@ def reduce_neurons(prob, net: ReLUNet) -> ReLUNet:
     if net.width <= 1 or prob.n * net.width > REDUCE_LIMIT:
         return net
     U = net.first_layer()
-    a = net.alpha.detach().numpy()
+    a = net.alpha.detach().cpu().numpy()
     Xa = prob.Xa
-    act = (Xa @ net.gates.numpy().T >= 0) if isinstance(net, GatedReLUNet) else None
+    act = (Xa @ net.gates.cpu().numpy().T >= 0) if isinstance(net, GatedReLUNet) else None
     pre = Xa @ U.T
     H = ((act * pre) if act is not None else np.maximum(pre, 0)) * a  # (n, m)
     cost = 0.5 * (np.sum(U**2, axis=1) + a**2)  # scales by s_j with (u_j, alpha_j)
@@ -149,7 +149,8 @@ def reduce_neurons(prob, net: ReLUNet) -> ReLUNet:
     root = np.sqrt(s[keep])
     U2, a2 = U[keep] * root[:, None], a[keep] * root
     if isinstance(net, GatedReLUNet):
-        out: ReLUNet = GatedReLUNet(prob.d, keep.size, net.gates.numpy()[keep], bias=prob.bias)
+        out: ReLUNet = GatedReLUNet(prob.d, keep.size, net.gates.cpu().numpy()[keep],
+                                        bias=prob.bias)
     else:
         out = ReLUNet(prob.d, keep.size, bias=prob.bias)
     with torch.no_grad():

@@ -217,6 +217,10 @@ class _TorchSolver:
     def run(self, lifted, tol: float = 1e-6, verbose: bool = False,
             warm_start: dict | None = None) -> SolverResult:
         """Solve ``lifted``; returns the registry's :class:`~lift.base.SolverResult`."""
+        if self.device is None:  # CUDA only where the products are large enough to gain
+            device = resolve_device(None, work=self._threads_work(lifted))
+            return dataclasses.replace(self, device=device).run(lifted, tol, verbose,
+                                                                 warm_start)
         if self.threads is not None:
             k = check_int(self.threads, "threads", minimum=1)
         else:
@@ -532,7 +536,8 @@ class GatedFISTA(_TorchSolver):
         ``solver="auto"``, which sets it, moves on to ``ssnal`` with this point. Default
         False: a solver asked for by name runs to its tolerance or budget.
     device : str or None
-        torch device (default: CUDA when available, else CPU).
+        torch device (default: CUDA when torch sees a GPU and ``n P d`` is at least
+        :data:`~lift.solvers.GPU_MIN_WORK`, else the CPU).
     dtype : {"float64", "float32"}
     growth, shrink : float
         Step growth after each accepted step and backtracking factor.

@@ -319,3 +319,35 @@ def test_rank_deficient_least_squares_on_every_device():
     if torch.cuda.is_available():
         xc = barrier._lstsq(B.cuda(), b.cuda()).cpu()
         assert torch.allclose(xc, x, atol=1e-10)
+
+
+def test_auto_limits_scale_with_the_default_device(monkeypatch):
+    """Where the solvers would default to a GPU (pretended: torch sees CUDA, and the device's
+    speed is given, so nothing touches CUDA), ``auto`` offers ``barrier`` on steps up to
+    ``speedup`` times larger: the ``n = 50,000`` squared row, beyond BARRIER_WORK on the CPU,
+    then gets ``barrier`` first at its small relative beta. On the CPU nothing is measured."""
+    import torch
+
+    from lift.solvers import solver_order
+
+    assert barrier.device_speedup(torch.device("cpu")) == 1.0
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 10))
+    y = np.maximum(X @ rng.standard_normal(10), 0.0) + 0.1 * rng.standard_normal(50_000)
+    lifted = TwoLayerReLU(X, y, beta=4.0, bias=False).lift(patterns=500, program="cone",
+                                                          seed=0)
+    assert lifted.relative_beta() < type(lifted).BARRIER_FIRST
+    work = barrier.step_work(50_000, 500, 10)
+    assert barrier.BARRIER_WORK < work <= 100 * barrier.BARRIER_WORK
+    assert "barrier" not in solver_order(lifted)[:2]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    seen = []
+
+    def speedup(device):
+        seen.append(device.type)
+        return 1.0 if device.type == "cpu" else 500.0
+
+    monkeypatch.setattr(barrier, "device_speedup", speedup)
+    assert solver_order(lifted)[0] == "barrier" and seen == ["cuda"]
+    monkeypatch.setattr(barrier, "device_speedup", lambda device: 1.0)  # a slow GPU
+    assert solver_order(lifted)[0] != "barrier"

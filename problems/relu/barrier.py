@@ -95,7 +95,8 @@ from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
-           "MAX_SAMPLES", "SYSTEMS", "offered", "peak_bytes", "step_costs", "step_work"]
+           "MAX_SAMPLES", "SYSTEMS", "device_speedup", "offered", "peak_bytes", "step_costs",
+           "step_work"]
 
 #: the losses with the second derivatives the Newton steps need
 LOSSES = ("squared", "logistic")
@@ -181,10 +182,26 @@ def step_work(n: int, P: int, d: int, squared: bool = True) -> float:
     return min(step_costs(n, P, d, squared).values(), default=math.inf)
 
 
-def offered(n: int, P: int, d: int, squared: bool = True) -> bool:
+def offered(n: int, P: int, d: int, squared: bool = True, speedup: float = 1.0) -> bool:
     """Whether ``solver="auto"`` tries the barrier method on a cone program of this size: a
-    Newton step of at most :data:`BARRIER_WORK` multiply-adds."""
-    return step_work(n, P, d, squared) <= BARRIER_WORK
+    Newton step of at most :data:`BARRIER_WORK` multiply-adds, times ``speedup`` on a device
+    that many times faster than the CPU it was set for (:func:`device_speedup`)."""
+    return step_work(n, P, d, squared) <= BARRIER_WORK * speedup
+
+
+def device_speedup(device: torch.device) -> float:
+    """How many times faster than the CPU ``device`` does float64 matrix products: 1 on the
+    CPU (nothing measured), else the ratio of :func:`~lift.problems.relu.ssnal.gemm_rate`
+    (a 2048-cubed product on the device, which a 512-cubed one leaves launch-bound there).
+    :data:`BARRIER_WORK` and :data:`AUTO_MAX_WORK` were set on two CPU cores; on an H200 a
+    step of the ``n = 50,000`` cone row (6e11 multiply-adds) took 52 ms against about 10 s
+    here (BENCHMARKS.md, "On a GPU")."""
+    if device.type == "cpu":
+        return 1.0
+    from lift.problems.relu.ssnal import gemm_rate
+
+    return gemm_rate(device, torch.float64, size=2048) / gemm_rate(torch.device("cpu"),
+                                                                     torch.float64)
 
 
 def _interior_directions(lifted, live: np.ndarray, X: torch.Tensor, S: torch.Tensor

@@ -194,7 +194,7 @@ def device_speedup(device: torch.device) -> float:
     CPU (nothing measured), else the ratio of :func:`~lift.problems.relu.ssnal.gemm_rate`
     (a 2048-cubed product on the device, which a 512-cubed one leaves launch-bound there).
     :data:`BARRIER_WORK` and :data:`AUTO_MAX_WORK` were set on two CPU cores; on an H200 a
-    step of the ``n = 50,000`` cone row (6e11 multiply-adds) took 52 ms against about 10 s
+    step of the ``n = 50,000`` cone row (6e11 multiply-adds) took 53 ms against about 10 s
     here (BENCHMARKS.md, "On a GPU")."""
     if device.type == "cpu":
         return 1.0

@@ -169,7 +169,9 @@ def test_out_that_holds_something_else_needs_force(swept, tmp_path, capsys):
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lift.cli", *ARGS, "--seeds", "100000000",
+    # -P: the installed lift, not the repository root's lift/ (which has no problems/ inside
+    # it) where the tests run from there against a non-editable install
+    proc = subprocess.run([sys.executable, "-P", "-m", "lift.cli", *ARGS, "--seeds", "100000000",
                            "--out", str(tmp_path / "x")], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

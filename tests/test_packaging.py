@@ -33,8 +33,10 @@ def test_layout_and_public_surface():
     import lift.problems
     import lift.solvers
 
-    assert pathlib.Path(lift.problems.__file__).parent == ROOT / "problems"
-    assert pathlib.Path(lift.solvers.__file__).parent == ROOT / "solvers"
+    # the editable install maps the top-level folders; a built wheel puts them inside lift/
+    inside = pathlib.Path(lift.__file__).parent
+    assert pathlib.Path(lift.problems.__file__).parent in (ROOT / "problems", inside / "problems")
+    assert pathlib.Path(lift.solvers.__file__).parent in (ROOT / "solvers", inside / "solvers")
     assert (ROOT / "lift" / "py.typed").exists()
     assert _config()["project"]["scripts"]["lift"] == "lift.cli:main"
     for name in lift.__all__:

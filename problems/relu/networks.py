@@ -149,8 +149,8 @@ def reduce_neurons(prob, net: ReLUNet) -> ReLUNet:
     root = np.sqrt(s[keep])
     U2, a2 = U[keep] * root[:, None], a[keep] * root
     if isinstance(net, GatedReLUNet):
-        out: ReLUNet = GatedReLUNet(prob.d, keep.size, net.gates.cpu().numpy()[keep],
-                                        bias=prob.bias)
+        gates = net.gates.cpu().numpy()[keep]
+        out: ReLUNet = GatedReLUNet(prob.d, keep.size, gates, bias=prob.bias)
     else:
         out = ReLUNet(prob.d, keep.size, bias=prob.bias)
     with torch.no_grad():

@@ -105,3 +105,20 @@ def test_large_programs_go_to_the_gpu_by_default():
     assert 4000 * 200 * 11 >= GPU_MIN_WORK
     sol = lifted.solve(solver="fista", tol=1e-6)
     assert sol.info["device"].startswith("cuda") and sol.status == "optimal"
+
+
+@CUDA
+def test_device_speedup_is_measured_once_on_the_gpu():
+    """``auto``'s work limits on a GPU scale by a measured, finite, positive speed ratio,
+    measured once per process; the memory guard reads the GPU's own free memory."""
+    import math
+
+    from lift.errors import available_memory
+    from lift.problems.relu import barrier
+
+    cuda = torch.device("cuda")
+    first = barrier.device_speedup(cuda)
+    assert math.isfinite(first) and first > 0
+    assert barrier.device_speedup(cuda) == first  # cached: no second measurement
+    free, total = torch.cuda.mem_get_info()
+    assert 0 < available_memory(cuda) <= total

@@ -7,6 +7,7 @@ lifted program's own map back.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -93,14 +94,23 @@ def specialised_for(lifted) -> tuple[str, ...]:
 GPU_MIN_WORK = 5_000_000
 
 
+#: the device that ``solver="auto"`` was given (its ``device=`` option) while it orders the
+#: solvers: cost models that ask :func:`resolve_device` for the default get that one (a
+#: context variable: each thread sees its own)
+_AUTO_DEVICE: contextvars.ContextVar = contextvars.ContextVar("auto_device", default=None)
+
+
 def resolve_device(device: Any = None, work: float | None = None):
     """``torch.device(device)``, checked against what torch offers (:func:`check_device`).
 
     ``None`` means CUDA when torch sees a GPU and the solve is large enough to gain from it
     (``work``, the multiply-adds of its typical product, at least :data:`GPU_MIN_WORK`, or
-    not given), else the CPU."""
+    not given), else the CPU; while ``solver="auto"`` with a ``device=`` option orders the
+    solvers, that device."""
     import torch
 
+    if device is None:
+        device = _AUTO_DEVICE.get()
     if device is None:
         big = work is None or work >= GPU_MIN_WORK
         return torch.device("cuda" if big and torch.cuda.is_available() else "cpu")
@@ -251,7 +261,12 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     status than one of the solvers tried. The message says what was tried; the warnings of
     the answers that were not returned are dropped.
     """
-    order = solver_order(lifted)
+    # the order's cost models assume the device the solvers will run on
+    token = _AUTO_DEVICE.set(options.get("device"))
+    try:
+        order = solver_order(lifted)
+    finally:
+        _AUTO_DEVICE.reset(token)
     specialised = set(lifted.solvers())
     queue = list(order)
     tried: list[str] = []

@@ -351,3 +351,41 @@ def test_auto_limits_scale_with_the_default_device(monkeypatch):
     assert solver_order(lifted)[0] == "barrier" and seen == ["cuda"]
     monkeypatch.setattr(barrier, "device_speedup", lambda device: 1.0)  # a slow GPU
     assert solver_order(lifted)[0] != "barrier"
+
+
+def test_auto_orders_for_the_device_it_is_given(monkeypatch):
+    """``solve(solver="auto", device="cpu")`` on a machine with a GPU (pretended) orders the
+    solvers for the CPU it will run on: the ``n = 50,000`` squared row, whose barrier step
+    is beyond the CPU's limit, does not get ``barrier`` first, and the speed of the GPU is
+    never asked for. Without the option the order is the GPU's."""
+    import torch
+
+    import lift.solvers as solvers_module
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 10))
+    y = np.maximum(X @ rng.standard_normal(10), 0.0) + 0.1 * rng.standard_normal(50_000)
+    lifted = TwoLayerReLU(X, y, beta=4.0, bias=False).lift(patterns=500, program="cone",
+                                                          seed=0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    asked = []
+
+    def speedup(device):
+        asked.append(device.type)
+        return 1.0 if device.type == "cpu" else 500.0
+
+    monkeypatch.setattr(barrier, "device_speedup", speedup)
+    orders = []
+
+    def first_only(lifted, candidate, tol, verbose, warm, **options):  # records, solves nothing
+        orders.append(candidate)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(solvers_module, "run_solver", first_only)
+    for options, first, device in [({"device": "cpu"}, "ssnal", "cpu"), ({}, "barrier", "cuda")]:
+        asked.clear()
+        with pytest.raises(RuntimeError, match="stop here"):
+            lifted.solve(solver="auto", **options)
+        assert orders[-1] == first and asked == [device]
+    # outside auto, the default is back to the (pretended) GPU for a product this large
+    assert solvers_module.resolve_device(None, work=1e9).type == "cuda"

@@ -321,6 +321,31 @@ def test_rank_deficient_least_squares_on_every_device():
         assert torch.allclose(xc, x, atol=1e-10)
 
 
+def _large_squared_row():
+    """The grid's ``n = 50,000`` squared cone shape at a small relative beta (only ordered
+    in these tests, never solved)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 10))
+    y = np.maximum(X @ rng.standard_normal(10), 0.0) + 0.1 * rng.standard_normal(50_000)
+    return TwoLayerReLU(X, y, beta=4.0, bias=False).lift(patterns=500, program="cone", seed=0)
+
+
+def _pretend_gpu(monkeypatch, speed: float = 500.0) -> list:
+    """torch sees CUDA, and ``device_speedup`` answers ``speed`` there without measuring;
+    returns the list of device types it was asked about."""
+    import torch
+
+    asked: list = []
+
+    def speedup(device):
+        asked.append(device.type)
+        return 1.0 if device.type == "cpu" else speed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(barrier, "device_speedup", speedup)
+    return asked
+
+
 def test_auto_limits_scale_with_the_default_device(monkeypatch):
     """Where the solvers would default to a GPU (pretended: torch sees CUDA, and the device's
     speed is given, so nothing touches CUDA), ``auto`` offers ``barrier`` on steps up to
@@ -331,25 +356,14 @@ def test_auto_limits_scale_with_the_default_device(monkeypatch):
     from lift.solvers import solver_order
 
     assert barrier.device_speedup(torch.device("cpu")) == 1.0
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50_000, 10))
-    y = np.maximum(X @ rng.standard_normal(10), 0.0) + 0.1 * rng.standard_normal(50_000)
-    lifted = TwoLayerReLU(X, y, beta=4.0, bias=False).lift(patterns=500, program="cone",
-                                                          seed=0)
+    lifted = _large_squared_row()
     assert lifted.relative_beta() < type(lifted).BARRIER_FIRST
     work = barrier.step_work(50_000, 500, 10)
     assert barrier.BARRIER_WORK < work <= 100 * barrier.BARRIER_WORK
     assert "barrier" not in solver_order(lifted)[:2]
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    seen = []
-
-    def speedup(device):
-        seen.append(device.type)
-        return 1.0 if device.type == "cpu" else 500.0
-
-    monkeypatch.setattr(barrier, "device_speedup", speedup)
-    assert solver_order(lifted)[0] == "barrier" and seen == ["cuda"]
-    monkeypatch.setattr(barrier, "device_speedup", lambda device: 1.0)  # a slow GPU
+    asked = _pretend_gpu(monkeypatch)
+    assert solver_order(lifted)[0] == "barrier" and asked == ["cuda"]
+    _pretend_gpu(monkeypatch, speed=1.0)  # a GPU no faster than the CPU
     assert solver_order(lifted)[0] != "barrier"
 
 
@@ -358,23 +372,10 @@ def test_auto_orders_for_the_device_it_is_given(monkeypatch):
     solvers for the CPU it will run on: the ``n = 50,000`` squared row, whose barrier step
     is beyond the CPU's limit, does not get ``barrier`` first, and the speed of the GPU is
     never asked for. Without the option the order is the GPU's."""
-    import torch
-
     import lift.solvers as solvers_module
 
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50_000, 10))
-    y = np.maximum(X @ rng.standard_normal(10), 0.0) + 0.1 * rng.standard_normal(50_000)
-    lifted = TwoLayerReLU(X, y, beta=4.0, bias=False).lift(patterns=500, program="cone",
-                                                          seed=0)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    asked = []
-
-    def speedup(device):
-        asked.append(device.type)
-        return 1.0 if device.type == "cpu" else 500.0
-
-    monkeypatch.setattr(barrier, "device_speedup", speedup)
+    lifted = _large_squared_row()
+    asked = _pretend_gpu(monkeypatch)
     orders = []
 
     def first_only(lifted, candidate, tol, verbose, warm, **options):  # records, solves nothing

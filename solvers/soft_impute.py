@@ -297,11 +297,11 @@ class SoftImpute:
         start = time.perf_counter()
         tol = check_positive(tol, "tol")
         op, symmetric = lifted.operator, bool(lifted.symmetric)
-        rank = min(op.shape) if self.max_rank is None else min(self.max_rank, *op.shape)
-        device = resolve_device(self.device, work=float(op.shape[0]) * op.shape[1] * rank)
+        m, n = op.shape
+        rank = min(m, n) if self.max_rank is None else min(self.max_rank, m, n)
+        device = resolve_device(self.device, work=float(m) * n * rank)
         kw = {"dtype": self.dtype, "device": device}
         lam = float(lifted.lam)
-        m, n = op.shape
         b = torch.as_tensor(lifted.b, **kw)
         step = 1.0 / op.lipschitz
         gen = torch.Generator().manual_seed(self.seed)

@@ -196,10 +196,12 @@ class ReLULift(Lifted):
                 # the interior-point method certifies where ssnal and projected FISTA stall
                 # (very small beta; 25x faster than Clarabel at n = 500); with the squared
                 # loss below BARRIER_FIRST it goes first
-                # the work limits scale with the device the solvers will default to
+                # the work limits scale with the device barrier will default to (chosen, as
+                # in its run, by the work of its step)
                 from lift.solvers import resolve_device
 
-                speedup = barrier.device_speedup(resolve_device(None, work=n * self.P * d))
+                work = barrier.step_work(n, self.P, d, squared)
+                speedup = barrier.device_speedup(resolve_device(None, work=work))
                 offered = barrier.offered(n, self.P, d, squared, speedup)
                 if offered and squared and self.relative_beta() < self.BARRIER_FIRST:
                     out["barrier"] = newton
@@ -209,8 +211,7 @@ class ReLULift(Lifted):
                 # with the logistic loss, also where a step costs up to AUTO_MAX_WORK (the
                 # covariance form's A^T W A each step): projected FISTA, next otherwise, timed
                 # out on every small-beta logistic row of the grid
-                if offered or (not squared and barrier.step_work(n, self.P, d, False)
-                               <= barrier.AUTO_MAX_WORK * speedup):
+                if offered or (not squared and work <= barrier.AUTO_MAX_WORK * speedup):
                     out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than

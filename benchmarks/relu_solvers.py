@@ -81,8 +81,9 @@ def build(row: dict):
     from lift.datasets import load
     from lift.problems import TwoLayerReLU
 
-    if row["data"] == "grid":
-        X, y = grid_data(row["n"], row["d"], row["loss"])
+    if row["data"] in SCALED_DATA or row["data"] == "grid":
+        X, y = (grid_data(row["n"], row["d"], row["loss"]) if row["data"] == "grid"
+                else scaled_data(row["data"], row["n"], row["d"], row["loss"]))
         prob = TwoLayerReLU(X, y, beta=row["beta"], loss=row["loss"], bias=row["bias"])
         return prob.lift(patterns=row["P"], program=row["program"], seed=0)
     if row["data"] == "diabetes":
@@ -369,6 +370,28 @@ def grid_data(n: int, d: int, loss: str) -> tuple[np.ndarray, np.ndarray]:
     if loss == "logistic":
         y = np.where(y > np.median(y), 1.0, -1.0)
     return X, y
+
+
+#: badly scaled data (``benchmarks/relu_scaled.py``): the grid's data with column scales from
+#: 1e-2 to 1e2, and two bundled sets as they come (not standardized)
+SCALED_DATA = ("grid-scaled", "diabetes-raw", "breast-cancer-raw")
+
+
+def scaled_data(name: str, n: int, d: int, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """``grid-scaled``: :func:`grid_data` with column ``j`` times ``10^(-2 + 4 j / (d - 1))``;
+    ``diabetes-raw``: scikit-learn's diabetes in its original units (ages, blood pressures,
+    serum levels: columns from about 1 to 300), squared loss; ``breast-cancer-raw``: breast
+    cancer as it comes (columns from about 1e-3 to 4e3), labels +-1, logistic loss. The
+    bundled sets ignore ``n``, ``d`` and ``loss``."""
+    import sklearn.datasets
+
+    if name == "grid-scaled":
+        X, y = grid_data(n, d, loss)
+        return X * np.logspace(-2, 2, d), y
+    if name == "diabetes-raw":
+        return sklearn.datasets.load_diabetes(return_X_y=True, scaled=False)
+    X, y = sklearn.datasets.load_breast_cancer(return_X_y=True)
+    return X, 2.0 * y - 1.0
 
 
 def calibrate(row: dict, target: float, steps: int = 8, rows_max: int = 1_000

@@ -23,7 +23,7 @@ certified gap (ours) or its objective accuracy (peers). One process per solve, o
 
 Run: ``python benchmarks/relu_scaled.py [--timeout 120] [--rows grid-scaled,diabetes-raw,
 breast-cancer-raw] [--rel 1e-2,1e-3] [--programs gated,cone] [--out FILE.jsonl]``; prints a
-Markdown table.
+Markdown table (``--table FILE.jsonl`` reprints one).
 """
 
 from __future__ import annotations
@@ -90,8 +90,11 @@ def _peer(r: dict | None, best: float) -> tuple[str, float]:
     if "error" in r:
         return f"error: {r['error'][:60]}", np.inf
     acc = (r["value"] - best) / abs(best) if np.isfinite(r.get("value", np.nan)) else np.inf
-    if acc <= ACC and r.get("viol", 1.0) <= 1e-6:
+    viol = r.get("viol", np.nan)
+    if acc <= ACC and viol <= 1e-6:
         return f"{r['time']:.2f}", r["time"]
+    if not viol <= 1e-6:
+        return f"infeasible (cone violation {viol:.0e}, {r['time']:.0f} s)", np.inf
     return f"not reached ({acc:.0e}, {r['time']:.0f} s)", np.inf
 
 
@@ -140,7 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rel", default="1e-2,1e-3")
     parser.add_argument("--programs", default="gated,cone")
     parser.add_argument("--out", default=None, help="append raw results (JSON lines) here")
+    parser.add_argument("--table", default=None, help="print the table of a results file")
     args = parser.parse_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            print(table([json.loads(line) for line in f if line.strip()]))
+        return
     results = []
     for data in args.rows.split(","):
         for rel in (float(v) for v in args.rel.split(",")):

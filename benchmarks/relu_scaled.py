@@ -89,7 +89,9 @@ def _peer(r: dict | None, best: float) -> tuple[str, float]:
         return "timeout", np.inf
     if "error" in r:
         return f"error: {r['error'][:60]}", np.inf
-    acc = (r["value"] - best) / abs(best) if np.isfinite(r.get("value", np.nan)) else np.inf
+    if not np.isfinite(r.get("value", np.nan)):
+        return f"failed ({r.get('status', 'no answer')}, {r['time']:.0f} s)", np.inf
+    acc = (r["value"] - best) / abs(best)
     viol = r.get("viol", np.nan)
     if acc <= ACC and viol <= 1e-6:
         return f"{r['time']:.2f}", r["time"]

@@ -86,3 +86,31 @@ def test_cone_program_on_badly_scaled_columns(loss):
         ref = lifted.solve(solver="clarabel", tol=1e-7)
         assert ref.status == "optimal"
         assert abs(auto.program_value - ref.program_value) <= 2e-6 * abs(ref.program_value)
+
+
+def test_working_set_hands_over_to_ssnal_once_its_rent_is_spent(monkeypatch):
+    """With ``handover`` (what auto passes), the gated working set's passes may take
+    ``HANDOVER_RENT`` times ssnal's predicted time on the whole program; then they stop,
+    reported stalled and handed over, and auto certifies with ssnal from their point. The
+    prediction is pinned here (0 s: hand over at the first check; inf: never)."""
+    from lift.problems.relu import solvers as relu_solvers
+    from lift.problems.relu import ssnal
+    from lift.solvers import run_solver
+
+    lifted = _lifted(600, 150, "logistic", "gated", 3e-3)
+    monkeypatch.setattr(ssnal, "cost_model", lambda *a, **k: (lambda m: 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_solver(lifted, "active_set", tol=1e-6, handover=True)
+    assert run.status == "max_iters" and run.info["handed_over"] and run.info["stalled"]
+    assert relu_solvers.HANDING_OVER in run.message and "the passes took" in run.message
+    assert "full FISTA" not in run.message  # straight to ssnal, no full FISTA in between
+    auto = lifted.solve(solver="auto")
+    assert auto.status == "optimal" and auto.solver == "ssnal"
+    assert _certified_by_hand(lifted, auto) <= 1e-6
+    # an unbounded prediction: the working set goes on as without a hand-over
+    monkeypatch.setattr(ssnal, "cost_model", lambda *a, **k: (lambda m: float("inf")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_solver(lifted, "active_set", tol=1e-6, handover=True, max_iters=3_000)
+    assert not run.info["handed_over"]

@@ -128,6 +128,11 @@ HANDOVER_SPAN = 100
 #: on the dense rows before handing over; over 60, 0.4-1.3x, with no hand-over on the rows
 #: where FISTA is faster (BENCHMARKS.md)
 HANDOVER_SPAN32 = 60
+#: the gated working set's passes hand over to ``ssnal`` once they have taken this many times
+#: ``ssnal``'s predicted time on the whole program (a rent-or-buy rule: the passes' progress
+#: is too uneven to extrapolate). On raw breast cancer (logistic, 32 patterns) the
+#: restricted solves took 1.2 s to a certified 0.5, where ``ssnal`` needs 0.4 s (BENCHMARKS.md)
+HANDOVER_RENT = 2.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,8 +302,14 @@ class _Stall:
     marks: list = dataclasses.field(default_factory=list)  # (k, gap, seconds)
     reason: str = ""
     handed: bool = False
+    #: a clock time (``time.perf_counter``) past which the run hands over at once
+    deadline: float = math.inf
 
     def __call__(self, k: int, gap: float) -> bool:
+        if self.deadline < math.inf and time.perf_counter() > self.deadline:
+            self.handed = True
+            self.reason = f"stalled: {HANDING_OVER}, its time is up (certified gap {gap:.1e})"
+            return True
         if self.window <= 0:
             return False
         every = self.every or self.window
@@ -735,6 +746,12 @@ class _GatedProgram:
         # every pass also offers the certificate the dual step of the full program (else the
         # passes would certify less than the restricted solves they judge)
         self.dual_step = ActiveDualStep(1 if solver.dual_step else 0)
+        # with a hand-over (auto), the passes may take HANDOVER_RENT times ssnal's predicted
+        # time on the whole program; then ssnal takes over (see exhausted)
+        self.started = time.perf_counter()
+        self.rent = (HANDOVER_RENT * s.handover(s.op.P) if s.handover is not None
+                     else math.inf)
+        self.handed = False
 
     def price(self) -> Priced:
         s, U = self.s, self.U
@@ -765,7 +782,14 @@ class _GatedProgram:
         w = sv.stall
         if w and len(self.gaps) > w and self.gaps[-1] > 0.5 * self.gaps[-1 - w]:
             return self._hand_over(f"the certified gap did not halve in {w} passes")
-        return ""
+        spent = time.perf_counter() - self.started
+        return self._rent_spent(spent) if spent > self.rent else ""
+
+    def _rent_spent(self, spent: float) -> str:
+        self.handed = self.s.handed_over = True
+        return (f"stalled: {HANDING_OVER}, as the passes took {spent:.1f} s to a certified "
+                f"gap of {self.s.monitor.rel_gap:.1e}, and ssnal is predicted to need "
+                f"{self.rent / HANDOVER_RENT:.1f} s on the whole program")
 
     def nothing_to_add(self) -> str:
         # nothing violated: the restricted solves must get more accurate
@@ -807,8 +831,9 @@ class _GatedProgram:
             sub = op.restrict(idx)
             inner = _Setup(sub, s.loss, s.y, s.beta,
                            GapMonitor(s.loss, s.monitor.y, s.beta, eps))
+            stall = _Stall(0, budget, eps, deadline=self.started + self.rent)
             out, _ = _gated_fista(inner, sub, self.U[idx].clone(), ProximalGradient(budget),
-                                  NewtonPolish(sub, s.loss, s.y, s.beta),
+                                  NewtonPolish(sub, s.loss, s.y, s.beta), stall,
                                   dual_step=sv.dual_step)
             Uw, k = out.point.x, out.iterations
         self.inner_total += k
@@ -817,6 +842,8 @@ class _GatedProgram:
         self.U[idx] = Uw
         if s.monitor.verbose:
             print(f"working set {m}, {k} inner iterations, rel gap {s.monitor.rel_gap:.2e}")
+        if not gram_ok and stall.handed:
+            return self._rent_spent(time.perf_counter() - self.started)
         return ""
 
 
@@ -931,7 +958,9 @@ class GatedWorkingSet(_TorchSolver):
         outer, work, why = WorkingSet(self.max_outer, self.start).run(program, s.monitor)
         info.update(outer=outer, inner_iterations=program.inner_total, working_set=len(work))
         U, after = program.U, ""
-        if not s.monitor.done and (program.handover or outer >= self.max_outer):
+        if program.handed:
+            info["stalled"] = True
+        elif not s.monitor.done and (program.handover or outer >= self.max_outer):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
                                             self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32

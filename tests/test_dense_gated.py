@@ -20,7 +20,12 @@ from lift.losses import SquaredLoss
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import dual_bound
 from lift.solvers import _better, run_solver
-from lift.solvers.group_lasso import active_dual_step, group_lasso_gram, least_squares_gap
+from lift.solvers.group_lasso import (
+    ActiveDualStep,
+    active_dual_step,
+    group_lasso_gram,
+    least_squares_gap,
+)
 
 STATUS_RANK = {"optimal": 0, "optimal_inaccurate": 1, "max_iters": 2}
 
@@ -187,6 +192,34 @@ def test_active_dual_step_makes_the_lost_dual_value_second_order():
     assert plain[1] > 3e-2 * plain[0]    # first order: about a tenth per tenth of eps
     assert stepped[1] < 2e-2 * stepped[0]  # second order: about a hundredth
     assert stepped[1] < 1e-2 * plain[1]
+
+
+def test_second_dual_step_solves_the_nonlinear_constraints_further():
+    """The constraints ``||A_g^T lam|| = beta`` are nonlinear: a second (chord) step, on the
+    first step's factored system, shrinks what the first leaves of their residual, and the
+    bound it gives is at least as good (``ActiveDualStep.newton``)."""
+    rng = np.random.default_rng(3)
+    n, m, d, beta = 40, 10, 3, 3.0
+    A = rng.standard_normal((n, m * d))
+    y = rng.standard_normal(n)
+    u, _, _ = group_lasso_gram(A.T @ A, A.T @ y, beta, d, np.zeros(m * d), tol=1e-14)
+    U = torch.from_numpy(u.reshape(m, d))
+    support = torch.linalg.vector_norm(U, dim=1) > 0
+    optimum = 0.5 * np.sum((A @ u - y) ** 2) + beta * float(U.norm(dim=1).sum())
+    op, loss = _Explicit(A, d), SquaredLoss()
+    Ue = U + 1e-2 * torch.from_numpy(rng.standard_normal(U.shape)) * support[:, None]
+    lam = torch.from_numpy(A) @ Ue.reshape(-1) - torch.from_numpy(y)
+    out = {}
+    for newton in (1, 2):
+        new, norm_max = ActiveDualStep(every=1, newton=newton)(
+            0, op, lam, op.adjoint(lam), Ue, beta, 1e12)
+        norms = torch.linalg.vector_norm(op.adjoint(new), dim=1)
+        assert norm_max == pytest.approx(float(norms.max()), rel=1e-12)
+        bound, _ = loss.best_scaled_dual(new.numpy(), y, beta / norm_max)
+        assert bound <= optimum + 1e-12 * abs(optimum)  # weak duality
+        out[newton] = (float((norms[support] - beta).abs().max()), bound)
+    assert out[2][0] < 0.1 * out[1][0]
+    assert out[2][1] >= out[1][1] - 1e-12 * abs(optimum)
 
 
 def test_fista_dual_step_certifies_in_fewer_iterations():

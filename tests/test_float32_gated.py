@@ -131,3 +131,23 @@ def test_stall_rule_looks_past_a_plateau():
     assert stalled and "stalled" in why and "best recent rate" in why
     halving, _ = run(plateau, min_rate=np.log(2) / 100)
     assert halving  # 1e-3 -> 9.9e-4 did not halve in the last window
+
+
+def test_float32_stall_waits_while_the_upper_bound_still_falls():
+    """The float32 phase stops when the certified gap has not halved in a window, unless the
+    caller marks the iterates productive (their upper bound still falls by a quarter of the
+    gap a window): then only the stall rule waits, the hand-over does not."""
+    import math
+
+    def run(productive: bool) -> int | None:
+        stall = relu_solvers._Stall(10, 10_000, 1e-6, min_rate=math.log(2) / 10)
+        stall.productive = productive
+        for k in range(10, 200, 10):
+            if stall(k, 1e-3):  # a gap that never moves
+                return k
+        return None
+
+    assert run(False) == 30 and run(True) is None
+    handing = relu_solvers._Stall(10, 10_000, 1e-6, deadline=0.0)  # a deadline long past
+    handing.productive = True
+    assert handing(10, 1e-3) and handing.handed and relu_solvers.HANDING_OVER in handing.reason

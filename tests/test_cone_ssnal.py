@@ -212,7 +212,8 @@ def test_cone_options_and_limits():
     assert ssnal.first_sigma(500, cone=True) == ssnal.first_sigma(4_000, cone=False) == 1.0
     assert ssnal.first_sigma(10_000, cone=True) == pytest.approx(0.1)
     assert ssnal.first_sigma(10_000, cone=False) == pytest.approx(0.1)
-    assert ssnal.first_sigma(10_000, cone=True, squared=False) == 1.0
+    assert ssnal.first_sigma(10_000, cone=True, squared=False) == pytest.approx(0.2)
+    assert ssnal.first_sigma(2_000, cone=True, squared=False) == 1.0
     assert ssnal.first_sigma(10_000, cone=False, squared=False) == 1.0
     assert ssnal._cone_fallback(100, 5_000) == "gram"
     with pytest.raises(ssnal.NoDirectSystem):  # n m^2 beyond ten times DIRECT_WORK

@@ -263,12 +263,12 @@ class ActiveDualStep:
     more, returns :func:`active_dual_step` on the nonzero groups and those that violate their
     constraint, with the largest constraint norm at the new candidate (one more adjoint
     product), for the caller's monitor (which keeps the best bound; a step taken on the wrong
-    groups merely gives a worse one). ``newton`` steps are taken in a row, each from the last
-    one's candidate and on its own nonzero-or-violated groups (the constraints are nonlinear,
-    and the first step may push other groups over ``beta``). The period grows so that the
-    steps (``n |S|^2`` each for ``B^T B``) cost at most ``share`` of the iterations
-    (``cost_iteration`` multiply-adds each); a step whose ``B`` would have more than
-    ``max_entries`` entries is skipped.
+    groups merely gives a worse one). ``newton`` steps are taken in a row: the later ones are
+    chord steps, on the first step's groups and factored ``B^T W B``, from the constraints'
+    residual at the last candidate (the constraints are nonlinear; one more adjoint product
+    each). The period grows so that the steps (``n |S|^2`` for ``B^T B``) cost at most
+    ``share`` of the iterations (``cost_iteration`` multiply-adds each); a step whose ``B``
+    would have more than ``max_entries`` entries is skipped.
 
     Attributes
     ----------
@@ -276,7 +276,7 @@ class ActiveDualStep:
         Smallest period (0: never).
     newton : int
         Steps in a row at each call. On a group lasso of 10,000 rows and 500 groups of 20
-        (61 % of them nonzero) a second step took FISTA from 630 to 420 iterations to a
+        (61 % of them nonzero) a second (chord) step took FISTA from 630 to 420 iterations to a
         certified 1e-6; a third changed nothing (BENCHMARKS.md).
     share : float
         Largest share of the work spent on the steps.

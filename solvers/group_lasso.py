@@ -218,7 +218,8 @@ def active_dual_step(lam: torch.Tensor, norms: torch.Tensor, B: torch.Tensor, be
     return None if step is None else step(lam, norms, beta)
 
 
-def _active_dual_system(B: torch.Tensor, weights: torch.Tensor | None, ridge: float):
+def _active_dual_system(B: torch.Tensor, weights: torch.Tensor | None = None,
+                        ridge: float = 1e-12):
     """The step of :func:`active_dual_step` with ``B^T W B`` factored once: a function
     ``(lam, norms, beta) -> lam'`` (None where the result is not finite), or None when the
     system cannot be factored."""
@@ -311,9 +312,11 @@ class ActiveDualStep:
         self.next_at = k + period
         self.calls += 1
         N = C[idx] / torch.clamp(norms[idx], min=1e-300)[:, None]
-        step = _active_dual_system(op.directions(idx, N), weights, 1e-12)
+        step = _active_dual_system(op.directions(idx, N), weights)
+        if step is None:
+            return None
         best = None
-        for _ in range(max(self.newton, 1) if step is not None else 0):
+        for _ in range(max(self.newton, 1)):
             new = step(lam, norms[idx], beta)
             if new is None:
                 break

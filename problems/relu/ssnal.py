@@ -153,6 +153,7 @@ def first_sigma(n: int, cone: bool, squared: bool = True) -> float:
 
 #: see :func:`first_sigma`
 GATED_SMALL_SIGMA = 5_000
+#: see :func:`first_sigma`
 LOGISTIC_CONE_SIGMA_N = 2_000
 
 

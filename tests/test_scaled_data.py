@@ -77,8 +77,34 @@ def test_gated_program_on_badly_scaled_columns(loss):
         fista = lifted.solve(solver="fista", max_iters=2_000)
     assert fista.status == "max_iters" and fista.rel_gap > 1e-3
     if loss == "logistic":
-        # the working set stops short and hands its point to the Newton solver
-        assert auto.solver == "ssnal" and "active_set stopped" in auto.message
+        # ill-conditioned inputs: the Newton solver goes first, and certifies on its own
+        assert lifted.condition() >= type(lifted).ILL_CONDITIONED
+        assert auto.solver == "ssnal" and "auto:" not in auto.message
+
+
+def test_auto_orders_the_gated_logistic_program_by_the_inputs_condition():
+    """Newton first where the inputs are ill-conditioned, the first-order solvers first
+    where they are not (the same data before its columns are scaled)."""
+    from lift.solvers import solver_order
+
+    scaled = _lifted(600, 150, "logistic", "gated", 3e-3)
+    X, y = _planted(600, "logistic")
+    plain = TwoLayerReLU(X / SCALES, y, beta=scaled.problem.beta, loss="logistic").lift(
+        patterns=150, program="gated", seed=0)
+    for lifted in (scaled, plain):  # the condition number, recomputed
+        assert np.isclose(lifted.condition(), np.linalg.cond(lifted.problem.Xa), rtol=1e-8)
+    assert scaled.condition() > 1e3 > 10 > plain.condition()
+    assert solver_order(scaled)[:3] == ["ssnal", "active_set", "fista"]
+    assert solver_order(plain)[:2] == ["active_set", "fista"]
+    # ... and only up to ILL_CONDITIONED_MAX_N samples
+    assert scaled.problem.n > 500
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(type(scaled), "ILL_CONDITIONED_MAX_N", 500)
+        assert solver_order(scaled)[:2] == ["active_set", "fista"]
+    # the squared loss keeps its own rule (relative beta), whatever the condition
+    squared = _lifted(600, 150, "squared", "gated", 3e-3)
+    assert squared.relative_beta() > type(squared).SSNAL_FIRST
+    assert solver_order(squared)[:2] == ["active_set", "fista"]
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

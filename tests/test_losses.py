@@ -62,3 +62,44 @@ def test_conjugate_is_infinite_outside_domain(name):
     lam = -Y_PM1 * 1.5  # s = 1.5 > 1
     assert loss.conjugate(lam, Y_PM1) == np.inf
     assert np.isfinite(loss.conjugate(loss.project_dual(lam, Y_PM1), Y_PM1))
+
+
+def _rays(rng, count):
+    """Rays ``(lam, y, tmax)`` of the logistic dual: interior optima, optima cut by ``tmax``,
+    zeros, a coordinate outside the domain (only ``t = 0`` is left), and one ``s_k`` far
+    above the others (the optimum at the domain's end)."""
+    for k in range(count):
+        n = int(rng.integers(1, 400))
+        y = rng.choice([-1.0, 1.0], n)
+        s = rng.random(n) ** rng.uniform(0.2, 5.0)
+        if k % 5 == 0:
+            s[rng.random(n) < 0.3] = 0.0
+        if k % 7 == 0:
+            s = np.zeros(n)
+        if k % 11 == 0:
+            s[0] = -0.1
+        if k % 13 == 0:
+            s = 1e-9 * rng.random(n)
+            s[0] = 1.0
+        tmax = [1e6, float(rng.uniform(0.0, 3.0)), 0.0][k % 3]
+        yield -s * y * rng.uniform(0.01, 10.0), y, tmax
+
+
+def test_logistic_ray_search_matches_golden_section():
+    """The logistic loss' own ray search (Brent on the derivative) finds the same maximum of
+    the concave ``-L^*(t lam)`` as the base class' golden-section search, within the ray,
+    and its value is the conjugate at the ``t`` it returns (so the bound is valid)."""
+    from lift.losses import Loss
+
+    loss = get_loss("logistic")
+    rng = np.random.default_rng(3)
+    for lam, y, tmax in _rays(rng, 400):
+        value, t = loss.best_scaled_dual(lam, y, tmax)
+        golden, _ = Loss.best_scaled_dual(loss, lam, y, tmax)
+        assert 0.0 <= t <= tmax
+        assert value == -loss.conjugate(t * lam, y)
+        assert value >= golden - 1e-12 * max(1.0, abs(golden))
+        # and no point on a fine grid of the ray does better
+        grid = np.linspace(0.0, min(tmax, loss.dual_domain(lam, y)), 201)
+        vals = [-loss.conjugate(g * lam, y) for g in grid]
+        assert value >= max(v for v in vals if np.isfinite(v)) - 1e-12 * max(1.0, abs(value))

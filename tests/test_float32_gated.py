@@ -151,3 +151,28 @@ def test_float32_stall_waits_while_the_upper_bound_still_falls():
     handing = relu_solvers._Stall(10, 10_000, 1e-6, deadline=0.0)  # a deadline long past
     handing.productive = True
     assert handing(10, 1e-3) and handing.handed and relu_solvers.HANDING_OVER in handing.reason
+
+
+def test_rate_hand_over_waits_for_its_rent_at_a_large_gap():
+    """The rate-based hand-over to ssnal: while the certified gap is above
+    HANDOVER_TRUSTED_GAP it waits until the solve has taken HANDOVER_MIN_RENT times ssnal's
+    predicted time (early rates misjudge FISTA); below it, or once the rent is paid, a rate
+    that predicts more than HANDOVER_MARGIN times ssnal's time hands over."""
+    import time
+
+    def first_hand_over(gaps, rent_until):
+        stall = relu_solvers._Stall(100, 100_000, 1e-6, every=10, span=20)
+        stall.handover, stall.rent_until = 1e-12, rent_until  # ssnal: about no time
+        for i, g in enumerate(gaps):
+            if stall((i + 1) * 10, g):
+                assert stall.handed and relu_solvers.HANDING_OVER in stall.reason
+                return (i + 1) * 10
+        return None
+
+    slow_high = [0.5 * 0.99**i for i in range(10)]  # 0.5 and a slow crawl: far from 1e-6
+    slow_low = [1e-3 * 0.99**i for i in range(10)]  # the same crawl below the trusted gap
+    assert relu_solvers.HANDOVER_TRUSTED_GAP < 0.4 and relu_solvers.HANDOVER_TRUSTED_GAP > 2e-3
+    future = time.perf_counter() + 3600.0
+    assert first_hand_over(slow_high, rent_until=future) is None  # the rent is not paid
+    assert first_hand_over(slow_high, rent_until=0.0) == 30  # paid: at the first rate
+    assert first_hand_over(slow_low, rent_until=future) == 30  # trusted at once

@@ -81,6 +81,21 @@ def test_probe_keeps_fista_on_dense_and_forms_a_working_set_on_sparse(solves):
     assert sparse.info["working_set"] >= _active(sparse)
 
 
+def test_probe_near_the_tolerance_lets_fista_finish(solves, monkeypatch):
+    """A settled sparse support forms a working set only while the certified gap is above
+    SPARSE_NEAR times the tolerance: with a bound that every gap meets, FISTA finishes on
+    its own, to the same certified optimum."""
+    lifted, sols = solves["sparse"]
+    monkeypatch.setattr(relu_solvers, "MIXED_WORK", 0)  # as for the shared solves
+    monkeypatch.setattr(relu_solvers, "SPARSE_NEAR", 1e12)
+    sol = lifted.solve(solver="active_set", tol=1e-6, device="cpu")
+    assert sol.status == "optimal" and "no working set" in sol.message, sol.message
+    assert "working_set" not in sol.info and sol.info["float32_iterations"] > 0
+    assert _certified_by_hand(lifted, sol) <= 1e-6
+    ref = sols["active_set"]
+    assert abs(sol.value - ref.value) <= 2e-6 * ref.value
+
+
 def test_working_set_from_a_warm_start_with_every_group_nonzero():
     """No group outside the support violates its constraint (every group is inside): the
     first working set is the support itself, not an empty one."""

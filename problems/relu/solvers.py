@@ -113,6 +113,11 @@ MIXED_WORK = 5_000_000
 #: halved in MIXED_WINDOW iterations
 MIXED_EVERY = 30
 MIXED_WINDOW = 240
+#: a settled sparse support stops the float32 iterations for a working set only while the
+#: certified gap is above this many times the tolerance: closer, FISTA finishes first (the
+#: grid's ``n = 2,000, d = 20`` 10 % row with a bias: at 120 iterations, a gap of 3.3e-6 and 56
+#: of 500 groups, the working set took 0.45 s more, FISTA 30 iterations, 0.07 s)
+SPARSE_NEAR = 10.0
 #: the words of a stall that hands over to ``ssnal`` (:class:`_Stall`)
 HANDING_OVER = "handing over to ssnal"
 #: FISTA hands over only where its predicted remaining time is at least this times ssnal's
@@ -495,7 +500,8 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         back = [F0 for k0, F0 in uppers if k0 <= k - window]
         halving.productive = bool(back) and (
             back[-1] - s.monitor.upper > 0.25 * (s.monitor.upper - s.monitor.best_lower))
-        best["sparse"] = settled and m <= sparse * op.P
+        best["sparse"] = (settled and m <= sparse * op.P
+                          and s.monitor.rel_gap > SPARSE_NEAR * s.monitor.tol)
         return best["sparse"] or halving(k, s.monitor.rel_gap)
 
     # a warm start is certified as it is (in float32 it would lose its last digits)

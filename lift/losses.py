@@ -82,7 +82,7 @@ class Loss:
         lam = np.asarray(lam, dtype=np.float64)
         hi = min(float(tmax), self.dual_domain(lam, y))
         if not hi > 0:
-            return -self.conjugate(0.0 * lam, y), 0.0
+            return self._best_on_ray(lam, y, ())
         self._check_ray(hi)
 
         def f(t: float) -> float:
@@ -102,9 +102,14 @@ class Loss:
                 top, b, fb = b, a, fa
                 a = top - g * (top - lo_)
                 fa = f(a)
-        best_t, best = 0.0, f(0.0)
-        for t in (a, b, hi):
-            val = f(t)
+        return self._best_on_ray(lam, y, (a, b, hi))
+
+    def _best_on_ray(self, lam: np.ndarray, y: np.ndarray, ts) -> tuple[float, float]:
+        """``(value, t)``: the best ``-L^*(t lam)`` over ``t = 0`` and ``ts``, evaluated at the
+        ``t`` returned (so the bound is valid whatever found the candidates)."""
+        best_t, best = 0.0, -self.conjugate(0.0 * lam, y)
+        for t in ts:
+            val = -self.conjugate(t * lam, y)
             if np.isfinite(val) and val > best:
                 best_t, best = t, val
         return best, best_t
@@ -202,14 +207,6 @@ def _xlogx(s: np.ndarray) -> np.ndarray:
     return s * np.log(np.where(s > 0, s, 1.0))  # 0 at 0
 
 
-def _brentq():
-    """scipy's Brent root finder, imported on first use (``lift`` imports no scipy
-    module at start-up for it)."""
-    from scipy.optimize import brentq
-
-    return brentq
-
-
 class LogisticLoss(Loss):
     r"""``L(z) = sum_i log(1 + exp(-y_i z_i))`` for labels in {-1, +1}.
 
@@ -252,14 +249,15 @@ class LogisticLoss(Loss):
         as in the base class' golden-section search, which took 64 evaluations of ``L^*``
         (3.4 ms at ``n = 569``, most of ``ssnal``'s time on small logistic programs) where
         this takes 10-12 derivatives (0.09 ms; 0.5 ms against 11 ms at ``n = 10,000``)."""
+        from scipy.optimize import brentq
+
         lam = np.asarray(lam, dtype=np.float64)
         sv = -lam * y
         hi = min(float(tmax), _pm1_domain(lam, y))
         self._check_ray(hi)
-        zero = -self.conjugate(0.0 * lam, y)
         sv = sv[sv > 0]
         if not hi > 0 or sv.size == 0:  # only t = 0, or phi = 0 along the whole ray
-            return zero, 0.0
+            return self._best_on_ray(lam, y, ())
         logs = np.log(sv)
 
         def slope(t: float) -> float:
@@ -270,13 +268,8 @@ class LogisticLoss(Loss):
         if slope(b) >= 0:  # still rising at the end of the ray
             t = b
         else:  # phi'(1e-12 b) > 0: every t s_k there is below 1e-12
-            t = _brentq()(slope, 1e-12 * b, b, xtol=1e-300, rtol=4.5e-15)
-        best_t, best = 0.0, zero
-        for cand in (t, hi):
-            val = -self.conjugate(cand * lam, y)
-            if np.isfinite(val) and val > best:
-                best_t, best = cand, val
-        return best, best_t
+            t = brentq(slope, 1e-12 * b, b, xtol=1e-300, rtol=4.5e-15)
+        return self._best_on_ray(lam, y, (t, hi))
 
     def torch(self, pred, y):
         import torch

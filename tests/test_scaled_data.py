@@ -82,7 +82,7 @@ def test_gated_program_on_badly_scaled_columns(loss):
         assert auto.solver == "ssnal" and "auto:" not in auto.message
 
 
-def test_auto_orders_the_gated_logistic_program_by_the_inputs_condition():
+def test_auto_orders_the_gated_logistic_program_by_the_inputs_condition(monkeypatch):
     """Newton first where the inputs are ill-conditioned, the first-order solvers first
     where they are not (the same data before its columns are scaled)."""
     from lift.solvers import solver_order
@@ -98,9 +98,8 @@ def test_auto_orders_the_gated_logistic_program_by_the_inputs_condition():
     assert solver_order(plain)[:2] == ["active_set", "fista"]
     # ... and only up to ILL_CONDITIONED_MAX_N samples
     assert scaled.problem.n > 500
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(type(scaled), "ILL_CONDITIONED_MAX_N", 500)
-        assert solver_order(scaled)[:2] == ["active_set", "fista"]
+    monkeypatch.setattr(type(scaled), "ILL_CONDITIONED_MAX_N", 500)
+    assert solver_order(scaled)[:2] == ["active_set", "fista"]
     # the squared loss keeps its own rule (relative beta), whatever the condition
     squared = _lifted(600, 150, "squared", "gated", 3e-3)
     assert squared.relative_beta() > type(squared).SSNAL_FIRST

@@ -89,8 +89,10 @@ class SupportNewton:
             blocks = beta * (eye[None] - Xh[:, :, None] * Xh[:, None, :]) / nrm[:, None, None]
             H = H + torch.block_diag(*blocks)
             H.diagonal().add_(self.ridge * float(H.diagonal().abs().max()))
+            L, info = torch.linalg.cholesky_ex(H)  # half the work of a general solve
             try:
-                delta = torch.linalg.solve(H, g).reshape(k, d)
+                delta = (torch.cholesky_solve(g[:, None], L)[:, 0] if int(info) == 0
+                         else torch.linalg.solve(H, g)).reshape(k, d)
             except RuntimeError:  # singular to working precision
                 break
             a, moved = 1.0, False

@@ -87,7 +87,11 @@ class SupportNewton:
             if float(torch.linalg.vector_norm(g)) <= self.grad_tol * beta:
                 break
             blocks = beta * (eye[None] - Xh[:, :, None] * Xh[:, None, :]) / nrm[:, None, None]
-            H = H + torch.block_diag(*blocks)
+            # the norms' blocks added on the diagonal blocks in place (a copy of H, as the
+            # smooth part may keep its own; no dense block-diagonal matrix beside it)
+            H = H.clone()
+            at = torch.arange(k, device=H.device)
+            H.view(k, d, k, d)[at, :, at, :] += blocks
             H.diagonal().add_(self.ridge * float(H.diagonal().abs().max()))
             L, info = torch.linalg.cholesky_ex(H)  # half the work of a general solve
             try:

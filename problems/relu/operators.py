@@ -50,8 +50,10 @@ POLISH_NEWTON = SupportNewton(max_steps=6, halvings=20, ridge=1e-12)
 BLOCKS_SIZE = 2_500
 #: the polish on supports too large for the blocks ``A_S`` (with a loss whose curvature
 #: varies, such as the logistic): at most this many coordinates ``|S| d`` (the Hessian is
-#: ``|S| d`` squared, 0.3 GB at 6,000) ...
-SCREENED_SIZE = 6_000
+#: ``|S| d`` squared, 0.8 GB at 10,000 in float64, and a step holds it, its copy and its
+#: factor; the grid's ``n = 50,000, d = 20`` logistic row has a dense optimum of 10,000
+#: coordinates, factored in 10-15 s a step on two threads) ...
+SCREENED_SIZE = 10_000
 #: ... with the Hessian summed over the samples whose second derivative is above this fraction
 #: of the largest only (at the grid's dense logistic optima most samples are fitted with
 #: margins where it is below 1e-8 of its largest: 6,500 of 50,000 rows are left), in float32

@@ -445,9 +445,8 @@ class NewtonPolish:
         dual_norms = group_norms(self._dual(x))
         support = torch.nonzero((norms > 0) & (dual_norms >= (1 - self.slack) * beta)).flatten()
         d = op.d
-        blocks = support.numel() * d <= self.max_size and op.n * support.numel() * d <= (
-            self.max_entries)
-        if not blocks and self.screened_ok(int((norms > 0).sum()) * d):
+        nonzero = int((norms > 0).sum())
+        if not self._fits_blocks(support.numel() * d) and self.screened_ok(nonzero * d):
             # far from the optimum the dual norms of a dense support scatter around beta, and
             # a support cut by them changed at every call (the grid's n = 50,000 logistic row
             # went uncertified): the screened polish takes every nonzero group, and FISTA's
@@ -458,7 +457,7 @@ class NewtonPolish:
         self.last_support = support
         k = support.numel()
         kd = k * d
-        blocks = kd <= self.max_size and op.n * kd <= self.max_entries
+        blocks = self._fits_blocks(kd)
         rows = op.n
         if not blocks and self.screened_ok(kd):
             rows = int(_ScreenedBlocks.kept(self.loss.torch_hess(x.cache["z"], self.y)).numel())
@@ -484,6 +483,10 @@ class NewtonPolish:
         Ufull = torch.zeros_like(x.x)
         Ufull[support] = best
         return self._point(Ufull)
+
+    def _fits_blocks(self, kd: int) -> bool:
+        """Whether a support of ``kd`` coordinates is polished on its dense blocks ``A_S``."""
+        return kd <= self.max_size and self.op.n * kd <= self.max_entries
 
     def screened_ok(self, kd: int) -> bool:
         """Whether a support of ``kd`` coordinates beyond the blocks' limits may be polished

@@ -443,29 +443,31 @@ class NewtonPolish:
         # groups that stay nonzero at the optimum have ||A_i^T lam|| = beta there; nonzero
         # groups well below it are on their way to zero and are left out
         dual_norms = group_norms(self._dual(x))
-        support = torch.nonzero((norms > 0) & (dual_norms >= (1 - self.slack) * beta)).flatten()
+        nonzero = norms > 0
+        support = torch.nonzero(nonzero & (dual_norms >= (1 - self.slack) * beta)).flatten()
         d = op.d
-        nonzero = int((norms > 0).sum())
-        if not self._fits_blocks(support.numel() * d) and self.screened_ok(nonzero * d):
+        if (not self._fits_blocks(support.numel() * d)
+                and self.screened_ok(int(nonzero.sum()) * d)):
             # far from the optimum the dual norms of a dense support scatter around beta, and
             # a support cut by them changed at every call (the grid's n = 50,000 logistic row
             # went uncertified): the screened polish takes every nonzero group, and FISTA's
             # iterations between its calls set to zero those that leave
-            support = torch.nonzero(norms > 0).flatten()
+            support = torch.nonzero(nonzero).flatten()
         stable = (self.last_support is not None and support.numel() == self.last_support.numel()
                   and bool(torch.equal(support, self.last_support)))
         self.last_support = support
         k = support.numel()
         kd = k * d
         blocks = self._fits_blocks(kd)
+        screened = not blocks and self.screened_ok(kd)
         rows = op.n
-        if not blocks and self.screened_ok(kd):
+        if screened:
             rows = int(_ScreenedBlocks.kept(self.loss.torch_hess(x.cache["z"], self.y)).numel())
         # worth it when a Newton step costs less than a few hundred proximal-gradient iterations
         # (dense products run far faster per flop than the thin pattern products; the screened
         # Hessian's float32 upper triangle costs about a quarter of the float64 product)
-        cost = kd**3 / 3 + rows * kd**2 * (1.0 if blocks else 0.25)
-        if (not stable or k == 0 or not (blocks or self.screened_ok(kd))
+        cost = kd**3 / 3 + rows * kd**2 * (0.25 if screened else 1.0)
+        if (not stable or k == 0 or not (blocks or screened)
                 or cost > self.budget * 2 * op.n * op.P * d):
             return None
         if self.wait > 0:  # after each attempt, wait twice as long for the next one

@@ -390,3 +390,29 @@ def test_auto_orders_for_the_device_it_is_given(monkeypatch):
         assert orders[-1] == first and asked == [device]
     # outside auto, the default is back to the (pretended) GPU for a product this large
     assert solvers_module.resolve_device(None, work=1e9).type == "cuda"
+
+
+@pytest.mark.parametrize("loss,beta", [("logistic", 1e-3), ("squared", 0.01)])
+def test_constraint_reduction_keeps_the_cones_and_the_certificate(loss, beta):
+    """The barrier on the rows of smallest slack of each cone (``cone_rows``): the iterates
+    stay strictly inside the whole cones (the step to the boundary is over every row), the
+    multipliers of the certificate check independently, the optimum is the one with every
+    row in the barrier, and it takes fewer Newton steps (34 against 47 with the logistic
+    loss, 19 against 32 with the squared loss; about 2,000 of the 30,000 rows kept)."""
+    X, y = _teacher(300, 4, seed=1, loss=loss)
+    lifted = TwoLayerReLU(X, y, beta=beta, loss=loss, bias=False).lift(
+        patterns=50, program="cone", seed=0)
+    full = lifted.solve(solver="barrier", cone_rows=0, polish=False)
+    sol = lifted.solve(solver="barrier", polish=False)
+    for s in (full, sol):
+        _check(lifted, s, full, rel=2e-6)
+    n, P, d = 300, lifted.P, 4
+    assert full.info["cone_rows"] == n * 2 * P  # every row of every signed group
+    assert 2 * P * barrier.ROWS_PER_DIMENSION * d <= sol.info["cone_rows"] < n * 2 * P / 4
+    assert sol.info["newton_steps"] <= 0.85 * full.info["newton_steps"]
+    ws = sol.info["warm_start"]
+    assert _cone_violation(lifted, ws["V"], ws["W"]) == 0.0  # strictly inside every row
+    with pytest.raises(TypeError, match="cone_rows"):
+        lifted.solve(solver="barrier", cone_rows=2.5)
+    with pytest.raises(ValueError, match="cone_rows"):
+        lifted.solve(solver="barrier", cone_rows=-1)

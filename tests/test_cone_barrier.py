@@ -185,6 +185,19 @@ def test_auto_order_on_large_logistic_cone_programs():
             # the relative beta)
             assert barrier.offered(10_000, 500, 10) and set(order[:2]) == {"ssnal", "barrier"}
     assert not barrier.offered(50_000, 500, 10)  # the squared loss' A^T A costs more there
+    # at a relative beta below BARRIER_FIRST, logistic: barrier first beyond
+    # LOGISTIC_CONE_SIGMA_N samples (ssnal stalled at n = 10,000), ssnal first up to it
+    from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N
+
+    for n, first in [(10_000, "barrier"), (LOGISTIC_CONE_SIGMA_N, "ssnal")]:
+        y = np.sign(X[:n, 0] + 0.1)
+        lifted = TwoLayerReLU(X[:n], y, beta=1.0, bias=False, loss="logistic").lift(
+            patterns=500, program="cone", seed=0)
+        beta = 1e-5 / lifted.relative_beta()  # the same program at relative beta 1e-5
+        lifted = TwoLayerReLU(X[:n], y, beta=beta, bias=False, loss="logistic").lift(
+            patterns=500, program="cone", seed=0)
+        assert lifted.relative_beta() < lifted.BARRIER_FIRST
+        assert solver_order(lifted)[:2] == [first, "ssnal" if first == "barrier" else "barrier"]
 
 
 def test_options_and_limits():

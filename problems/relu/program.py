@@ -90,7 +90,9 @@ class ReLULift(Lifted):
     #: ``auto`` tries the interior-point method ``barrier`` before ``ssnal`` on the cone
     #: program with the squared loss where :meth:`relative_beta` is below this: ``ssnal``
     #: stalled at 3.1e-5, 7.6e-5 and 8.7e-5 and certified at 3.5e-4 and above on the rows
-    #: measured (BENCHMARKS.md); its stall was most of auto's time there (3.8x)
+    #: measured (BENCHMARKS.md); its stall was most of auto's time there (3.8x). With the
+    #: logistic loss too, on more than ``ssnal.LOGISTIC_CONE_SIGMA_N`` samples (one row
+    #: measured: n = 10,000 at 6.6e-7, see :meth:`auto_thresholds`)
     BARRIER_FIRST = 2e-4
     #: ``auto`` tries ``ssnal`` and ``barrier`` before Clarabel on cone programs above this
     #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
@@ -214,7 +216,16 @@ class ReLULift(Lifted):
                 work = barrier.step_work(n, self.P, d, squared)
                 speedup = barrier.device_speedup(resolve_device(None, work=work))
                 offered = barrier.offered(n, self.P, d, squared, speedup)
-                if offered and squared and self.relative_beta() < self.BARRIER_FIRST:
+                # with the logistic loss, from n = LOGISTIC_CONE_SIGMA_N on, within
+                # AUTO_MAX_WORK: there ssnal (first sigma below 1) stalled after 80 steps at a
+                # certified 0.94 (4 to 13 minutes) at n = 10,000, where barrier certifies in 53
+                # steps; at n = 2,000 ssnal certifies the same relative beta in 11-45 s
+                from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N
+
+                large_logistic = (not squared and n > LOGISTIC_CONE_SIGMA_N
+                                  and work <= barrier.AUTO_MAX_WORK * speedup)
+                if (offered and squared or large_logistic) and (
+                        self.relative_beta() < self.BARRIER_FIRST):
                     out["barrier"] = newton
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)

@@ -224,7 +224,7 @@ class ReLULift(Lifted):
 
                 large_logistic = (not squared and n > LOGISTIC_CONE_SIGMA_N
                                   and work <= barrier.AUTO_MAX_WORK * speedup)
-                if (offered and squared or large_logistic) and (
+                if ((offered and squared) or large_logistic) and (
                         self.relative_beta() < self.BARRIER_FIRST):
                     out["barrier"] = newton
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel

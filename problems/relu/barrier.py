@@ -410,6 +410,10 @@ class _Barrier:
         self.fallbacks = self.columns = 0
         self.residual = self.stationarity = 0.0
         self.point: tuple[torch.Tensor, torch.Tensor] | None = None  # (U, mu) to go on from
+        # the cone rows in the barrier (1 or 0, n_live x 2 P) and how many of each cone's
+        # nearest rows it keeps taking (set with the start)
+        self.kept_rows: torch.Tensor | None = None
+        self.keep = 0
         self.eye = torch.eye(op.d, dtype=op.dtype, device=op.device)
 
     # ---------------------------------------------------------------- products and values
@@ -604,8 +608,12 @@ class _Barrier:
 
     def rows_in_barrier(self) -> int:
         """How many cone rows the barrier took (at the end; 0 before the first step)."""
-        kept = getattr(self, "kept_rows", None)
-        return 0 if kept is None else int(kept.sum())
+        return 0 if self.kept_rows is None else int(self.kept_rows.sum())
+
+    @property
+    def reduced(self) -> bool:
+        """Whether the barrier takes fewer than all the rows of a cone."""
+        return self.kept_rows is not None and self.keep < self.kept_rows.shape[0]
 
     def _nearest(self, sl: torch.Tensor) -> torch.Tensor:
         """1 on the :attr:`keep` rows of smallest slack of each cone, else 0 (``n_live x 2 P``)."""
@@ -644,7 +652,7 @@ class _Barrier:
             sl = self.slacks(U)
             self.keep = min(opts.rows_kept(op.d), sl.shape[0])
             self.kept_rows = torch.ones_like(sl)
-            if self.keep < sl.shape[0]:
+            if self.reduced:
                 self.kept_rows = self._nearest(sl)
             # central for the first barrier parameter N / L(0)
             mu = scale / float(self.kept_rows.sum()) / sl * self.kept_rows
@@ -665,7 +673,7 @@ class _Barrier:
             falling = len(gaps) > 1 and gaps[-1] <= POLISH_FAST * gaps[-2]
             # with the rows reduced the last steps are long: no early hand-over (at n = 10,000,
             # squared, 4.9e-6 after 28 steps, 3.0e-8 after 30; ssnal from 4.9e-6 took 22)
-            early = gaps[-1] <= polish_gap and not falling and self.keep >= sl.shape[0]
+            early = gaps[-1] <= polish_gap and not falling and not self.reduced
             if polish_gap > 0.0 and (early or (
                     gaps[-1] <= POLISH_SLOW and len(gaps) > POLISH_SPAN
                     and gaps[-1] > 0.5 * gaps[-1 - POLISH_SPAN])):
@@ -739,7 +747,7 @@ class _Barrier:
             U = U + ap * du
             mu = mu + ad * dmu
             self.steps += 1
-            if self.keep < sl.shape[0]:
+            if self.reduced:
                 mu, N = self._add_rows(U, mu, N)
                 kept = self.kept_rows
 

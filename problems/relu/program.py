@@ -198,7 +198,7 @@ class ReLULift(Lifted):
                 # 1-D inputs it certifies diabetes-BMI (291 patterns) in 0.3 s against 21 s
                 # for Clarabel (BENCHMARKS.md), and auto falls back when it stops short
                 out["active_set"] = self.CONE_THRESHOLD
-            from lift.problems.relu.ssnal import LOSSES
+            from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N, LOSSES
 
             if self.problem.loss.name in LOSSES:
                 from lift.problems.relu import barrier
@@ -220,8 +220,6 @@ class ReLULift(Lifted):
                 # AUTO_MAX_WORK: there ssnal (first sigma below 1) stalled after 80 steps at a
                 # certified 0.94 (4 to 13 minutes) at n = 10,000, where barrier certifies in 53
                 # steps; at n = 2,000 ssnal certifies the same relative beta in 11-45 s
-                from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N
-
                 large_logistic = (not squared and n > LOGISTIC_CONE_SIGMA_N
                                   and work <= barrier.AUTO_MAX_WORK * speedup)
                 if ((offered and squared) or large_logistic) and (

@@ -431,6 +431,8 @@ class _Barrier:
         # the cone rows in the barrier (1 or 0, n_live x 2 P) and how many of each cone's
         # nearest rows it keeps taking (set with the start)
         self.kept_rows: torch.Tensor | None = None
+        self._entries_of: torch.Tensor | None = None  # the kept rows _entries was made for
+        self._entries: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.keep = 0
         self.eye = torch.eye(op.d, dtype=op.dtype, device=op.device)
 
@@ -657,33 +659,61 @@ class _Barrier:
         """The longest step to the boundary for the slacks and the multipliers together: the
         stationarity residual ``grad F - K^T mu`` depends on both, and only a common step
         shrinks it by its factor."""
-        return min(self.to_boundary(sl, ds), self.to_boundary(mu, dmu))
+        return min(self.to_boundary(sl, ds), self.multipliers_boundary(mu, dmu))
+
+    def multipliers_boundary(self, mu: torch.Tensor, dmu: torch.Tensor) -> float:
+        """:meth:`to_boundary` for the multipliers: only the rows in the barrier have one."""
+        if not self.reduced:
+            return self.to_boundary(mu, dmu)
+        flat = self._kept_entries()[0]
+        return self.to_boundary(mu.reshape(-1)[flat], dmu.reshape(-1)[flat])
+
+    def _kept_entries(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The cone rows in the barrier as flat indices into the ``n_live x 2 P`` arrays, with
+        their samples and groups (recomputed when rows are added)."""
+        if self._entries_of is not self.kept_rows:
+            flat = torch.nonzero(self.kept_rows.reshape(-1) > 0)[:, 0]
+            width = self.kept_rows.shape[1]
+            self._entries = flat, flat // width, flat % width
+            self._entries_of = self.kept_rows
+        return self._entries
 
     def _correct(self, solve, sl, mu, du, ds, dmu, aim, t):
         """Gondzio's centrality correctors: while the step to the boundary is short, aim the
         complementarity products at ``aim`` (within :data:`CORRECTOR_BOX`) at a step
         :data:`CORRECTOR_REACH` longer, and keep the corrected direction if its step grows
         by at least :data:`CORRECTOR_GAIN` of that. Each corrector is one more solve with the
-        step's factorization. Returns the direction and its step to the boundary."""
+        step's factorization; the products and the multipliers' part are computed on the
+        rows in the barrier only (the others have no multiplier), the slacks' step on every
+        row. Returns the direction and its step to the boundary (``dmu`` is changed in
+        place)."""
         ap = self.step_length(sl, ds, mu, dmu)
+        if ap >= 1.0 or not CORRECTORS:
+            return du, ds, dmu, ap
         low, high = CORRECTOR_BOX
+        flat, rows, groups = self._kept_entries()
+        sk, muk = sl.reshape(-1)[flat], mu.reshape(-1)[flat]
+        dsk, dmuk = ds.reshape(-1)[flat], dmu.reshape(-1)[flat]
+        sign_x = self.S2.reshape(-1)[flat, None] * self.Xc[rows]  # the rows of K, kept
         for _ in range(CORRECTORS):
-            if ap >= 1.0:
-                break
             reach = min(1.0, ap + CORRECTOR_REACH)
-            prod = (sl + reach * ds) * (mu + reach * dmu)
+            prod = (sk + reach * dsk) * (muk + reach * dmuk)
             # raise the products far below the aim, lower the ones far above it (by at most
-            # high * aim), on the rows in the barrier
-            fix = (prod.clamp(low * aim, high * aim) - prod).clamp_min(-high * aim) * self.kept_rows
-            dc = solve(self.cone_adjoint(t * fix / sl))
-            dsc = self.slacks(dc)
-            dmuc = dmu + (fix - mu * dsc) / sl
-            dsc = ds + dsc
-            longer = self.step_length(sl, dsc, mu, dmuc)
+            # high * aim)
+            fix = (prod.clamp(low * aim, high * aim) - prod).clamp_min(-high * aim)
+            rhs = torch.zeros_like(du).index_add_(0, groups, (t * fix / sk)[:, None] * sign_x)
+            dc = solve(rhs)  # K^T (t fix / s) on the kept rows
+            dsc = ds + self.slacks(dc)
+            dsck = dsc.reshape(-1)[flat]
+            dmuck = dmuk + (fix - muk * (dsck - dsk)) / sk
+            longer = min(self.to_boundary(sl, dsc), self.to_boundary(muk, dmuck))  # (kept)
             if longer < ap + CORRECTOR_GAIN * (reach - ap):
                 break
-            du, ds, dmu, ap = du + dc, dsc, dmuc, longer
+            du, ds, dsk, dmuk, ap = du + dc, dsc, dsck, dmuck, longer
             self.corrections += 1
+            if ap >= 1.0:
+                break
+        dmu.reshape(-1)[flat] = dmuk
         return du, ds, dmu, ap
 
     def solve(self, opts: ConeBarrier, polish_gap: float = 0.0
@@ -753,7 +783,7 @@ class _Barrier:
             du = solve(-gF)
             ds = self.slacks(du)
             dmu = -mu - mu * ds / sl
-            ap, ad = self.to_boundary(sl, ds), self.to_boundary(mu, dmu)
+            ap, ad = self.to_boundary(sl, ds), self.multipliers_boundary(mu, dmu)
             after = float(((sl + ap * ds) * (mu + ad * dmu)).sum()) / N
             sigma = min(1.0, (after / eta) ** 3)
             # the complementarity falls no faster than the stationarity residual's share of
@@ -793,7 +823,7 @@ class _Barrier:
                             f"stalled: no step decreased the barrier problem at t = "
                             f"{target:.1e}")
                 dmu = (sigma * eta * kept - mu * sl - mu * self.slacks(du)) / sl
-                ad = TO_BOUNDARY * self.to_boundary(mu, dmu)
+                ad = TO_BOUNDARY * self.multipliers_boundary(mu, dmu)
             U = U + ap * du
             mu = mu + ad * dmu
             self.steps += 1

@@ -528,14 +528,14 @@ class _Barrier:
         def hessian(v: torch.Tensor) -> torch.Tensor:
             return _bmv(B, v) + self.adjoint(w2 * self.forward(v))
 
-        def solve(r: torch.Tensor) -> torch.Tensor:
+        def solve(r: torch.Tensor, rounds: int = REFINE) -> torch.Tensor:
             # iterative refinement: at large t the systems are badly conditioned, and the dual
             # point of a step (offer_step) is only as accurate as the step; until the
-            # residual is at rounding level or no longer halves
+            # residual is at rounding level or no longer halves, at most `rounds` rounds
             x = inverse(r)
             rn = max(float(r.norm()), 1e-300)
             last = math.inf
-            for _ in range(REFINE):
+            for _ in range(rounds):
                 res = r - hessian(x)
                 self.residual = float(res.norm()) / rn
                 if self.residual <= 1e-13 or self.residual > 0.5 * last:
@@ -780,7 +780,9 @@ class _Barrier:
             rd = gF / t - self.cone_adjoint(mu)  # the stationarity residual
             self.stationarity = float(rd.norm(dim=1).max()) / s.beta
             # predictor: the Newton step on the objective alone (no barrier)
-            du = solve(-gF)
+            # (it only sets sigma and the corrector's second-order term: not refined; on the
+            # n = 10,000 squared row 86.4 s against 112.0 s with the same 24 steps)
+            du = solve(-gF, 0)
             ds = self.slacks(du)
             dmu = -mu - mu * ds / sl
             ap, ad = self.to_boundary(sl, ds), self.multipliers_boundary(mu, dmu)

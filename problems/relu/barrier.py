@@ -129,8 +129,11 @@ LOSSES = ("squared", "logistic")
 #: ``n = 2,000, P = 500, d = 20``, a step of 2.1e10)
 BARRIER_WORK = 5e10
 #: the most multiply-adds a step may cost where ``auto`` runs the barrier method after the
-#: other specialised solvers stopped short (about 5 s a step on two cores)
-AUTO_MAX_WORK = 2e11
+#: other specialised solvers stopped short, or first on large logistic cone programs at very
+#: small ``beta`` (was 2e11, about 5 s a step on two cores; raised once the ``n = 10,000, d =
+#: 20, P = 500`` logistic cone row, a step of 8.3e11, certified in 37 steps, 740 s, where
+#: ``ssnal`` stalls and projected FISTA times out)
+AUTO_MAX_WORK = 1e12
 #: the largest ``n x n`` system of the ``"woodbury"`` form (memory: ``8 n^2`` bytes, plus the
 #: ``n x P d`` blocks)
 MAX_SAMPLES = 12_000

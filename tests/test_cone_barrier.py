@@ -413,6 +413,14 @@ def test_auto_orders_for_the_device_it_is_given(monkeypatch):
     assert solvers_module.resolve_device(None, work=1e9).type == "cuda"
 
 
+def _reduction_program(loss: str, beta: float):
+    """``n = 300, d = 4, P = 50`` without bias: 30,000 cone rows, of which the barrier keeps
+    about 2,000."""
+    X, y = _teacher(300, 4, seed=1, loss=loss)
+    return TwoLayerReLU(X, y, beta=beta, loss=loss, bias=False).lift(
+        patterns=50, program="cone", seed=0)
+
+
 @pytest.mark.parametrize("loss,beta", [("logistic", 1e-3), ("squared", 0.01)])
 def test_constraint_reduction_keeps_the_cones_and_the_certificate(loss, beta):
     """The barrier on the rows of smallest slack of each cone (``cone_rows``): the iterates
@@ -421,9 +429,7 @@ def test_constraint_reduction_keeps_the_cones_and_the_certificate(loss, beta):
     row in the barrier, and it takes fewer Newton steps (24 against 31 with the logistic
     loss, 15 against 26 with the squared loss; 34 against 47 and 19 against 32 before the
     centrality correctors; about 2,000 of the 30,000 rows kept)."""
-    X, y = _teacher(300, 4, seed=1, loss=loss)
-    lifted = TwoLayerReLU(X, y, beta=beta, loss=loss, bias=False).lift(
-        patterns=50, program="cone", seed=0)
+    lifted = _reduction_program(loss, beta)
     full = lifted.solve(solver="barrier", cone_rows=0, polish=False)
     sol = lifted.solve(solver="barrier", polish=False)
     for s in (full, sol):
@@ -448,9 +454,7 @@ def test_centrality_correctors_keep_the_newton_equations_and_shorten_the_solve(
     F - K^T mu)`` (recomputed here from the loss' and the norms' second derivatives), its step
     to the boundary is no shorter, and together with the lower floor on ``sigma`` the solve
     takes fewer steps than the plain predictor-corrector with the old floor."""
-    X, y = _teacher(300, 4, seed=1, loss=loss)
-    lifted = TwoLayerReLU(X, y, beta=beta, loss=loss, bias=False).lift(
-        patterns=50, program="cone", seed=0)
+    lifted = _reduction_program(loss, beta)
     residuals = []
     plain_correct, plain_system = barrier._Barrier._correct, barrier._Barrier.newton_system
 

@@ -689,7 +689,7 @@ class _Barrier:
         step's factorization; the products and the multipliers' part are computed on the
         rows in the barrier only (the others have no multiplier), the slacks' step on every
         row. Returns the direction and its step to the boundary (``dmu`` is changed in
-        place)."""
+        place where a corrector is kept)."""
         ap = self.step_length(sl, ds, mu, dmu)
         if ap >= 1.0 or not CORRECTORS:
             return du, ds, dmu, ap
@@ -698,6 +698,7 @@ class _Barrier:
         sk, muk = sl.reshape(-1)[flat], mu.reshape(-1)[flat]
         dsk, dmuk = ds.reshape(-1)[flat], dmu.reshape(-1)[flat]
         sign_x = self.S2.reshape(-1)[flat, None] * self.Xc[rows]  # the rows of K, kept
+        kept_before = self.corrections
         for _ in range(CORRECTORS):
             reach = min(1.0, ap + CORRECTOR_REACH)
             prod = (sk + reach * dsk) * (muk + reach * dmuk)
@@ -716,7 +717,8 @@ class _Barrier:
             self.corrections += 1
             if ap >= 1.0:
                 break
-        dmu.reshape(-1)[flat] = dmuk
+        if self.corrections > kept_before:
+            dmu.reshape(-1)[flat] = dmuk
         return du, ds, dmu, ap
 
     def solve(self, opts: ConeBarrier, polish_gap: float = 0.0

@@ -286,7 +286,7 @@ def test_newton_system_solves_the_explicit_matrix(loss, system):
         rows.append(Kg.T @ (w[:, g, None] * Kg))
     Hm = Hm + torch.block_diag(*rows)
     r = torch.randn(2 * P, d, dtype=U.dtype, generator=torch.Generator().manual_seed(1))
-    x = st.newton_system(U, st.forward(U), sl, t, w)(r)
+    x = st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
     assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
 
 
@@ -454,6 +454,8 @@ def test_centrality_correctors_keep_the_newton_equations_and_shorten_the_solve(
     F - K^T mu)`` (recomputed here from the loss' and the norms' second derivatives), its step
     to the boundary is no shorter, and together with the lower floor on ``sigma`` the solve
     takes fewer steps than the plain predictor-corrector with the old floor."""
+    import torch
+
     lifted = _reduction_program(loss, beta)
     residuals = []
     plain_correct, plain_system = barrier._Barrier._correct, barrier._Barrier.newton_system
@@ -466,21 +468,22 @@ def test_centrality_correctors_keep_the_newton_equations_and_shorten_the_solve(
         hess = state.adjoint(s.loss.torch_hess(z, s.y) * state.forward(du)) \
             + s.beta / un * (du - (du * uh).sum(1, keepdim=True) * uh)
         grad = state.objective_gradient(U, z)
-        terms = (hess, state.cone_adjoint(dmu), grad, state.cone_adjoint(mu))
+        terms = (hess, state.rows.adjoint(dmu), grad, state.rows.adjoint(mu))
         return float((terms[0] - terms[1] + terms[2] - terms[3]).norm()) / max(
             float(x.norm()) for x in terms)
 
-    def correct(self, solve, sl, mu, du, ds, dmu, aim, t):
-        before = self.step_length(sl, ds, mu, dmu)
-        plain = linearized(self, du, mu, dmu)  # (before: _correct changes dmu in place)
-        out = plain_correct(self, solve, sl, mu, du, ds, dmu, aim, t)
+    def correct(self, solve, inv, slk, mu, du, dsk, dmu, aim, t):
+        before = min(self.boundary(du, inv), self.to_boundary(mu, dmu))
+        plain = linearized(self, du, mu, dmu)
+        out = plain_correct(self, solve, inv, slk, mu, du, dsk, dmu, aim, t)
         assert out[3] >= before
+        assert torch.allclose(out[1], self.rows.slacks(out[0]))  # the kept rows' slacks
         residuals.append((plain, linearized(self, out[0], mu, out[2])))
         return out
 
-    def system(self, U, z, sl, t, weights):
+    def system(self, U, z, t, blocks):
         self.at = U, z
-        return plain_system(self, U, z, sl, t, weights)
+        return plain_system(self, U, z, t, blocks)
 
     monkeypatch.setattr(barrier._Barrier, "_correct", correct)
     monkeypatch.setattr(barrier._Barrier, "newton_system", system)
@@ -498,3 +501,62 @@ def test_centrality_correctors_keep_the_newton_equations_and_shorten_the_solve(
     # 24 against 34 steps with the logistic loss, 15 against 19 with the squared loss
     assert sol.info["newton_steps"] <= 0.85 * old.info["newton_steps"], (
         sol.info["newton_steps"], old.info["newton_steps"])
+
+
+@pytest.mark.parametrize("keep", [3, 0])
+def test_kept_rows_products_match_the_dense_cone_rows(keep):
+    """The ``2 P x m`` layout of the rows in the barrier (``_Rows``) against the ``n x 2 P``
+    arrays it replaces: slacks, ``K^T v``, the blocks ``K_g^T diag(w_g) K_g``, the multipliers
+    made dense, rows added (central, the others' multipliers unchanged), and where a row sits;
+    ``keep = 0``: every row (nothing gathered)."""
+    import torch
+
+    X, y = _teacher(50, 3, seed=3)
+    lifted = TwoLayerReLU(X, y, beta=0.2).lift(patterns=6, program="cone", seed=0)
+    s = barrier.ConeBarrier(device="cpu")._setup(lifted, 1e-6, False)
+    st = barrier._Barrier(s, lifted, "covariance")
+    P, d = s.op.P, s.op.d
+    n = st.Xc.shape[0]
+    gen = torch.Generator().manual_seed(5)
+    H = barrier._interior_directions(lifted, st.live, st.Xc, st.S2[:, :P])
+    U = torch.cat([H, 0.5 * H])
+    sl = st.slacks(U)
+    rows = barrier._Rows(st.Xc, st.S2, sl, keep or n)
+    assert rows.dense == (keep == 0)
+    if not rows.dense:  # each cone's `keep` rows of smallest slack
+        assert rows.count == 2 * P * keep
+        np.testing.assert_array_equal(torch.sort(rows.where, 1).values,
+                                      torch.sort(torch.topk(sl, keep, 0, largest=False)
+                                                 .indices.T, 1).values)
+        # the next two rows of each cone join, central at the mean complementarity
+        sl2 = sl
+        mu = torch.rand(rows.on.shape, dtype=U.dtype, generator=gen) * rows.on
+        before = barrier._Rows.scatter(mu, rows.where, n)
+        eta = float((mu * rows.take(sl2)).sum()) / rows.count
+        J = torch.topk(sl2, keep + 2, 0, largest=False).indices
+        mu2 = rows.add(J, sl2, mu)
+        after = barrier._Rows.scatter(mu2, rows.where, n)
+        new = (before == 0) & (after > 0)
+        assert bool((after[before > 0] == before[before > 0]).all())
+        assert torch.allclose(after[new] * sl2[new], torch.full_like(after[new], eta))
+        assert bool(rows.member.gather(0, J).all()) and rows.count == float(rows.member.sum())
+        assert int(new.sum()) == 2 * 2 * P and rows.on.shape[1] == keep + 2
+        sl = sl2
+    mask = barrier._Rows.scatter(rows.on, rows.where, n)  # 1 on the kept rows, n x 2P
+    assert bool((mask == (rows.member if not rows.dense else torch.ones_like(mask))).all())
+    du = torch.randn(2 * P, d, dtype=U.dtype, generator=gen)
+    v = torch.rand(rows.on.shape, dtype=U.dtype, generator=gen) * rows.on
+    w = torch.rand(rows.on.shape, dtype=U.dtype, generator=gen) * rows.on
+    V, W = barrier._Rows.scatter(v, rows.where, n), barrier._Rows.scatter(w, rows.where, n)
+    dense_slacks = st.slacks(du)
+    assert torch.allclose(barrier._Rows.scatter(rows.slacks(du), rows.where, n),
+                          dense_slacks * mask)
+    assert torch.allclose(rows.take(sl) * rows.on, rows.take(sl * mask))
+    assert torch.allclose(rows.adjoint(v), (st.S2 * V).T @ st.Xc)
+    for g in range(2 * P):
+        Kg = st.S2[:, g, None] * st.Xc
+        assert torch.allclose(rows.blocks(w)[g], Kg.T @ (W[:, g, None] * Kg))
+    J = torch.topk(sl, min(d, keep or d), 0, largest=False).indices
+    at = rows.locate(J)
+    assert bool((torch.gather(rows.where, 1, at) == J.T).all()) if not rows.dense else \
+        bool((at == J.T).all())

@@ -256,11 +256,18 @@ def test_options_and_limits():
 
 
 @pytest.mark.parametrize("system", ["woodbury", "covariance"])
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
-def test_newton_system_solves_the_explicit_matrix(loss, system):
+@pytest.mark.parametrize("loss,screened", [("squared", False), ("logistic", False),
+                                           ("logistic", True)])
+def test_newton_system_solves_the_explicit_matrix(monkeypatch, loss, screened, system):
     """``t grad^2 F + K^T diag(w) K`` formed by autograd (F the program's objective) and from
-    the cone rows, against each form's solve with its refinement."""
+    the cone rows, against each form's solve with its refinement; ``screened``: with samples
+    of small weight left out of the factorization (the refinement, with the exact matrix,
+    makes up for them)."""
     import torch
+
+    if screened:  # a threshold far above the default: 31 of the 40 samples stay
+        monkeypatch.setattr(barrier, "SAMPLES_NEGLIGIBLE", 0.1)
+        monkeypatch.setattr(barrier, "SAMPLES_WORTH", 1.0)
 
     X, y = _teacher(40, 3, seed=4, loss=loss)
     lifted = TwoLayerReLU(X, y, beta=0.5, loss=loss).lift(patterns=7, program="cone", seed=0)
@@ -269,7 +276,9 @@ def test_newton_system_solves_the_explicit_matrix(loss, system):
     st = barrier._Barrier(s, lifted, system)
     P, d = s.op.P, s.op.d
     H = barrier._interior_directions(lifted, st.live, st.Xc, st.S2[:, :P])
-    U = 0.3 * torch.cat([H, H * 0.5])
+    # (screened: larger predictions, smaller second derivatives of the loss; beyond about 20
+    # autograd's second derivatives of the logistic loss lose accuracy)
+    U = (3.0 if screened else 0.3) * torch.cat([H, H * 0.5])
     sl = st.slacks(U)
     assert bool((sl > 0).all())
     t = 7.0
@@ -288,6 +297,41 @@ def test_newton_system_solves_the_explicit_matrix(loss, system):
     r = torch.randn(2 * P, d, dtype=U.dtype, generator=torch.Generator().manual_seed(1))
     x = st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
     assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
+    assert (st.fewest_samples < 40) == screened, st.fewest_samples
+
+
+def test_sample_weights_of_the_newton_matrix():
+    """``w_k a_k^T E a_k`` (``a_k`` the sample's row of ``A_v = [D_i Xa]_i``, ``E`` block
+    diagonal) against the explicit product, and the samples kept: the dropped ones' weights sum
+    to at most the threshold, and adding the next one would exceed it."""
+    import torch
+
+    X, y = _teacher(40, 3, seed=4, loss="logistic")
+    lifted = TwoLayerReLU(X, y, beta=0.5, loss="logistic").lift(patterns=7, program="cone",
+                                                                 seed=0)
+    s = barrier.ConeBarrier(device="cpu")._setup(lifted, 1e-6, False)
+    st = barrier._Barrier(s, lifted, "covariance")
+    P, d, n = s.op.P, s.op.d, s.op.n
+    gen = torch.Generator().manual_seed(2)
+    R = torch.randn(2 * P, d, d, dtype=torch.float64, generator=gen)
+    Binv = R @ R.transpose(1, 2) + 0.1 * torch.eye(d, dtype=torch.float64)
+    w2 = torch.rand(n, dtype=torch.float64, generator=gen) ** 8  # spread over decades
+    A = torch.cat([s.op.D[:, i, None] * s.op.Xa for i in range(P)], 1)  # n x P d
+    E = torch.block_diag(*(Binv[:P] + Binv[P:]))
+    explicit = w2 * ((A @ E) * A).sum(1)
+    weights = st.sample_weights(Binv, w2)
+    assert torch.allclose(weights, explicit, rtol=1e-12, atol=0.0)
+    threshold = float(torch.sort(explicit).values[: n // 2].sum()) * 1.0001  # about half
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(barrier, "SAMPLES_NEGLIGIBLE", threshold)
+        idx = st.samples(Binv, w2)
+        assert idx is not None and st.fewest_samples == idx.numel() == n - n // 2
+        dropped = torch.ones(n, dtype=torch.bool)
+        dropped[idx] = False
+        assert float(explicit[dropped].sum()) <= threshold
+        assert float(explicit[dropped].sum() + explicit[~dropped].min()) > threshold
+        mp.setattr(barrier, "SAMPLES_WORTH", 0.4)  # half the samples would stay: not worth it
+        assert st.samples(Binv, w2) is None
 
 
 def test_step_to_the_boundary():
@@ -560,3 +604,20 @@ def test_kept_rows_products_match_the_dense_cone_rows(keep):
     at = rows.locate(J)
     assert bool((torch.gather(rows.where, 1, at) == J.T).all()) if not rows.dense else \
         bool((at == J.T).all())
+
+
+def test_negligible_samples_leave_the_factorization(monkeypatch):
+    """On a separable logistic program at small ``beta`` the predictions grow large and the
+    loss' second derivatives vanish: the samples of negligible weight leave the Newton
+    matrix' factorization (171 of 300 stay, at the last steps), and the steps and the
+    certified optimum are those of the solve that factors every sample."""
+    X, y = _teacher(300, 4, seed=1, loss="logistic")
+    lifted = TwoLayerReLU(X, y, beta=1e-5, loss="logistic", bias=False).lift(
+        patterns=50, program="cone", seed=0)
+    sol = lifted.solve(solver="barrier", polish=False)
+    monkeypatch.setattr(barrier, "SAMPLES_WORTH", 0.0)  # never worth it: every sample
+    full = lifted.solve(solver="barrier", polish=False)
+    assert full.info["fewest_samples"] == 300 and sol.info["fewest_samples"] < 0.6 * 300
+    assert abs(sol.info["newton_steps"] - full.info["newton_steps"]) <= 1
+    for s in (sol, full):
+        _check(lifted, s, full, rel=2e-6)

@@ -61,6 +61,15 @@ it is badly conditioned). The two signs of a pattern share ``D_i Xa``, so the lo
   (squared) and 3x (logistic) fewer than the ``n x n`` form, and ``n`` is no longer bounded
   by the ``n x n`` matrix's memory.
 
+**Samples left out of the factorization.** With the logistic loss at small ``beta`` the
+program is often separable: the predictions grow without bound along the central path and
+the loss' second derivatives vanish on most samples (below 1e-100 on the ``n = 2,000`` row
+below). The factorization (either form) then takes only the samples whose terms are not
+negligible together (:meth:`_Barrier.samples`, :data:`SAMPLES_NEGLIGIBLE`); the iterative
+refinement, with products by the exact matrix, makes up for the rest. On that row the steps
+were the same, 36, and the solve went from 21.2 s to 16.1 s (40-60 % of the samples in the
+``n x n`` system over the last 20 steps).
+
 **Constraint reduction.** A cone ``C_g`` has ``n`` rows in ``d`` dimensions, and nearly all
 of them are redundant: a cell of an arrangement of ``n`` hyperplanes in ``d`` dimensions has
 a few times ``d`` facets. Their log terms still bend the central path, and their share of
@@ -160,6 +169,13 @@ TYPICAL_STEPS = 50
 #: directions of ``E_i`` whose term in the ``n x n`` system has norm below this are left out
 #: (the iterative refinement makes up for them)
 NEGLIGIBLE = 1e-8
+#: with the logistic loss, the samples whose terms in the Newton matrix are together below
+#: this (relative, :meth:`_Barrier.samples`) are left out of its factorization (the iterative
+#: refinement, with the exact matrix, makes up for them): near the optimum of a separable
+#: program most predictions are large and their second derivatives vanish
+SAMPLES_NEGLIGIBLE = 1e-8
+#: ... unless more than this share of the samples would stay (nothing gained)
+SAMPLES_WORTH = 0.8
 #: rounds of iterative refinement of a Newton step at most
 REFINE = 10
 #: halvings of the predictor-corrector's primal step before a damped centering step instead
@@ -517,7 +533,7 @@ class ConeBarrier(_TorchSolver):
         primal = {"V": Uh[:P], "W": Uh[P:], "multipliers": multipliers}
         info = {"newton_steps": steps, "system": form, "stalled": stopped.startswith("stalled"),
                 "fallbacks": state.fallbacks, "corrections": state.corrections,
-                "columns": state.columns,
+                "columns": state.columns, "fewest_samples": state.fewest_samples,
                 "stationarity": state.stationarity, "polish": polish,
                 "cone_rows": state.rows_in_barrier()}
         return _result(s, "barrier", steps, msg, primal, info)
@@ -539,6 +555,7 @@ class _Barrier:
         self.kept = _Multipliers(s.monitor, self.live, op.n)
         self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
         self.fallbacks = self.columns = self.corrections = 0
+        self.fewest_samples = s.op.n  # the fewest samples in a factorization (samples)
         self.residual = self.stationarity = 0.0
         self.point: tuple[torch.Tensor, torch.Tensor] | None = None  # (U, mu) to go on from
         self.rows: _Rows | None = None  # the cone rows in the barrier (set with the start)
@@ -628,10 +645,14 @@ class _Barrier:
             self.eye - uh[:, :, None] * uh[:, None, :])
         h = s.loss.torch_hess(z, s.y).clamp_min(0.0)
         w2 = t * h
+        Binv = None  # the blocks' inverses (the "woodbury" form; the samples' weights)
+        if self.form != "covariance" or s.loss.name != "squared":
+            Binv = _spd_inverse(B)
+        idx = None if Binv is None else self.samples(Binv, w2)
         if self.form == "covariance":
-            inverse = self._covariance_inverse(B, h, t)
+            inverse = self._covariance_inverse(B, h, t, idx)
         else:
-            inverse = self._woodbury_inverse(B, w2)
+            inverse = None if Binv is None else self._woodbury_inverse(Binv, w2, idx)
         if inverse is None:
             return None
 
@@ -656,7 +677,42 @@ class _Barrier:
 
         return solve
 
-    def _covariance_inverse(self, B, h, t):
+    def samples(self, Binv: torch.Tensor, w2: torch.Tensor) -> torch.Tensor | None:
+        """The samples whose terms enter the factorization of the Newton matrix (None: all).
+        Sample ``k`` adds ``w_k a_k a_k^T`` (``a_k`` its row of ``A_v``, ``w = t grad^2 L``);
+        relative to the rest, through the Woodbury form, its weight is ``w_k a_k^T E a_k``
+        (``E_i = B_v^{-1} + B_w^{-1}``, from ``Binv``). The samples of smallest weight,
+        together at most :data:`SAMPLES_NEGLIGIBLE`, are left out: with the logistic loss (the
+        squared loss' weights are constant), where the rest is at most :data:`SAMPLES_WORTH`
+        of them. On the ``n = 2,000`` logistic row of the module's docstring, from the 16th of
+        36 steps on, 40-60 % of the samples stay."""
+        if self.s.loss.name == "squared" or not w2.numel():
+            return None
+        n = self.s.op.n
+        weight = self.sample_weights(Binv, w2)
+        order = torch.argsort(weight)
+        dropped = int((torch.cumsum(weight[order], 0) <= SAMPLES_NEGLIGIBLE).sum())
+        if n - dropped > SAMPLES_WORTH * n:
+            return None
+        self.fewest_samples = min(self.fewest_samples, n - dropped)
+        return torch.sort(order[dropped:]).values
+
+    def sample_weights(self, Binv: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+        """``w_k a_k^T E a_k`` for each sample (:meth:`samples`), by row chunks: ``a_k^T E a_k
+        = sum_i D_ki x_k^T E_i x_k``, ``n P d^2`` multiply-adds."""
+        from lift.solvers.linalg import row_chunks
+
+        op = self.s.op
+        P, d = op.P, op.d
+        E = (Binv[:P] + Binv[P:]).reshape(P, d * d)
+        weight = torch.empty_like(w2)
+        for rows in row_chunks(op.n, d * d + P):
+            X = op.Xa[rows]
+            XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
+            weight[rows] = ((XX @ E.T) * op.D[rows]).sum(1)
+        return (weight * w2).clamp_min(0.0)
+
+    def _covariance_inverse(self, B, h, t, idx=None):
         """The ``"covariance"`` form: ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1} r_w``,
         ``x_w = S^{-1} (r_v + r_w - B_v delta)``, ``x_v = x_w + delta`` with ``S = B_v + B_w``
         and ``E^{-1} = B_v S^{-1} B_w``: no inverse of an ill-conditioned ``B_g`` is formed
@@ -673,8 +729,10 @@ class _Barrier:
             if self.G0 is None:
                 self.G0 = op.gram(h)
             K = t * self.G0
-        else:
+        elif idx is None:
             K = op.gram(h).mul_(t)
+        else:  # the samples whose terms are not negligible (samples)
+            K = op.rows(idx).gram(h[idx]).mul_(t)
         every = torch.arange(P, device=K.device)
         K.view(P, d, P, d)[every, :, every, :] += Einv  # the diagonal blocks
         self.columns = P * d
@@ -694,23 +752,23 @@ class _Barrier:
 
         return inverse
 
-    def _woodbury_inverse(self, B, w2):
-        """The ``"woodbury"`` form: one ``n x n`` system (None where it cannot be factored)."""
+    def _woodbury_inverse(self, Binv, w2, idx=None):
+        """The ``"woodbury"`` form, from the blocks' inverses ``Binv``: one ``n x n`` system
+        (None where it cannot be factored); ``idx``: only those samples' rows and columns
+        (:meth:`samples`)."""
         op = self.s.op
         P = op.P
-        Binv = _spd_inverse(B)
-        if Binv is None:
-            return None
         # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose term in the n x n
         # system has norm below NEGLIGIBLE (the refinement makes up for them)
         lam, V = torch.linalg.eigh(Binv[:P] + Binv[P:])
         keep = lam * float(w2.max()) * self.spectral > NEGLIGIBLE
         M = V * lam.clamp_min(0.0).sqrt()[:, None, :]
         self.columns = int(keep.sum())
-        C = (op.D[:, :, None] * torch.einsum("na,iab->nib", op.Xa, M))[:, keep]
-        w = w2.sqrt()
+        rows = slice(None) if idx is None else idx
+        w = w2[rows].sqrt()
+        C = (op.D[rows][:, :, None] * torch.einsum("na,iab->nib", op.Xa[rows], M))[:, keep]
         C = w[:, None] * C
-        K = torch.zeros(op.n, op.n, dtype=C.dtype, device=C.device)
+        K = torch.zeros(C.shape[0], C.shape[0], dtype=C.dtype, device=C.device)
         add_upper_gram(K, C.T)  # C C^T from its upper triangle: half the multiply-adds
         K = symmetric_from_upper(K)
         K.diagonal().add_(1.0)
@@ -720,7 +778,8 @@ class _Barrier:
 
         def inverse(r: torch.Tensor) -> torch.Tensor:
             Br = _bmv(Binv, r)
-            sol = w * torch.cholesky_solve((w * self.forward(Br))[:, None], L)[:, 0]
+            sol = torch.zeros_like(w2)
+            sol[rows] = w * torch.cholesky_solve((w * self.forward(Br)[rows])[:, None], L)[:, 0]
             return Br - _bmv(Binv, self.adjoint(sol))
 
         return inverse

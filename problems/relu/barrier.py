@@ -63,8 +63,8 @@ it is badly conditioned). The two signs of a pattern share ``D_i Xa``, so the lo
 
 **Samples left out of the factorization.** With the logistic loss at small ``beta`` the
 program is often separable: the predictions grow without bound along the central path and
-the loss' second derivatives vanish on most samples (below 1e-100 on the ``n = 2,000`` row
-below). The factorization (either form) then takes only the samples whose terms are not
+the loss' second derivatives vanish on many samples (the smallest fell below 1e-100 on the
+``n = 2,000`` row below). The factorization (either form) then takes only the samples whose terms are not
 negligible together (:meth:`_Barrier.samples`, :data:`SAMPLES_NEGLIGIBLE`); the iterative
 refinement, with products by the exact matrix, makes up for the rest. On that row the steps
 were the same, 36, and the solve went from 21.2 s to 16.1 s (40-60 % of the samples in the

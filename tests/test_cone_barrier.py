@@ -315,7 +315,7 @@ def test_sample_weights_of_the_newton_matrix():
     gen = torch.Generator().manual_seed(2)
     R = torch.randn(2 * P, d, d, dtype=torch.float64, generator=gen)
     Binv = R @ R.transpose(1, 2) + 0.1 * torch.eye(d, dtype=torch.float64)
-    w2 = torch.rand(n, dtype=torch.float64, generator=gen) ** 8  # spread over decades
+    w2 = torch.rand(n, dtype=torch.float64, generator=gen) ** 20  # spread over decades
     A = torch.cat([s.op.D[:, i, None] * s.op.Xa for i in range(P)], 1)  # n x P d
     E = torch.block_diag(*(Binv[:P] + Binv[P:]))
     explicit = w2 * ((A @ E) * A).sum(1)
@@ -330,6 +330,9 @@ def test_sample_weights_of_the_newton_matrix():
         dropped[idx] = False
         assert float(explicit[dropped].sum()) <= threshold
         assert float(explicit[dropped].sum() + explicit[~dropped].min()) > threshold
+        mp.setattr(barrier, "SAMPLES_SMALL", 1e-30)  # no weight w_k that small: not tried
+        assert st.samples(Binv, w2) is None
+        mp.setattr(barrier, "SAMPLES_SMALL", 1.0)
         mp.setattr(barrier, "SAMPLES_WORTH", 0.4)  # half the samples would stay: not worth it
         assert st.samples(Binv, w2) is None
 

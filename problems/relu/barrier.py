@@ -134,7 +134,7 @@ from lift.base import SolverResult
 from lift.errors import MEMORY_FRACTION, available_memory, check_choice, check_int, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
-from lift.solvers.linalg import add_upper_gram, symmetric_from_upper
+from lift.solvers.linalg import add_upper_gram, cholesky_apply, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
@@ -752,7 +752,7 @@ class _Barrier:
         def inverse(r: torch.Tensor) -> torch.Tensor:
             rv, rw = r[:P], r[P:]
             rhs = _bmv(Bw, sinv(rv)) - _bmv(Bv, sinv(rw))
-            delta = torch.cholesky_solve(rhs.reshape(-1, 1), L).reshape(P, d)
+            delta = cholesky_apply(L, rhs.reshape(-1, 1)).reshape(P, d)
             xw = sinv(rv + rw - _bmv(Bv, delta))
             return torch.cat([xw + delta, xw])
 
@@ -785,7 +785,7 @@ class _Barrier:
         def inverse(r: torch.Tensor) -> torch.Tensor:
             Br = _bmv(Binv, r)
             sol = torch.zeros_like(w2)
-            sol[rows] = w * torch.cholesky_solve((w * self.forward(Br)[rows])[:, None], L)[:, 0]
+            sol[rows] = w * cholesky_apply(L, (w * self.forward(Br)[rows])[:, None])[:, 0]
             return Br - _bmv(Binv, self.adjoint(sol))
 
         return inverse

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from lift.solvers.linalg import power_iteration
+from lift.solvers.linalg import cholesky_apply, power_iteration
 from lift.solvers.newton import SupportNewton
 from lift.solvers.prox import group_norms, prox_group_lasso
 from lift.solvers.proxgrad import Point, ProximalGradient
@@ -233,7 +233,7 @@ def _active_dual_system(B: torch.Tensor, weights: torch.Tensor | None = None,
         return None
 
     def step(lam: torch.Tensor, norms: torch.Tensor, beta: float) -> torch.Tensor | None:
-        c = torch.cholesky_solve((norms - beta)[:, None], L)[:, 0]
+        c = cholesky_apply(L, (norms - beta)[:, None])[:, 0]
         out = lam - WB @ c
         return out if bool(torch.isfinite(out).all()) else None
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import torch
 
+from lift.solvers.linalg import cholesky_apply
 from lift.solvers.prox import group_norms
 
 __all__ = ["SmoothOnSupport", "SupportNewton"]
@@ -95,7 +96,7 @@ class SupportNewton:
             H.diagonal().add_(self.ridge * float(H.diagonal().abs().max()))
             L, info = torch.linalg.cholesky_ex(H)  # half the work of a general solve
             try:
-                delta = (torch.cholesky_solve(g[:, None], L)[:, 0] if int(info) == 0
+                delta = (cholesky_apply(L, g[:, None])[:, 0] if int(info) == 0
                          else torch.linalg.solve(H, g)).reshape(k, d)
             except RuntimeError:  # singular to working precision
                 break

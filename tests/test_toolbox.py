@@ -19,7 +19,13 @@ import torch
 from lift.losses import LOSSES, get_loss
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
 from lift.solvers.group_lasso import group_lasso_gram, group_lasso_residual
-from lift.solvers.linalg import add_upper_gram, power_iteration, row_chunks, symmetric_from_upper
+from lift.solvers.linalg import (
+    add_upper_gram,
+    cholesky_apply,
+    power_iteration,
+    row_chunks,
+    symmetric_from_upper,
+)
 from lift.solvers.monitor import parse_options
 from lift.solvers.newton import SupportNewton
 from lift.solvers.proxgrad import Point, ProximalGradient
@@ -226,3 +232,17 @@ def test_gram_from_its_upper_triangle(block):
     for rows in (slice(0, 40), slice(40, 90)):
         add_upper_gram(upper, B[rows], block)
     assert torch.allclose(symmetric_from_upper(upper), B.T @ B, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(60, 1), (60, 5), (3, 20, 2)])
+def test_cholesky_apply_solves_the_factored_system(shape):
+    """``(L L^T)^{-1} b`` by two triangular solves, one column, several, and a batch of
+    factors, against numpy's dense solve."""
+    rng = np.random.default_rng(1)
+    *batch, m, k = shape
+    A = torch.as_tensor(rng.standard_normal((*batch, m, m)))
+    H = A @ A.mT + m * torch.eye(m, dtype=A.dtype)
+    b = torch.as_tensor(rng.standard_normal((*batch, m, k)))
+    x = cholesky_apply(torch.linalg.cholesky(H), b)
+    np.testing.assert_allclose(x.numpy(), np.linalg.solve(H.numpy(), b.numpy()), rtol=1e-10,
+                               atol=1e-12)

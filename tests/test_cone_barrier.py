@@ -324,17 +324,17 @@ def test_sample_weights_of_the_newton_matrix():
     threshold = float(torch.sort(explicit).values[: n // 2].sum()) * 1.0001  # about half
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(barrier, "SAMPLES_NEGLIGIBLE", threshold)
-        idx = st.samples(Binv, w2)
+        idx = st.samples(None, Binv, w2)
         assert idx is not None and st.fewest_samples == idx.numel() == n - n // 2
         dropped = torch.ones(n, dtype=torch.bool)
         dropped[idx] = False
         assert float(explicit[dropped].sum()) <= threshold
         assert float(explicit[dropped].sum() + explicit[~dropped].min()) > threshold
         mp.setattr(barrier, "SAMPLES_SMALL", 1e-30)  # no weight w_k that small: not tried
-        assert st.samples(Binv, w2) is None
+        assert st.samples(None, Binv, w2) is None
         mp.setattr(barrier, "SAMPLES_SMALL", 1.0)
         mp.setattr(barrier, "SAMPLES_WORTH", 0.4)  # half the samples would stay: not worth it
-        assert st.samples(Binv, w2) is None
+        assert st.samples(None, Binv, w2) is None
 
 
 def test_step_to_the_boundary():

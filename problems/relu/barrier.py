@@ -134,7 +134,7 @@ from lift.base import SolverResult
 from lift.errors import MEMORY_FRACTION, available_memory, check_choice, check_int, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
-from lift.solvers.linalg import add_upper_gram, cholesky_apply, symmetric_from_upper
+from lift.solvers.linalg import add_upper_gram, cholesky_apply, row_chunks, symmetric_from_upper
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
@@ -650,10 +650,9 @@ class _Barrier:
             self.eye - uh[:, :, None] * uh[:, None, :])
         h = s.loss.torch_hess(z, s.y).clamp_min(0.0)
         w2 = t * h
-        Binv = None  # the blocks' inverses (the "woodbury" form; the samples' weights)
-        if self.form != "covariance" or s.loss.name != "squared":
-            Binv = _spd_inverse(B)
-        idx = None if Binv is None else self.samples(Binv, w2)
+        # the blocks' inverses (the "woodbury" form; the samples' weights, made where needed)
+        Binv = None if self.form == "covariance" else _spd_inverse(B)
+        idx = self.samples(B, Binv, w2)
         if self.form == "covariance":
             inverse = self._covariance_inverse(B, h, t, idx)
         else:
@@ -682,11 +681,13 @@ class _Barrier:
 
         return solve
 
-    def samples(self, Binv: torch.Tensor, w2: torch.Tensor) -> torch.Tensor | None:
+    def samples(self, B: torch.Tensor, Binv: torch.Tensor | None, w2: torch.Tensor
+                ) -> torch.Tensor | None:
         """The samples whose terms enter the factorization of the Newton matrix (None: all).
         Sample ``k`` adds ``w_k a_k a_k^T`` (``a_k`` its row of ``A_v``, ``w = t grad^2 L``);
         relative to the rest, through the Woodbury form, its weight is ``w_k a_k^T E a_k``
-        (``E_i = B_v^{-1} + B_w^{-1}``, from ``Binv``). The samples of smallest weight,
+        (``E_i = B_v^{-1} + B_w^{-1}``, from ``Binv``, the inverses of the blocks ``B``,
+        made here where None). The samples of smallest weight,
         together at most :data:`SAMPLES_NEGLIGIBLE`, are left out: with the logistic loss (the
         squared loss' weights are constant), where the rest is at most :data:`SAMPLES_WORTH`
         of them. On the ``n = 2,000`` logistic row of the module's docstring, from the 16th of
@@ -694,6 +695,9 @@ class _Barrier:
         n = self.s.op.n
         if self.s.loss.name == "squared" or not w2.numel() or int(
                 (w2 <= SAMPLES_SMALL * float(w2.max())).sum()) < (1.0 - SAMPLES_WORTH) * n:
+            return None
+        Binv = _spd_inverse(B) if Binv is None else Binv
+        if Binv is None:
             return None
         weight = self.sample_weights(Binv, w2)
         order = torch.argsort(weight)
@@ -706,8 +710,6 @@ class _Barrier:
     def sample_weights(self, Binv: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
         """``w_k a_k^T E a_k`` for each sample (:meth:`samples`), by row chunks: ``a_k^T E a_k
         = sum_i D_ki x_k^T E_i x_k``, ``n P d^2`` multiply-adds."""
-        from lift.solvers.linalg import row_chunks
-
         op = self.s.op
         P, d = op.P, op.d
         E = (Binv[:P] + Binv[P:]).reshape(P, d * d)

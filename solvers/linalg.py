@@ -1,8 +1,11 @@
-"""Small numerical helpers shared by the solvers: power iteration, row chunks, torch threads.
+"""Small numerical helpers shared by the solvers: power iteration, row chunks, grams and
+Cholesky solves, torch threads.
 
 One place each: :func:`power_iteration` (the Lipschitz estimates of the first-order methods),
 :func:`row_chunks` (row blocks of tall products, so that no ``n x P`` array is formed at once),
-:func:`torch_dtype` and :class:`torch_threads`.
+:func:`add_upper_gram` and :func:`symmetric_from_upper` (grams from half the products),
+:func:`cholesky_apply` (the Newton systems' solves), :func:`torch_dtype` and
+:class:`torch_threads`.
 """
 
 from __future__ import annotations
@@ -57,9 +60,8 @@ def symmetric_from_upper(upper: Any, block: int = GRAM_BLOCK) -> Any:
 
 def cholesky_apply(L: Any, b: Any) -> Any:
     """``(L L^T)^{-1} b`` for a lower triangular torch ``L``, by two triangular solves.
-    ``torch.cholesky_solve`` on the CPU is much slower on a few columns: 73-93 ms against
-    8-10 ms at 5,000 x 5,000 with one column, 5.1 against 1.0 ms at 2,000 (it appears to copy
-    the factor on each call)."""
+    ``torch.cholesky_solve`` was much slower on one column on the CPU here: 73-93 ms against
+    8-10 ms with a 5,000 x 5,000 factor, 5.1 against 1.0 ms at 2,000."""
     import torch
 
     return torch.linalg.solve_triangular(

@@ -41,6 +41,13 @@ def _check(lifted, sol, ref, rel: float = 2e-6):
     assert bound >= sol.value * (1 - 2e-6)
 
 
+def _state(lifted, system: str):
+    """The solver's setup and the barrier's state of ``lifted`` in ``system``'s form, on the CPU
+    (where the tests' tensors are)."""
+    s = barrier.ConeBarrier(device="cpu")._setup(lifted, 1e-6, False)
+    return s, barrier._Barrier(s, lifted, system)
+
+
 def _small_beta():
     """The program on which ``ssnal`` stalls (``tests/test_cone_ssnal.py``)."""
     X, y = _teacher(200, 6, seed=0)
@@ -271,9 +278,7 @@ def test_newton_system_solves_the_explicit_matrix(monkeypatch, loss, screened, s
 
     X, y = _teacher(40, 3, seed=4, loss=loss)
     lifted = TwoLayerReLU(X, y, beta=0.5, loss=loss).lift(patterns=7, program="cone", seed=0)
-    solver = barrier.ConeBarrier(device="cpu")  # the test's tensors are on the CPU
-    s = solver._setup(lifted, 1e-6, False)
-    st = barrier._Barrier(s, lifted, system)
+    s, st = _state(lifted, system)
     P, d = s.op.P, s.op.d
     H = barrier._interior_directions(lifted, st.live, st.Xc, st.S2[:, :P])
     # (screened: larger predictions, smaller second derivatives of the loss; beyond about 20
@@ -309,8 +314,7 @@ def test_sample_weights_of_the_newton_matrix():
     X, y = _teacher(40, 3, seed=4, loss="logistic")
     lifted = TwoLayerReLU(X, y, beta=0.5, loss="logistic").lift(patterns=7, program="cone",
                                                                  seed=0)
-    s = barrier.ConeBarrier(device="cpu")._setup(lifted, 1e-6, False)
-    st = barrier._Barrier(s, lifted, "covariance")
+    s, st = _state(lifted, "covariance")
     P, d, n = s.op.P, s.op.d, s.op.n
     gen = torch.Generator().manual_seed(2)
     R = torch.randn(2 * P, d, d, dtype=torch.float64, generator=gen)
@@ -560,8 +564,7 @@ def test_kept_rows_products_match_the_dense_cone_rows(keep):
 
     X, y = _teacher(50, 3, seed=3)
     lifted = TwoLayerReLU(X, y, beta=0.2).lift(patterns=6, program="cone", seed=0)
-    s = barrier.ConeBarrier(device="cpu")._setup(lifted, 1e-6, False)
-    st = barrier._Barrier(s, lifted, "covariance")
+    s, st = _state(lifted, "covariance")
     P, d = s.op.P, s.op.d
     n = st.Xc.shape[0]
     gen = torch.Generator().manual_seed(5)

@@ -352,9 +352,13 @@ class _Rows:
     def _set(self, where: torch.Tensor, on: torch.Tensor) -> None:
         self.where, self.on = where, on  # new tensors at every change: kept by _Multipliers
         self._at = where.clamp_min(0)
-        K = torch.gather(self.S2.T, 1, self._at)[:, :, None] * self.Xc[self._at]
-        self.K = K * on[:, :, None]  # 2P x m x d: the kept rows of each K_g, zero padding
+        # 2P x m x d: the kept rows of each K_g, zero padding
+        self.K = self.rows_of_K(self._at) * on[:, :, None]
         self.count = float(on.sum())
+
+    def rows_of_K(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx[g]`` (sample indices, ``2 P x k``) of each ``K_g``: ``2 P x k x d``."""
+        return torch.gather(self.S2.T, 1, idx)[:, :, None] * self.Xc[idx]
 
     def take(self, A: torch.Tensor) -> torch.Tensor:
         """The kept entries (``2 P x m``) of the ``n x 2 P`` array ``A``."""
@@ -376,8 +380,7 @@ class _Rows:
         """``K_g^T diag(w_g) K_g`` for each group (``w`` on the kept rows)."""
         if self.dense:
             if self._XX is None:
-                X = self.Xc
-                self._XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
+                self._XX = _outer_rows(self.Xc)
             d = self.Xc.shape[1]
             return (w @ self._XX).reshape(w.shape[0], d, d)
         return torch.bmm(self.K.transpose(1, 2), self.K * w[:, :, None])
@@ -622,8 +625,7 @@ class _Barrier:
         base = self.adjoint(lam)  # rows A_g^T lam, 2P x d
         norms = (base - rows.adjoint(mu)).norm(dim=1)
         if J.shape[0]:
-            B = self.Xc[J] * torch.gather(self.S2, 0, J)[:, :, None]  # k x 2P x d
-            B = B.permute(1, 2, 0)  # 2P x d x k
+            B = rows.rows_of_K(J.T).transpose(1, 2)  # 2P x d x k
             fit = _lstsq(B, base[:, :, None]).clamp_min(0.0)
             rn = (base - (B @ fit)[:, :, 0]).norm(dim=1)
             better = rn < norms
@@ -687,11 +689,11 @@ class _Barrier:
         Sample ``k`` adds ``w_k a_k a_k^T`` (``a_k`` its row of ``A_v``, ``w = t grad^2 L``);
         relative to the rest, through the Woodbury form, its weight is ``w_k a_k^T E a_k``
         (``E_i = B_v^{-1} + B_w^{-1}``, from ``Binv``, the inverses of the blocks ``B``,
-        made here where None). The samples of smallest weight,
-        together at most :data:`SAMPLES_NEGLIGIBLE`, are left out: with the logistic loss (the
-        squared loss' weights are constant), where the rest is at most :data:`SAMPLES_WORTH`
-        of them. On the ``n = 2,000`` logistic row of the module's docstring, from the 16th of
-        36 steps on, 40-60 % of the samples stay."""
+        made here where None). The samples of smallest weight, together at most
+        :data:`SAMPLES_NEGLIGIBLE`, are left out: with the logistic loss (the squared loss'
+        weights are constant), where the rest is at most :data:`SAMPLES_WORTH` of them. On the
+        ``n = 2,000`` logistic row of the module's docstring, from the 16th of 36 steps on,
+        40-60 % of the samples stay."""
         n = self.s.op.n
         if self.s.loss.name == "squared" or not w2.numel() or int(
                 (w2 <= SAMPLES_SMALL * float(w2.max())).sum()) < (1.0 - SAMPLES_WORTH) * n:
@@ -715,9 +717,7 @@ class _Barrier:
         E = (Binv[:P] + Binv[P:]).reshape(P, d * d)
         weight = torch.empty_like(w2)
         for rows in row_chunks(op.n, d * d + P):
-            X = op.Xa[rows]
-            XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
-            weight[rows] = ((XX @ E.T) * op.D[rows]).sum(1)
+            weight[rows] = ((_outer_rows(op.Xa[rows]) @ E.T) * op.D[rows]).sum(1)
         return (weight * w2).clamp_min(0.0)
 
     def _covariance_inverse(self, B, h, t, idx=None):
@@ -1005,6 +1005,11 @@ def _step_from(low: float) -> float:
     if math.isnan(low):
         return 0.0
     return 1.0 if low >= -1.0 else -1.0 / low
+
+
+def _outer_rows(X: torch.Tensor) -> torch.Tensor:
+    """Each row's ``x x^T``, flattened: ``rows x d^2``."""
+    return (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
 
 
 def _bmv(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,8 @@ one).
 10 / 20 / 50, ``P`` in 500 / 2,000, ``beta`` for about 10 / 40 / 80 % active groups, gated and
 cone, squared and logistic, with and without bias), or the subset chosen by ``--grid-n``,
 ``--grid-d``, ``--grid-p``, ``--grid-density``, ``--grid-programs``, ``--grid-losses`` and
-``--grid-bias`` (comma lists); ``--grid-issue`` adds the issue's failing example. ``beta`` is
+``--grid-bias`` (comma lists; ``--grid-solvers auto --grid-peers no`` times ``auto``
+alone, a survey of many rows); ``--grid-issue`` adds the issue's failing example. ``beta`` is
 found by bisection on loose solves of a 1,000-sample subsample (:func:`calibrate`); the
 fraction reached at the optimum is reported. Per row: time to a certified relative gap of
 1e-6 of each of our solvers and of ``auto`` (``lifted.solve``, recovery and certificate
@@ -456,20 +457,28 @@ def grid_ours(row: dict) -> list[str]:
     return names + ["auto"]
 
 
-def bench_grid_row(row: dict, timeout: float, log) -> dict:
-    """One grid row: beta (calibrated unless given), every solver of ours and ``auto``,
-    pyscnn (squared loss: tolerance tightened until 1e-6 in objective), Clarabel and SCS."""
+def bench_grid_row(row: dict, timeout: float, log, solvers: list[str] | None = None,
+                   peers: bool = True) -> dict:
+    """One grid row: beta (calibrated unless given), every solver of ours and ``auto`` (or
+    those of ``solvers`` that apply to the row), pyscnn (squared loss: tolerance tightened
+    until 1e-6 in objective), Clarabel and SCS (unless ``peers`` is false)."""
     row = dict(row)
     if row.get("beta") is None:
         row["beta"], row["calibrated_fraction"] = calibrate(row, row["density"])
     res: dict = {"row": row}
     best = np.inf
     for name in grid_ours(row):
+        if solvers is not None and name not in solvers:
+            continue
         r = run_child(row, "solve:" + name, ACC, timeout, repeats=1)
         res[name] = r
         if r and "value" in r and r.get("status") == "optimal" and r["viol"] <= 1e-9:
             best = min(best, r["value"])
     key = {"gated": "gated", "cone": "relu"}[row["program"]]
+    if not peers:
+        res["best"], res["peers"] = best, False
+        log(json.dumps(res, default=float))
+        return res
     if row["loss"] == "squared":
         res["pyscnn"], best = pyscnn_runs(row, best, timeout, key == "gated", repeats=1)
     if row["n"] * row["P"] <= CVXPY_LIMIT[key]:
@@ -515,7 +524,9 @@ def grid_table(results: list[dict]) -> str:
             best_single) else "-"
         ps = res.get("pyscnn")
         pv = np.inf
-        if ps is None:
+        if res.get("peers") is False:
+            pt = "not run"
+        elif ps is None:
             pt = "n/a (squared loss only)"
         else:
             reached = [r for r in ps if "value" in r and _acc(r, best) <= ACC
@@ -532,7 +543,8 @@ def grid_table(results: list[dict]) -> str:
         for backend in ("clarabel", "scs"):
             r = res.get(backend, "skipped")
             if r == "skipped":
-                cells[backend] = ("skipped", np.inf)
+                cells[backend] = ("not run" if res.get("peers") is False else "skipped",
+                                  np.inf)
             elif r is None:
                 cells[backend] = ("timeout", np.inf)
             elif "error" in r or "value" not in r or not np.isfinite(r["value"]):
@@ -584,6 +596,11 @@ def main(argv: list[str] | None = None) -> None:
                        ("bias", "no,yes")):
         parser.add_argument(f"--grid-{key}", default=None,
                             help=f"comma-separated {help_} (default: the whole grid)")
+    parser.add_argument("--grid-solvers", default=None,
+                        help="comma-separated solvers of ours (default: every one that "
+                             "applies, and auto)")
+    parser.add_argument("--grid-peers", default="yes",
+                        help="yes (pyscnn, Clarabel, SCS; the default) or no")
     args = parser.parse_args(argv)
     if args.table:
         with open(args.table) as fh:
@@ -601,7 +618,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.grid:
         todo = ([dict(ISSUE_ROW)] if args.grid_issue else []) + grid_rows(args)
-        print(grid_table([bench_grid_row(row, args.timeout, log) for row in todo]))
+        solvers = args.grid_solvers.split(",") if args.grid_solvers else None
+        peers = args.grid_peers.strip().lower() in ("1", "true", "yes")
+        print(grid_table([bench_grid_row(row, args.timeout, log, solvers, peers)
+                          for row in todo]))
         return
     sizes = [int(v) for v in args.sizes.split(",")] if args.sizes else None
     for row in rows(args.quick, sizes):

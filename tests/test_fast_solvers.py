@@ -133,18 +133,33 @@ def test_operator_matches_dense_blocks(data_2d, order):
                                A[:, cols].T @ r, rtol=1e-12, atol=1e-12)
     P = D.shape[1]
     assert op.restrict(torch.arange(P)) is op  # every pattern in order: no copy
-    # A^T diag(w) A, formed by row chunks from its upper triangle (three chunks here)
+    # A^T diag(w) A, from the blocks j >= i over pattern i's samples (in blocks of two
+    # patterns, then of one pattern and three chunks of samples), with a pattern that has no
+    # sample; and from the stacked blocks (the path off the CPU) in three row chunks
     w = rng.uniform(0.0, 2.0, Xa.shape[0])
     import lift.solvers.linalg as linalg
 
-    chunks = linalg.row_chunks
-    linalg.row_chunks = lambda n, width: chunks(n, width, max(1, n // 3) * width)
+    D0 = D.copy()
+    D0[:, 1] = 0.0
+    op0 = PatternOperator(Xa, D0, device="cpu")
+    A0 = np.hstack([D0[:, [i]] * Xa for i in range(D0.shape[1])])
+    want = A0.T @ (w[:, None] * A0)
+    n, P, d = Xa.shape[0], D.shape[1], Xa.shape[1]
+    entries = linalg.CHUNK_ENTRIES
     try:
-        assert len(linalg.row_chunks(Xa.shape[0], A.shape[1])) >= 3
-        G = op.gram(torch.from_numpy(w)).numpy()
+        for linalg.CHUNK_ENTRIES in (2 * P * d * d, (n // 3) * (d * (d + 1) // 2 + P)):
+            G = op0.gram(torch.from_numpy(w)).numpy()
+            np.testing.assert_allclose(G, want, rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(G, G.T)
+        assert len(linalg.row_chunks(n, d * (d + 1) // 2 + P, linalg.CHUNK_ENTRIES)) >= 3
+        linalg.CHUNK_ENTRIES = (n // 3) * P * d
+        assert len(linalg.row_chunks(n, P * d, linalg.CHUNK_ENTRIES)) >= 3
+        Gs = op0._stacked_gram(torch.from_numpy(w), torch.float64).numpy()
+        np.testing.assert_allclose(Gs, want, rtol=1e-12, atol=1e-12)
     finally:
-        linalg.row_chunks = chunks
-    np.testing.assert_allclose(G, A.T @ (w[:, None] * A), rtol=1e-12, atol=1e-12)
+        linalg.CHUNK_ENTRIES = entries
+    np.testing.assert_allclose(op.gram(torch.from_numpy(w)).numpy(), A.T @ (w[:, None] * A),
+                               rtol=1e-12, atol=1e-12)
     G32 = op.gram(dtype=torch.float32)
     assert G32.dtype == torch.float32
     np.testing.assert_allclose(G32.numpy(), A.T @ A, rtol=1e-5, atol=1e-4)

@@ -150,8 +150,8 @@ BARRIER_WORK = 5e10
 #: the most multiply-adds a step may cost where ``auto`` runs the barrier method after the
 #: other specialised solvers stopped short, or first on large logistic cone programs at very
 #: small ``beta`` (was 2e11, about 5 s a step on two cores; raised once the ``n = 10,000, d =
-#: 20, P = 500`` logistic cone row, a step of 8.3e11, certified in 37 steps, 740 s, where
-#: ``ssnal`` stalls and projected FISTA times out)
+#: 20, P = 500`` logistic cone row, a step of 8.3e11 as its gram was counted then (5.8e11
+#: now), certified in 37 steps, 740 s, where ``ssnal`` stalls and projected FISTA times out)
 AUTO_MAX_WORK = 1e12
 #: the largest ``n x n`` system of the ``"woodbury"`` form (memory: ``8 n^2`` bytes, plus the
 #: ``n x P d`` blocks)
@@ -224,15 +224,20 @@ def step_costs(n: int, P: int, d: int, squared: bool = True) -> dict[str, float]
     """Multiply-adds of one Newton step in each form of the system that fits its size limit:
     ``"woodbury"`` forms the ``n x n`` matrix ``C C^T`` (about ``n^2 P d`` with its
     factorization); ``"covariance"`` factors a ``P d x P d`` matrix (``(P d)^3 / 3``) and, with
-    the logistic loss, forms ``A_v^T W A_v`` (``n (P d)^2 / 2``; with the squared loss that
-    is formed once, counted over :data:`TYPICAL_STEPS` steps)."""
+    the logistic loss, forms ``A_v^T W A_v`` each step. That gram
+    (:meth:`~lift.problems.relu.operators.PatternOperator.gram`) takes about ``n (P d)^2 /
+    8`` multiply-adds in thin products, 1.5-2.6x faster than the ``n (P d)^2 / 2`` of one
+    large product measured: counted as ``n (P d)^2 / 4`` at the large product's rate. With
+    the squared loss it is formed once, counted as ``n (P d)^2 / 2`` over
+    :data:`TYPICAL_STEPS` steps (the limits of the squared rows were measured with that
+    count)."""
     M = P * d
     costs = {}
     if n <= MAX_SAMPLES:
         costs["woodbury"] = float(n) * n * M
     if M <= MAX_COORDINATES:
-        gram = float(n) * M * M / 2
-        costs["covariance"] = M**3 / 3 + (gram / TYPICAL_STEPS if squared else gram)
+        gram = float(n) * M * M / (2 * TYPICAL_STEPS if squared else 4)
+        costs["covariance"] = M**3 / 3 + gram
     return costs
 
 

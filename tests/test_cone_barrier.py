@@ -197,17 +197,23 @@ def test_auto_order_on_large_logistic_cone_programs():
             assert barrier.offered(10_000, 500, 10) and set(order[:2]) == {"ssnal", "barrier"}
     assert not barrier.offered(50_000, 500, 10)  # the squared loss' A^T A costs more there
     # at a relative beta below BARRIER_FIRST, logistic: barrier first beyond
-    # LOGISTIC_CONE_SIGMA_N samples (ssnal stalled at n = 10,000), ssnal first up to it
+    # LOGISTIC_CONE_SIGMA_N samples (ssnal stalled at n = 10,000), ssnal first up to it on
+    # fewer than BARRIER_FIRST_D input columns, barrier first from them on (ssnal ran ten
+    # minutes uncertified at n = 2,000, d = 50); ssnal first at a larger relative beta
+    from lift.problems.relu.program import ReLULift
     from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N
 
-    for n, first in [(10_000, "barrier"), (LOGISTIC_CONE_SIGMA_N, "ssnal")]:
-        y = np.sign(X[:n, 0] + 0.1)
-        lifted = TwoLayerReLU(X[:n], y, beta=1.0, bias=False, loss="logistic").lift(
+    wide = rng.standard_normal((LOGISTIC_CONE_SIGMA_N, ReLULift.BARRIER_FIRST_D))
+    for Xn, rel, first in [(X, 1e-5, "barrier"), (X[:LOGISTIC_CONE_SIGMA_N], 1e-5, "ssnal"),
+                           (wide, 1e-5, "barrier"), (wide, 1e-3, "ssnal"),
+                           (wide[:, 1:], 1e-5, "ssnal")]:
+        y = np.sign(Xn[:, 0] + 0.1)
+        lifted = TwoLayerReLU(Xn, y, beta=1.0, bias=False, loss="logistic").lift(
             patterns=500, program="cone", seed=0)
-        beta = 1e-5 / lifted.relative_beta()  # the same program at relative beta 1e-5
-        lifted = TwoLayerReLU(X[:n], y, beta=beta, bias=False, loss="logistic").lift(
+        beta = rel / lifted.relative_beta()  # the same program at relative beta rel
+        lifted = TwoLayerReLU(Xn, y, beta=beta, bias=False, loss="logistic").lift(
             patterns=500, program="cone", seed=0)
-        assert lifted.relative_beta() < lifted.BARRIER_FIRST
+        assert (lifted.relative_beta() < lifted.BARRIER_FIRST) == (rel < 2e-4)
         assert solver_order(lifted)[:2] == [first, "ssnal" if first == "barrier" else "barrier"]
 
 

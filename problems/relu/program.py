@@ -94,6 +94,13 @@ class ReLULift(Lifted):
     #: logistic loss too, on more than ``ssnal.LOGISTIC_CONE_SIGMA_N`` samples (one row
     #: measured: n = 10,000 at 6.6e-7, see :meth:`auto_thresholds`)
     BARRIER_FIRST = 2e-4
+    #: ... and from this many input columns on (``Xa``'s, with the bias), with the logistic
+    #: loss, whatever ``n``: ``ssnal``'s Newton systems grow with ``d`` and its steps at such
+    #: ``beta`` creep. At ``n = 2,000, P = 500`` and relative ``beta`` 5e-7: ``d = 50``,
+    #: ``ssnal`` first ran 10 minutes uncertified, ``barrier`` certified in 271 s; ``d = 20``,
+    #: 34.5 s (``ssnal``, then nothing else) against 26.6 s; ``d = 10``, ``ssnal`` 9.0 s
+    #: against 15.3 s (BENCHMARKS.md)
+    BARRIER_FIRST_D = 20
     #: ``auto`` tries ``ssnal`` and ``barrier`` before Clarabel on cone programs above this
     #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
     #: from CONE_THRESHOLD). Squared loss: Clarabel took 0.03-0.06 s below 7,000 and
@@ -220,7 +227,9 @@ class ReLULift(Lifted):
                 # AUTO_MAX_WORK: there ssnal (first sigma below 1) stalled after 80 steps at a
                 # certified 0.94 (4 to 13 minutes) at n = 10,000, where barrier certifies in 53
                 # steps; at n = 2,000 ssnal certifies the same relative beta in 11-45 s
-                large_logistic = (not squared and n > LOGISTIC_CONE_SIGMA_N
+                # (and from BARRIER_FIRST_D input columns on, whatever n)
+                large_logistic = (not squared
+                                  and (n > LOGISTIC_CONE_SIGMA_N or d >= self.BARRIER_FIRST_D)
                                   and work <= barrier.AUTO_MAX_WORK * speedup)
                 if ((offered and squared) or large_logistic) and (
                         self.relative_beta() < self.BARRIER_FIRST):

@@ -177,9 +177,10 @@ def test_auto_order_at_very_small_beta(monkeypatch):
 
 
 def test_auto_order_on_large_logistic_cone_programs():
-    """With the logistic loss ``barrier`` comes right after ``ssnal`` up to AUTO_MAX_WORK a
-    step (projected FISTA timed out on every small-beta logistic row); with the squared loss
-    only within BARRIER_WORK."""
+    """With the logistic loss ``barrier`` comes up to AUTO_MAX_WORK a step: right after
+    ``ssnal`` at a relative beta below BARRIER_FIRST (projected FISTA timed out on every
+    small-beta logistic row), after projected FISTA above it where a step costs more than
+    BARRIER_WORK; with the squared loss only within BARRIER_WORK."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10_000, 10))
     work = barrier.step_work(10_000, 500, 10, squared=False)
@@ -191,7 +192,8 @@ def test_auto_order_on_large_logistic_cone_programs():
             patterns=500, program="cone", seed=0)
         order = solver_order(lifted)
         if loss == "logistic":
-            assert order[:2] == ["ssnal", "barrier"]
+            assert lifted.relative_beta() >= lifted.BARRIER_FIRST
+            assert order[:3] == ["ssnal", "fista", "barrier"]
         else:  # a step of 4.4e10 (P d = 5,000 coordinates): offered (first or second, by
             # the relative beta)
             assert barrier.offered(10_000, 500, 10) and set(order[:2]) == {"ssnal", "barrier"}

@@ -212,7 +212,9 @@ def test_cone_options_and_limits():
     assert ssnal.first_sigma(500, cone=True) == ssnal.first_sigma(4_000, cone=False) == 1.0
     assert ssnal.first_sigma(10_000, cone=True) == pytest.approx(0.1)
     assert ssnal.first_sigma(10_000, cone=False) == pytest.approx(0.1)
-    assert ssnal.first_sigma(10_000, cone=True, squared=False) == pytest.approx(0.2)
+    # the logistic cone program: (2000 / n)^2 (at n = 50,000, 2000 / n stalled at a gap of 1)
+    assert ssnal.first_sigma(10_000, cone=True, squared=False) == pytest.approx(0.04)
+    assert ssnal.first_sigma(50_000, cone=True, squared=False) == pytest.approx(0.0016)
     assert ssnal.first_sigma(2_000, cone=True, squared=False) == 1.0
     assert ssnal.first_sigma(10_000, cone=False, squared=False) == 1.0
     assert ssnal._cone_fallback(100, 5_000) == "gram"

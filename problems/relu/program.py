@@ -207,6 +207,7 @@ class ReLULift(Lifted):
                 out["active_set"] = self.CONE_THRESHOLD
             from lift.problems.relu.ssnal import LOGISTIC_CONE_SIGMA_N, LOSSES
 
+            late_barrier = False
             if self.problem.loss.name in LOSSES:
                 from lift.problems.relu import barrier
 
@@ -238,9 +239,13 @@ class ReLULift(Lifted):
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
                 out["ssnal"] = newton
                 # with the logistic loss, also where a step costs up to AUTO_MAX_WORK (the
-                # covariance form's A^T W A each step): projected FISTA, next otherwise, timed
-                # out on every small-beta logistic row of the grid
-                if offered or (not squared and work <= barrier.AUTO_MAX_WORK * speedup):
+                # covariance form's A^T W A each step): next at a relative beta below
+                # BARRIER_FIRST, where projected FISTA timed out on every logistic row of the
+                # grid; above it after projected FISTA, which certified the grid's 10 % rows
+                # in 7 s at n = 10,000 and 29 s at n = 50,000, where such steps took minutes
+                # (n = 50,000: ssnal stalled in 24 s, then barrier took 508 s)
+                late_barrier = not squared and work <= barrier.AUTO_MAX_WORK * speedup
+                if offered or (late_barrier and self.relative_beta() < self.BARRIER_FIRST):
                     out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than
@@ -248,6 +253,8 @@ class ReLULift(Lifted):
                 # and logistic); below n = 400 Clarabel wins on real data (diabetes, 10-D:
                 # 22 s against 68 s), and on nearly collinear 1-D/2-D patterns it stalls
                 out["fista"] = self.CONE_THRESHOLD
+            if late_barrier:
+                out.setdefault("barrier", newton)
             if squared and d <= self.ACTIVE_SET_MAX_D and n >= self.ACTIVE_SET_MIN_N:
                 out.setdefault("active_set", self.CONE_THRESHOLD)
             out["al"] = self.AL_THRESHOLD

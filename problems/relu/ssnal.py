@@ -127,7 +127,7 @@ STALL_STEPS = 40
 def first_sigma(n: int, cone: bool, squared: bool = True) -> float:
     """The first penalty parameter: 1, and with the squared loss ``min(1, 1000 / n)`` on the
     cone program and, from ``n = GATED_SMALL_SIGMA`` on, on the gated program; with the
-    logistic loss ``min(1, 2000 / n)`` on the cone program.
+    logistic loss ``min(1, (2000 / n)^2)`` on the cone program.
 
     Cone program: a large ``sigma`` makes the projections' active rows change within small
     fractions of a Newton step, and starting lower paid on every row measured: 19.0 s to
@@ -140,15 +140,18 @@ def first_sigma(n: int, cone: bool, squared: bool = True) -> float:
     9.0 s to 8.7 s at ``n = 10,000``, 34 % and 100 % active (``2000 / n`` was between). At
     ``n = 2,000`` half of 1 was 1.0-1.3x slower on five rows, so 1 stays there.
 
-    Logistic cone program: ``min(1, 2000 / n)``. At ``n = 10,000`` (the grid's 10 % row,
+    Logistic cone program: ``min(1, (2000 / n)^2)``. At ``n = 10,000`` (the grid's 10 % row,
     relative ``beta`` 0.11) ``sigma = 1`` and ``0.5`` never left a certified gap of 1: the
     first prox point was 7,000 times worse than zero, each inner loop ended at once and each
-    multiplier update went further out. 0.2, 0.1 and 0.01 certified it in 5.7, 6.9 and 5.0
-    s. The measured rows up to ``n = 2,000`` keep 1."""
+    multiplier update went further out. 0.2, 0.1, 0.04 and 0.01 certified it in 5.7, 6.9,
+    5.0 and 5.0 s. At ``n = 50,000`` (the same relative ``beta``) ``2000 / n = 0.04`` failed
+    the same way (a certified 0.995 after 24 s, the point 120 times worse than the optimum),
+    where 0.01, 0.002 and 0.0016 certified in 24-26 s (projected FISTA: 29 s). The measured
+    rows up to ``n = 2,000`` keep 1."""
     if squared and (cone or n >= GATED_SMALL_SIGMA):
         return min(1.0, 1000.0 / n)
     if cone:
-        return min(1.0, LOGISTIC_CONE_SIGMA_N / n)
+        return min(1.0, (LOGISTIC_CONE_SIGMA_N / n) ** 2)
     return 1.0
 
 

@@ -57,9 +57,11 @@ it is badly conditioned). The two signs of a pattern share ``D_i Xa``, so the lo
   1e-11 to 0.8 on the ``n = 10,000`` row below), and the push-through form ``I + M^T G M``
   (``E = M M^T``) lost it from the first steps. With the squared loss ``G = t A_v^T A_v``
   is formed once and a step costs ``(P d)^3 / 3``; with the logistic loss ``G`` is formed
-  each step (``n (P d)^2 / 2`` more). At ``n = 10,000, P = 500, d = 10`` that is 12x
-  (squared) and 3x (logistic) fewer than the ``n x n`` form, and ``n`` is no longer bounded
-  by the ``n x n`` matrix's memory.
+  each step (``n (P d)^2 / 2`` more as the gram of the stacked blocks; about a quarter of
+  that by pattern, :meth:`~lift.problems.relu.operators.PatternOperator.gram`). At ``n =
+  10,000, P = 500, d = 10`` that is 12x (squared) and 3x (logistic) fewer than the ``n x n``
+  form with the stacked blocks' gram, and ``n`` is no longer bounded by the ``n x n``
+  matrix's memory.
 
 **Samples left out of the factorization.** With the logistic loss at small ``beta`` the
 program is often separable: the predictions grow without bound along the central path and

@@ -219,6 +219,29 @@ def test_auto_order_on_large_logistic_cone_programs():
         assert solver_order(lifted)[:2] == [first, "ssnal" if first == "barrier" else "barrier"]
 
 
+def test_auto_order_at_tiny_beta_beyond_the_barrier_work():
+    """With the squared loss, below BARRIER_FIRST_ANY_WORK ``barrier`` goes first wherever its
+    step is within AUTO_MAX_WORK, also beyond BARRIER_WORK (``ssnal`` stalled at ``n =
+    10,000`` with a bias at relative beta 1.5e-6, where ``barrier`` certified in 51 s); above
+    it, on the same program, ``ssnal`` first (it certified ``n = 50,000`` at 7.2e-5 12x faster
+    than ``barrier``)."""
+    from lift.problems.relu.program import ReLULift
+
+    X = np.random.default_rng(0).standard_normal((10_000, 10))
+    work = barrier.step_work(10_000, 500, 11)  # with the bias column
+    assert barrier.BARRIER_WORK < work <= barrier.AUTO_MAX_WORK
+    y = np.maximum(X[:, 0], 0.0) - X[:, 1]
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=500, program="cone", seed=0)
+    top = 1.0 / lifted.relative_beta()
+    for rel, first in [(1e-6, "barrier"), (5e-5, "ssnal")]:
+        assert (rel < ReLULift.BARRIER_FIRST_ANY_WORK) == (first == "barrier")
+        lifted = TwoLayerReLU(X, y, beta=rel * top).lift(patterns=500, program="cone", seed=0)
+        assert lifted.relative_beta() == pytest.approx(rel)
+        order = solver_order(lifted)
+        assert order[0] == first
+        assert ("barrier" in order[:2]) == (first == "barrier")
+
+
 def test_options_and_limits():
     X, y = _teacher(80, 3, seed=5)
     prob = TwoLayerReLU(X, y, beta=0.5)

@@ -101,6 +101,12 @@ class ReLULift(Lifted):
     #: 34.5 s (``ssnal``, then nothing else) against 26.6 s; ``d = 10``, ``ssnal`` 9.0 s
     #: against 15.3 s (BENCHMARKS.md)
     BARRIER_FIRST_D = 20
+    #: ... and below this relative ``beta``, with the squared loss, wherever its step is
+    #: within ``barrier.AUTO_MAX_WORK`` (beyond ``barrier.BARRIER_WORK`` too): at ``n =
+    #: 10,000``, ``d = 10`` with a bias (a step of 5.8e10) and relative ``beta`` 1.5e-6,
+    #: ``ssnal`` first stalled (``auto`` 515 s) where ``barrier`` certifies in 51 s; at ``n =
+    #: 50,000`` and 7.2e-5 (a step of 5.4e10) ``ssnal`` certified 12x faster than ``barrier``
+    BARRIER_FIRST_ANY_WORK = 1e-5
     #: ``auto`` tries ``ssnal`` and ``barrier`` before Clarabel on cone programs above this
     #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
     #: from CONE_THRESHOLD). Squared loss: Clarabel took 0.03-0.06 s below 7,000 and
@@ -232,8 +238,11 @@ class ReLULift(Lifted):
                 large_logistic = (not squared
                                   and (n > LOGISTIC_CONE_SIGMA_N or d >= self.BARRIER_FIRST_D)
                                   and work <= barrier.AUTO_MAX_WORK * speedup)
-                if ((offered and squared) or large_logistic) and (
-                        self.relative_beta() < self.BARRIER_FIRST):
+                rel = self.relative_beta()
+                tiny = squared and rel < self.BARRIER_FIRST_ANY_WORK
+                within = work <= barrier.AUTO_MAX_WORK * speedup
+                if ((offered and squared) or large_logistic or (tiny and within)) and (
+                        rel < self.BARRIER_FIRST):
                     out["barrier"] = newton
                 # the semismooth Newton ALM: 2-15x faster than projected FISTA and Clarabel
                 # on the dense, sparse and ill-conditioned rows measured (BENCHMARKS.md)
@@ -245,7 +254,7 @@ class ReLULift(Lifted):
                 # in 7 s at n = 10,000 and 29 s at n = 50,000, where such steps took minutes
                 # (n = 50,000: ssnal stalled in 24 s, then barrier took 508 s)
                 late_barrier = not squared and work <= barrier.AUTO_MAX_WORK * speedup
-                if offered or (late_barrier and self.relative_beta() < self.BARRIER_FIRST):
+                if offered or (late_barrier and rel < self.BARRIER_FIRST):
                     out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:
                 # projected FISTA: 1.2-9x faster than the working set and 25x faster than

@@ -97,9 +97,10 @@ class ReLULift(Lifted):
     #: ... and from this many input columns on (``Xa``'s, with the bias), with the logistic
     #: loss, whatever ``n``: ``ssnal``'s Newton systems grow with ``d`` and its steps at such
     #: ``beta`` creep. At ``n = 2,000, P = 500`` and relative ``beta`` 5e-7: ``d = 50``,
-    #: ``ssnal`` first ran 10 minutes uncertified, ``barrier`` certified in 271 s; ``d = 20``,
-    #: 34.5 s (``ssnal``, then nothing else) against 26.6 s; ``d = 10``, ``ssnal`` 9.0 s
-    #: against 15.3 s (BENCHMARKS.md)
+    #: ``ssnal`` first ran 10 minutes uncertified, ``barrier`` first certified in 162 s; ``d
+    #: = 20``, ``ssnal`` 34.5 s against ``barrier`` 26.6 s (two threads), 50.4 s against 48.0
+    #: s (``auto`` before and after, one thread); ``d = 10``, ``ssnal`` 9.0 s against 15.3 s
+    #: (BENCHMARKS.md)
     BARRIER_FIRST_D = 20
     #: ... and below this relative ``beta``, with the squared loss, wherever its step is
     #: within ``barrier.AUTO_MAX_WORK`` (beyond ``barrier.BARRIER_WORK`` too): at ``n =
@@ -235,12 +236,11 @@ class ReLULift(Lifted):
                 # certified 0.94 (4 to 13 minutes) at n = 10,000, where barrier certifies in 53
                 # steps; at n = 2,000 ssnal certifies the same relative beta in 11-45 s
                 # (and from BARRIER_FIRST_D input columns on, whatever n)
-                large_logistic = (not squared
-                                  and (n > LOGISTIC_CONE_SIGMA_N or d >= self.BARRIER_FIRST_D)
-                                  and work <= barrier.AUTO_MAX_WORK * speedup)
+                within = work <= barrier.AUTO_MAX_WORK * speedup
+                large_logistic = (not squared and within
+                                  and (n > LOGISTIC_CONE_SIGMA_N or d >= self.BARRIER_FIRST_D))
                 rel = self.relative_beta()
                 tiny = squared and rel < self.BARRIER_FIRST_ANY_WORK
-                within = work <= barrier.AUTO_MAX_WORK * speedup
                 if ((offered and squared) or large_logistic or (tiny and within)) and (
                         rel < self.BARRIER_FIRST):
                     out["barrier"] = newton
@@ -253,7 +253,7 @@ class ReLULift(Lifted):
                 # grid; above it after projected FISTA, which certified the grid's 10 % rows
                 # in 7 s at n = 10,000 and 29 s at n = 50,000, where such steps took minutes
                 # (n = 50,000: ssnal stalled in 24 s, then barrier took 508 s)
-                late_barrier = not squared and work <= barrier.AUTO_MAX_WORK * speedup
+                late_barrier = not squared and within
                 if offered or (late_barrier and rel < self.BARRIER_FIRST):
                     out.setdefault("barrier", newton)
             if n >= self.ACTIVE_SET_MIN_N and not low_d:

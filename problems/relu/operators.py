@@ -134,9 +134,10 @@ class PatternOperator:
         only over the samples of pattern ``i`` (a gathered product per pattern): about ``n_1
         P^2 d^2 / 4`` multiply-adds (``n_1`` the samples per pattern, about ``n / 2``), a
         quarter of the ``n (P d)^2 / 2`` of the stacked blocks' gram by its upper triangle
-        (:meth:`_stacked_gram`). One thread: 3.1 s against 4.5 s at ``n = 10,000, d = 10, P
-        = 500``, 7.2 s against 18.4 s at ``d = 20`` (the thin products and the gathers keep
-        it from 4x). Elsewhere (a GPU: one large product beats ``P`` small ones and their
+        (:meth:`_stacked_gram`). At ``n = 10,000, P = 500`` (``benchmarks/relu_gram.py``):
+        3.0 s against 4.4 s at ``d = 10``, 8.0 s against 17.0 s at ``d = 20`` on one thread;
+        1.8 against 2.2 s and 4.3 against 9.0 s on two (the thin products and the gathers
+        keep it from 4x). Elsewhere (a GPU: one large product beats ``P`` small ones and their
         synchronizations) the stacked blocks' gram."""
         from lift.solvers.linalg import CHUNK_ENTRIES, row_chunks, symmetric_from_upper
 

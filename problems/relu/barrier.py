@@ -228,11 +228,11 @@ def step_costs(n: int, P: int, d: int, squared: bool = True) -> dict[str, float]
     factorization); ``"covariance"`` factors a ``P d x P d`` matrix (``(P d)^3 / 3``) and, with
     the logistic loss, forms ``A_v^T W A_v`` each step. That gram
     (:meth:`~lift.problems.relu.operators.PatternOperator.gram`) takes about ``n (P d)^2 /
-    8`` multiply-adds in thin products, 1.5-2.6x faster than the ``n (P d)^2 / 2`` of one
-    large product measured: counted as ``n (P d)^2 / 4`` at the large product's rate. With
-    the squared loss it is formed once, counted as ``n (P d)^2 / 2`` over
-    :data:`TYPICAL_STEPS` steps (the limits of the squared rows were measured with that
-    count)."""
+    8`` multiply-adds in thin products, 1.0-2.4x faster than the ``n (P d)^2 / 2`` of one
+    large product measured (``benchmarks/relu_gram.py``): counted as ``n (P d)^2 / 4`` at
+    the large product's rate. With the squared loss it is formed once, counted as ``n (P
+    d)^2 / 2`` over :data:`TYPICAL_STEPS` steps (the limits of the squared rows were
+    measured with that count)."""
     M = P * d
     costs = {}
     if n <= MAX_SAMPLES:

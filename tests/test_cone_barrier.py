@@ -220,11 +220,12 @@ def test_auto_order_on_large_logistic_cone_programs():
 
 
 def test_auto_order_at_tiny_beta_beyond_the_barrier_work():
-    """With the squared loss, below BARRIER_FIRST_ANY_WORK ``barrier`` goes first wherever its
-    step is within AUTO_MAX_WORK, also beyond BARRIER_WORK (``ssnal`` stalled at ``n =
-    10,000`` with a bias at relative beta 1.5e-6, where ``barrier`` certified in 51 s); above
-    it, on the same program, ``ssnal`` first (it certified ``n = 50,000`` at 7.2e-5 12x faster
-    than ``barrier``)."""
+    """With the squared loss, below BARRIER_FIRST_ANY_WORK (and below BARRIER_FIRST on at most
+    BARRIER_FIRST_ANY_WORK_N samples of BARRIER_FIRST_D columns or more) ``barrier`` goes
+    first wherever its step is within AUTO_MAX_WORK, also beyond BARRIER_WORK (``ssnal``
+    stalled at ``n = 10,000`` with a bias at relative beta 1.5e-6, where ``barrier``
+    certified in 51 s); above it, on the same program, ``ssnal`` first (it certified ``n =
+    50,000`` at 7.2e-5 12x faster than ``barrier``)."""
     from lift.problems.relu.program import ReLULift
 
     X = np.random.default_rng(0).standard_normal((10_000, 10))
@@ -240,6 +241,20 @@ def test_auto_order_at_tiny_beta_beyond_the_barrier_work():
         order = solver_order(lifted)
         assert order[0] == first
         assert ("barrier" in order[:2]) == (first == "barrier")
+    # below BARRIER_FIRST on at most BARRIER_FIRST_ANY_WORK_N samples from BARRIER_FIRST_D
+    # input columns on: n = 2,000, d = 50, P = 500 (a step of 1e11; ssnal first timed out),
+    # not d = 10, P = 2,000 (8e10; ssnal 18 s, barrier 289 s)
+    n = ReLULift.BARRIER_FIRST_ANY_WORK_N
+    Xw = np.random.default_rng(1).standard_normal((n, 50))
+    for d, P, rel, first in [(50, 500, 1e-4, "barrier"), (50, 500, 5e-4, "ssnal"),
+                             (10, 2_000, 1e-4, "ssnal")]:
+        assert barrier.BARRIER_WORK < barrier.step_work(n, P, d) <= barrier.AUTO_MAX_WORK
+        yw = np.maximum(Xw[:, 0], 0.0) - Xw[:, 1]
+        top = 1.0 / TwoLayerReLU(Xw[:, :d], yw, beta=1.0, bias=False).lift(
+            patterns=P, program="cone", seed=0).relative_beta()
+        lifted = TwoLayerReLU(Xw[:, :d], yw, beta=rel * top, bias=False).lift(
+            patterns=P, program="cone", seed=0)
+        assert solver_order(lifted)[0] == first
 
 
 def test_options_and_limits():

@@ -108,6 +108,12 @@ class ReLULift(Lifted):
     #: ``ssnal`` first stalled (``auto`` 515 s) where ``barrier`` certifies in 51 s; at ``n =
     #: 50,000`` and 7.2e-5 (a step of 5.4e10) ``ssnal`` certified 12x faster than ``barrier``
     BARRIER_FIRST_ANY_WORK = 1e-5
+    #: ... and so below ``BARRIER_FIRST`` too on at most this many samples with
+    #: ``BARRIER_FIRST_D`` input columns or more: at ``n = 2,000, d = 50`` (a step of 1e11)
+    #: and 9.7e-5, ``auto`` timed out at 600 s with ``ssnal`` first, where ``barrier``
+    #: certifies in 174 s; at ``n = 2,000, d = 10, P = 2,000`` (a step of 8e10) and 1.1e-4
+    #: ``ssnal`` certified in 18 s and ``barrier`` in 289 s
+    BARRIER_FIRST_ANY_WORK_N = 2_000
     #: ``auto`` tries ``ssnal`` and ``barrier`` before Clarabel on cone programs above this
     #: size, by loss (on inputs of more than ``ACTIVE_SET_LOW_D`` columns; on 1-D inputs
     #: from CONE_THRESHOLD). Squared loss: Clarabel took 0.03-0.06 s below 7,000 and
@@ -240,7 +246,8 @@ class ReLULift(Lifted):
                 large_logistic = (not squared and within
                                   and (n > LOGISTIC_CONE_SIGMA_N or d >= self.BARRIER_FIRST_D))
                 rel = self.relative_beta()
-                tiny = squared and rel < self.BARRIER_FIRST_ANY_WORK
+                tiny = squared and (rel < self.BARRIER_FIRST_ANY_WORK or (
+                    n <= self.BARRIER_FIRST_ANY_WORK_N and d >= self.BARRIER_FIRST_D))
                 if ((offered and squared) or large_logistic or (tiny and within)) and (
                         rel < self.BARRIER_FIRST):
                     out["barrier"] = newton

@@ -150,6 +150,7 @@ class PatternOperator:
         unpack = torch.empty(d, d, dtype=torch.long, device=dev)  # (a, b) -> its product
         unpack[a, b] = unpack[b, a] = torch.arange(e, device=dev)
         unpack = unpack.flatten()
+        D8 = self.Db.to(torch.uint8)  # gathered a pattern at a time (a byte an entry)
         G = torch.zeros(P * d, P * d, dtype=dtype, device=dev)
         G4 = G.view(P, d, P, d)
         per_block = max(1, CHUNK_ENTRIES // (P * d * d))  # patterns a block of T
@@ -160,12 +161,11 @@ class PatternOperator:
                 Z = (self.Xa[sl, a] * self.Xa[sl, b]).to(dtype)
                 if weights is not None:
                     Z = Z * weights[sl].to(dtype)[:, None]
-                Db = self.Db[sl]
-                D8 = Db.to(torch.uint8)  # gathered a pattern at a time (a byte an entry)
+                Db, Dc = self.Db[sl], D8[sl]
                 for i in range(i0, i1):
                     S = torch.nonzero(Db[:, i]).flatten()
                     if S.numel():
-                        T[i - i0, i:] += D8[S, i:].to(dtype).T @ Z[S]
+                        T[i - i0, i:] += Dc[S, i:].to(dtype).T @ Z[S]
             G4[i0:i1] = T[:, :, unpack].view(i1 - i0, P, d, d).permute(0, 2, 1, 3)
         return symmetric_from_upper(G)
 

@@ -283,6 +283,12 @@ class ActiveDualStep:
         Largest share of the work spent on the steps.
     max_entries : int
         Largest ``n |S|`` (entries of ``B``).
+
+    A caller about to judge its progress by the certified gap (a stall rule) may ask for a
+    step at once with ``due(k, within=w)``: due also when none was taken in the last ``w``
+    iterations, whatever the period. Where the steps are expensive (thousands of nonzero
+    groups) the period grows long, and between steps the certificate's lower bound hardly
+    moves: a stall rule would read that as no progress.
     """
 
     every: int = 10
@@ -291,16 +297,23 @@ class ActiveDualStep:
     max_entries: int = 2**25
     calls: int = 0
     next_at: int = 0
+    last: int | None = None  # iteration of the last step taken
 
-    def due(self, k: int) -> bool:
+    def due(self, k: int, within: int = 0) -> bool:
         """Whether a step is taken at iteration ``k`` (so that callers can skip preparing
-        its inputs, e.g. the weights, when it is not)."""
-        return self.every > 0 and k >= self.next_at and k % self.every == 0
+        its inputs, e.g. the weights, when it is not); with ``within`` > 0, also when no
+        step was taken in the last ``within`` iterations."""
+        if self.every <= 0:
+            return False
+        if within > 0 and (self.last is None or k - self.last >= within):
+            return True
+        return k >= self.next_at and k % self.every == 0
 
     def __call__(self, k: int, op: DualOperator, lam: torch.Tensor, C: torch.Tensor,
                  U: torch.Tensor, beta: float, cost_iteration: float,
-                 weights: torch.Tensor | None = None) -> tuple[torch.Tensor, float] | None:
-        if not self.due(k):
+                 weights: torch.Tensor | None = None, within: int = 0
+                 ) -> tuple[torch.Tensor, float] | None:
+        if not self.due(k, within):
             return None
         norms = group_norms(C)
         idx = torch.nonzero((group_norms(U) > 0) | (norms > beta)).flatten()
@@ -310,6 +323,7 @@ class ActiveDualStep:
         cost = op.n * m * (m + 2 * op.d) + self.newton * op.n * op.P * op.d
         period = max(self.every, math.ceil(cost / (self.share * max(cost_iteration, 1.0))))
         self.next_at = k + period
+        self.last = k
         self.calls += 1
         N = C[idx] / torch.clamp(norms[idx], min=1e-300)[:, None]
         step = _active_dual_system(op.directions(idx, N), weights)

@@ -222,6 +222,36 @@ def test_second_dual_step_solves_the_nonlinear_constraints_further():
     assert out[2][1] >= out[1][1] - 1e-12 * abs(optimum)
 
 
+def test_dual_step_keeps_its_share_and_steps_before_a_stall_check():
+    """The steps' period is counted in iterations: a step costing ``c`` multiply-adds, with
+    iterations of ``w`` each, is due again ``c / (share w)`` iterations later (not at the next
+    multiple of ``every``); a caller about to judge its progress gets a step at once when none
+    was taken in the window it names (``due(k, within)``), and that step's bound is valid."""
+    rng = np.random.default_rng(3)
+    n, m, d, beta = 40, 10, 3, 3.0
+    A = rng.standard_normal((n, m * d))
+    y = rng.standard_normal(n)
+    op = _Explicit(A, d)
+    U = torch.from_numpy(rng.standard_normal((m, d)))
+    lam = torch.from_numpy(A @ U.reshape(-1).numpy() - y)
+    refine = ActiveDualStep(every=10, newton=1, share=0.1)
+    cost = n * m * (m + 2 * d) + n * m * d  # one step on the m nonzero groups
+    assert refine.due(0) and refine(0, op, lam, op.adjoint(lam), U, beta, 1.0) is not None
+    period = int(np.ceil(cost / 0.1))
+    assert refine.next_at == period and refine.last == 0
+    assert not refine.due(10) and not refine.due(period - 10)
+    assert refine.due(period)
+    assert not refine.due(30, within=50)   # one was taken 30 iterations ago
+    assert refine.due(50, within=50)
+    new, norm_max = refine(50, op, lam, op.adjoint(lam), U, beta, 1.0, within=50)
+    assert refine.last == 50 and refine.calls == 2
+    bound, _ = SquaredLoss().best_scaled_dual(new.numpy(), y, beta / norm_max)
+    u, _, _ = group_lasso_gram(A.T @ A, A.T @ y, beta, d, np.zeros(m * d), tol=1e-14)
+    optimum = 0.5 * np.sum((A @ u - y) ** 2) + beta * np.linalg.norm(u.reshape(m, d), axis=1).sum()
+    assert bound <= optimum + 1e-12 * abs(optimum)  # weak duality
+    assert ActiveDualStep(every=0).due(100, within=10) is False  # 0: never
+
+
 def test_fista_dual_step_certifies_in_fewer_iterations():
     """A dense gated optimum (n = 400, d = 10, P = 300, over a hundred active groups): FISTA
     with the dual step reaches a certified 1e-6 in far fewer iterations than with the loss

@@ -113,6 +113,14 @@ MIXED_WORK = 5_000_000
 #: halved in MIXED_WINDOW iterations
 MIXED_EVERY = 30
 MIXED_WINDOW = 240
+#: ... unless the certified upper bound still fell by this fraction of itself in that window:
+#: the gap also stalls where the lower bound lags (at a dense optimum it moves only with the
+#: certificate's dual steps), and the float32 iterates gain as much a step as float64 ones
+#: until their rounding floor. The grid's dense ``n = 10,000, P = 2,000`` gated rows stopped
+#: their float32 iterations at a gap of 1e-2 (squared loss) and 0.4 (logistic); now at 1.2e-4
+#: and 9e-5, 255 -> 205 s and 250 -> 182 s (with the dual step's share, BENCHMARKS.md); at
+#: 1e-6, near their floor (about 4e-6 of the value), 209 and 203 s
+FLOAT32_FALL = 1e-5
 #: a settled sparse support stops the float32 iterations for a working set only while the
 #: certified gap is above this many times the tolerance: closer, FISTA finishes first (the
 #: grid's ``n = 2,000, d = 20`` 10 % row with a bias: at 120 iterations, a gap of 3.3e-6 and 56
@@ -188,16 +196,17 @@ class _Setup:
                 lambda x: beta * float(group_norms(x).sum()))
 
     def newton_dual(self, refine: ActiveDualStep, k: int, op: Any, lam: torch.Tensor,
-                    C: torch.Tensor, U: torch.Tensor, z: torch.Tensor, cost: float
-                    ) -> tuple[torch.Tensor, float] | None:
+                    C: torch.Tensor, U: torch.Tensor, z: torch.Tensor, cost: float,
+                    within: int = 0) -> tuple[torch.Tensor, float] | None:
         """``refine``'s dual step at iteration ``k`` from the loss gradient ``lam`` (dual rows
         ``C``) onto the constraints of the nonzero groups of ``U``, in the metric of the loss'
         second derivatives at the predictions ``z`` (none for the squared loss): None, or the
-        new candidate and its largest dual-constraint norm."""
-        if not refine.due(k):
+        new candidate and its largest dual-constraint norm. ``within``: see
+        :meth:`ActiveDualStep.due`."""
+        if not refine.due(k, within):
             return None
         weights = None if self.loss.name == "squared" else self.loss.torch_hess(z, self.y)
-        return refine(k, op, lam, C, U, self.beta, cost, weights)
+        return refine(k, op, lam, C, U, self.beta, cost, weights, within)
 
     def warm_point(self, warm_start: dict | None, cone: bool) -> torch.Tensor:
         """``V`` (gated) or ``[V; W]`` (cone) from a warm start, else zeros."""
@@ -420,7 +429,9 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
             best["F"], best["x"] = Fx, x.x
         lam = y.cache["lam"]
         s.monitor.dual(lam, float(group_norms(G).max()) if G.numel() else 0.0)
-        better = s.newton_dual(refine, k, op, lam, G, y.x, y.cache["z"], cost)
+        window = stalled.window  # before a stall check, a dual step if none in the window
+        better = s.newton_dual(refine, k, op, lam, G, y.x, y.cache["z"], cost,
+                               within=window if window > 0 and k % window == 0 else 0)
         if better is not None:
             s.monitor.dual(*better)
         if s.handover is not None and k % HANDOVER_EVERY == 0:
@@ -448,11 +459,12 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     iterations the iterate, in float64, is evaluated (objective, loss gradient, dual
     constraints: one float64 product each way) and offered to ``s.monitor``, with its dual
     step (:class:`~lift.solvers.group_lasso.ActiveDualStep`) once the nonzero groups have
-    nearly settled (at most 5 % changed since the previous evaluation). Stops when the
-    certified gap closes, when it has not halved in ``window`` iterations (the float32
-    iterates have reached their rounding floor, or the method is slow) or, with ``sparse``
-    > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a working set
-    is then cheaper). Returns the float64 iterate of the best certified objective, the
+    nearly settled (at most 5 % changed since the previous evaluation), at its share of the
+    work and before each stall check. Stops when the certified gap closes, when it has not
+    halved in ``window`` iterations while the upper bound has nearly stopped falling (the
+    float32 iterates have reached their rounding floor; :data:`FLOAT32_FALL`) or, with
+    ``sparse`` > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a
+    working set is then cheaper). Returns the float64 iterate of the best certified objective, the
     float32 iterations taken, whether it stopped on a sparse support, and the reason of a
     hand-over to ``ssnal`` (``s.handover`` on the nonzero groups, see :class:`_Stall`) or "".
     A nonzero ``U0`` (a warm start) is evaluated first, as it is."""
@@ -461,7 +473,11 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     y32 = s.y.to(torch.float32)
     best = {"F": math.inf, "U": U0, "support": None, "sparse": False}
     refine = ActiveDualStep(dual_step)
-    cost = 2.5 * op.n * op.P * op.d * every  # the float64 work between two certificates
+    # a float32 iteration: about half the work of a float64 one (see _gated_fista); the dual
+    # step's period is counted in iterations, so this is the cost of one, not of the
+    # ``every`` iterations between two certificates (which made the step 30 times as
+    # frequent as its share allows: 70 % of the float32 phase at 2,000 nonzero groups)
+    cost = 1.25 * op.n * op.P * op.d
     halving = _Stall(window, method.max_iters, s.monitor.tol, min_rate=math.log(2) / window,
                      every=every, span=HANDOVER_SPAN32)
     uppers: list[tuple[int, float]] = []  # (iteration, certified upper bound)
@@ -483,8 +499,10 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         last, m = best["support"], int(support.sum())
         settled = last is not None and int((support ^ last).sum()) <= 0.05 * m + 1
         if settled:
-            # the dual step needs the active groups: only once they have (nearly) settled
-            better = s.newton_dual(refine, k, op, lam, C, U, z, cost)
+            # the dual step needs the active groups: only once they have (nearly) settled;
+            # before a stall check, at once if none was taken in the window
+            better = s.newton_dual(refine, k, op, lam, C, U, z, cost,
+                                   within=window if k % window == 0 else 0)
             if better is not None:
                 s.monitor.dual(*better)
         best["support"] = support
@@ -493,13 +511,15 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         if s.monitor.record(k, F):
             return True
         # the gap that has not halved is the float32 floor only where the upper bound has
-        # stopped falling too: while it still falls by a quarter of the gap in a window, the
-        # (cheaper) float32 iterations go on (at n = 10,000 with the logistic loss and a
-        # tight dual step, they stopped at 720 of the 1,920 they could take)
+        # stopped falling too: while it still falls by a quarter of the gap, or by
+        # FLOAT32_FALL of itself, in a window, the (cheaper) float32 iterations go on (at
+        # n = 10,000 with the logistic loss and a tight dual step, they stopped at 720 of the
+        # 1,920 they could take)
         uppers.append((k, s.monitor.upper))
         back = [F0 for k0, F0 in uppers if k0 <= k - window]
-        halving.productive = bool(back) and (
-            back[-1] - s.monitor.upper > 0.25 * (s.monitor.upper - s.monitor.best_lower))
+        fall = back[-1] - s.monitor.upper if back else 0.0
+        halving.productive = fall > min(0.25 * (s.monitor.upper - s.monitor.best_lower),
+                                        FLOAT32_FALL * abs(s.monitor.upper))
         best["sparse"] = (settled and m <= sparse * op.P
                           and s.monitor.rel_gap > SPARSE_NEAR * s.monitor.tol)
         return best["sparse"] or halving(k, s.monitor.rel_gap)

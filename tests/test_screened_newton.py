@@ -76,3 +76,31 @@ def test_screened_polish_certifies_where_the_blocks_are_off(monkeypatch):
     # and all three agree on the optimum within the certified gaps
     for sol in (blocks, none):
         assert sol.value == pytest.approx(screened.value, rel=2e-6)
+
+
+def test_polish_that_gains_little_of_the_gap_waits():
+    """A polish that closed less than ``POLISH_GAIN`` of the certified gap keeps the next ones
+    off for ``POLISH_BACKOFF`` times its duration; one that closed more, or one with no
+    certificate at hand (``lower=None``), does not; and a solve with the rule still certifies
+    the separable program to the same optimum as without any polish."""
+    import time
+
+    lifted = _separable()
+    op = ops.PatternOperator(lifted.problem.Xa, lifted.D)
+    y = torch.as_tensor(lifted.problem.y)
+    loss, beta = lifted.problem.loss, lifted.problem.beta
+    lower = 1.0
+    polish = ops.NewtonPolish(op, loss, y, beta, lower=lambda: lower)
+    start = time.perf_counter() - 0.5  # a polish of half a second
+    polish._pay(start, 2.0, 2.0 - 0.5 * ops.POLISH_GAIN)  # half the share of the gap (1.0)
+    assert polish.resume_at >= start + 0.5 + ops.POLISH_BACKOFF * 0.5 - 1e-3
+    fresh = ops.NewtonPolish(op, loss, y, beta, lower=lambda: lower)
+    fresh._pay(start, 2.0, 2.0 - 2 * ops.POLISH_GAIN)
+    assert fresh.resume_at == 0.0
+    blind = ops.NewtonPolish(op, loss, y, beta)
+    blind._pay(start, 2.0, 2.0)
+    assert blind.resume_at == 0.0
+    ruled = lifted.solve(solver="fista", tol=1e-6, max_iters=20_000, mixed=False)
+    plain = lifted.solve(solver="fista", tol=1e-6, max_iters=20_000, mixed=False, newton=False)
+    assert ruled.status == plain.status == "optimal"
+    assert ruled.value == pytest.approx(plain.value, rel=2e-6)

@@ -23,6 +23,7 @@ J. E. Kelley. The cutting-plane method for solving convex programs. J. SIAM, 196
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,11 @@ TUNE_WORK = 5_000_000
 
 #: Newton on the active patterns of the first-order solvers: a few steps, kept if they help
 POLISH_NEWTON = SupportNewton(max_steps=6, halvings=20, ridge=1e-12)
+#: after a polish that lowered the objective by less than this fraction of the certified gap
+#: ...
+POLISH_GAIN = 0.01
+#: ... none for this many times its duration (:meth:`NewtonPolish._pay`)
+POLISH_BACKOFF = 4.0
 #: the largest support (``|S| d`` coordinates) polished on its dense blocks ``A_S``
 BLOCKS_SIZE = 2_500
 #: the polish on supports too large for the blocks ``A_S`` (with a loss whose curvature
@@ -475,8 +481,8 @@ class NewtonPolish:
     screened = True
 
     def __init__(self, op: PatternOperator, loss: Loss, y: torch.Tensor, beta: float,
-                 max_entries: int = 2**26, max_size: int | None = None, slack: float = 0.01
-                 ) -> None:
+                 max_entries: int = 2**26, max_size: int | None = None, slack: float = 0.01,
+                 lower: Callable[[], float] | None = None) -> None:
         self.op, self.loss, self.y, self.beta, self.slack = op, loss, y, beta, slack
         self.max_entries = max_entries
         self.max_size = BLOCKS_SIZE if max_size is None else max_size
@@ -484,9 +490,15 @@ class NewtonPolish:
         self.calls = self.accepted = self.wait = 0
         #: a Newton step may cost up to this many first-order iterations (multiply-adds)
         self.budget = 1000
+        #: the certificate's lower bound (a callable), and the clock before which no polish
+        #: is tried after one that gained too little of the gap (:meth:`_pay`)
+        self.lower = lower
+        self.resume_at = 0.0
 
     def __call__(self, x: Point, Fx: float) -> Point | None:
         op, beta = self.op, self.beta
+        if time.perf_counter() < self.resume_at:
+            return None
         norms = group_norms(x.x)
         # groups that stay nonzero at the optimum have ||A_i^T lam|| = beta there; nonzero
         # groups well below it are on their way to zero and are left out
@@ -524,15 +536,33 @@ class NewtonPolish:
         self.calls += 1
         self.wait = 2**self.calls - 1
         # steps must beat F(x) itself (groups left out of the support are set to zero)
+        start = time.perf_counter()
         smooth = (self._smooth(support) if blocks
                   else _ScreenedBlocks(op.restrict(support), self.loss, self.y))
-        best, _, taken = POLISH_NEWTON.run(smooth, x.x[support].clone(), beta, bound=Fx)
+        best, value, taken = POLISH_NEWTON.run(smooth, x.x[support].clone(), beta, bound=Fx)
+        self._pay(start, Fx, value if taken else Fx)
         if not taken:
             return None
         self.accepted += 1
         Ufull = torch.zeros_like(x.x)
         Ufull[support] = best
         return self._point(Ufull)
+
+    def _pay(self, start: float, Fx: float, value: float) -> None:
+        """A polish must pay for itself: one that lowered the objective by less than
+        :data:`POLISH_GAIN` of the certified gap (``Fx - lower()``; its Newton steps ran on a
+        support that is not yet the optimum's, or could not follow it) stops the next ones for
+        :data:`POLISH_BACKOFF` times its duration, so that while they lose they take at most
+        about a fifth of the time. On the grid's ``n = 2,000, d = 10`` logistic row at a
+        small ``beta`` (196 of 500 groups, a support that kept changing), five polishes of
+        1-2 s each gained 1e-10 to 4e-7 (the gap was 4e-6 to 7e-6), where FISTA gained 2e-7
+        to 5e-7 in a few tenths of a second, and took 8 of the solve's 12.5 s. Without
+        ``lower`` (no certificate at hand) every polish is let be."""
+        if self.lower is None:
+            return
+        now = time.perf_counter()
+        if Fx - value < POLISH_GAIN * (Fx - self.lower()):
+            self.resume_at = now + POLISH_BACKOFF * (now - start)
 
     def _fits_blocks(self, kd: int) -> bool:
         """Whether a support of ``kd`` coordinates is polished on its dense blocks ``A_S``."""
@@ -575,6 +605,7 @@ class ConeNewtonPolish(NewtonPolish):
 
     def reset(self) -> None:
         self.last_support, self.wait, self.calls = None, 0, 0
+        self.resume_at = 0.0
 
     def _dual(self, x: Point) -> torch.Tensor:
         return self.oracle.gradient(Point(x.x))

@@ -559,7 +559,8 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
         if s.monitor.done or handed:
             return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), handed, k32
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
-    polish = NewtonPolish(op, s.loss, s.y, s.beta) if newton else None
+    polish = (NewtonPolish(op, s.loss, s.y, s.beta, lower=lambda: s.monitor.best_lower)
+              if newton else None)
     out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
     return out, stalled, k32
 

@@ -564,6 +564,16 @@ class NewtonPolish:
         if Fx - value < POLISH_GAIN * (Fx - self.lower()):
             self.resume_at = now + POLISH_BACKOFF * (now - start)
 
+    def takes(self, kd: int) -> bool:
+        """Whether a settled support of ``kd`` coordinates could be polished at all (on its
+        dense blocks, or matrix-free with screening) within the step's budget; the screened
+        Hessian's rows counted as all ``n`` (an upper bound)."""
+        blocks = self._fits_blocks(kd)
+        if not (blocks or self.screened_ok(kd)):
+            return False
+        cost = kd**3 / 3 + self.op.n * kd**2 * (1.0 if blocks else 0.25)
+        return cost <= self.budget * 2 * self.op.n * self.op.P * self.op.d
+
     def _fits_blocks(self, kd: int) -> bool:
         """Whether a support of ``kd`` coordinates is polished on its dense blocks ``A_S``."""
         return kd <= self.max_size and self.op.n * kd <= self.max_entries

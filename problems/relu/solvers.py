@@ -119,7 +119,10 @@ MIXED_WINDOW = 240
 #: until their rounding floor. The grid's dense ``n = 10,000, P = 2,000`` gated rows stopped
 #: their float32 iterations at a gap of 1e-2 (squared loss) and 0.4 (logistic); now at 1.2e-4
 #: and 9e-5, 255 -> 205 s and 250 -> 182 s (with the dual step's share, BENCHMARKS.md); at
-#: 1e-6, near their floor (about 4e-6 of the value), 209 and 203 s
+#: 1e-6, near their floor (about 4e-6 of the value), 209 and 203 s. Not where the float64
+#: phase's Newton polish takes the nonzero groups: on the ``n = 50,000, d = 10, P = 500``
+#: logistic row at ``beta = 0.0137`` (5,000 coordinates, the screened polish) the float32
+#: iterations went on past 4,500 at a gap of 0.5, where the polish certifies after 2,160
 FLOAT32_FALL = 1e-5
 #: a settled sparse support stops the float32 iterations for a working set only while the
 #: certified gap is above this many times the tolerance: closer, FISTA finishes first (the
@@ -453,8 +456,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
 
 
 def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every: int,
-                   window: int, dual_step: int, sparse: float = 0.0
-                   ) -> tuple[torch.Tensor, int, bool, str]:
+                   window: int, dual_step: int, sparse: float = 0.0,
+                   polish: NewtonPolish | None = None) -> tuple[torch.Tensor, int, bool, str]:
     """FISTA in float32 on the gated program, certified in float64: every ``every``
     iterations the iterate, in float64, is evaluated (objective, loss gradient, dual
     constraints: one float64 product each way) and offered to ``s.monitor``, with its dual
@@ -462,11 +465,13 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     nearly settled (at most 5 % changed since the previous evaluation), at its share of the
     work and before each stall check. Stops when the certified gap closes, when it has not
     halved in ``window`` iterations while the upper bound has nearly stopped falling (the
-    float32 iterates have reached their rounding floor; :data:`FLOAT32_FALL`) or, with
-    ``sparse`` > 0, when the nonzero groups have nearly settled at most ``sparse`` of all (a
-    working set is then cheaper). Returns the float64 iterate of the best certified objective, the
-    float32 iterations taken, whether it stopped on a sparse support, and the reason of a
-    hand-over to ``ssnal`` (``s.handover`` on the nonzero groups, see :class:`_Stall`) or "".
+    float32 iterates have reached their rounding floor; :data:`FLOAT32_FALL`, unless
+    ``polish``, the float64 phase's Newton polish, takes the nonzero groups: then its steps
+    are worth more than the float32 iterations) or, with ``sparse`` > 0, when the nonzero
+    groups have nearly settled at most ``sparse`` of all (a working set is then cheaper).
+    Returns the float64 iterate of the best certified objective, the float32 iterations
+    taken, whether it stopped on a sparse support, and the reason of a hand-over to ``ssnal``
+    (``s.handover`` on the nonzero groups, see :class:`_Stall`) or "".
     A nonzero ``U0`` (a warm start) is evaluated first, as it is."""
     op = s.op
     op32 = op.astype(torch.float32)
@@ -518,8 +523,9 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         uppers.append((k, s.monitor.upper))
         back = [F0 for k0, F0 in uppers if k0 <= k - window]
         fall = back[-1] - s.monitor.upper if back else 0.0
-        halving.productive = fall > min(0.25 * (s.monitor.upper - s.monitor.best_lower),
-                                        FLOAT32_FALL * abs(s.monitor.upper))
+        floor = polish is None or not polish.takes(m * op.d)
+        halving.productive = (fall > 0.25 * (s.monitor.upper - s.monitor.best_lower)
+                              or (floor and fall > FLOAT32_FALL * abs(s.monitor.upper)))
         best["sparse"] = (settled and m <= sparse * op.P
                           and s.monitor.rel_gap > SPARSE_NEAR * s.monitor.tol)
         return best["sparse"] or halving(k, s.monitor.rel_gap)
@@ -553,14 +559,14 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
     ``s.monitor``. Returns the final state, the stall's reason and the number of float32
     iterations."""
     op, k32 = s.op, 0
+    polish = (NewtonPolish(op, s.loss, s.y, s.beta, lower=lambda: s.monitor.best_lower)
+              if newton else None)
     if mixed and _mixed_ok(op):
         U0, k32, _, handed = _gated_float32(s, U0, method, MIXED_EVERY, MIXED_WINDOW,
-                                            dual_step)
+                                            dual_step, polish=polish)
         if s.monitor.done or handed:
             return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), handed, k32
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
-    polish = (NewtonPolish(op, s.loss, s.y, s.beta, lower=lambda: s.monitor.best_lower)
-              if newton else None)
     out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
     return out, stalled, k32
 
@@ -1007,7 +1013,8 @@ class GatedWorkingSet(_TorchSolver):
         if self.probe > 0 and self.mixed and _mixed_ok(s.op):
             U, k32, sparse, handed = _gated_float32(
                 s, U, self._fista(self.fista_iters), MIXED_EVERY, MIXED_WINDOW, self.dual_step,
-                sparse=self.probe)
+                sparse=self.probe,
+                polish=NewtonPolish(s.op, s.loss, s.y, s.beta) if self.newton else None)
             info["float32_iterations"] = k32
             if not sparse:  # closed, or dense: FISTA goes on, in float64
                 return self._dense(s, U, k32, info, handed)

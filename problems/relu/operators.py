@@ -523,12 +523,8 @@ class NewtonPolish:
         rows = op.n
         if screened:
             rows = int(_ScreenedBlocks.kept(self.loss.torch_hess(x.cache["z"], self.y)).numel())
-        # worth it when a Newton step costs less than a few hundred proximal-gradient iterations
-        # (dense products run far faster per flop than the thin pattern products; the screened
-        # Hessian's float32 upper triangle costs about a quarter of the float64 product)
-        cost = kd**3 / 3 + rows * kd**2 * (0.25 if screened else 1.0)
         if (not stable or k == 0 or not (blocks or screened)
-                or cost > self.budget * 2 * op.n * op.P * d):
+                or not self._affordable(kd, rows, screened)):
             return None
         if self.wait > 0:  # after each attempt, wait twice as long for the next one
             self.wait -= 1
@@ -569,9 +565,14 @@ class NewtonPolish:
         dense blocks, or matrix-free with screening) within the step's budget; the screened
         Hessian's rows counted as all ``n`` (an upper bound)."""
         blocks = self._fits_blocks(kd)
-        if not (blocks or self.screened_ok(kd)):
-            return False
-        cost = kd**3 / 3 + self.op.n * kd**2 * (1.0 if blocks else 0.25)
+        return (blocks or self.screened_ok(kd)) and self._affordable(kd, self.op.n, not blocks)
+
+    def _affordable(self, kd: int, rows: int, screened: bool) -> bool:
+        """Whether a Newton step on ``kd`` coordinates with ``rows`` samples in its Hessian is
+        worth it: at most :attr:`budget` proximal-gradient iterations (dense products run far
+        faster per flop than the thin pattern products; the screened Hessian's float32 upper
+        triangle costs about a quarter of the float64 product)."""
+        cost = kd**3 / 3 + rows * kd**2 * (0.25 if screened else 1.0)
         return cost <= self.budget * 2 * self.op.n * self.op.P * self.op.d
 
     def _fits_blocks(self, kd: int) -> bool:

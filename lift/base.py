@@ -491,7 +491,12 @@ class Lifted(abc.ABC):
             (specialised solvers that accept one; conic backends ignore it). Checked by
             :meth:`check_warm_start`.
         **options
-            Passed to the solver (unknown ones raise ``TypeError``).
+            Passed to the solver (unknown ones raise ``TypeError``). ``time_limit``
+            (seconds) is every solver's: the solvers that certify as they go stop at their
+            next certificate past it, with status ``"max_iters"`` and the certified gap
+            reached (``info["time_limit_reached"]``); the conic backends get it as their own
+            limit (cvxpy's compilation is not counted); ``solver="auto"`` tries no further
+            candidate after it.
         """
         from lift.solvers import solve_lifted
 

@@ -96,6 +96,9 @@ def _solve_generic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--solver", default="auto", help="auto, clarabel, scs, mosek, or a "
                    "specialised solver of the program (default: auto)")
     g.add_argument("--tol", type=float, default=1e-6, help="target accuracy (default: 1e-6)")
+    g.add_argument("--time-limit", type=float, default=None,
+                   help="seconds: the solver stops at its next certificate past them and "
+                        "reports the certified gap reached (status max_iters)")
     g.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -109,7 +112,8 @@ def run_solve(args: argparse.Namespace) -> int:
     fam = get_family(args.family)
     prob, test = fam.build(args)
     lifted = prob.lift(**fam.lift_options(args))
-    sol = lifted.solve(solver=args.solver, tol=args.tol)
+    limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
+    sol = lifted.solve(solver=args.solver, tol=args.tol, **limit)
     out: dict[str, Any] = {"problem": args.family, **sol.summary()}
     extra = dict(prob.describe())
     extra.update(lifted.describe())

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from lift.base import USABLE_STATUSES, Solution, SolverResult
-from lift.errors import ResourceLimitError, SolverNotAvailableError, check_device, check_tol
+from lift.errors import (
+    ResourceLimitError,
+    SolverNotAvailableError,
+    check_device,
+    check_positive,
+    check_tol,
+)
 from lift.solvers.conic import (
     CONIC_BACKENDS,
     check_backend_options,
@@ -25,6 +31,7 @@ from lift.solvers.conic import (
     solve_cvxpy,
     usable_solvers,
 )
+from lift.solvers.monitor import time_left, time_limit_scope
 
 __all__ = [
     "CONIC_BACKENDS",
@@ -162,10 +169,25 @@ def solver_order(lifted) -> list[str]:
 
 def solve_lifted(lifted, solver: str = "auto", tol: float = 1e-6, verbose: bool = False,
                  warm_start: Any = None, **options: Any):
-    """Solve ``lifted`` with ``solver`` and return a :class:`lift.Solution`."""
+    """Solve ``lifted`` with ``solver`` and return a :class:`lift.Solution`.
+
+    ``time_limit`` (seconds, an option of every solver): the solvers that certify their gap
+    as they go stop at their next certificate once it has passed (status ``"max_iters"``,
+    ``info["time_limit_reached"]``), the conic backends get it as their own time limit, and
+    ``solver="auto"`` tries no further candidate. Recovering the parameters and the
+    certificate come after it."""
     if not isinstance(solver, str):
         raise TypeError(f"`solver` must be a string, got {type(solver).__name__}.")
     tol = check_tol(tol)
+    time_limit = options.pop("time_limit", None)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit")
+    with time_limit_scope(time_limit):
+        return _solve_lifted(lifted, solver, tol, verbose, warm_start, **options)
+
+
+def _solve_lifted(lifted, solver: str, tol: float, verbose: bool, warm_start: Any,
+                  **options: Any):
     if not isinstance(verbose, (bool, np.bool_)):
         raise TypeError(f"`verbose` must be True or False, got {verbose!r}.")
     if isinstance(warm_start, Solution):
@@ -249,16 +271,17 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
 
     A conic backend's answer is final if it is ``optimal``; after ``solver_error`` the next
     candidate is tried, after any other status short of the tolerance the specialised solvers
-    left (the best answer is kept). A specialised
-    solver that stops short of the tolerance (its certified gap stalled or its budget ran
-    out) hands its point, as a warm start, to the next *specialised* solver in the order;
+    left (the best answer is kept). A specialised solver that stops short of the tolerance
+    (its certified gap stalled or its budget ran out) hands its point, as a warm start, to
+    the next *specialised* solver in the order (at the time limit, none is tried after it);
     only when none is left is an interior-point backend (MOSEK, Clarabel) tried, among the
     candidates. A solver that reports that its first-order iterations stalled
     (``info["stalled"]``) hands over to the second-order specialised solvers only
     (:attr:`SpecialisedSolver.second_order`), then to the interior-point backends. With
     solver options, the solver that was picked is the only one run (the options are its
-    own). The best answer seen is returned (by status, then certified gap): never a worse
-    status than one of the solvers tried. The message says what was tried; the warnings of
+    own); ``device`` is not one of those: every specialised candidate gets it. The best
+    answer seen is returned (by status, then certified gap): never a worse status than one of
+    the solvers tried. The message says what was tried; the warnings of
     the answers that were not returned are dropped.
     """
     # the order's cost models assume the device the solvers will run on
@@ -268,6 +291,10 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
     finally:
         _AUTO_DEVICE.reset(token)
     specialised = set(lifted.solvers())
+    # ``device`` is for every specialised solver (the conic backends have none); any other
+    # option belongs to the solver picked first, which is then the only one run
+    general = {k: options[k] for k in ("device",) if k in options}
+    options = {k: v for k, v in options.items() if k not in general}
     queue = list(order)
     tried: list[str] = []
     best, best_caught = None, []
@@ -277,6 +304,8 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
         extra = options
         if not options and candidate in specialised and SPECIALISED[candidate].auto_options:
             extra = SPECIALISED[candidate].auto_options(lifted)
+        if candidate in specialised:
+            extra = {**extra, **general}
         if candidate in specialised:
             result, caught = _held(run_solver, lifted, candidate, tol, verbose, warm, **extra)
             if result.status == "optimal" or "rel_gap" not in result.info:
@@ -290,6 +319,11 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
         if best is None or _better(sol, best):
             best, best_caught = sol, caught
         if sol.status == "optimal" or options:
+            break
+        left = time_left()
+        if left is not None and left <= 0:
+            tried.append(f"{candidate} stopped at the time limit at a certified relative gap "
+                         f"of {sol.rel_gap:.1e}; no further candidate")
             break
         if sol.status == "solver_error":
             tried.append(f"{candidate} failed")
@@ -406,7 +440,8 @@ def _finish_with(lifted, name: str, result: SolverResult, tol: float, verbose: b
     if result.status != "optimal":
         return lifted.finish(result, solver=name, tol=tol)
     sol, caught = _held(lifted.finish, result, solver=name, tol=tol)
-    if sol.status == "optimal" or not sol.rel_gap > tol:
+    left = time_left()
+    if sol.status == "optimal" or not sol.rel_gap > tol or (left is not None and left <= 0):
         _replay(caught)
         return sol
     if name in CONIC_BACKENDS:

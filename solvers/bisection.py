@@ -40,6 +40,7 @@ from typing import Any
 
 from lift.base import SolverResult
 from lift.errors import check_int, check_positive
+from lift.solvers.monitor import time_left
 
 __all__ = ["Answer", "BisectionResult", "bisect", "accepts", "run"]
 
@@ -100,6 +101,8 @@ class BisectionResult:
         Whether ``hi - lo <= tol * max(hi, 0) + atol``.
     message : str
         A readable sentence on why the bisection stopped.
+    time_limit_reached : bool
+        The solve's time limit (:func:`~lift.solvers.monitor.time_limit_scope`) stopped it.
     """
 
     lo: float
@@ -109,6 +112,7 @@ class BisectionResult:
     steps: list[dict]
     converged: bool
     message: str
+    time_limit_reached: bool = False
 
 
 def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: float = 1e-6,
@@ -162,9 +166,16 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
     def done() -> bool:
         return math.isfinite(hi) and hi - lo <= tol * max(hi, 0.0) + atol
 
+    timed_out = False
     while not done():
         if len(steps) >= max_steps:
             message = f"step budget of {max_steps} oracle calls reached"
+            break
+        left = time_left()
+        if left is not None and left <= 0:
+            timed_out = True
+            message = (f"time limit reached after {len(steps)} oracle calls; the bracket is "
+                       f"[{lo:.6g}, {hi:.6g}]")
             break
         if math.isfinite(top) and top - lo <= tol * max(top, 0.0) + atol:
             message = (f"the search closed at [{lo:.6g}, {top:.6g}], levels the inner solver "
@@ -213,7 +224,8 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
         message = (f"bracket [{lo:.9g}, {hi:.9g}] within tolerance after {len(steps)} "
                    "oracle calls")
     return BisectionResult(lo=lo, hi=hi, point=point, certificate=certificate, steps=steps,
-                           converged=converged, message=message)
+                           converged=converged, message=message,
+                           time_limit_reached=timed_out and not converged)
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,12 +286,13 @@ def run(lifted: Any, tol: float = 1e-6, verbose: bool = False, warm_start: Any =
     within = res.hi - res.lo <= tol * max(res.hi, 0.0) + atol
     if res.converged or within:
         status = "optimal"
-    elif len(res.steps) >= max_steps:
+    elif len(res.steps) >= max_steps or res.time_limit_reached:
         status = "max_iters"
     else:  # stopped by the inner solver's accuracy: finished, but short of the tolerance
         status = "optimal_inaccurate"
     primal = lifted.bisection_primal(res)
-    info = {"bisection_steps": res.steps, "bracket": (res.lo, res.hi), "inner": inner}
+    info = {"bisection_steps": res.steps, "bracket": (res.lo, res.hi), "inner": inner,
+            "time_limit_reached": res.time_limit_reached}
     return SolverResult(primal=primal, status=status, time=elapsed, iterations=len(res.steps),
                         message=res.message, info=info,
                         warm_start=(res.lo, res.hi, res.point, res.certificate))

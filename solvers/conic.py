@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from lift.errors import SolverNotAvailableError, check_int
+from lift.solvers.monitor import time_left
 
 __all__ = [
     "ConicBackend",
@@ -211,6 +212,17 @@ def _tolerance_options(name: str, tol: float, max_iters: int | None) -> dict[str
     return opts
 
 
+def _time_options(name: str, seconds: float, options: dict[str, Any]) -> dict[str, Any]:
+    """The backend's own time limit of ``seconds`` (unless ``options`` set one)."""
+    if name == "clarabel":
+        return {"time_limit": seconds}
+    if name == "scs":
+        return {"time_limit_secs": seconds}
+    params = dict(options.get("mosek_params") or {})
+    params.setdefault("MSK_DPAR_OPTIMIZER_MAX_TIME", seconds)
+    return {"mosek_params": params}
+
+
 def _crashed(name: str, exc: BaseException, t0: float) -> dict[str, Any]:
     """A backend that raised inside its solve: status ``"solver_error"`` with the reason (so
     that ``solver="auto"`` tries the next candidate)."""
@@ -235,6 +247,12 @@ def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
     backend = CONIC_BACKENDS[name]
     check_backend_options(name, {**options, "max_iters": max_iters})
     opts = _tolerance_options(name, tol, max_iters)
+    left = time_left()
+    if left is not None:
+        if left <= 0:
+            return {"status": "max_iters", "time": 0.0, "iterations": 0,
+                    "message": f"{name} not started: the time limit had passed"}
+        opts.update(_time_options(name, left, options))
     opts.update(options)
     t0 = time.perf_counter()
     try:

@@ -331,6 +331,13 @@ def test_auto_falls_back_to_ssnal_then_clarabel_when_the_working_set_stops_short
         sol = lifted.solve(solver="auto")
     assert sol.solver == "clarabel" and sol.status == "optimal" and sol.rel_gap <= 1e-6
     assert "ssnal stopped at a certified relative gap" in sol.message
+    # ``device`` is not a solver option that pins auto to its first pick: the same path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        on_cpu = lifted.solve(solver="auto", device="cpu")
+    assert on_cpu.solver == "clarabel" and on_cpu.status == "optimal"
+    assert "auto: active_set stopped" in on_cpu.message
+    assert "ssnal stopped at a certified relative gap" in on_cpu.message
     # the working set on its own: an honest max_iters, not a wrong "optimal"
     with pytest.warns(ConvergenceWarning):
         alone = lifted.solve(solver="active_set", device="cpu")

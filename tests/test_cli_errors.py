@@ -16,6 +16,8 @@ from lift.store import DB_NAME
 SOLVE = [
     ("relu --data toy1d --tol -1", "--tol"), ("relu --data toy1d --tol abc", "--tol"),
     ("relu --data toy1d --tol nan", "--tol"), ("relu --data toy1d --beta -1", "--beta"),
+    ("relu --data toy1d --time-limit 0", "--time-limit"),
+    ("relu --data toy1d --time-limit x", "--time-limit"),
     ("relu --data toy1d --beta inf", "--beta"), ("relu --data toy1d --patterns 0", "--patterns"),
     ("relu --data mnist", "--data"), ("relu --data toy1d --columns 0", "--columns"),
     ("relu --data toy1d --columns 40", "--columns"), ("relu --data toy1d --seed -1", "--seed"),

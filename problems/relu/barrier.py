@@ -526,11 +526,11 @@ class ConeBarrier(_TorchSolver):
         P = op.P
         polish, done = {}, f"{steps} Newton steps" + (f" ({stopped})" if stopped else "")
         theirs = None  # the polish's multipliers
-        if self.polish and not s.monitor.done and not stopped.startswith("stopped"):
+        if self.polish and not s.monitor.stopped and not stopped.startswith("stopped"):
             V, F, theirs, polish = _polish(s, U, self.max_iters)
             done += f", then ssnal from its point: {polish['newton_steps']} Newton steps" + (
                 f" ({polish['stopped']})" if polish["stopped"] else "")
-            if not s.monitor.done and not stopped:
+            if not s.monitor.stopped and not stopped:
                 # the polish stopped short (on nearly collinear 1-D patterns it stalled at
                 # 1.1e-6): the interior-point steps go on from where they were
                 before = steps

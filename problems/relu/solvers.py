@@ -564,7 +564,7 @@ def _gated_full(s: _Setup, U0: torch.Tensor, method: ProximalGradient, newton: b
     if mixed and _mixed_ok(op):
         U0, k32, _, handed = _gated_float32(s, U0, method, MIXED_EVERY, MIXED_WINDOW,
                                             dual_step, polish=polish)
-        if s.monitor.done or handed:
+        if s.monitor.stopped or handed:
             return ProxGradState(Point(U0), s.monitor.upper, 0, 0.0), handed, k32
         method = dataclasses.replace(method, max_iters=max(1, method.max_iters - k32))
     out, stalled = _gated_fista(s, op, U0, method, polish, stall, dual_step)
@@ -761,7 +761,7 @@ class ConeAugmentedLagrangian(_TorchSolver):
                 polish.reset()
             out = inner.run(oracle, st["U"], prox, penalty, st["step"], check, polish)
             st["U"], st["step"], st["k"] = out.point.x, out.step, out.iterations
-            return mon.done or st["total"] >= self.max_iters
+            return mon.stopped or st["total"] >= self.max_iters
 
         def grow(factor: float) -> None:
             # an inner solve cut short by its budget explains a slow decrease by itself: a
@@ -1027,7 +1027,7 @@ class GatedWorkingSet(_TorchSolver):
         U, after = program.U, ""
         if program.handed:
             info["stalled"] = True
-        elif not s.monitor.done and (program.handover or outer >= self.max_outer):
+        elif not s.monitor.stopped and (program.handover or outer >= self.max_outer):
             out, stalled, k32 = _gated_full(s, U, self._fista(self.fista_iters), self.newton,
                                             self.fista_stall, self.mixed, self.dual_step)
             U, info["fista_iterations"] = out.point.x, out.iterations + k32
@@ -1049,6 +1049,8 @@ class GatedWorkingSet(_TorchSolver):
         if handed and not s.monitor.done:
             info["stalled"] = True
             what = f"{k32} iterations of FISTA in float32 ({handed}; no working set)"
+        elif s.monitor.expired:
+            what = f"{k32} iterations of FISTA in float32 ({m} of {s.op.P} patterns nonzero)"
         elif not s.monitor.done:
             method = self._fista(max(1, self.fista_iters - k32))
             out, stalled, _ = _gated_full(s, U, method, self.newton, self.fista_stall, False,

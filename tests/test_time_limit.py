@@ -44,6 +44,28 @@ def test_solver_stops_at_the_time_limit_with_a_valid_certificate(program, solver
     # what it returns is still certified: a lower bound below the objective of its point
     assert np.isfinite(sol.value) and sol.lower_bound <= sol.value * (1 + 1e-12)
     assert sol.rel_gap > 1e-12
+    # and never worse than the zero network, which both programs allow (a solver stopped
+    # after a first step that overshot returns zero instead)
+    y = lifted.problem.y
+    assert sol.value <= lifted.problem.loss.value(np.zeros_like(y), y) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("solver", ["ssnal", "barrier"])
+def test_a_stop_after_an_overshooting_first_step_returns_the_zero_network(solver):
+    """At 50 ms these second-order solvers have taken at most a first step, whose point lies
+    far above the zero network's objective: the zero network comes back, certified."""
+    lifted = _program("cone")
+    y = lifted.problem.y
+    F0 = lifted.problem.loss.value(np.zeros_like(y), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = lifted.solve(solver=solver, tol=1e-12, time_limit=0.05, **CPU)
+    assert sol.status == "max_iters"
+    assert sol.value <= F0 * (1 + 1e-12)
+    if sol.info.get("zero_network"):
+        assert sol.value == pytest.approx(F0, rel=1e-12) and "zero network" in sol.message
+        assert sol.size == 0
+    assert sol.lower_bound <= sol.value
 
 
 def test_no_limit_and_a_generous_limit_change_nothing():

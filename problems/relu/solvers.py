@@ -236,11 +236,32 @@ def _numpy(U: torch.Tensor) -> np.ndarray:
     return U.detach().cpu().numpy().astype(np.float64)
 
 
+def _objective(s: _Setup, primal: dict) -> float:
+    """The program's objective at ``primal`` (``V``, and ``W`` on the cone program)."""
+    op = s.op
+    V = torch.as_tensor(primal["V"], dtype=op.dtype, device=op.device)
+    W = primal.get("W")
+    norms = float(group_norms(V).sum())
+    if W is not None:
+        W = torch.as_tensor(W, dtype=op.dtype, device=op.device)
+        V, norms = V - W, norms + float(group_norms(W).sum())
+    return float(s.loss.torch(op.forward(V), s.y)) + s.beta * norms
+
+
 def _result(s: _Setup, name: str, iterations: int, message: str, primal: dict,
             info: dict) -> SolverResult:
     """The status epilogue with the ReLU warm start ``{V, W[, mu, nu]}``; ``info`` gains the
-    device and whether a first-order phase handed over to ``ssnal``."""
+    device and whether a first-order phase handed over to ``ssnal``. A point whose objective
+    is above that of the zero network (a solve stopped early, e.g. by its time limit, after
+    a first step that overshot) is replaced by it: zero is feasible for both programs."""
     info.update(device=str(s.op.device), handed_over=s.handed_over)
+    F0 = float(s.loss.torch(torch.zeros_like(s.y), s.y))
+    if _objective(s, primal) > F0 * (1 + 1e-12):
+        primal = dict(primal, V=np.zeros_like(primal["V"]),
+                      W=None if primal.get("W") is None else np.zeros_like(primal["W"]))
+        s.monitor.record(iterations, F0)
+        info["zero_network"] = True
+        message += f"; its last point was worse than the zero network ({F0:.6g}): returned that"
     warm = {"V": primal["V"], "W": primal.get("W")}
     if primal.get("multipliers") is not None:
         warm["mu"], warm["nu"] = primal["multipliers"]

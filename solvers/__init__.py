@@ -306,7 +306,6 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
             extra = SPECIALISED[candidate].auto_options(lifted)
         if candidate in specialised:
             extra = {**extra, **general}
-        if candidate in specialised:
             result, caught = _held(run_solver, lifted, candidate, tol, verbose, warm, **extra)
             if result.status == "optimal" or "rel_gap" not in result.info:
                 sol, more = _held(_finish_with, lifted, candidate, result, tol, verbose, warm,

@@ -213,14 +213,18 @@ def _tolerance_options(name: str, tol: float, max_iters: int | None) -> dict[str
 
 
 def _time_options(name: str, seconds: float, options: dict[str, Any]) -> dict[str, Any]:
-    """The backend's own time limit of ``seconds`` (unless ``options`` set one)."""
+    """``options`` with the backend's own time limit of ``seconds`` added (a limit they set
+    themselves is kept; MOSEK's goes into ``mosek_params``)."""
+    out = dict(options)
     if name == "clarabel":
-        return {"time_limit": seconds}
-    if name == "scs":
-        return {"time_limit_secs": seconds}
-    params = dict(options.get("mosek_params") or {})
-    params.setdefault("MSK_DPAR_OPTIMIZER_MAX_TIME", seconds)
-    return {"mosek_params": params}
+        out.setdefault("time_limit", seconds)
+    elif name == "scs":
+        out.setdefault("time_limit_secs", seconds)
+    else:
+        params = dict(out.get("mosek_params") or {})
+        params.setdefault("MSK_DPAR_OPTIMIZER_MAX_TIME", seconds)
+        out["mosek_params"] = params
+    return out
 
 
 def _crashed(name: str, exc: BaseException, t0: float) -> dict[str, Any]:
@@ -247,13 +251,13 @@ def solve_cvxpy(problem, name: str, *, tol: float = 1e-6, verbose: bool = False,
     backend = CONIC_BACKENDS[name]
     check_backend_options(name, {**options, "max_iters": max_iters})
     opts = _tolerance_options(name, tol, max_iters)
+    opts.update(options)
     left = time_left()
     if left is not None:
         if left <= 0:
             return {"status": "max_iters", "time": 0.0, "iterations": 0,
                     "message": f"{name} not started: the time limit had passed"}
-        opts.update(_time_options(name, left, options))
-    opts.update(options)
+        opts = _time_options(name, left, opts)
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():

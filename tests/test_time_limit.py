@@ -117,13 +117,17 @@ def test_monitor_reads_the_enclosing_deadline():
 
 
 def test_conic_backends_get_their_own_time_limit():
-    assert _time_options("clarabel", 3.0, {}) == {"time_limit": 3.0}
+    assert _time_options("clarabel", 3.0, {"max_iter": 5}) == {"max_iter": 5, "time_limit": 3.0}
     assert _time_options("scs", 3.0, {}) == {"time_limit_secs": 3.0}
-    # MOSEK: added to the user's own parameters, without overriding one they set
-    mine = {"mosek_params": {"MSK_IPAR_NUM_THREADS": 1, "MSK_DPAR_OPTIMIZER_MAX_TIME": 9.0}}
-    assert _time_options("mosek", 3.0, mine)["mosek_params"] == mine["mosek_params"]
-    assert _time_options("mosek", 3.0, {})["mosek_params"] == {
-        "MSK_DPAR_OPTIMIZER_MAX_TIME": 3.0}
+    # a limit the caller set is kept
+    assert _time_options("clarabel", 3.0, {"time_limit": 1.0}) == {"time_limit": 1.0}
+    # MOSEK: added to the caller's own parameters, without overriding one they set
+    mine = {"mosek_params": {"MSK_IPAR_NUM_THREADS": 1}}
+    assert _time_options("mosek", 3.0, mine)["mosek_params"] == {
+        "MSK_IPAR_NUM_THREADS": 1, "MSK_DPAR_OPTIMIZER_MAX_TIME": 3.0}
+    assert mine == {"mosek_params": {"MSK_IPAR_NUM_THREADS": 1}}  # not modified
+    theirs = {"mosek_params": {"MSK_DPAR_OPTIMIZER_MAX_TIME": 9.0}}
+    assert _time_options("mosek", 3.0, theirs) == theirs
     # a backend asked to start after the deadline does not start
     import cvxpy as cp
 

@@ -73,8 +73,9 @@ def test_no_limit_and_a_generous_limit_change_nothing():
     a = lifted.solve(solver="fista", tol=1e-4, **CPU)
     b = lifted.solve(solver="fista", tol=1e-4, time_limit=600, **CPU)
     assert a.status == b.status == "optimal"
-    assert a.iterations == b.iterations and a.value == pytest.approx(b.value, rel=1e-12)
-    assert b.info["time_limit_reached"] is False
+    # (the product order is chosen by timing: the iterates may differ in their last digits)
+    assert a.value == pytest.approx(b.value, rel=2e-4) and b.rel_gap <= 1e-4
+    assert b.info["time_limit_reached"] is False and "time limit" not in b.message
 
 
 def test_auto_tries_no_candidate_after_the_time_limit():

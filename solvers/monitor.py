@@ -115,6 +115,13 @@ class GapMonitor:
         """The solver should stop: the gap is closed or the deadline has passed."""
         return self.done or self.expired
 
+    def past_deadline(self) -> bool:
+        """Whether the deadline has passed with the gap open (sets :attr:`expired`): for
+        solvers to check inside a long step, between two certificates."""
+        if not self.done and self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.expired = True
+        return self.expired
+
     def dual(self, lam: Any, norm_max: float) -> float:
         """Lower bound from the dual candidate ``lam`` (numpy or torch) whose dual-constraint
         vectors have largest norm ``norm_max``: ``lam`` scaled by ``t <= beta / norm_max``."""

@@ -115,6 +115,12 @@ def test_monitor_reads_the_enclosing_deadline():
     assert mon.expired and not mon.done and mon.stopped
     # a closed gap is "done", not expired, whatever the clock
     assert mon.record(1, 1.0) is True and mon.done and not mon.expired
+    # inside a long step, between certificates
+    late = GapMonitor(None, np.zeros(1), 1.0, 1e-6, deadline=time.perf_counter() - 1.0)
+    assert late.past_deadline() and late.expired and late.stopped
+    early = GapMonitor(None, np.zeros(1), 1.0, 1e-6, deadline=time.perf_counter() + 100.0)
+    assert not early.past_deadline() and not early.expired
+    assert not GapMonitor(None, np.zeros(1), 1.0, 1e-6).past_deadline()
 
 
 def test_conic_backends_get_their_own_time_limit():

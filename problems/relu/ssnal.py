@@ -971,6 +971,8 @@ def _ssnal(s: _Setup, prog: _Gated, newton: _Newton, U: torch.Tensor, opts: SSNA
                 break
             t = 1.0
             for _ in range(30):
+                if s.monitor.past_deadline():  # a trial is a prox: projections on the cones
+                    return best_U, steps, outer, ""
                 xi_new = conj.move(xi, d, t)
                 trial = evaluate(xi_new, sigma, U)
                 if trial[0] <= psi + 1e-4 * min(float(g @ (xi_new - xi)), t * slope):

@@ -247,6 +247,19 @@ def test_caratheodory_reduction_keeps_objective_and_bounds_width(data_2d):
     assert prob.objective(sol.params) == pytest.approx(sol.program_value, rel=1e-6)
 
 
+def test_caratheodory_reduction_skipped_where_it_would_cost_too_much(data_2d, monkeypatch):
+    """Each neuron beyond n + 1 costs an SVD of an (n + 1)-square window: above REDUCE_WORK
+    multiply-adds the network comes back as it is (same objective, wider)."""
+    import lift.problems.relu.networks as nets
+
+    X, y = data_2d
+    prob = TwoLayerReLU(X, y, beta=0.02)
+    wide = prob.model(60, seed=0)
+    assert nets.reduce_neurons(prob, wide).width <= prob.n + 1
+    monkeypatch.setattr(nets, "REDUCE_WORK", (60 - prob.n - 1) * (prob.n + 1) ** 3 - 1.0)
+    assert nets.reduce_neurons(prob, wide) is wide
+
+
 def test_caratheodory_weights_preserve_sums_and_handle_large_n():
     from lift.recovery import caratheodory_weights
 

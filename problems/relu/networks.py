@@ -8,10 +8,14 @@ import numpy as np
 import torch
 
 __all__ = ["ReLUNet", "GatedReLUNet", "recover_network", "reduce_neurons", "REDUCE_LIMIT",
-           "ACTIVE_RTOL"]
+           "REDUCE_WORK", "ACTIVE_RTOL"]
 
 #: the Caratheodory reduction of recovered networks is skipped above n * width entries
 REDUCE_LIMIT = 50_000_000
+#: ... and where it would remove more neurons than this many multiply-adds allow: each neuron
+#: beyond ``n + 1`` costs an SVD of an ``(n + 1)``-square window (at ``n = 2,000`` a network of
+#: 4,000 neurons would take about 2,000 of them, hours)
+REDUCE_WORK = 1e11
 #: a neuron is active when ``|alpha_j| ||u_j||`` exceeds this fraction of the largest
 ACTIVE_RTOL = 1e-3
 
@@ -131,11 +135,14 @@ def reduce_neurons(prob, net: ReLUNet) -> ReLUNet:
     predictions and ``beta/2 (||u_j||^2 + alpha_j^2)`` to the penalty; both scale by ``s_j``
     when ``u_j`` and ``alpha_j`` are scaled by ``sqrt(s_j)``. See :mod:`lift.recovery`.
     At most ``n + 1`` neurons remain. Skipped (the network is returned as it is) when the
-    ``n x width`` activation matrix would exceed ``REDUCE_LIMIT`` entries.
+    ``n x width`` activation matrix would exceed ``REDUCE_LIMIT`` entries, or removing the
+    neurons beyond ``n + 1`` would cost more than ``REDUCE_WORK`` multiply-adds.
     """
     from lift.recovery import caratheodory_weights
 
     if net.width <= 1 or prob.n * net.width > REDUCE_LIMIT:
+        return net
+    if (net.width - prob.n - 1) * float(prob.n + 1) ** 3 > REDUCE_WORK:
         return net
     U = net.first_layer()
     a = net.alpha.detach().cpu().numpy()

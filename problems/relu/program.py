@@ -18,6 +18,7 @@ from lift.problems.relu.arrangements import (
 )
 from lift.problems.relu.certificate import dual_bound, pattern_products, row_chunks
 from lift.problems.relu.networks import ReLUNet, recover_network, reduce_neurons
+from lift.solvers.monitor import time_left
 
 __all__ = ["ReLULift", "PROGRAMS", "VERIFY_LIMIT"]
 
@@ -500,6 +501,9 @@ class ReLULift(Lifted):
             if value <= full_value + 1e-9 * max(abs(full_value), 1e-12):
                 best, best_value = net, value
                 break
+        left = time_left()
+        if left is not None and left <= 0:  # past the solve's time limit: no reduction
+            return best
         reduced = reduce_neurons(prob, best)
         value = prob.objective(reduced)
         if value <= best_value + 1e-9 * max(abs(best_value), 1e-12):

@@ -14,7 +14,7 @@ __all__ = ["ReLUNet", "GatedReLUNet", "recover_network", "reduce_neurons", "REDU
 REDUCE_LIMIT = 50_000_000
 #: ... and where it would remove more neurons than this many multiply-adds allow: each neuron
 #: beyond ``n + 1`` costs an SVD of an ``(n + 1)``-square window (at ``n = 2,000`` a network of
-#: 4,000 neurons would take about 2,000 of them, hours)
+#: 4,000 neurons would take about 2,000 of them, some 1e13 multiply-adds)
 REDUCE_WORK = 1e11
 #: a neuron is active when ``|alpha_j| ||u_j||`` exceeds this fraction of the largest
 ACTIVE_RTOL = 1e-3

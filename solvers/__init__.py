@@ -31,7 +31,7 @@ from lift.solvers.conic import (
     solve_cvxpy,
     usable_solvers,
 )
-from lift.solvers.monitor import time_left, time_limit_scope
+from lift.solvers.monitor import time_is_up, time_limit_scope
 
 __all__ = [
     "CONIC_BACKENDS",
@@ -319,8 +319,7 @@ def _solve_auto(lifted, tol: float, verbose: bool, warm_start: Any, **options: A
             best, best_caught = sol, caught
         if sol.status == "optimal" or options:
             break
-        left = time_left()
-        if left is not None and left <= 0:
+        if time_is_up():
             tried.append(f"{candidate} stopped at the time limit at a certified relative gap "
                          f"of {sol.rel_gap:.1e}; no further candidate")
             break
@@ -439,8 +438,7 @@ def _finish_with(lifted, name: str, result: SolverResult, tol: float, verbose: b
     if result.status != "optimal":
         return lifted.finish(result, solver=name, tol=tol)
     sol, caught = _held(lifted.finish, result, solver=name, tol=tol)
-    left = time_left()
-    if sol.status == "optimal" or not sol.rel_gap > tol or (left is not None and left <= 0):
+    if sol.status == "optimal" or not sol.rel_gap > tol or time_is_up():
         _replay(caught)
         return sol
     if name in CONIC_BACKENDS:

@@ -40,7 +40,7 @@ from typing import Any
 
 from lift.base import SolverResult
 from lift.errors import check_int, check_positive
-from lift.solvers.monitor import time_left
+from lift.solvers.monitor import time_is_up
 
 __all__ = ["Answer", "BisectionResult", "bisect", "accepts", "run"]
 
@@ -171,8 +171,7 @@ def bisect(oracle: Callable[[float], Answer], lo: float, hi: float, *, tol: floa
         if len(steps) >= max_steps:
             message = f"step budget of {max_steps} oracle calls reached"
             break
-        left = time_left()
-        if left is not None and left <= 0:
+        if time_is_up():
             timed_out = True
             message = (f"time limit reached after {len(steps)} oracle calls; the bracket is "
                        f"[{lo:.6g}, {hi:.6g}]")

@@ -43,8 +43,8 @@ from lift.base import SolverResult
 from lift.errors import ConvergenceWarning, check_int, check_positive
 from lift.losses import Loss
 
-__all__ = ["GapMonitor", "finish_result", "gap_message", "parse_options", "time_left",
-           "time_limit_scope"]
+__all__ = ["GapMonitor", "finish_result", "gap_message", "parse_options", "time_is_up",
+           "time_left", "time_limit_scope"]
 
 #: the deadline (``time.perf_counter()`` value) of the solve under way, or None
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("lift_deadline",
@@ -72,6 +72,12 @@ def time_left() -> float | None:
     None without a time limit."""
     deadline = _DEADLINE.get()
     return None if deadline is None else deadline - time.perf_counter()
+
+
+def time_is_up() -> bool:
+    """Whether the solve under way has a time limit and it has passed."""
+    left = time_left()
+    return left is not None and left <= 0
 
 
 @dataclasses.dataclass
@@ -118,9 +124,12 @@ class GapMonitor:
     def past_deadline(self) -> bool:
         """Whether the deadline has passed with the gap open (sets :attr:`expired`): for
         solvers to check inside a long step, between two certificates."""
-        if not self.done and self.deadline is not None and time.perf_counter() >= self.deadline:
-            self.expired = True
+        self.expired = self.expired or self._late(time.perf_counter())
         return self.expired
+
+    def _late(self, now: float) -> bool:
+        """The gap is open and ``now`` is past the deadline."""
+        return not self.done and self.deadline is not None and now >= self.deadline
 
     def dual(self, lam: Any, norm_max: float) -> float:
         """Lower bound from the dual candidate ``lam`` (numpy or torch) whose dual-constraint
@@ -139,7 +148,7 @@ class GapMonitor:
         self.rel_gap = max(self.upper - self.best_lower, 0.0) / max(abs(self.upper), 1e-12)
         self.done = self.rel_gap <= self.tol
         now = time.perf_counter()
-        self.expired = (not self.done and self.deadline is not None and now >= self.deadline)
+        self.expired = self._late(now)
         self.history.append((now - self.t0, k, self.upper, self.best_lower))
         if self.verbose and (k % 50 == 0 or self.stopped):
             print(f"  iter {k:6d}  upper {self.upper:.10e}  lower {self.best_lower:.10e}  "

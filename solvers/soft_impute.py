@@ -57,7 +57,7 @@ import torch
 from lift.base import SolverResult
 from lift.errors import check_int, check_positive
 from lift.solvers import register_solver, resolve_device
-from lift.solvers.monitor import time_left
+from lift.solvers.monitor import time_is_up
 
 __all__ = ["SoftImpute", "accepts", "polish", "run"]
 
@@ -345,17 +345,15 @@ class SoftImpute:
                     Uo, so, Vo, zo = U, s, V, zX
                     F = 0.5 * float(torch.sum((zX - b) ** 2)) + lam_c * float(s.sum())
                     last_check = last_estimate = it
-                left = time_left()  # the solve's time limit, if any
-                if left is not None and left <= 0:
+                if time_is_up():  # the solve's time limit, if any
                     message = (f"time limit reached after {it} iterations, in the "
                                f"continuation at lam {lam_c:.4g}")
                     break
                 continue
             stalled = abs(F_prev - F) <= 0.1 * tol * max(abs(F), 1e-12)
-            left = time_left()  # the solve's time limit, if any
             timed_out = (self.max_time is not None and (time.perf_counter() - start
                                                         > self.max_time)
-                         or left is not None and left <= 0)
+                         or time_is_up())  # the solve's time limit, if any
             since = it - last_check
             due = since >= self.check_every or it == self.max_iter or timed_out
             if due or it - last_estimate >= self.estimate_every or (

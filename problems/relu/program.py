@@ -18,7 +18,7 @@ from lift.problems.relu.arrangements import (
 )
 from lift.problems.relu.certificate import dual_bound, pattern_products, row_chunks
 from lift.problems.relu.networks import ReLUNet, recover_network, reduce_neurons
-from lift.solvers.monitor import time_left
+from lift.solvers.monitor import time_is_up
 
 __all__ = ["ReLULift", "PROGRAMS", "VERIFY_LIMIT"]
 
@@ -501,8 +501,7 @@ class ReLULift(Lifted):
             if value <= full_value + 1e-9 * max(abs(full_value), 1e-12):
                 best, best_value = net, value
                 break
-        left = time_left()
-        if left is not None and left <= 0:  # past the solve's time limit: no reduction
+        if time_is_up():  # past the solve's time limit: no reduction
             return best
         reduced = reduce_neurons(prob, best)
         value = prob.objective(reduced)

@@ -200,12 +200,14 @@ class _Setup:
 
     def newton_dual(self, refine: ActiveDualStep, k: int, op: Any, lam: torch.Tensor,
                     C: torch.Tensor, U: torch.Tensor, z: torch.Tensor, cost: float,
-                    within: int = 0) -> tuple[torch.Tensor, float] | None:
+                    stall_window: int = 0) -> tuple[torch.Tensor, float] | None:
         """``refine``'s dual step at iteration ``k`` from the loss gradient ``lam`` (dual rows
         ``C``) onto the constraints of the nonzero groups of ``U``, in the metric of the loss'
         second derivatives at the predictions ``z`` (none for the squared loss): None, or the
-        new candidate and its largest dual-constraint norm. ``within``: see
-        :meth:`ActiveDualStep.due`."""
+        new candidate and its largest dual-constraint norm. ``stall_window``: the caller's
+        stall rule checks the gap every that many iterations; before each check a step is
+        taken at once if none was in the window (``within`` of :meth:`ActiveDualStep.due`)."""
+        within = stall_window if stall_window > 0 and k % stall_window == 0 else 0
         if not refine.due(k, within):
             return None
         weights = None if self.loss.name == "squared" else self.loss.torch_hess(z, self.y)
@@ -453,9 +455,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
             best["F"], best["x"] = Fx, x.x
         lam = y.cache["lam"]
         s.monitor.dual(lam, float(group_norms(G).max()) if G.numel() else 0.0)
-        window = stalled.window  # before a stall check, a dual step if none in the window
         better = s.newton_dual(refine, k, op, lam, G, y.x, y.cache["z"], cost,
-                               within=window if window > 0 and k % window == 0 else 0)
+                               stall_window=stalled.window)
         if better is not None:
             s.monitor.dual(*better)
         if s.handover is not None and k % HANDOVER_EVERY == 0:
@@ -527,8 +528,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
         if settled:
             # the dual step needs the active groups: only once they have (nearly) settled;
             # before a stall check, at once if none was taken in the window
-            better = s.newton_dual(refine, k, op, lam, C, U, z, cost,
-                                   within=window if k % window == 0 else 0)
+            better = s.newton_dual(refine, k, op, lam, C, U, z, cost, stall_window=window)
             if better is not None:
                 s.monitor.dual(*better)
         best["support"] = support

@@ -181,6 +181,17 @@ def test_newton_systems_solve_the_explicit_newton_matrix(system):
             got = again.solve(g, h, sigma, J, tol=1e-12).numpy()
         assert again.AtA.dtype == torch.float64
         assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+    if system == "gram":
+        # formed and factored in float32, its factor preconditioning CG on the float64
+        # system; where CG does not converge (no iterations allowed), the float64 system,
+        # and so for the rest of the solve
+        assert newton.used == {"gram": 1, "gram in float32": 1} and newton.cg_total > 0
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ssnal, "REUSE_ITERS", 0)
+            again = ssnal._Newton(op, system, cg_iters=500)
+            got = again.solve(g, h, sigma, J, tol=1e-12).numpy()
+        assert again.used == {"gram": 1} and not again.gram_low
+        assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
     # the Jacobian is that of the group prox: a finite difference of the prox along Z
     Z = torch.as_tensor(rng.standard_normal((len(J.idx), d)))
     eps = 1e-7
@@ -268,13 +279,15 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma(system):
     g = torch.as_tensor(rng.standard_normal(n))
     newton = ssnal._Newton(op, system, cg_iters=10, squared=squared)
     newton.solve(g, h, 2.0, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)
-    assert newton.used == {system: 1}
+    low = {} if squared else {"gram in float32": 1}  # see test_low_precision_gram_system
+    assert newton.used == {system: 1, **low}
     v2 = v + 0.01 * torch.as_tensor(rng.standard_normal((P, d)))
     J2 = ssnal._Jacobian.at(v2, torch.linalg.vector_norm(v2, dim=1), 0.5)
     if not squared:
         h = h * (1 + 0.01 * torch.as_tensor(rng.standard_normal(n)))
     got = newton.solve(g, h, 2.0, J2, tol=1e-10)
-    assert newton.used == {system: 1, f"{system} (factor reused)": 1} and newton.cg_total > 0
+    assert newton.used == {system: 1, f"{system} (factor reused)": 1, **low}
+    assert newton.cg_total > 0
     want = ssnal._Newton(op, system, cg_iters=10, squared=squared).solve(g, h, 2.0, J2,
                                                                          tol=1e-10)
     assert torch.linalg.vector_norm(got - want) <= 1e-8 * torch.linalg.vector_norm(want)
@@ -290,6 +303,41 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma(system):
         newton.solve(g, h, 20.0, J3, tol=1e-10)
         assert newton.used[system] == 2
 
+
+
+def test_low_precision_gram_system_with_curvatures_over_many_orders():
+    """The ``"gram"`` system formed and factored in float32 gives the float64 Newton step
+    where the logistic conjugate's curvatures ``h`` span 60 orders of magnitude (the scaled
+    matrix then has entries far below float32's smallest normal numbers: they are dropped,
+    see ``GRAM_FLUSH``), and hands the rest of the solve to float64 once its conjugate
+    gradients need more than ``GRAM_LOW_ITERS`` iterations."""
+    rng, X, D, op, v, norms, h = _random_system(5, 70, 4, 14)
+    n, d = X.shape
+    h = torch.as_tensor(10.0 ** rng.uniform(-10.0, 50.0, n))
+    J = ssnal._Jacobian.at(v, norms, float(norms.median()))
+    g = torch.as_tensor(rng.standard_normal(n))
+    sigma = 3.0
+    H = np.diag(h.numpy())
+    for k, i in enumerate(J.idx.tolist()):
+        vh = J.vh[k].numpy()
+        Ji = float(J.alpha[k]) * np.eye(d) + float(J.gamma[k]) * np.outer(vh, vh)
+        Ai = D[:, i, None] * X
+        H += sigma * Ai @ Ji @ Ai.T
+    r = 1.0 / np.sqrt(h.numpy())  # solved in the scaled form, as the system does
+    want = r * np.linalg.solve(r[:, None] * H * r[None, :], -r * g.numpy())
+    newton = ssnal._Newton(op, "gram", cg_iters=500)
+    got = newton.solve(g, h, sigma, J, tol=1e-12).numpy()
+    assert newton.used == {"gram": 1, "gram in float32": 1} and newton.gram_low
+    scaled = np.linalg.norm((got - want) / r)
+    assert scaled <= 1e-8 * np.linalg.norm(want / r)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ssnal, "GRAM_LOW_ITERS", 0)
+        again = ssnal._Newton(op, "gram", cg_iters=500)
+        got = again.solve(g, h, sigma, J, tol=1e-12).numpy()
+        assert again.used == {"gram": 1, "gram in float32": 1} and not again.gram_low
+        assert np.linalg.norm((got - want) / r) <= 1e-8 * np.linalg.norm(want / r)
+        again.solve(g, h, 2 * sigma, J, tol=1e-12)  # a new sigma: formed in float64
+        assert again.used == {"gram": 2, "gram in float32": 1}
 
 
 def test_auto_maps_back_only_the_answer_it_returns(monkeypatch):

@@ -542,6 +542,10 @@ class _Newton:
                              f"{DIRECT_LIMIT} coordinates P (d + bias); choose 'auto'.")
         self.used: dict[str, int] = {}
         self.cg_total = 0
+        #: the operator restricted to the last Jacobian's groups, ``(groups, operator)``: a
+        #: copy of ``n x groups`` columns (5 ms at n = 2,000 on 465 groups), kept while the
+        #: next Jacobians have the same groups
+        self.restricted: tuple | None = None
         #: the last direct system (``"gram"``, or ``"covariance"`` on the squared loss):
         #: ``(system, sigma, apply, groups)``, with ``apply(r)`` the inverse of its Newton
         #: matrix applied to ``r``, from the factorization, and ``groups`` the nonzero groups
@@ -561,6 +565,16 @@ class _Newton:
                 system = _cone_fallback(op.n, J.width)
         if m == 0:
             return -g / h
+        last = self.restricted
+        if isinstance(J, _Jacobian) and last is not None and torch.equal(last[0], J.idx):
+            J._restricted = (op, last[1])  # the same groups: no new copy
+        d = self._system(system, g, h, sigma, J, tol)
+        kept = getattr(J, "_restricted", None)
+        if kept is not None:
+            self.restricted = (J.idx, kept[1])
+        return d
+
+    def _system(self, system, g, h, sigma, J, tol):
         if self.kept is not None and self.kept[0] == system and (  # see REUSE_ITERS
                 (system == "gram" and self.kept[1] == sigma)
                 or (system == "covariance" and torch.equal(self.kept[3], J.idx))):

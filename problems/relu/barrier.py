@@ -185,6 +185,17 @@ SAMPLES_WORTH = 0.8
 SAMPLES_SMALL = 1e-6
 #: rounds of iterative refinement of a Newton step at most
 REFINE = 10
+#: the ``"woodbury"`` form's ``n x n`` matrix is formed and factored in this precision (by
+#: working precision; half the time of float64 on a CPU, where forming it was most of a step
+#: on the dense cone rows), its factor refined in the working precision; where a step's
+#: refinement leaves a relative residual above LOW_RESIDUAL (or the factorization fails) the
+#: step is solved again in the working precision, and so is the rest of the solve (the
+#: systems grow worse conditioned as the barrier weight grows)
+LOW_DTYPE = {torch.float64: torch.float32}
+LOW_RESIDUAL = 1e-9
+#: entries of the low-precision matrix below this are dropped (its diagonal is at least one;
+#: subnormal numbers would slow its factorization several times, see ``ssnal.GRAM_FLUSH``)
+LOW_FLUSH = 1e-12
 #: halvings of the predictor-corrector's primal step before a damped centering step instead
 SAFEGUARD = 8
 #: stalled: the total complementarity is this far below the gap the tolerance allows (the
@@ -550,7 +561,7 @@ class ConeBarrier(_TorchSolver):
                 "fallbacks": state.fallbacks, "corrections": state.corrections,
                 "columns": state.columns, "fewest_samples": state.fewest_samples,
                 "stationarity": state.stationarity, "polish": polish,
-                "cone_rows": state.rows_in_barrier()}
+                "cone_rows": state.rows_in_barrier(), "low_precision_steps": state.low_steps}
         return _result(s, "barrier", steps, msg, primal, info)
 
 
@@ -570,6 +581,8 @@ class _Barrier:
         self.kept = _Multipliers(s.monitor, self.live, op.n)
         self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
         self.fallbacks = self.columns = self.corrections = 0
+        self.low = LOW_DTYPE.get(op.dtype)  # the woodbury form's precision, None: working
+        self.low_steps = 0  # steps solved with a low-precision factor
         self.fewest_samples = s.op.n  # the fewest samples in a factorization (samples)
         self.residual = self.stationarity = 0.0
         self.point: tuple[torch.Tensor, torch.Tensor] | None = None  # (U, mu) to go on from
@@ -662,20 +675,29 @@ class _Barrier:
         # the blocks' inverses (the "woodbury" form; the samples' weights, made where needed)
         Binv = None if self.form == "covariance" else _spd_inverse(B)
         idx = self.samples(B, Binv, w2)
+        low = None
         if self.form == "covariance":
             inverse = self._covariance_inverse(B, h, t, idx)
+        elif Binv is None:
+            inverse = None
         else:
-            inverse = None if Binv is None else self._woodbury_inverse(Binv, w2, idx)
+            low = self.low
+            inverse = None if low is None else self._woodbury_inverse(Binv, w2, idx, low)
+            if inverse is None:
+                low = self.low = None
+                inverse = self._woodbury_inverse(Binv, w2, idx)
         if inverse is None:
             return None
+        held = {"inverse": inverse, "low": low}
 
         def hessian(v: torch.Tensor) -> torch.Tensor:
             return _bmv(B, v) + self.adjoint(w2 * self.forward(v))
 
-        def solve(r: torch.Tensor, rounds: int = REFINE) -> torch.Tensor:
+        def refine(r: torch.Tensor, rounds: int) -> torch.Tensor:
             # iterative refinement: at large t the systems are badly conditioned, and the dual
             # point of a step (offer_step) is only as accurate as the step; until the
             # residual is at rounding level or no longer halves, at most `rounds` rounds
+            inverse = held["inverse"]
             x = inverse(r)
             rn = max(float(r.norm()), 1e-300)
             last = math.inf
@@ -688,6 +710,18 @@ class _Barrier:
                 x = x + inverse(res)
             return x
 
+        def solve(r: torch.Tensor, rounds: int = REFINE) -> torch.Tensor:
+            x = refine(r, rounds)  # (an unrefined predictor is as accurate as the factor)
+            if held["low"] is not None and rounds > 0 and self.residual > LOW_RESIDUAL:
+                again = self._woodbury_inverse(Binv, w2, idx)
+                self.low = held["low"] = None  # this system and the rest of the solve
+                if again is not None:
+                    held["inverse"] = again
+                    x = refine(r, rounds)
+            return x
+
+        if low is not None:
+            self.low_steps += 1
         return solve
 
     def samples(self, B: torch.Tensor, Binv: torch.Tensor | None, w2: torch.Tensor
@@ -767,10 +801,11 @@ class _Barrier:
 
         return inverse
 
-    def _woodbury_inverse(self, Binv, w2, idx=None):
+    def _woodbury_inverse(self, Binv, w2, idx=None, dtype=None):
         """The ``"woodbury"`` form, from the blocks' inverses ``Binv``: one ``n x n`` system
         (None where it cannot be factored); ``idx``: only those samples' rows and columns
-        (:meth:`samples`)."""
+        (:meth:`samples`); ``dtype``: the system's precision (see :data:`LOW_DTYPE`; default
+        the working one)."""
         op = self.s.op
         P = op.P
         # E_i = B_v^-1 + B_w^-1 = M_i M_i^T, without the directions whose term in the n x n
@@ -781,20 +816,41 @@ class _Barrier:
         self.columns = int(keep.sum())
         rows = slice(None) if idx is None else idx
         w = w2[rows].sqrt()
-        C = (op.D[rows][:, :, None] * torch.einsum("na,iab->nib", op.Xa[rows], M))[:, keep]
-        C = w[:, None] * C
-        K = torch.zeros(C.shape[0], C.shape[0], dtype=C.dtype, device=C.device)
+        dtype = dtype or w2.dtype
+        # the n x P d blocks formed in the system's precision, the weights in the rows of Xa
+        # (each pass over them is a pass over P d n entries)
+        C = torch.einsum("na,iab->nib", (w[:, None] * op.Xa[rows]).to(dtype), M.to(dtype))
+        C.mul_(op.D[rows].to(dtype)[:, :, None])
+        C = C.reshape(C.shape[0], -1) if bool(keep.all()) else C[:, keep]
+        K = torch.zeros(C.shape[0], C.shape[0], dtype=dtype, device=C.device)
         add_upper_gram(K, C.T)  # C C^T from its upper triangle: half the multiply-adds
+        del C
         K = symmetric_from_upper(K)
         K.diagonal().add_(1.0)
+        low = dtype != w2.dtype
+        if low:
+            K.masked_fill_(K.abs() < LOW_FLUSH, 0.0)
+            if not bool(torch.isfinite(K.diagonal()).all()):
+                return None
         L = _cholesky(K)
+        del K
         if L is None:
             return None
+
+        def solve_K(b: torch.Tensor) -> torch.Tensor:
+            if not low:
+                return cholesky_apply(L, b[:, None])[:, 0]
+            top = float(b.abs().max())  # scaled to at most one: no subnormal numbers
+            if top == 0.0:
+                return torch.zeros_like(b)
+            v = (b / top).to(dtype)
+            v.masked_fill_(v.abs() < LOW_FLUSH, 0.0)
+            return top * cholesky_apply(L, v[:, None])[:, 0].to(b.dtype)
 
         def inverse(r: torch.Tensor) -> torch.Tensor:
             Br = _bmv(Binv, r)
             sol = torch.zeros_like(w2)
-            sol[rows] = w * cholesky_apply(L, (w * self.forward(Br)[rows])[:, None])[:, 0]
+            sol[rows] = w * solve_K(w * self.forward(Br)[rows])
             return Br - _bmv(Binv, self.adjoint(sol))
 
         return inverse

@@ -15,8 +15,9 @@ from typing import Any
 
 from lift.errors import check_choice
 
-__all__ = ["CHUNK_ENTRIES", "GRAM_BLOCK", "add_upper_gram", "cholesky_apply", "power_iteration",
-           "row_chunks", "symmetric_from_upper", "torch_dtype", "torch_threads"]
+__all__ = ["CHUNK_ENTRIES", "GRAM_BLOCK", "add_upper_gram", "cholesky_apply", "cholesky_apply_low",
+           "drop_negligible", "power_iteration", "row_chunks", "symmetric_from_upper",
+           "torch_dtype", "torch_threads"]
 
 #: entries of an ``n x width`` block processed at once (~128 MiB in float64)
 CHUNK_ENTRIES = 2**24
@@ -66,6 +67,37 @@ def cholesky_apply(L: Any, b: Any) -> Any:
 
     return torch.linalg.solve_triangular(
         L.mT, torch.linalg.solve_triangular(L, b, upper=False), upper=True)
+
+
+def drop_negligible(K: Any, tol: float) -> bool:
+    """Set to zero, in place, the entries of a symmetric torch matrix ``K`` below ``tol``
+    times the geometric mean of their two diagonal entries. For a matrix in a low precision
+    that is factored to precondition (or refine) a working-precision solve: entries far below
+    its rounding change nothing, and near the smallest normal numbers their subnormal
+    arithmetic made float32 Cholesky factorizations several times slower. False (nothing
+    done) where the diagonal is not finite and positive: overflow, the matrix is of no use."""
+    diag = K.diagonal()
+    if not bool((diag.isfinite() & (diag > 0)).all()):
+        return False
+    root = diag.sqrt()
+    K.masked_fill_(K.abs() < tol * (root[:, None] * root[None, :]), 0.0)
+    return True
+
+
+def cholesky_apply_low(L: Any, b: Any, tol: float) -> Any:
+    """``(L L^T)^{-1} b`` in ``b``'s precision with a Cholesky factor ``L`` in a lower one
+    (or the same: then :func:`cholesky_apply`): ``b`` scaled to at most one and its entries
+    below ``tol`` dropped (see :func:`drop_negligible`), solved in ``L``'s precision."""
+    import torch
+
+    if L.dtype == b.dtype:
+        return cholesky_apply(L, b[:, None])[:, 0]
+    top = float(b.abs().max())
+    if top == 0.0:
+        return torch.zeros_like(b)
+    v = (b / top).to(L.dtype)
+    v.masked_fill_(v.abs() < tol, 0.0)
+    return top * cholesky_apply(L, v[:, None])[:, 0].to(b.dtype)
 
 
 def power_iteration(apply: Callable[[Any], Any], x0: Any, norm: Callable[[Any], float],

@@ -316,7 +316,7 @@ def test_newton_system_solves_the_explicit_matrix(monkeypatch, loss, screened, s
     """``t grad^2 F + K^T diag(w) K`` formed by autograd (F the program's objective) and from
     the cone rows, against each form's solve with its refinement; ``screened``: with samples
     of small weight left out of the factorization (the refinement, with the exact matrix,
-    makes up for them); the woodbury form's float32 factor and its fallback to float64."""
+    makes up for them); each form's float32 factor and its fallback to float64."""
     import torch
 
     if screened:  # a threshold far above the default: 31 of the 40 samples stay
@@ -350,17 +350,16 @@ def test_newton_system_solves_the_explicit_matrix(monkeypatch, loss, screened, s
     x = st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
     assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
     assert (st.fewest_samples < 40) == screened, st.fewest_samples
-    if system == "woodbury":
-        # its n x n matrix formed and factored in float32, the step refined in float64; where
-        # the refinement falls short (here: always), the step is solved again in float64,
-        # and so are the next systems
-        assert st.low_steps == 1 and st.low == torch.float32
-        monkeypatch.setattr(barrier, "LOW_RESIDUAL", 0.0)
-        x = st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
-        assert st.low is None and st.low_steps == 2
-        assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
-        st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
-        assert st.low_steps == 2
+    # the matrix formed and factored in float32, the step refined in float64; where the
+    # refinement falls short (here: always), the step is solved again in float64, and so are
+    # the next systems
+    assert st.low_steps == 1 and st.low == torch.float32
+    monkeypatch.setattr(barrier, "LOW_RESIDUAL", 0.0)
+    x = st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
+    assert st.low is None and st.low_steps == 2
+    assert float((Hm @ x.flatten() - r.flatten()).norm()) <= 1e-10 * float(r.norm())
+    st.newton_system(U, st.forward(U), t, torch.stack(rows))(r)
+    assert st.low_steps == 2
 
 
 def test_sample_weights_of_the_newton_matrix():

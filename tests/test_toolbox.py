@@ -22,6 +22,8 @@ from lift.solvers.group_lasso import group_lasso_gram, group_lasso_residual
 from lift.solvers.linalg import (
     add_upper_gram,
     cholesky_apply,
+    cholesky_apply_low,
+    drop_negligible,
     power_iteration,
     row_chunks,
     symmetric_from_upper,
@@ -246,3 +248,31 @@ def test_cholesky_apply_solves_the_factored_system(shape):
     x = cholesky_apply(torch.linalg.cholesky(H), b)
     np.testing.assert_allclose(x.numpy(), np.linalg.solve(H.numpy(), b.numpy()), rtol=1e-10,
                                atol=1e-12)
+
+
+def test_low_precision_factor_helpers():
+    """``drop_negligible`` zeroes the entries below ``tol`` times the geometric mean of their
+    diagonal entries (and refuses a matrix with an infinite diagonal); ``cholesky_apply_low``
+    solves with a float32 factor in float64 at any scale of ``b`` (here 1e-45: float32's
+    subnormal range, where an unscaled cast would lose it), to float32 accuracy."""
+    rng = np.random.default_rng(2)
+    A = torch.as_tensor(rng.standard_normal((30, 30)))
+    H = A @ A.T + 30 * torch.eye(30, dtype=A.dtype)
+    H[0, 1] = H[1, 0] = 1e-14 * float(torch.sqrt(H[0, 0] * H[1, 1]))
+    low = H.to(torch.float32)
+    assert drop_negligible(low, 1e-12)
+    assert low[0, 1] == 0 and low[1, 0] == 0 and int((low == 0).sum()) == 2
+    bad = low.clone()
+    bad[3, 3] = float("inf")
+    assert not drop_negligible(bad, 1e-12)
+    L = torch.linalg.cholesky(low)
+    for scale in (1.0, 1e-45):
+        b = scale * torch.as_tensor(rng.standard_normal(30))
+        x = cholesky_apply_low(L, b, 1e-12)
+        assert x.dtype == torch.float64
+        want = torch.linalg.solve(H, b)
+        assert float((x - want).norm()) <= 1e-5 * float(want.norm())
+    assert not bool(cholesky_apply_low(L, torch.zeros(30, dtype=torch.float64), 1e-12).any())
+    b = torch.as_tensor(rng.standard_normal(30))  # same precision: the plain solve
+    np.testing.assert_allclose(cholesky_apply_low(torch.linalg.cholesky(H), b, 1e-12).numpy(),
+                               np.linalg.solve(H.numpy(), b.numpy()), rtol=1e-10)

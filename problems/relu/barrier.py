@@ -136,7 +136,13 @@ from lift.base import SolverResult
 from lift.errors import MEMORY_FRACTION, available_memory, check_choice, check_int, check_positive
 from lift.problems.relu.cone_fista import offer_dual
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
-from lift.solvers.linalg import add_upper_gram, cholesky_apply, row_chunks, symmetric_from_upper
+from lift.solvers.linalg import (
+    add_upper_gram,
+    cholesky_apply_low,
+    drop_negligible,
+    row_chunks,
+    symmetric_from_upper,
+)
 from lift.solvers.monitor import gap_message
 
 __all__ = ["AUTO_MAX_WORK", "BARRIER_WORK", "ConeBarrier", "LOSSES", "MAX_COORDINATES",
@@ -185,16 +191,16 @@ SAMPLES_WORTH = 0.8
 SAMPLES_SMALL = 1e-6
 #: rounds of iterative refinement of a Newton step at most
 REFINE = 10
-#: the ``"woodbury"`` form's ``n x n`` matrix is formed and factored in this precision (by
-#: working precision; half the time of float64 on a CPU, where forming it was most of a step
-#: on the dense cone rows), its factor refined in the working precision; where a step's
-#: refinement leaves a relative residual above LOW_RESIDUAL (or the factorization fails) the
-#: step is solved again in the working precision, and so is the rest of the solve (the
-#: systems grow worse conditioned as the barrier weight grows)
+#: the Newton matrix of either form (``n x n`` or ``P d x P d``) is formed and factored in this
+#: precision (by working precision; half the time of float64 on a CPU, where forming it was
+#: most of a step on the dense cone rows), its factor refined in the working precision; where
+#: a step's refinement leaves a relative residual above LOW_RESIDUAL (or the factorization
+#: fails) the step is solved again in the working precision, and so is the rest of the solve
+#: (the systems grow worse conditioned as the barrier weight grows)
 LOW_DTYPE = {torch.float64: torch.float32}
 LOW_RESIDUAL = 1e-9
-#: entries of the low-precision matrix below this are dropped (its diagonal is at least one;
-#: subnormal numbers would slow its factorization several times, see ``ssnal.GRAM_FLUSH``)
+#: entries of the low-precision matrix below this times the geometric mean of their diagonal
+#: entries are dropped (:func:`~lift.solvers.linalg.drop_negligible`)
 LOW_FLUSH = 1e-12
 #: halvings of the predictor-corrector's primal step before a damped centering step instead
 SAFEGUARD = 8
@@ -581,7 +587,7 @@ class _Barrier:
         self.kept = _Multipliers(s.monitor, self.live, op.n)
         self.spectral = float(torch.linalg.matrix_norm(X, 2)) ** 2  # ||D_i Xa v|| <= this
         self.fallbacks = self.columns = self.corrections = 0
-        self.low = LOW_DTYPE.get(op.dtype)  # the woodbury form's precision, None: working
+        self.low = LOW_DTYPE.get(op.dtype)  # the Newton matrices' precision, None: working
         self.low_steps = 0  # steps solved with a low-precision factor
         self.fewest_samples = s.op.n  # the fewest samples in a factorization (samples)
         self.residual = self.stationarity = 0.0
@@ -675,17 +681,16 @@ class _Barrier:
         # the blocks' inverses (the "woodbury" form; the samples' weights, made where needed)
         Binv = None if self.form == "covariance" else _spd_inverse(B)
         idx = self.samples(B, Binv, w2)
-        low = None
-        if self.form == "covariance":
-            inverse = self._covariance_inverse(B, h, t, idx)
-        elif Binv is None:
-            inverse = None
-        else:
-            low = self.low
-            inverse = None if low is None else self._woodbury_inverse(Binv, w2, idx, low)
-            if inverse is None:
-                low = self.low = None
-                inverse = self._woodbury_inverse(Binv, w2, idx)
+        def build(dtype):
+            if self.form == "covariance":
+                return self._covariance_inverse(B, h, t, idx, dtype)
+            return None if Binv is None else self._woodbury_inverse(Binv, w2, idx, dtype)
+
+        low = self.low
+        inverse = None if low is None else build(low)
+        if inverse is None:
+            low = self.low = None
+            inverse = build(None)
         if inverse is None:
             return None
         held = {"inverse": inverse, "low": low}
@@ -713,7 +718,7 @@ class _Barrier:
         def solve(r: torch.Tensor, rounds: int = REFINE) -> torch.Tensor:
             x = refine(r, rounds)  # (an unrefined predictor is as accurate as the factor)
             if held["low"] is not None and rounds > 0 and self.residual > LOW_RESIDUAL:
-                again = self._woodbury_inverse(Binv, w2, idx)
+                again = build(None)
                 self.low = held["low"] = None  # this system and the rest of the solve
                 if again is not None:
                     held["inverse"] = again
@@ -761,11 +766,12 @@ class _Barrier:
             weight[rows] = ((_outer_rows(op.Xa[rows]) @ E.T) * op.D[rows]).sum(1)
         return (weight * w2).clamp_min(0.0)
 
-    def _covariance_inverse(self, B, h, t, idx=None):
+    def _covariance_inverse(self, B, h, t, idx=None, dtype=None):
         """The ``"covariance"`` form: ``(G + E^{-1}) delta = B_w S^{-1} r_v - B_v S^{-1} r_w``,
         ``x_w = S^{-1} (r_v + r_w - B_v delta)``, ``x_v = x_w + delta`` with ``S = B_v + B_w``
         and ``E^{-1} = B_v S^{-1} B_w``: no inverse of an ill-conditioned ``B_g`` is formed
-        (None where a matrix cannot be factored)."""
+        (None where a matrix cannot be factored); ``dtype``: the precision of the ``P d x P
+        d`` system (see :data:`LOW_DTYPE`; default the working one)."""
         op = self.s.op
         P, d = op.P, op.d
         Bv, Bw = B[:P], B[P:]
@@ -774,18 +780,22 @@ class _Barrier:
             return None
         Einv = Bv @ torch.cholesky_solve(Bw, Ls)
         Einv = 0.5 * (Einv + Einv.transpose(1, 2))
+        dtype = dtype or h.dtype
         if self.s.loss.name == "squared":  # h is constant: A_v^T diag(h) A_v once
             if self.G0 is None:
                 self.G0 = op.gram(h)
-            K = t * self.G0
+            K = t * self.G0.to(dtype)
         elif idx is None:
-            K = op.gram(h).mul_(t)
+            K = op.gram(h, dtype=dtype).mul_(t)
         else:  # the samples whose terms are not negligible (samples)
-            K = op.rows(idx).gram(h[idx]).mul_(t)
+            K = op.rows(idx).gram(h[idx], dtype=dtype).mul_(t)
         every = torch.arange(P, device=K.device)
-        K.view(P, d, P, d)[every, :, every, :] += Einv  # the diagonal blocks
+        K.view(P, d, P, d)[every, :, every, :] += Einv.to(dtype)  # the diagonal blocks
         self.columns = P * d
+        if dtype != h.dtype and not drop_negligible(K, LOW_FLUSH):
+            return None
         L = _cholesky(K)
+        del K
         if L is None:
             return None
 
@@ -795,7 +805,7 @@ class _Barrier:
         def inverse(r: torch.Tensor) -> torch.Tensor:
             rv, rw = r[:P], r[P:]
             rhs = _bmv(Bw, sinv(rv)) - _bmv(Bv, sinv(rw))
-            delta = cholesky_apply(L, rhs.reshape(-1, 1)).reshape(P, d)
+            delta = cholesky_apply_low(L, rhs.reshape(-1), LOW_FLUSH).reshape(P, d)
             xw = sinv(rv + rw - _bmv(Bv, delta))
             return torch.cat([xw + delta, xw])
 
@@ -827,30 +837,17 @@ class _Barrier:
         del C
         K = symmetric_from_upper(K)
         K.diagonal().add_(1.0)
-        low = dtype != w2.dtype
-        if low:
-            K.masked_fill_(K.abs() < LOW_FLUSH, 0.0)
-            if not bool(torch.isfinite(K.diagonal()).all()):
-                return None
+        if dtype != w2.dtype and not drop_negligible(K, LOW_FLUSH):
+            return None
         L = _cholesky(K)
         del K
         if L is None:
             return None
 
-        def solve_K(b: torch.Tensor) -> torch.Tensor:
-            if not low:
-                return cholesky_apply(L, b[:, None])[:, 0]
-            top = float(b.abs().max())  # scaled to at most one: no subnormal numbers
-            if top == 0.0:
-                return torch.zeros_like(b)
-            v = (b / top).to(dtype)
-            v.masked_fill_(v.abs() < LOW_FLUSH, 0.0)
-            return top * cholesky_apply(L, v[:, None])[:, 0].to(b.dtype)
-
         def inverse(r: torch.Tensor) -> torch.Tensor:
             Br = _bmv(Binv, r)
             sol = torch.zeros_like(w2)
-            sol[rows] = w * solve_K(w * self.forward(Br)[rows])
+            sol[rows] = w * cholesky_apply_low(L, w * self.forward(Br)[rows], LOW_FLUSH)
             return Br - _bmv(Binv, self.adjoint(sol))
 
         return inverse

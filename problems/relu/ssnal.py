@@ -78,7 +78,7 @@ from lift.errors import check_int, check_positive
 from lift.problems.relu.operators import PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.group_lasso import ActiveDualStep
-from lift.solvers.linalg import cholesky_apply
+from lift.solvers.linalg import cholesky_apply, cholesky_apply_low, drop_negligible
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
@@ -119,11 +119,12 @@ COVARIANCE_TOL = 1e-10
 #: steps at that ``sigma`` as poorly), the rest of the solve forms it in the working precision
 GRAM_DTYPE = {torch.float64: torch.float32}
 GRAM_LOW_ITERS = 8
-#: entries of the low-precision matrix below this (against its unit diagonal, far below
-#: float32's rounding of it) are set to zero, and so are those of the vectors it solves for
-#: (scaled to at most one): with the logistic loss the scaling by the conjugate's curvature
-#: leaves many entries near float32's smallest normal numbers, and subnormal arithmetic made
-#: the factorization four times slower (0.18 s against 0.05 s at n = 2,000)
+#: entries of the low-precision matrix below this (against its diagonal, far below float32's
+#: rounding of it) are set to zero, and so are those of the vectors it solves for (scaled to
+#: at most one; :func:`~lift.solvers.linalg.drop_negligible`): with the logistic loss the
+#: scaling by the conjugate's curvature leaves many entries near float32's smallest normal
+#: numbers, and subnormal arithmetic made the factorization four times slower (0.18 s against
+#: 0.05 s at n = 2,000)
 GRAM_FLUSH = 1e-12
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
@@ -685,22 +686,17 @@ class _Newton:
 
             self.kept = ("gram", sigma, apply, None)
             return -apply(g)
-        # entries far below the unit diagonal's rounding are dropped (see GRAM_FLUSH); then
-        # overflow or rounding may still leave it indefinite: the working precision then
-        H.masked_fill_(H.abs() < GRAM_FLUSH, 0.0)
+        # entries far below the diagonal's rounding are dropped (see GRAM_FLUSH); overflow
+        # or rounding may still leave it indefinite: the working precision then
+        if not drop_negligible(H, GRAM_FLUSH):
+            return None
         L, info = torch.linalg.cholesky_ex(H)
         del H
         if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):
             return None
 
-        def apply_low(x: torch.Tensor) -> torch.Tensor:  # on x scaled to at most one
-            v = r * x
-            top = float(v.abs().max())
-            if top == 0.0:
-                return torch.zeros_like(x)
-            w = (v / top).to(dtype)
-            w.masked_fill_(w.abs() < GRAM_FLUSH, 0.0)
-            return r * (top * cholesky_apply(L, w[:, None])[:, 0].to(r.dtype))
+        def apply_low(x: torch.Tensor) -> torch.Tensor:
+            return r * cholesky_apply_low(L, r * x, GRAM_FLUSH)
 
         self.kept = ("gram", sigma, apply_low, None)
         return self._reuse(g, h, sigma, J, COVARIANCE_TOL)

@@ -148,6 +148,18 @@ def _random_system(seed: int, n: int, d: int, P: int):
     return rng, X, D, op, v, torch.linalg.vector_norm(v, dim=1), h
 
 
+def _explicit_newton_matrix(X, D, J, h, sigma):
+    """``diag(h) + sigma sum_i D_i X J_i X^T D_i`` from the explicit blocks (numpy)."""
+    d = X.shape[1]
+    H = np.diag(h.numpy())
+    for k, i in enumerate(J.idx.tolist()):
+        vh = J.vh[k].numpy()
+        Ji = float(J.alpha[k]) * np.eye(d) + float(J.gamma[k]) * np.outer(vh, vh)
+        Ai = D[:, i, None] * X
+        H += sigma * Ai @ Ji @ Ai.T
+    return H
+
+
 @pytest.mark.parametrize("system", ["gram", "woodbury", "covariance", "cg"])
 def test_newton_systems_solve_the_explicit_newton_matrix(system):
     """``H = diag(h) + sigma sum_i D_i X J_i X^T D_i`` built from the explicit blocks, against
@@ -161,12 +173,7 @@ def test_newton_systems_solve_the_explicit_newton_matrix(system):
     if system == "covariance":
         h = torch.ones(n, dtype=torch.float64)
     g = torch.as_tensor(rng.standard_normal(n))
-    H = np.diag(h.numpy())
-    for k, i in enumerate(J.idx.tolist()):
-        vh = J.vh[k].numpy()
-        Ji = float(J.alpha[k]) * np.eye(d) + float(J.gamma[k]) * np.outer(vh, vh)
-        Ai = D[:, i, None] * X
-        H += sigma * Ai @ Ji @ Ai.T
+    H = _explicit_newton_matrix(X, D, J, h, sigma)
     want = np.linalg.solve(H, -g.numpy())
     newton = ssnal._Newton(op, system, cg_iters=500, squared=system == "covariance")
     got = newton.solve(g, h, sigma, J, tol=1e-12).numpy()
@@ -317,12 +324,7 @@ def test_low_precision_gram_system_with_curvatures_over_many_orders():
     J = ssnal._Jacobian.at(v, norms, float(norms.median()))
     g = torch.as_tensor(rng.standard_normal(n))
     sigma = 3.0
-    H = np.diag(h.numpy())
-    for k, i in enumerate(J.idx.tolist()):
-        vh = J.vh[k].numpy()
-        Ji = float(J.alpha[k]) * np.eye(d) + float(J.gamma[k]) * np.outer(vh, vh)
-        Ai = D[:, i, None] * X
-        H += sigma * Ai @ Ji @ Ai.T
+    H = _explicit_newton_matrix(X, D, J, h, sigma)
     r = 1.0 / np.sqrt(h.numpy())  # solved in the scaled form, as the system does
     want = r * np.linalg.solve(r[:, None] * H * r[None, :], -r * g.numpy())
     newton = ssnal._Newton(op, "gram", cg_iters=500)

@@ -792,9 +792,7 @@ class _Barrier:
         every = torch.arange(P, device=K.device)
         K.view(P, d, P, d)[every, :, every, :] += Einv.to(dtype)  # the diagonal blocks
         self.columns = P * d
-        if dtype != h.dtype and not drop_negligible(K, LOW_FLUSH):
-            return None
-        L = _cholesky(K)
+        L = _newton_factor(K, low=dtype != h.dtype)
         del K
         if L is None:
             return None
@@ -837,9 +835,7 @@ class _Barrier:
         del C
         K = symmetric_from_upper(K)
         K.diagonal().add_(1.0)
-        if dtype != w2.dtype and not drop_negligible(K, LOW_FLUSH):
-            return None
-        L = _cholesky(K)
+        L = _newton_factor(K, low=dtype != w2.dtype)
         del K
         if L is None:
             return None
@@ -1088,6 +1084,15 @@ def _cholesky(H: torch.Tensor) -> torch.Tensor | None:
     eye = torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
     L, info = torch.linalg.cholesky_ex(H + shift[..., None, None] * eye)
     return L if int(info.max()) == 0 else None
+
+
+def _newton_factor(K: torch.Tensor, low: bool) -> torch.Tensor | None:
+    """The Cholesky factor of a Newton matrix (:func:`_cholesky`); one in a low precision
+    (:data:`LOW_DTYPE`) first loses its negligible entries, and is refused (None) where it
+    overflowed."""
+    if low and not drop_negligible(K, LOW_FLUSH):
+        return None
+    return _cholesky(K)
 
 
 def _spd_inverse(B: torch.Tensor) -> torch.Tensor | None:

@@ -680,26 +680,21 @@ class _Newton:
         H.diagonal().add_(1.0)
         if exact:
             L = _cholesky(H)
-
-            def apply(x: torch.Tensor) -> torch.Tensor:
-                return r * cholesky_apply(L, (r * x)[:, None])[:, 0]
-
-            self.kept = ("gram", sigma, apply, None)
-            return -apply(g)
-        # entries far below the diagonal's rounding are dropped (see GRAM_FLUSH); overflow
-        # or rounding may still leave it indefinite: the working precision then
-        if not drop_negligible(H, GRAM_FLUSH):
-            return None
-        L, info = torch.linalg.cholesky_ex(H)
+        else:
+            # entries far below the diagonal's rounding are dropped (see GRAM_FLUSH); overflow
+            # or rounding may still leave it indefinite: the working precision then
+            if not drop_negligible(H, GRAM_FLUSH):
+                return None
+            L, info = torch.linalg.cholesky_ex(H)
+            if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):
+                return None
         del H
-        if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):
-            return None
 
-        def apply_low(x: torch.Tensor) -> torch.Tensor:
+        def apply(x: torch.Tensor) -> torch.Tensor:  # (exact: the plain Cholesky solve)
             return r * cholesky_apply_low(L, r * x, GRAM_FLUSH)
 
-        self.kept = ("gram", sigma, apply_low, None)
-        return self._reuse(g, h, sigma, J, COVARIANCE_TOL)
+        self.kept = ("gram", sigma, apply, None)
+        return -apply(g) if exact else self._reuse(g, h, sigma, J, COVARIANCE_TOL)
 
     def _reuse(self, g, h, sigma, J, tol):
         """Conjugate gradients on ``H d = -g`` preconditioned by the kept factor (see

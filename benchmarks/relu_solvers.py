@@ -437,7 +437,8 @@ def grid_rows(args) -> list[dict]:
 
     def pick(key: str, cast):
         value = getattr(args, "grid_" + key)
-        return GRID[key] if value is None else [cast(v) for v in value.split(",")]
+        default = GRID[{"p": "P", "programs": "program", "losses": "loss"}.get(key, key)]
+        return default if value is None else [cast(v) for v in value.split(",")]
 
     def boolean(v: str) -> bool:
         return v.strip().lower() in ("1", "true", "yes", "bias")

@@ -17,7 +17,7 @@ from lift.errors import check_choice
 
 __all__ = ["CHUNK_ENTRIES", "GRAM_BLOCK", "add_upper_gram", "cholesky_apply", "cholesky_apply_low",
            "drop_negligible", "power_iteration", "row_chunks", "symmetric_from_upper",
-           "torch_dtype", "torch_threads"]
+           "top_eigenspace", "torch_dtype", "torch_threads"]
 
 #: entries of an ``n x width`` block processed at once (~128 MiB in float64)
 CHUNK_ENTRIES = 2**24
@@ -123,6 +123,30 @@ def power_iteration(apply: Callable[[Any], Any], x0: Any, norm: Callable[[Any], 
             return new
         est = new
     return est
+
+
+def top_eigenspace(apply: Callable[[Any], Any], V0: Any, iters: int = 8) -> tuple[Any, Any]:
+    r"""The leading eigenpairs of a positive semidefinite operator by block subspace iteration.
+
+    ``apply(V) = M V`` acts on a block of ``b`` vectors, a torch tensor of shape
+    ``(b, ...)`` (one vector a row, any trailing shape). From ``V0`` of that shape:
+    ``iters`` products, each followed by an orthonormalization, then a Rayleigh-Ritz step
+    (one more product). Returns ``(Q, theta)``: the Ritz vectors (orthonormal rows, shaped like
+    ``V0``) and their Ritz values in descending order. The Ritz values are estimates from
+    below; the leading ones converge at the rate ``lambda_{b+1} / lambda_j`` per product.
+    """
+    import torch
+
+    b = V0.shape[0]
+    shape = V0.shape
+    V = torch.linalg.qr(V0.reshape(b, -1).T)[0]
+    for _ in range(iters):
+        V = torch.linalg.qr(apply(V.T.reshape(shape)).reshape(b, -1).T)[0]
+    MV = apply(V.T.reshape(shape)).reshape(b, -1)
+    B = (MV @ V).double()
+    theta, S = torch.linalg.eigh(0.5 * (B + B.T))
+    theta, S = theta.flip(0), S.flip(1).to(V.dtype)
+    return (V @ S).T.reshape(shape), theta.clamp(min=0.0)
 
 
 def torch_dtype(dtype: Any):

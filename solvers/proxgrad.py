@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Point", "SmoothOracle", "ProxGradState", "ProximalGradient"]
+__all__ = ["Metric", "Point", "SmoothOracle", "ProxGradState", "ProximalGradient"]
 
 
 @dataclasses.dataclass
@@ -48,6 +48,30 @@ class SmoothOracle(Protocol):
     def extrapolate(self, new: Point, old: Point, m: float) -> Point:
         """The point ``new.x + m (new.x - old.x)`` (an oracle with linear structure can
         extrapolate its cache too)."""
+
+
+class Metric(Protocol):
+    r"""A variable metric ``M_s`` for the proximal step, given the scalar step ``s``:
+
+    .. math::
+
+        x_{k+1} = \operatorname*{argmin}_u \; h(u) + \tfrac12 \|u - z\|_{M_s}^2, \qquad
+        z = y_k - M_s^{-1} \nabla f(y_k),
+
+    with ``M_s = I / s`` the plain step. The line search tests ``f(x_{k+1})`` against the
+    quadratic upper bound in ``M_s``, so a metric that fits ``f``'s curvature better than
+    ``1 / s`` (e.g. ``f``'s few largest eigenvalues kept exactly) allows a longer ``s``."""
+
+    ready: bool
+
+    def direction(self, G: Any, step: float) -> Any:
+        """``M_s^{-1} G``."""
+
+    def prox(self, z: Any, step: float) -> Any:
+        """``argmin_u h(u) + 1/2 ||u - z||_{M_s}^2``."""
+
+    def quad(self, v: Any, step: float) -> float:
+        """``v^T M_s v``."""
 
 
 @dataclasses.dataclass
@@ -109,15 +133,17 @@ class ProximalGradient:
     def run(self, oracle: SmoothOracle, x0: Any, prox: Callable[[Any, float], Any],
             penalty: Callable[[Any], float], step: float,
             check: Callable[[int, Point, float | None, Point, Any, float], bool],
-            polish: Callable[[Point, float | None], Point | None] | None = None
-            ) -> ProxGradState:
+            polish: Callable[[Point, float | None], Point | None] | None = None,
+            metric: Metric | None = None) -> ProxGradState:
         """Iterate from ``x0`` with initial ``step``.
 
         ``penalty(x) = h(x)``. ``check(k, x, F(x), y, grad f(y), step)`` is called after each
         iteration (the stopping test: e.g. a certified gap, whose dual point is the gradient
         at ``y``); True stops. ``polish(x, F(x))``, called every ``polish_every`` iterations,
         may return a better point (e.g. Newton steps on a support); the iteration continues
-        from it with the momentum reset.
+        from it with the momentum reset. ``metric`` (:class:`Metric`), once ``metric.ready``
+        (it may become ready during the run, e.g. set up in ``check``), replaces the plain
+        step ``s`` by ``M_s`` (and ``prox`` by ``metric.prox``).
         """
         x = oracle.point(x0)
         Fx = self._value(x, penalty)
@@ -125,7 +151,8 @@ class ProximalGradient:
         k = 0
         for k in range(1, self.max_iters + 1):
             G = oracle.gradient(y)
-            xn, step = self._step(oracle, y, G, step, prox)
+            xn, step = self._step(oracle, y, G, step, prox,
+                                  metric if metric is not None and metric.ready else None)
             Fn = self._value(xn, penalty)
             if check(k, xn, Fn, y, G, step):
                 return ProxGradState(xn, Fn, k, step)
@@ -151,15 +178,23 @@ class ProximalGradient:
         return None if p.f is None else p.f + penalty(p.x)
 
     def _step(self, oracle: SmoothOracle, y: Point, G: Any, step: float,
-              prox: Callable[[Any, float], Any]) -> tuple[Point, float]:
+              prox: Callable[[Any, float], Any], metric: Metric | None = None
+              ) -> tuple[Point, float]:
         """One proximal step from ``y``, backtracking on the quadratic upper bound."""
+        def trial(s: float) -> Point:
+            if metric is None:
+                return oracle.point(prox(y.x - s * G, s))
+            return oracle.point(metric.prox(y.x - metric.direction(G, s), s))
+
         if not self.line_search:
-            return oracle.point(prox(y.x - step * G, step)), step
+            return trial(step), step
         fy = y.f
         for _ in range(60):
-            xn = oracle.point(prox(y.x - step * G, step))
+            xn = trial(step)
             diff = xn.x - y.x
-            bound = fy + _inner(G, diff) + _inner(diff, diff) / (2 * step)
+            quad = (_inner(diff, diff) / step if metric is None
+                    else metric.quad(diff, step))
+            bound = fy + _inner(G, diff) + 0.5 * quad
             if xn.f <= bound + self.slack * max(abs(fy), 1.0) or step <= self.min_step:
                 break
             step = max(step * self.shrink, self.min_step)

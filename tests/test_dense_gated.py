@@ -19,6 +19,7 @@ import torch
 from lift.losses import SquaredLoss
 from lift.problems import TwoLayerReLU
 from lift.problems.relu import dual_bound
+from lift.problems.relu.operators import PatternOperator
 from lift.solvers import _better, run_solver
 from lift.solvers.group_lasso import (
     ActiveDualStep,
@@ -279,3 +280,42 @@ def test_dual_step_option_is_checked(data_1d):
     lifted = TwoLayerReLU(X, y, beta=0.1).lift(program="gated")
     with pytest.raises(ValueError, match="`dual_step`"):
         lifted.solve(solver="fista", dual_step=-1)
+
+
+def test_pattern_operator_gram_block_is_the_products_one_by_one():
+    X, y = _planted(300, 4)
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=60, program="gated", seed=0)
+    op = PatternOperator(lifted.problem.Xa, lifted.D)
+    gen = torch.Generator().manual_seed(0)
+    V = torch.randn(5, op.P, op.d, generator=gen, dtype=torch.float64)
+    one_by_one = torch.stack([op.adjoint(op.forward(v)) for v in V])
+    np.testing.assert_allclose(op.gram_block(V), one_by_one, rtol=1e-12,
+                               atol=1e-12 * float(one_by_one.abs().max()))
+
+
+def test_fista_low_rank_metric_certifies_a_dense_optimum_in_fewer_iterations():
+    """Many overlapping patterns: ``A^T A`` has a few curvatures far above the rest, and the
+    plain step is held at ``1 / lambda_max``. FISTA in the metric that keeps its largest
+    curvatures exactly (``metric=True``, the default) reaches the same certified optimum in
+    far fewer iterations; the Ritz values it reports are the operator's (a Rayleigh quotient
+    recomputed here), and the returned dual point, rescaled here, certifies the value."""
+    X, y = _planted(400, 10)
+    lifted = TwoLayerReLU(X, y, beta=1.0).lift(patterns=300, program="gated", seed=0)
+    prob = lifted.problem
+    runs = {m: run_solver(lifted, "fista", tol=1e-6, device="cpu", newton=False,
+                          max_iters=20_000, metric=m) for m in (False, True)}
+    for run in runs.values():
+        assert run.status == "optimal"
+    assert "metric" not in runs[False].info
+    info = runs[True].info["metric"]
+    assert info["largest"] >= 3 * info["next"] > 0  # what the metric is for
+    assert runs[True].iterations <= 0.6 * runs[False].iterations
+    op = PatternOperator(prob.Xa, lifted.D)
+    lam_max = op.lipschitz(iters=200)
+    assert info["largest"] == pytest.approx(lam_max, rel=1e-6)  # squared loss: curvature 1
+    values = {m: lifted.program_value(r.primal) for m, r in runs.items()}
+    bound, _ = dual_bound(prob.Xa, prob.y, prob.loss, prob.beta, runs[True].primal["dual"],
+                          lifted.D, cone=False)
+    assert bound >= runs[True].info["lower"] - 1e-9 * abs(bound)
+    assert bound <= min(values.values())
+    assert (values[True] - bound) / values[True] <= 1e-6

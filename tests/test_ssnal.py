@@ -43,9 +43,12 @@ def interpolating():
             for system in ("gram", "woodbury", "covariance", "cg")}
     sols["clarabel"] = lifted.solve(solver="clarabel")
     with pytest.warns(Warning):
-        sols["fista"] = lifted.solve(solver="fista")
+        sols["fista"] = lifted.solve(solver="fista", metric=False)
+    sols["fista-metric"] = lifted.solve(solver="fista")
     sols["auto-first"] = lifted.solve(solver="auto")  # ssnal first: small relative beta
     with pytest.MonkeyPatch.context() as mp:
+        # plain FISTA steps (in its low-rank metric FISTA certifies this program alone)
+        mp.setattr(relu_solvers, "METRIC_AFTER", 10**9)
         mp.setattr(type(lifted), "SSNAL_FIRST", 0.0)  # FISTA first, handing over
         sols["auto"] = lifted.solve(solver="auto")
         mp.setattr(ssnal, "cost_model", lambda *a: lambda groups: math.inf)
@@ -67,9 +70,13 @@ def test_ssnal_certifies_a_nearly_interpolating_program(interpolating):
         assert sol.info["systems"].get(system, 0) > 0
     # after the first step at each sigma, the n x n factor serves as a preconditioner
     assert sols["ssnal-gram"].info["systems"].get("gram (factor reused)", 0) > 0
-    # the regime: FISTA's certified gap stalls far above the tolerance here
+    # the regime: plain FISTA's certified gap stalls far above the tolerance here; in the
+    # metric that keeps the largest curvatures exactly (relu_solvers.METRIC_AFTER) it does not
     fista = sols["fista"]
     assert fista.status == "max_iters" and fista.rel_gap > 1e-3 and fista.info["stalled"]
+    fista = sols["fista-metric"]
+    assert fista.status == "optimal" and _by_hand(lifted, fista) <= 1e-6
+    assert abs(fista.value - ref.value) <= 2e-6 * ref.value
 
 
 def test_auto_moves_from_a_stalled_first_order_solver_to_ssnal(interpolating):

@@ -218,6 +218,19 @@ class PatternOperator:
             return ((r[:, None] * self.Xa).T @ self.D).T.contiguous()
         return self.D.T @ (r[:, None] * self.Xa)
 
+    def gram_block(self, V: torch.Tensor) -> torch.Tensor:
+        """``A^T A v`` for each of ``b`` points ``v`` (``V`` of shape (b, P, d)): one pass over
+        row blocks of ``D``, two ``(rows x P)(P x b d)`` products each (one product of ``b``
+        columns costs about as much memory traffic as a single forward product)."""
+        b = V.shape[0]
+        Vm = V.permute(1, 0, 2).reshape(self.P, b * self.d)
+        out = torch.zeros(self.P, b * self.d, dtype=self.dtype, device=self.device)
+        for sl in row_chunks(self.n, b * self.d + self.P):
+            Xs = self.Xa[sl][:, None, :]
+            r = ((self.D[sl] @ Vm).reshape(-1, b, self.d) * Xs).sum(-1)
+            out += self.D[sl].T @ (r[:, :, None] * Xs).reshape(-1, b * self.d)
+        return out.reshape(self.P, b, self.d).permute(1, 0, 2)
+
     def signed_forward(self, U: torch.Tensor) -> torch.Tensor:
         """The cone program's ``A U = sum_i D_i Xa (v_i - w_i)`` for ``U = [V; W]`` (2P, d)."""
         return self.forward(U[:self.P] - U[self.P:])

@@ -95,8 +95,8 @@ from lift.problems.relu.operators import (
 )
 from lift.solvers import register_solver, resolve_device
 from lift.solvers.augmented_lagrangian import MethodOfMultipliers
-from lift.solvers.group_lasso import ActiveDualStep, group_lasso_gram
-from lift.solvers.linalg import torch_dtype, torch_threads
+from lift.solvers.group_lasso import ActiveDualStep, LowRankGroupMetric, group_lasso_gram
+from lift.solvers.linalg import top_eigenspace, torch_dtype, torch_threads
 from lift.solvers.monitor import GapMonitor, finish_result, gap_message, parse_options
 from lift.solvers.prox import group_norms, prox_group_lasso
 from lift.solvers.proxgrad import Point, ProxGradState, ProximalGradient
@@ -144,6 +144,17 @@ HANDOVER_SPAN = 100
 #: on the dense rows before handing over; over 60, 0.4-1.3x, with no hand-over on the rows
 #: where FISTA is faster (BENCHMARKS.md)
 HANDOVER_SPAN32 = 60
+#: FISTA on the whole gated program (``fista``, and ``active_set`` where it runs no working
+#: set) keeps the smooth part's METRIC_KEEP largest curvatures exactly from iteration
+#: METRIC_AFTER on (:class:`~lift.solvers.group_lasso.LowRankGroupMetric`): with many gates
+#: the products ``D_i Xa u_i`` overlap, the Hessian bound ``A^T A`` has a few eigenvalues far
+#: above the rest (about ``d``, from the directions that all groups share), and the plain
+#: step is held at ``1 / lambda_max``. Its Ritz pairs come from METRIC_ITERS block products
+#: with METRIC_BLOCK vectors (:meth:`PatternOperator.gram_block`)
+METRIC_AFTER = 60
+METRIC_BLOCK = 32
+METRIC_KEEP = 24
+METRIC_ITERS = 6
 #: the gated working set's passes hand over to ``ssnal`` once they have taken this many times
 #: ``ssnal``'s predicted time on the whole program (a rent-or-buy rule: the passes' progress
 #: is too uneven to extrapolate). On raw breast cancer (logistic, 32 patterns) the
@@ -184,6 +195,44 @@ class _Setup:
     handed_over: bool = False
     #: the solve's start (``time.perf_counter``): see :data:`HANDOVER_MIN_RENT`
     started: float = dataclasses.field(default_factory=time.perf_counter)
+    #: FISTA's metric on the whole program (:data:`METRIC_AFTER`), shared by its float32 and
+    #: float64 phases; None: the plain step
+    metric: LowRankGroupMetric | None = None
+    metric_info: dict | None = None
+
+    def use_metric(self, on: bool) -> None:
+        """Give FISTA on the whole program a low-rank metric (:data:`METRIC_AFTER`), where
+        ``on`` and the program has enough coordinates for it to matter."""
+        op = self.op
+        if on and op.P * op.d >= 4 * METRIC_BLOCK:
+            self.metric = LowRankGroupMetric(self.beta)
+
+    def metric_for(self, op: PatternOperator) -> LowRankGroupMetric | None:
+        """The metric for FISTA over ``op`` (None unless ``op`` is the whole program, in this
+        operator's precision or another)."""
+        if self.metric is None or (op is not self.op and (op.P, op.n) != (self.op.P, self.op.n)):
+            return None
+        return self.metric.to(op.dtype)
+
+    def fit_metric(self, k: int, op: PatternOperator, metric: LowRankGroupMetric | None
+                   ) -> None:
+        """At FISTA's iteration ``k`` over ``op``: fit ``metric`` (and the shared one) from
+        the Ritz pairs of ``A^T A`` times the loss' curvature, once, at :data:`METRIC_AFTER`."""
+        if metric is None or metric.ready or k < METRIC_AFTER:
+            return
+        gen = torch.Generator(device="cpu").manual_seed(1)
+        V0 = torch.randn(METRIC_BLOCK, op.P, op.d, generator=gen, dtype=op.dtype).to(op.device)
+        curvature = self.loss.curvature
+        Q, theta = top_eigenspace(lambda V: curvature * op.gram_block(V), V0, METRIC_ITERS)
+        metric.set(Q[:METRIC_KEEP], theta[:METRIC_KEEP])
+        if self.metric is not None and not self.metric.ready:
+            self.metric.set(metric.Q.to(self.op.dtype), metric.theta)
+            # what the metric gains: the step may grow from 1 / theta_1 to about
+            # 1 / theta_{k+1} (the first curvature it does not keep)
+            self.metric_info = {"kept": int(metric.theta.numel()),
+                                "largest": float(theta[0]),
+                                "next": float(theta[min(METRIC_KEEP, theta.numel() - 1)]),
+                                "iteration": k}
 
     def predicted(self, stall: _Stall, groups: int) -> None:
         """Give ``stall`` ``ssnal``'s prediction on ``groups`` nonzero groups, and the clock
@@ -461,7 +510,12 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
             s.monitor.dual(*better)
         if s.handover is not None and k % HANDOVER_EVERY == 0:
             s.predicted(stalled, int((group_norms(x.x) > 0).sum()))
-        return s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
+        stop = s.monitor.record(k, Fx) or stalled(k, s.monitor.rel_gap)
+        if not stop:
+            s.fit_metric(k, op, metric)
+        return stop
+
+    metric = s.metric_for(op)
 
     prox, penalty = s.group_lasso()
     step = s.first_step(op)
@@ -469,7 +523,8 @@ def _gated_fista(s: _Setup, op: PatternOperator, U0: torch.Tensor, method: Proxi
         # the power-iteration step is safe up to its estimate's error: backtracking below
         # half of it only chases rounding (float32 near the optimum)
         method = dataclasses.replace(method, min_step=0.5 * step)
-    out = method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish)
+    out = method.run(GatedOracle(op, s.loss, s.y), U0, prox, penalty, step, check, polish,
+                     metric)
     if best["x"] is not None and out.value is not None and best["F"] < out.value:
         # the monitor's upper bound is the best value seen: return the point that has it
         out = dataclasses.replace(out, point=Point(best["x"]), value=best["F"])
@@ -509,8 +564,13 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
                      every=every, span=HANDOVER_SPAN32)
     uppers: list[tuple[int, float]] = []  # (iteration, certified upper bound)
 
+    metric = s.metric_for(op32)
+
     def check(k, x, Fx, y, G, step):
-        return False if k % every else evaluate(k, x.x.to(op.dtype))
+        if k % every:
+            s.fit_metric(k, op32, metric)
+            return False
+        return evaluate(k, x.x.to(op.dtype))
 
     def evaluate(k: int, U: torch.Tensor) -> bool:
         """Certify the float64 point ``U``; True to stop."""
@@ -561,7 +621,7 @@ def _gated_float32(s: _Setup, U0: torch.Tensor, method: ProximalGradient, every:
     method = dataclasses.replace(method, slack=max(method.slack, 1e-6), min_step=0.5 * step,
                                  polish_every=10**9)
     out = method.run(GatedOracle(op32, s.loss, y32), U0.to(torch.float32), prox, penalty,
-                     step, check, None)
+                     step, check, None, metric)
     s.handed_over = s.handed_over or halving.handed
     return best["U"], out.iterations, best["sparse"], halving.reason if halving.handed else ""
 
@@ -636,6 +696,11 @@ class GatedFISTA(_TorchSolver):
         program (:func:`~lift.problems.relu.ssnal.predicted_seconds`), so that
         ``solver="auto"``, which sets it, moves on to ``ssnal`` with this point. Default
         False: a solver asked for by name runs to its tolerance or budget.
+    metric : bool
+        From iteration ``METRIC_AFTER`` on, step in a metric that keeps the few largest
+        curvatures of the smooth part exactly (its Ritz pairs, found once; see
+        :data:`METRIC_AFTER`), so that the step is no longer held at ``1 / lambda_max``.
+        Default True; False: the plain step.
     device : str or None
         torch device (default: CUDA when torch sees a GPU and ``n P d`` is at least
         :data:`~lift.solvers.GPU_MIN_WORK`, else the CPU).
@@ -653,8 +718,10 @@ class GatedFISTA(_TorchSolver):
     mixed: bool = True
     dual_step: int = 10
     handover: bool = False
+    metric: bool = True
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        s.use_metric(self.metric)
         out, stalled, k32 = _gated_full(s, s.warm_point(warm_start, cone=False),
                                         self._fista(self.max_iters), self.newton, self.stall,
                                         self.mixed, self.dual_step)
@@ -662,6 +729,8 @@ class GatedFISTA(_TorchSolver):
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
         info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32}
+        if s.metric_info is not None:
+            info["metric"] = s.metric_info
         return _result(s, "fista", iters, msg, {"V": _numpy(out.point.x), "W": None}, info)
 
 
@@ -1005,8 +1074,8 @@ class GatedWorkingSet(_TorchSolver):
         float32 iterates stall) and no working set is formed. Working sets only pay off on
         sparse optima, and FISTA's iterate finds out which kind this is after a few hundred
         cheap iterations. 0: the working set from the start.
-    handover, device, dtype, growth, shrink, threads
-        As for :class:`GatedFISTA`.
+    handover, metric, device, dtype, growth, shrink, threads
+        As for :class:`GatedFISTA` (``metric`` on FISTA over all patterns only).
     """
 
     max_iters: int = 200_000
@@ -1028,8 +1097,10 @@ class GatedWorkingSet(_TorchSolver):
     dual_step: int = 10
     probe: float = 0.15
     handover: bool = False
+    metric: bool = True
 
     def _run(self, lifted, s: _Setup, warm_start: dict | None) -> SolverResult:
+        s.use_metric(self.metric)
         U, lead, info = s.warm_point(warm_start, cone=False), "", {}
         if self.probe > 0 and self.mixed and _mixed_ok(s.op):
             U, k32, sparse, handed = _gated_float32(
@@ -1055,6 +1126,8 @@ class GatedWorkingSet(_TorchSolver):
             info["stalled"] = bool(stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
+        if s.metric_info is not None:
+            info["metric"] = s.metric_info
         msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
                                      f"{len(work)} of {s.op.P}" + (f" ({why})" if why else "")
                           + after)
@@ -1082,6 +1155,8 @@ class GatedWorkingSet(_TorchSolver):
                     + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")
         msg = gap_message(s.monitor, what)
+        if s.metric_info is not None:
+            info["metric"] = s.metric_info
         return _result(s, "active_set", iters, msg, {"V": _numpy(U), "W": None}, info)
 
 

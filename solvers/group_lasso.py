@@ -341,23 +341,29 @@ class ActiveDualStep:
 
 
 class LowRankGroupMetric:
-    r"""A proximal-gradient metric that keeps the smooth part's largest curvatures exactly,
-    for the group lasso ``h(U) = beta sum_i ||u_i||`` (:class:`~lift.solvers.proxgrad.Metric`).
+    r"""A proximal-gradient metric that keeps the shape of the smooth part's largest
+    curvatures, for the group lasso ``h(U) = beta sum_i ||u_i||``
+    (:class:`~lift.solvers.proxgrad.Metric`).
 
     .. math::
 
-        M_s = \tfrac1s (I - Q Q^T) + Q \operatorname{diag}(\max(\theta, 1/s)) Q^T,
+        M_s = \tfrac1s \big(I + Q \operatorname{diag}(\max(\theta / \theta_r, 1) - 1)
+        Q^T\big),
 
     with ``Q`` (orthonormal rows) spanning the few directions in which the smooth part curves
-    most and ``theta`` its curvatures there (Ritz pairs of its Hessian bound, e.g. from
-    :func:`~lift.solvers.linalg.top_eigenspace`). With the plain metric ``I / s`` the step is
-    held at ``1 / lambda_max``; where a few eigenvalues stand far above the rest (a design of
-    many overlapping groups: its "common" directions), ``M_s`` lets the line search take ``s``
-    up to about ``1 / lambda_{k+1}``. The proximal step in ``M_s`` has no closed form; it is
-    the group prox at a point shifted along ``Q``, the shift ``lambda`` (``k`` numbers) the root
-    of ``C Q^T (prox_{s h}(z - s Q lambda) - z) = lambda``, ``C = diag(max(theta, 1/s) - 1/s)``
-    (the dual of the ``Q`` part of the norm), found by semismooth Newton steps on ``k x k``
-    systems (cost ``O(k^2 P d)``, nothing in the number of samples).
+    most, ``theta`` its curvatures there and ``theta_r`` the largest of the rest (Ritz pairs of
+    its Hessian bound, e.g. from :func:`~lift.solvers.linalg.top_eigenspace`). With the plain
+    metric ``I / s`` the step is held at ``1 / lambda_max``; where a few eigenvalues stand far
+    above the rest (a design of many overlapping groups: its "common" directions; badly
+    scaled columns), ``M_s`` at ``s = 1 / theta_r`` is about as large as the Hessian bound in
+    every direction. The line search still sets ``s``: where the local curvature is far
+    below the global bound (a logistic loss at large margins) it grows ``s`` in every
+    direction, the kept ones included, as it does the plain step. The proximal step in
+    ``M_s`` has no closed form; it is the group prox at a point shifted along ``Q``, the shift
+    ``lambda`` (``k`` numbers) the root of ``C Q^T (prox_{s h}(z - s Q lambda) - z) =
+    lambda``, ``C = diag(max(theta / theta_r, 1) - 1) / s`` (the dual of the ``Q`` part of the
+    norm), found by semismooth Newton steps on ``k x k`` systems (cost ``O(k^2 P d)``, nothing
+    in the number of samples).
 
     ``ready`` is False until :meth:`set` gives it ``Q``; the solver then uses the plain step.
     """
@@ -370,6 +376,7 @@ class LowRankGroupMetric:
         self.beta = float(beta)
         self.Q: torch.Tensor | None = None  # (k, P, d)
         self.theta: torch.Tensor | None = None
+        self.rest = 1.0
         self.shift: torch.Tensor | None = None  # the last lambda (the next call's start)
         self.newton_steps = 0
 
@@ -377,19 +384,24 @@ class LowRankGroupMetric:
     def ready(self) -> bool:
         return self.Q is not None
 
-    def set(self, Q: torch.Tensor, theta: torch.Tensor) -> None:
-        """Keep the Ritz vectors ``Q`` (``(k, *shape)``, orthonormal) and values ``theta``."""
+    def set(self, Q: torch.Tensor, theta: torch.Tensor, rest: float) -> None:
+        """Keep the Ritz vectors ``Q`` (``(k, *shape)``, orthonormal), their values ``theta``
+        and ``rest`` (> 0), the largest curvature outside them."""
+        if not rest > 0:
+            raise ValueError(f"`rest` must be a positive curvature, got {rest!r}.")
         self.Q, self.theta, self.shift = Q, theta.to(torch.float64).cpu(), None
+        self.rest = float(rest)
 
     def to(self, dtype: torch.dtype) -> LowRankGroupMetric:
         """The same metric with ``Q`` in ``dtype``."""
         out = LowRankGroupMetric(self.beta)
         if self.Q is not None:
-            out.set(self.Q.to(dtype), self.theta)
+            out.set(self.Q.to(dtype), self.theta, self.rest)
         return out
 
     def _theta(self, s: float) -> torch.Tensor:
-        return self.theta.clamp(min=1.0 / s)
+        """``M_s``'s curvatures along ``Q``."""
+        return (self.theta / self.rest).clamp(min=1.0) / s
 
     def _coef(self, V: torch.Tensor) -> torch.Tensor:
         return (self.Q.reshape(self.Q.shape[0], -1) @ V.reshape(-1)).to(torch.float64).cpu()

@@ -331,7 +331,9 @@ def test_low_rank_group_metric_prox_direction_and_quad():
     k, beta = d, 2.0
     metric = LowRankGroupMetric(beta)
     assert not metric.ready
-    metric.set(vecs[:, :k].T.reshape(k, P, d).contiguous(), ev[:k])
+    with pytest.raises(ValueError, match="`rest`"):
+        metric.set(vecs[:, :k].T.reshape(k, P, d).contiguous(), ev[:k], 0.0)
+    metric.set(vecs[:, :k].T.reshape(k, P, d).contiguous(), ev[:k], float(ev[k]))
     assert metric.ready
     s = 1.0 / float(ev[k])
     Qf = vecs[:, :k]
@@ -355,7 +357,7 @@ def test_low_rank_group_metric_prox_direction_and_quad():
             assert float(torch.linalg.vector_norm(R[~on], dim=1).max()) <= beta * (1 + 1e-9)
     # a metric that keeps nothing above 1/s is the plain step
     plain = LowRankGroupMetric(beta)
-    plain.set(metric.Q, torch.zeros(k, dtype=torch.float64))
+    plain.set(metric.Q, torch.zeros(k, dtype=torch.float64), 1.0)
     from lift.solvers.prox import prox_group_lasso
 
     np.testing.assert_allclose(plain.prox(Z, s), prox_group_lasso(Z, beta, s), atol=1e-14)
@@ -397,7 +399,7 @@ def test_proximal_gradient_in_a_low_rank_metric_reaches_the_same_optimum_sooner(
     gen = torch.Generator().manual_seed(0)
     Q, theta = top_eigenspace(lambda V: (V.reshape(V.shape[0], -1) @ H).reshape(V.shape),
                               torch.randn(2 * d, P, d, generator=gen, dtype=torch.float64), 20)
-    metric.set(Q[:d], theta[:d])
+    metric.set(Q[:d], theta[:d], float(theta[d]))
     k_plain, _ = iterations(None)
     k_metric, out = iterations(metric)
     assert k_plain is not None and k_metric is not None

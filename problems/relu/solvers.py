@@ -224,14 +224,15 @@ class _Setup:
         V0 = torch.randn(METRIC_BLOCK, op.P, op.d, generator=gen, dtype=op.dtype).to(op.device)
         curvature = self.loss.curvature
         Q, theta = top_eigenspace(lambda V: curvature * op.gram_block(V), V0, METRIC_ITERS)
-        metric.set(Q[:METRIC_KEEP], theta[:METRIC_KEEP])
+        keep = min(METRIC_KEEP, theta.numel() - 1)
+        # the first curvature not kept (0 where A^T A has no more: then any positive number)
+        rest = max(float(theta[keep]), 1e-12 * max(float(theta[0]), 1e-300))
+        metric.set(Q[:keep], theta[:keep], rest)
         if self.metric is not None and not self.metric.ready:
-            self.metric.set(metric.Q.to(self.op.dtype), metric.theta)
+            self.metric.set(metric.Q.to(self.op.dtype), metric.theta, rest)
             # what the metric gains: the step may grow from 1 / theta_1 to about
             # 1 / theta_{k+1} (the first curvature it does not keep)
-            self.metric_info = {"kept": int(metric.theta.numel()),
-                                "largest": float(theta[0]),
-                                "next": float(theta[min(METRIC_KEEP, theta.numel() - 1)]),
+            self.metric_info = {"kept": keep, "largest": float(theta[0]), "next": rest,
                                 "iteration": k}
 
     def predicted(self, stall: _Stall, groups: int) -> None:

@@ -444,13 +444,14 @@ class LowRankGroupMetric:
             # F'(lam) = -s C Q^T J Q - I, J the group prox's Jacobian at V: on a group with
             # r = ||v|| > c, a I + (1 - a) u u^T (u = v / r, a = 1 - c / r); zero elsewhere
             # (in the iterates' precision, no gather: a = 0 and u = 0 off the support)
-            r = group_norms(V)
-            a = torch.clamp(1.0 - c / r.clamp(min=c), min=0.0)
-            u = V * ((r > c) / r.clamp(min=c))[:, None]
+            r = group_norms(V).clamp(min=c)
+            on = (r > c).to(V.dtype)
+            a = 1.0 - c / r
+            u = V * (on / r)[:, None]
             Q = self.Q
             p = (Q * u).sum(-1)  # (k, P)
             QJQ = ((Q * a[:, None]).reshape(k, -1) @ Q.reshape(k, -1).T
-                   + (p * (r > c).to(p.dtype) * (1.0 - a)) @ p.T)
+                   + (p * on * (1.0 - a)) @ p.T)
             Jac = -s * C[:, None] * QJQ.to(torch.float64).cpu() - torch.eye(k, dtype=torch.float64)
             lam = lam - torch.linalg.solve(Jac, F)
             self.newton_steps += 1

@@ -210,7 +210,7 @@ class _Setup:
     def metric_for(self, op: PatternOperator) -> LowRankGroupMetric | None:
         """The metric for FISTA over ``op`` (None unless ``op`` is the whole program, in this
         operator's precision or another)."""
-        if self.metric is None or (op is not self.op and (op.P, op.n) != (self.op.P, self.op.n)):
+        if self.metric is None or (op.P, op.n) != (self.op.P, self.op.n):
             return None
         return self.metric.to(op.dtype)
 
@@ -303,10 +303,13 @@ def _objective(s: _Setup, primal: dict) -> float:
 def _result(s: _Setup, name: str, iterations: int, message: str, primal: dict,
             info: dict) -> SolverResult:
     """The status epilogue with the ReLU warm start ``{V, W[, mu, nu]}``; ``info`` gains the
-    device and whether a first-order phase handed over to ``ssnal``. A point whose objective
+    device, whether a first-order phase handed over to ``ssnal`` and FISTA's metric, where it
+    fitted one (``"metric"``, see :data:`METRIC_AFTER`). A point whose objective
     is above that of the zero network (a solve stopped early, e.g. by its time limit, after
     a first step that overshot) is replaced by it: zero is feasible for both programs."""
     info.update(device=str(s.op.device), handed_over=s.handed_over)
+    if s.metric_info is not None:
+        info["metric"] = s.metric_info
     F0 = float(s.loss.torch(torch.zeros_like(s.y), s.y))
     if _objective(s, primal) > F0 * (1 + 1e-12):
         primal = dict(primal, V=np.zeros_like(primal["V"]),
@@ -736,8 +739,6 @@ class GatedFISTA(_TorchSolver):
         msg = gap_message(s.monitor, f"{iters} iterations" + (
             f" ({k32} in float32)" if k32 else "") + (f" ({stalled})" if stalled else ""))
         info: dict = {"step": out.step, "stalled": bool(stalled), "float32_iterations": k32}
-        if s.metric_info is not None:
-            info["metric"] = s.metric_info
         return _result(s, "fista", iters, msg, {"V": _numpy(out.point.x), "W": None}, info)
 
 
@@ -1133,8 +1134,6 @@ class GatedWorkingSet(_TorchSolver):
             info["stalled"] = bool(stalled)
             after = f", then {out.iterations + k32} iterations of full FISTA" + (
                 f" ({stalled})" if stalled else "")
-        if s.metric_info is not None:
-            info["metric"] = s.metric_info
         msg = gap_message(s.monitor, f"{lead}{outer} passes over the patterns, working set "
                                      f"{len(work)} of {s.op.P}" + (f" ({why})" if why else "")
                           + after)
@@ -1162,8 +1161,6 @@ class GatedWorkingSet(_TorchSolver):
                     + (f" ({stalled})" if stalled else "") + "; the nonzero groups settled "
                     f"at {m} of {s.op.P} patterns, too many for a working set (no working set)")
         msg = gap_message(s.monitor, what)
-        if s.metric_info is not None:
-            info["metric"] = s.metric_info
         return _result(s, "active_set", iters, msg, {"V": _numpy(U), "W": None}, info)
 
 

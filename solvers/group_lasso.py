@@ -371,6 +371,9 @@ class LowRankGroupMetric:
     #: Newton steps on the shift at most, and their relative tolerance
     MAX_NEWTON = 30
     TOL = 1e-12
+    #: a step with the kept Newton matrix (from an earlier point or call: a chord step) that
+    #: does not cut the residual by this factor has the matrix rebuilt at the current point
+    CHORD_RATE = 0.25
 
     def __init__(self, beta: float) -> None:
         self.beta = float(beta)
@@ -378,7 +381,9 @@ class LowRankGroupMetric:
         self.theta: torch.Tensor | None = None
         self.rest = 1.0
         self.shift: torch.Tensor | None = None  # the last lambda (the next call's start)
+        self._qjq: torch.Tensor | None = None  # Q^T J Q at the last point it was built
         self.newton_steps = 0
+        self.jacobians = 0
 
     @property
     def ready(self) -> bool:
@@ -390,6 +395,8 @@ class LowRankGroupMetric:
         if not rest > 0:
             raise ValueError(f"`rest` must be a positive curvature, got {rest!r}.")
         self.Q, self.theta, self.shift = Q, theta.to(torch.float64).cpu(), None
+        self._Qf = Q.reshape(Q.shape[0], -1)
+        self._qjq = None
         self.rest = float(rest)
 
     def to(self, dtype: torch.dtype) -> LowRankGroupMetric:
@@ -404,11 +411,11 @@ class LowRankGroupMetric:
         return (self.theta / self.rest).clamp(min=1.0) / s
 
     def _coef(self, V: torch.Tensor) -> torch.Tensor:
-        return (self.Q.reshape(self.Q.shape[0], -1) @ V.reshape(-1)).to(torch.float64).cpu()
+        return (self._Qf @ V.reshape(-1)).to(torch.float64).cpu()
 
     def _span(self, c: torch.Tensor) -> torch.Tensor:
         Q = self.Q
-        return (c.to(Q.dtype).to(Q.device) @ Q.reshape(Q.shape[0], -1)).reshape(Q.shape[1:])
+        return (c.to(Q.dtype).to(Q.device) @ self._Qf).reshape(Q.shape[1:])
 
     def direction(self, G: torch.Tensor, s: float) -> torch.Tensor:
         c = self._coef(G)
@@ -417,6 +424,21 @@ class LowRankGroupMetric:
     def quad(self, v: torch.Tensor, s: float) -> float:
         c = self._coef(v)
         return (float((v * v).sum()) - float(c @ c)) / s + float((self._theta(s) * c * c).sum())
+
+    def _newton_matrix(self, V: torch.Tensor, c: float) -> torch.Tensor:
+        """``Q^T J Q`` (``k x k``, float64), ``J`` the group prox's Jacobian at ``V`` with
+        threshold ``c``: on a group with ``r = ||v|| > c``, ``a I + (1 - a) u u^T`` (``u = v /
+        r``, ``a = 1 - c / r``); zero elsewhere (in the iterates' precision, no gather: ``a =
+        0`` and ``u = 0`` off the support). Cost ``O(k^2 P d)``: the prox's largest."""
+        k = self.Q.shape[0]
+        r = group_norms(V).clamp(min=c)
+        on = (r > c).to(V.dtype)
+        a = 1.0 - c / r
+        u = V * (on / r)[:, None]
+        p = (self.Q * u).sum(-1)  # (k, P)
+        QJQ = (self.Q * a[:, None]).reshape(k, -1) @ self._Qf.T + (p * on * (1.0 - a)) @ p.T
+        self.jacobians += 1
+        return QJQ.to(torch.float64).cpu()
 
     def prox(self, Z: torch.Tensor, s: float) -> torch.Tensor:
         C = self._theta(s) - 1.0 / s
@@ -429,6 +451,8 @@ class LowRankGroupMetric:
         tol = max(self.TOL, 100.0 * torch.finfo(Z.dtype).eps)
         floor = 10.0 * torch.finfo(Z.dtype).eps * float(C.max()) * float(Z.norm())
         best = None
+        last = None
+        eye = torch.eye(k, dtype=torch.float64)
         for _ in range(self.MAX_NEWTON):
             V = Z - s * self._span(lam)
             U = prox_group_lasso(V, self.beta, s)
@@ -441,18 +465,14 @@ class LowRankGroupMetric:
                 best = (err, U, lam)
             if err <= max(tol * max(float(lam.norm()), float(step.norm())), floor):
                 break
-            # F'(lam) = -s C Q^T J Q - I, J the group prox's Jacobian at V: on a group with
-            # r = ||v|| > c, a I + (1 - a) u u^T (u = v / r, a = 1 - c / r); zero elsewhere
-            # (in the iterates' precision, no gather: a = 0 and u = 0 off the support)
-            r = group_norms(V).clamp(min=c)
-            on = (r > c).to(V.dtype)
-            a = 1.0 - c / r
-            u = V * (on / r)[:, None]
-            Q = self.Q
-            p = (Q * u).sum(-1)  # (k, P)
-            QJQ = ((Q * a[:, None]).reshape(k, -1) @ Q.reshape(k, -1).T
-                   + (p * on * (1.0 - a)) @ p.T)
-            Jac = -s * C[:, None] * QJQ.to(torch.float64).cpu() - torch.eye(k, dtype=torch.float64)
+            # F'(lam) = -s C Q^T J Q - I. The matrix Q^T J Q is kept from the last point it
+            # was built at (this call's or an earlier one's: between the iterations of the
+            # solver the support and the group norms move little) while its steps cut the
+            # residual by CHORD_RATE; else it is rebuilt here (a semismooth Newton step)
+            if self._qjq is None or (last is not None and err > self.CHORD_RATE * last):
+                self._qjq = self._newton_matrix(V, c)
+            last = err
+            Jac = -s * C[:, None] * self._qjq - eye
             lam = lam - torch.linalg.solve(Jac, F)
             self.newton_steps += 1
         self.shift = best[2]

@@ -355,6 +355,21 @@ def test_low_rank_group_metric_prox_direction_and_quad():
         np.testing.assert_allclose(R[on], -beta * U[on] / norms[on, None], atol=1e-9 * beta)
         if bool((~on).any()):
             assert float(torch.linalg.vector_norm(R[~on], dim=1).max()) <= beta * (1 + 1e-9)
+    # points that move little between calls (a solver's iterates): the Newton matrix is kept
+    # from call to call (chord steps) and rebuilt only where its steps stop contracting;
+    # every prox still meets the optimality conditions
+    built, steps = metric.jacobians, metric.newton_steps
+    W = Z.clone()
+    for _ in range(20):
+        W = W + 0.01 * torch.randn(P, d, generator=gen, dtype=torch.float64)
+        U = metric.prox(W, s)
+        R = (M @ (U - W).reshape(-1)).reshape(P, d)
+        norms = torch.linalg.vector_norm(U, dim=1)
+        on = norms > 0
+        np.testing.assert_allclose(R[on], -beta * U[on] / norms[on, None], atol=1e-9 * beta)
+        assert bool((torch.linalg.vector_norm(R[~on], dim=1) <= beta * (1 + 1e-9)).all())
+    assert metric.newton_steps - steps >= 20
+    assert metric.jacobians - built <= 5
     # a metric that keeps nothing above 1/s is the plain step
     plain = LowRankGroupMetric(beta)
     plain.set(metric.Q, torch.zeros(k, dtype=torch.float64), 1.0)

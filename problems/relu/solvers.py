@@ -155,6 +155,33 @@ METRIC_AFTER = 60
 METRIC_BLOCK = 32
 METRIC_KEEP = 24
 METRIC_ITERS = 6
+#: Below the first ``d`` curvatures the spectrum of ``A^T A`` drops again after about
+#: ``d (d + 1) / 2`` more (with Gaussian gates, the products that vary linearly with the
+#: gate; on the grid's ``n = 2,000, P = 500`` programs the largest ratio of consecutive
+#: eigenvalues after the ``d``-th: 3.3 at ``d = 11``, at index 66, and 10 at index 65
+#: without the bias, 1.9 to 3.2 at index 230 for ``d = 20``). Where that many pairs are
+#: within METRIC_KEEP_MAX and leave METRIC_SAMPLES samples a pair (the metric's products,
+#: ``k P d`` each, well below the operator's ``n P d``), the metric keeps them all: on the
+#: grid's ``n = 10,000, d = 10, P = 2,000`` dense squared row with a bias, 77 pairs took
+#: the first unkept curvature from 5.4e5 to 1.5e4 and ``auto`` from 68.7 s (1,680
+#: iterations) to 44.0 s (730) (BENCHMARKS.md). Partial groups gained nothing (``n =
+#: 2,000, d = 20``: 66 or 120 pairs, slower than 24)
+METRIC_KEEP_MAX = 256
+METRIC_SAMPLES = 25
+#: The fit's ``METRIC_ITERS + 1`` block products cost about ``3.5`` FISTA iterations a block
+#: vector. For the larger blocks: METRIC_ITERS_LARGE products, on the rows of a random sample
+#: ``S`` (``A_S^T A_S n / |S|``) of METRIC_ROWS_PER_PAIR rows a block vector and half the
+#: coordinates ``P d`` (METRIC_ROWS_MIN at least): the metric needs the shape of the leading
+#: curvatures, not their exact values (the line search scales it). On the grid's ``n =
+#: 10,000, d = 20, P = 500`` logistic row (230 pairs) ``auto`` took 19.8 s with 6 products
+#: on every row, 14.0 s with 3, 12.6 s with 6 on 2,000 rows, and 15.0 s with 24 pairs; on
+#: the ``d = 10, P = 2,000`` row above 2,000 rows (fewer than ``P d``) misjudged the
+#: curvatures (the first unkept 2.8e4 instead of 1.4e4) and FISTA needed twice the
+#: iterations (79 s), while 3 products on every row took 44.8 s
+METRIC_ITERS_LARGE = 3
+METRIC_ROWS_PER_PAIR = 10
+METRIC_ROWS_MIN = 2_000
+
 #: the gated working set's passes hand over to ``ssnal`` once they have taken this many times
 #: ``ssnal``'s predicted time on the whole program (a rent-or-buy rule: the passes' progress
 #: is too uneven to extrapolate). On raw breast cancer (logistic, 32 patterns) the
@@ -172,6 +199,15 @@ HANDOVER_RENT = 2.0
 #: prediction, for a start from zero, is several times what it takes warm)
 HANDOVER_MIN_RENT = 0.5
 HANDOVER_TRUSTED_GAP = 1e-2
+
+
+def metric_pairs(n: int, P: int, d: int) -> tuple[int, int]:
+    """``(kept Ritz pairs, block size)`` of FISTA's metric on a program of ``n`` samples,
+    ``P`` patterns and ``d`` columns (see :data:`METRIC_KEEP_MAX`)."""
+    both = d + d * (d + 1) // 2
+    if METRIC_KEEP < both <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and 4 * both <= P * d:
+        return both, both + max(8, both // 5)
+    return METRIC_KEEP, METRIC_BLOCK
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,10 +257,17 @@ class _Setup:
         if metric is None or metric.ready or k < METRIC_AFTER:
             return
         gen = torch.Generator(device="cpu").manual_seed(1)
-        V0 = torch.randn(METRIC_BLOCK, op.P, op.d, generator=gen, dtype=op.dtype).to(op.device)
-        curvature = self.loss.curvature
-        Q, theta = top_eigenspace(lambda V: curvature * op.gram_block(V), V0, METRIC_ITERS)
-        keep = min(METRIC_KEEP, theta.numel() - 1)
+        keep, block = metric_pairs(op.n, op.P, op.d)
+        V0 = torch.randn(block, op.P, op.d, generator=gen, dtype=op.dtype).to(op.device)
+        sub, iters = op, METRIC_ITERS
+        if block > METRIC_BLOCK:
+            iters = METRIC_ITERS_LARGE
+            rows = max(METRIC_ROWS_MIN, METRIC_ROWS_PER_PAIR * block, op.P * op.d // 2)
+            if rows < op.n:
+                sub = op.rows(torch.randperm(op.n, generator=gen)[:rows].to(op.device))
+        curvature = self.loss.curvature * op.n / sub.n
+        Q, theta = top_eigenspace(lambda V: curvature * sub.gram_block(V), V0, iters)
+        keep = min(keep, theta.numel() - 1)
         # the first curvature not kept (0 where A^T A has no more: then any positive number)
         rest = max(float(theta[keep]), 1e-12 * max(float(theta[0]), 1e-300))
         metric.set(Q[:keep], theta[:keep], rest)

@@ -155,6 +155,8 @@ METRIC_AFTER = 60
 METRIC_BLOCK = 32
 METRIC_KEEP = 24
 METRIC_ITERS = 6
+#: the smallest curvature the metric assumes, a fraction of the largest (see fit_metric)
+METRIC_RATIO_MIN = 1e-6
 #: Below the first ``d`` curvatures the spectrum of ``A^T A`` drops again after about
 #: ``d (d + 1) / 2`` more (with Gaussian gates, the products that vary linearly with the
 #: gate; on the grid's ``n = 2,000, P = 500`` programs the largest ratio of consecutive
@@ -268,8 +270,11 @@ class _Setup:
         curvature = self.loss.curvature * op.n / sub.n
         Q, theta = top_eigenspace(lambda V: curvature * sub.gram_block(V), V0, iters)
         keep = min(keep, theta.numel() - 1)
-        # the first curvature not kept (0 where A^T A has no more: then any positive number)
-        rest = max(float(theta[keep]), 1e-12 * max(float(theta[0]), 1e-300))
+        # the first curvature not kept, floored at METRIC_RATIO_MIN of the largest: where A^T
+        # A has no more (rank below the kept count, as on tiny programs) the Ritz values
+        # past the rank are rounding, and a metric as ill-conditioned as they are leaves its
+        # prox's root solve at rounding level (FISTA then stalls at a large gap)
+        rest = max(float(theta[keep]), METRIC_RATIO_MIN * max(float(theta[0]), 1e-300))
         metric.set(Q[:keep], theta[:keep], rest)
         if self.metric is not None and not self.metric.ready:
             self.metric.set(metric.Q.to(self.op.dtype), metric.theta, rest)

@@ -387,6 +387,11 @@ def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
     logistic = _lifted(1e-4, loss="logistic")
     assert logistic.relative_beta() < limit
     assert solver_order(logistic)[:2] == ["active_set", "fista"]
+    # beyond SSNAL_FIRST_MAX_N samples FISTA (with its metric) goes first, handing over
+    monkeypatch.setattr(type(small), "SSNAL_FIRST_MAX_N", small.problem.n - 1)
+    assert solver_order(small)[:2] == ["active_set", "fista"]
+    monkeypatch.setattr(type(small), "SSNAL_FIRST_MAX_N", small.problem.n)
+    assert solver_order(small)[0] == "ssnal"
     monkeypatch.setattr(ssnal, "DIRECT_LIMIT", 10)  # no direct system: conjugate gradients
     assert not ssnal.has_direct_system(300, 150, 6, squared=True)
     assert solver_order(small)[:2] == ["active_set", "fista"]

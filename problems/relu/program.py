@@ -131,6 +131,13 @@ class ReLULift(Lifted):
     #: active) FISTA was faster (BENCHMARKS.md). Not the logistic loss: there ``ssnal``
     #: warm-started from FISTA's point beat both alone
     SSNAL_FIRST = 1e-3
+    #: ... up to this many samples. With FISTA's metric (twentieth session on) FISTA first
+    #: won beyond: ``n = 50,000, d = 10, P = 500``, bias, dense (``beta = 6.55``): ``fista``
+    #: 45 s against ``ssnal`` 90-97 s (23 Newton steps, each on the ``5,500 x 5,500``
+    #: covariance system); at ``n = 10,000, d = 10`` (no bias, ``beta = 0.00274``) ``ssnal``
+    #: still won, 6.1-7.5 s (9 Newton steps) against 9.5 s. FISTA first still hands over to
+    #: ``ssnal`` where its own predicted remaining time exceeds ``ssnal``'s (BENCHMARKS.md)
+    SSNAL_FIRST_MAX_N = 20_000
     #: ... and, with the logistic loss, where the augmented inputs' condition number is at
     #: least this: first-order iterations grow with it, Newton steps do not. On breast cancer
     #: (n = 455-569, 200 gates) ``ssnal`` alone certified in 0.21-0.63 s, standardized
@@ -285,7 +292,8 @@ class ReLULift(Lifted):
         n, d = self.problem.Xa.shape
         if not has_direct_system(n, self.P, d, squared=loss == "squared"):
             return out
-        first = (self.relative_beta() < self.SSNAL_FIRST if loss == "squared"
+        first = (n <= self.SSNAL_FIRST_MAX_N and self.relative_beta() < self.SSNAL_FIRST
+                 if loss == "squared"
                  else n <= self.ILL_CONDITIONED_MAX_N
                  and self.condition() >= self.ILL_CONDITIONED)
         return {"ssnal": self.GATED_THRESHOLD, **out} if first else out

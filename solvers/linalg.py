@@ -75,10 +75,13 @@ def drop_negligible(K: Any, tol: float) -> bool:
     that is factored to precondition (or refine) a working-precision solve: entries far below
     its rounding change nothing, and near the smallest normal numbers their subnormal
     arithmetic made float32 Cholesky factorizations several times slower. False (nothing
-    done) where the diagonal is not finite and positive: overflow, the matrix is of no use."""
+    done) where the diagonal is not finite and positive: overflow, the matrix is of no use.
+    ``tol = 0`` only checks the diagonal."""
     diag = K.diagonal()
     if not bool((diag.isfinite() & (diag > 0)).all()):
         return False
+    if tol <= 0:
+        return True
     root = diag.sqrt()
     K.masked_fill_(K.abs() < tol * (root[:, None] * root[None, :]), 0.0)
     return True

@@ -689,7 +689,10 @@ class _Newton:
         else:
             # entries far below the diagonal's rounding are dropped (see GRAM_FLUSH); overflow
             # or rounding may still leave it indefinite: the working precision then
-            if not drop_negligible(H, GRAM_FLUSH):
+            # (curvatures all equal, as with the squared loss: no entry is scaled toward
+            # the subnormals, and the pass over the matrix is skipped)
+            uniform = float(h.min()) == float(h.max())
+            if not drop_negligible(H, 0.0 if uniform else GRAM_FLUSH):
                 return None
             L, info = torch.linalg.cholesky_ex(H)
             if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):

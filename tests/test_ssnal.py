@@ -395,3 +395,25 @@ def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
     monkeypatch.setattr(ssnal, "DIRECT_LIMIT", 10)  # no direct system: conjugate gradients
     assert not ssnal.has_direct_system(300, 150, 6, squared=True)
     assert solver_order(small)[:2] == ["active_set", "fista"]
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_default_sigma_growth_follows_the_loss(loss):
+    """The penalty grows by ``SIGMA_GROWTH[loss]`` unless ``sigma_growth`` is given (3 with
+    the squared loss, where it took fewer Newton steps; 10 with the logistic, where 3 stalled
+    at small ``beta``): the default run is the explicit run with that factor, step for step,
+    and both certify. The other factor takes another path (with the logistic loss here it
+    stalls, and says so)."""
+    lifted = _lifted(1e-3 if loss == "squared" else 1e-4, loss=loss, n=200, P=80)
+    growth = ssnal.SIGMA_GROWTH[loss]
+    default = lifted.solve(solver="ssnal")
+    explicit = lifted.solve(solver="ssnal", sigma_growth=growth)
+    other = lifted.solve(solver="ssnal", sigma_growth=13.0 - growth)  # 10 <-> 3
+    for sol in (default, explicit):
+        assert sol.status == "optimal" and sol.rel_gap <= 1e-6
+        assert sol.lower_bound <= sol.value
+    assert default.iterations == explicit.iterations
+    assert default.value == explicit.value
+    assert (other.iterations, other.status) != (default.iterations, default.status)
+    assert other.lower_bound <= other.value
+    assert (other.status == "optimal") == (other.rel_gap <= 1e-6)

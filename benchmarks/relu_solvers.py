@@ -32,7 +32,9 @@ one).
 cone, squared and logistic, with and without bias), or the subset chosen by ``--grid-n``,
 ``--grid-d``, ``--grid-p``, ``--grid-density``, ``--grid-programs``, ``--grid-losses`` and
 ``--grid-bias`` (comma lists; ``--grid-solvers auto --grid-peers no`` times ``auto``
-alone, a survey of many rows); ``--grid-issue`` adds the issue's failing example. ``beta`` is
+alone, a survey of many rows; ``--grid-peers pyscnn`` leaves out the cvxpy backends);
+``--grid-issue`` adds the issue's failing example. ``--grid-beta`` gives ``beta`` (a comma list,
+one row each) instead of the target densities; otherwise ``beta`` is
 found by bisection on loose solves of a 1,000-sample subsample (:func:`calibrate`); the
 fraction reached at the optimum is reported. Per row: time to a certified relative gap of
 1e-6 of each of our solvers and of ``auto`` (``lifted.solve``, recovery and certificate
@@ -443,12 +445,18 @@ def grid_rows(args) -> list[dict]:
     def boolean(v: str) -> bool:
         return v.strip().lower() in ("1", "true", "yes", "bias")
 
+    # given betas replace the calibration to target densities (one row per beta)
+    betas = ([float(v) for v in args.grid_beta.split(",")] if args.grid_beta is not None
+             else None)
     out = []
     for n, d, P, dens, program, loss, bias in itertools.product(
-            pick("n", int), pick("d", int), pick("p", int), pick("density", float),
+            pick("n", int), pick("d", int), pick("p", int),
+            betas if betas is not None else pick("density", float),
             pick("programs", str), pick("losses", str), pick("bias", boolean)):
-        out.append({"data": "grid", "n": n, "d": d, "P": P, "program": program,
-                    "loss": loss, "bias": bias, "density": dens})
+        row = {"data": "grid", "n": n, "d": d, "P": P, "program": program, "loss": loss,
+               "bias": bias}
+        row.update({"beta": dens} if betas is not None else {"density": dens})
+        out.append(row)
     return out
 
 
@@ -464,10 +472,11 @@ def grid_ours(row: dict) -> list[str]:
 
 
 def bench_grid_row(row: dict, timeout: float, log, solvers: list[str] | None = None,
-                   peers: bool = True) -> dict:
+                   peers: bool | str = True) -> dict:
     """One grid row: beta (calibrated unless given), every solver of ours and ``auto`` (or
     those of ``solvers`` that apply to the row), pyscnn (squared loss: tolerance tightened
-    until 1e-6 in objective), Clarabel and SCS (unless ``peers`` is false)."""
+    until 1e-6 in objective), Clarabel and SCS (unless ``peers`` is false; ``"pyscnn"``:
+    pyscnn only)."""
     row = dict(row)
     if row.get("beta") is None:
         row["beta"], row["calibrated_fraction"] = calibrate(row, row["density"])
@@ -490,7 +499,9 @@ def bench_grid_row(row: dict, timeout: float, log, solvers: list[str] | None = N
         return res
     if row["loss"] == "squared":
         res["pyscnn"], best = pyscnn_runs(row, best, timeout, key == "gated", repeats=1)
-    if row["n"] * row["P"] <= CVXPY_LIMIT[key]:
+    if peers == "pyscnn":
+        res["peers"] = "pyscnn"
+    elif row["n"] * row["P"] <= CVXPY_LIMIT[key]:
         for backend in ("clarabel", "scs"):
             r = run_child(row, backend, ACC, timeout, repeats=1)
             res[backend] = r
@@ -552,7 +563,8 @@ def grid_table(results: list[dict]) -> str:
         for backend in ("clarabel", "scs"):
             r = res.get(backend, "skipped")
             if r == "skipped":
-                cells[backend] = ("not run" if res.get("peers") is False else "skipped",
+                cells[backend] = ("not run" if res.get("peers") in (False, "pyscnn")
+                                  else "skipped",
                                   np.inf)
             elif r is None:
                 cells[backend] = ("timeout", np.inf)
@@ -605,11 +617,14 @@ def main(argv: list[str] | None = None) -> None:
                        ("bias", "no,yes")):
         parser.add_argument(f"--grid-{key}", default=None,
                             help=f"comma-separated {help_} (default: the whole grid)")
+    parser.add_argument("--grid-beta", default=None,
+                        help="comma-separated betas: rows at these betas instead of "
+                             "calibrated to the target densities")
     parser.add_argument("--grid-solvers", default=None,
                         help="comma-separated solvers of ours (default: every one that "
                              "applies, and auto)")
     parser.add_argument("--grid-peers", default="yes",
-                        help="yes (pyscnn, Clarabel, SCS; the default) or no")
+                        help="yes (pyscnn, Clarabel, SCS; the default), pyscnn or no")
     args = parser.parse_args(argv)
     if args.table:
         with open(args.table) as fh:
@@ -628,7 +643,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.grid:
         todo = ([dict(ISSUE_ROW)] if args.grid_issue else []) + grid_rows(args)
         solvers = args.grid_solvers.split(",") if args.grid_solvers else None
-        peers = args.grid_peers.strip().lower() in ("1", "true", "yes")
+        choice = args.grid_peers.strip().lower()
+        peers = "pyscnn" if choice == "pyscnn" else choice in ("1", "true", "yes")
         print(grid_table([bench_grid_row(row, args.timeout, log, solvers, peers)
                           for row in todo]))
         return

@@ -129,10 +129,10 @@ GRAM_FLUSH = 1e-12
 #: the largest ``sigma``: beyond it the Newton systems only grow worse conditioned
 SIGMA_MAX = 1e12
 #: the factor on ``sigma`` after each outer iteration, by loss. Squared loss: 3 against 10
-#: cut the Newton steps on 16 of 17 grid rows measured (gated and cone, n = 2,000 and 10,000;
-#: 2.12 -> 1.73 s, 34 -> 24 steps, 51.8 -> 28.3 s), one row 12 % slower (cone, n = 10,000,
-#: d = 20). Logistic loss: 3 stalled at certified gaps of 0.2-0.5 on the five small-beta
-#: rows (gated and cone, n = 2,000) that 10 certifies (BENCHMARKS.md)
+#: was faster on 16 of the 17 grid rows measured that certify (gated and cone, n = 2,000
+#: and 10,000; e.g. 3.34 -> 2.33 s with 34 -> 24 Newton steps, 51.8 -> 28.3 s), 12 % slower
+#: on one (cone, n = 10,000, d = 20). Logistic loss: 3 stalled at certified gaps of 0.2-0.5
+#: on the five small-beta rows (gated and cone, n = 2,000) that 10 certifies (BENCHMARKS.md)
 SIGMA_GROWTH = {"squared": 3.0, "logistic": 10.0}
 #: the accuracy of the subproblems relative to the multiplier's change (see :func:`_ssnal`)
 INNER = 0.2

@@ -356,3 +356,33 @@ def test_metric_keeps_the_second_group_of_curvatures(monkeypatch, n):
     assert both["next"] <= ev[keep] * (1.5 if sampled else 1 + 1e-6)
     assert both["next"] <= few["next"] / 5
     assert runs["both groups"].iterations <= 0.8 * runs["24 pairs"].iterations
+
+
+def test_metric_keeps_the_whole_first_group_beyond_24_inputs(monkeypatch):
+    """With more than 24 augmented inputs (``d`` = 31 here) the first group of curvatures
+    (one per input column, far above the rest) no longer fits in 24 pairs, and the second
+    group (527 pairs) is beyond the budget: the metric keeps the first group whole. Its
+    first unkept curvature is then below the cliff (checked on the explicit ``A^T A``), where
+    24 pairs left one of the group, and FISTA certifies in fewer iterations."""
+    X, y = _planted(1000, 30)
+    lifted = TwoLayerReLU(X, y, beta=0.5).lift(patterns=60, program="gated", seed=0)
+    Xa, D = lifted.problem.Xa, np.asarray(lifted.D, dtype=float)
+    n, d = Xa.shape
+    keep, block = relu_solvers.metric_pairs(n, D.shape[1], d)
+    assert d == 31 > relu_solvers.METRIC_KEEP and (keep, block) == (31, 39)
+    ev = np.sort(np.linalg.eigvalsh((Xa @ Xa.T) * (D @ D.T)))[::-1]  # those of A^T A
+    assert ev[d - 1] / ev[d] > 2.0  # the cliff after the first group
+    runs = {}
+    for name, most in (("first group", relu_solvers.METRIC_KEEP_MAX), ("24 pairs", 0)):
+        monkeypatch.setattr(relu_solvers, "METRIC_KEEP_MAX", most)
+        runs[name] = run_solver(lifted, "fista", tol=1e-6, device="cpu", newton=False,
+                                max_iters=20_000)
+        assert runs[name].status == "optimal"
+        value = lifted.program_value(runs[name].primal)
+        assert runs[name].info["lower"] <= value <= runs[name].info["lower"] * (1 + 1e-6)
+    first, few = runs["first group"].info["metric"], runs["24 pairs"].info["metric"]
+    assert (first["kept"], few["kept"]) == (d, relu_solvers.METRIC_KEEP)
+    assert first["largest"] == pytest.approx(ev[0], rel=1e-6)
+    assert first["next"] <= ev[d] * (1 + 1e-6)  # Ritz values are lower bounds
+    assert few["next"] >= ev[d - 1] * (1 - 1e-3)  # one of the first group left out
+    assert runs["first group"].iterations <= 0.8 * runs["24 pairs"].iterations

@@ -213,7 +213,7 @@ def metric_pairs(n: int, P: int, d: int) -> tuple[int, int]:
     both = d + d * (d + 1) // 2
     if METRIC_KEEP < both <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and 4 * both <= P * d:
         return both, both + max(8, both // 5)
-    if METRIC_KEEP < d <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES):
+    if METRIC_KEEP < d <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and 4 * d <= P * d:
         return d, d + max(8, d // 5)  # the first group whole (see METRIC_KEEP_MAX)
     return METRIC_KEEP, METRIC_BLOCK
 

@@ -322,6 +322,18 @@ def test_fista_low_rank_metric_certifies_a_dense_optimum_in_fewer_iterations():
     assert (values[True] - bound) / values[True] <= 1e-6
 
 
+def _fista_by_pair_budget(monkeypatch, lifted, name: str) -> dict:
+    """``fista`` (no Newton polish) with the metric's pair budget as it is (under ``name``)
+    and at 0 (``"24 pairs"``: METRIC_KEEP); both must certify."""
+    runs = {}
+    for key, most in ((name, relu_solvers.METRIC_KEEP_MAX), ("24 pairs", 0)):
+        monkeypatch.setattr(relu_solvers, "METRIC_KEEP_MAX", most)
+        runs[key] = run_solver(lifted, "fista", tol=1e-6, device="cpu", newton=False,
+                               max_iters=20_000)
+        assert runs[key].status == "optimal"
+    return runs
+
+
 @pytest.mark.parametrize("n", [1000, 3000])
 def test_metric_keeps_the_second_group_of_curvatures(monkeypatch, n):
     """Gaussian data and gates: below the ``d`` largest curvatures of ``A^T A`` the spectrum
@@ -341,12 +353,7 @@ def test_metric_keeps_the_second_group_of_curvatures(monkeypatch, n):
     ratios = ev[d:2 * keep] / ev[d + 1:2 * keep + 1]
     cliff = d + 1 + int(np.argmax(ratios))  # the size of the first two groups
     assert keep - d <= cliff <= keep and ratios.max() > 2.0
-    runs = {}
-    for name, most in (("both groups", relu_solvers.METRIC_KEEP_MAX), ("24 pairs", 0)):
-        monkeypatch.setattr(relu_solvers, "METRIC_KEEP_MAX", most)
-        runs[name] = run_solver(lifted, "fista", tol=1e-6, device="cpu", newton=False,
-                                max_iters=20_000)
-        assert runs[name].status == "optimal"
+    runs = _fista_by_pair_budget(monkeypatch, lifted, "both groups")
     both, few = runs["both groups"].info["metric"], runs["24 pairs"].info["metric"]
     assert (both["kept"], few["kept"]) == (keep, relu_solvers.METRIC_KEEP)
     sampled = n > relu_solvers.METRIC_ROWS_MIN
@@ -372,14 +379,10 @@ def test_metric_keeps_the_whole_first_group_beyond_24_inputs(monkeypatch):
     assert d == 31 > relu_solvers.METRIC_KEEP and (keep, block) == (31, 39)
     ev = np.sort(np.linalg.eigvalsh((Xa @ Xa.T) * (D @ D.T)))[::-1]  # those of A^T A
     assert ev[d - 1] / ev[d] > 2.0  # the cliff after the first group
-    runs = {}
-    for name, most in (("first group", relu_solvers.METRIC_KEEP_MAX), ("24 pairs", 0)):
-        monkeypatch.setattr(relu_solvers, "METRIC_KEEP_MAX", most)
-        runs[name] = run_solver(lifted, "fista", tol=1e-6, device="cpu", newton=False,
-                                max_iters=20_000)
-        assert runs[name].status == "optimal"
-        value = lifted.program_value(runs[name].primal)
-        assert runs[name].info["lower"] <= value <= runs[name].info["lower"] * (1 + 1e-6)
+    runs = _fista_by_pair_budget(monkeypatch, lifted, "first group")
+    for run in runs.values():  # the certificate against the value recomputed here
+        value = lifted.program_value(run.primal)
+        assert run.info["lower"] <= value <= run.info["lower"] * (1 + 1e-6)
     first, few = runs["first group"].info["metric"], runs["24 pairs"].info["metric"]
     assert (first["kept"], few["kept"]) == (d, relu_solvers.METRIC_KEEP)
     assert first["largest"] == pytest.approx(ev[0], rel=1e-6)

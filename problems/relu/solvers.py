@@ -210,11 +210,11 @@ HANDOVER_TRUSTED_GAP = 1e-2
 def metric_pairs(n: int, P: int, d: int) -> tuple[int, int]:
     """``(kept Ritz pairs, block size)`` of FISTA's metric on a program of ``n`` samples,
     ``P`` patterns and ``d`` columns (see :data:`METRIC_KEEP_MAX`)."""
-    both = d + d * (d + 1) // 2
-    if METRIC_KEEP < both <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and 4 * both <= P * d:
-        return both, both + max(8, both // 5)
-    if METRIC_KEEP < d <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and 4 * d <= P * d:
-        return d, d + max(8, d // 5)  # the first group whole (see METRIC_KEEP_MAX)
+    # both groups of large curvatures, else the first group whole (see METRIC_KEEP_MAX)
+    for keep in (d + d * (d + 1) // 2, d):
+        if METRIC_KEEP < keep <= min(METRIC_KEEP_MAX, n // METRIC_SAMPLES) and (
+                4 * keep <= P * d):
+            return keep, keep + max(8, keep // 5)
     return METRIC_KEEP, METRIC_BLOCK
 
 

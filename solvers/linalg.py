@@ -3,7 +3,8 @@ Cholesky solves, torch threads.
 
 One place each: :func:`power_iteration` (the Lipschitz estimates of the first-order methods),
 :func:`row_chunks` (row blocks of tall products, so that no ``n x P`` array is formed at once),
-:func:`add_upper_gram` and :func:`symmetric_from_upper` (grams from half the products),
+:func:`add_upper_gram`, :func:`symmetric_from_upper` and :func:`lower_gram` (grams from half
+the products),
 :func:`cholesky_apply` (the Newton systems' solves), :func:`torch_dtype` and
 :class:`torch_threads`.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from lift.errors import check_choice
 
 __all__ = ["CHUNK_ENTRIES", "GRAM_BLOCK", "add_upper_gram", "cholesky_apply", "cholesky_apply_low",
-           "drop_negligible", "power_iteration", "row_chunks", "symmetric_from_upper",
+           "drop_negligible", "lower_gram", "power_iteration", "row_chunks", "symmetric_from_upper",
            "top_eigenspace", "torch_dtype", "torch_threads"]
 
 #: entries of an ``n x width`` block processed at once (~128 MiB in float64)
@@ -57,6 +58,33 @@ def symmetric_from_upper(upper: Any, block: int = GRAM_BLOCK) -> Any:
         diag.copy_(torch.triu(diag) + torch.triu(diag, 1).T)
         upper[j:, i:j] = upper[i:j, j:].T
     return upper
+
+
+#: the block rows of :func:`lower_gram`: at ``n = 2,000`` (a rank-464 gram in float32, one
+#: thread) blocks of 128 or 256 rows took 45 ms against 86 ms for the full product, 512 rows 48 ms
+LOWER_BLOCK = 256
+
+
+def lower_gram(E: Any, hadamard: Any = None, plus: Any = None, block: int = LOWER_BLOCK
+               ) -> Any:
+    """The lower triangle of ``(E E^T) o hadamard + plus plus^T`` (torch; ``o`` the entrywise
+    product, each term optional) by blocks of ``block`` rows, about half the multiply-adds of
+    the full products. Above the diagonal: zero outside the diagonal blocks, the symmetric
+    entries inside them. Enough for ``torch.linalg.cholesky``, which reads the lower triangle
+    only; not a symmetric matrix for anything else."""
+    import torch
+
+    n = E.shape[0]
+    out = torch.zeros(n, n, dtype=E.dtype, device=E.device)
+    for i in range(0, n, block):
+        j = min(i + block, n)
+        part = E[i:j] @ E[:j].T
+        if hadamard is not None:
+            part.mul_(hadamard[i:j, :j])
+        if plus is not None:
+            part.addmm_(plus[i:j], plus[:j].T)
+        out[i:j, :j] = part
+    return out
 
 
 def cholesky_apply(L: Any, b: Any) -> Any:

@@ -24,6 +24,7 @@ from lift.solvers.linalg import (
     cholesky_apply,
     cholesky_apply_low,
     drop_negligible,
+    lower_gram,
     power_iteration,
     row_chunks,
     symmetric_from_upper,
@@ -235,6 +236,27 @@ def test_gram_from_its_upper_triangle(block):
     for rows in (slice(0, 40), slice(40, 90)):
         add_upper_gram(upper, B[rows], block)
     assert torch.allclose(symmetric_from_upper(upper), B.T @ B, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [7, 25, 64])
+def test_lower_gram_factors_as_the_full_matrix(block):
+    """The lower triangle of ``(E E^T) o K + B B^T`` by row blocks (block sizes that do and do
+    not divide ``n``) equals that of the full products, and the Cholesky factor of it is the
+    full matrix's: the factorization reads nothing above the diagonal."""
+    rng = np.random.default_rng(3)
+    n = 50
+    E = torch.as_tensor(rng.standard_normal((n, 30)))
+    X = torch.as_tensor(rng.standard_normal((n, 4)))
+    K, B = X @ X.T, torch.as_tensor(rng.standard_normal((n, 12)))
+    full = (E @ E.T) * K + B @ B.T
+    low = lower_gram(E, K, B, block=block)
+    assert torch.allclose(torch.tril(low), torch.tril(full), rtol=0, atol=1e-12)
+    assert not bool(torch.triu(low, block).any())  # zero above the diagonal blocks
+    shift = n * torch.eye(n, dtype=E.dtype)
+    assert torch.allclose(torch.linalg.cholesky(low + shift), torch.linalg.cholesky(full + shift),
+                          rtol=0, atol=1e-10)
+    assert torch.allclose(lower_gram(E, block=block).tril(), (E @ E.T).tril(), rtol=0,
+                          atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(60, 1), (60, 5), (3, 20, 2)])

@@ -78,7 +78,7 @@ from lift.errors import check_int, check_positive
 from lift.problems.relu.operators import PatternOperator
 from lift.problems.relu.solvers import _numpy, _result, _Setup, _TorchSolver
 from lift.solvers.group_lasso import ActiveDualStep
-from lift.solvers.linalg import cholesky_apply, cholesky_apply_low, drop_negligible
+from lift.solvers.linalg import cholesky_apply, cholesky_apply_low, drop_negligible, lower_gram
 from lift.solvers.monitor import gap_message
 from lift.solvers.prox import group_norms
 
@@ -373,15 +373,17 @@ class _Jacobian:
         sub = self.restricted(op)
         return lambda x: sub.forward(self.apply(sub.adjoint(x)))
 
-    def gram_matrix(self, op: PatternOperator, XX: torch.Tensor) -> torch.Tensor:
-        """``sum_i D_i Xa J_i Xa^T D_i`` (``n x n``, in ``XX``'s precision) from ``XX = Xa
-        Xa^T``, without the blocks: ``(XX) o (D diag(alpha) D^T)`` plus the rank-``|idx|``
-        term of the ``gamma_i``."""
+    def gram_matrix(self, op: PatternOperator, XX: torch.Tensor, c: torch.Tensor
+                    ) -> torch.Tensor:
+        """The lower triangle (:func:`~lift.solvers.linalg.lower_gram`) of ``C (sum_i D_i Xa
+        J_i Xa^T D_i) C`` (``n x n``, in ``XX``'s precision, ``C = diag(c)``) from ``XX = Xa
+        Xa^T``, without the blocks: ``(XX) o (E E^T)`` with ``E = C D diag(alpha)^{1/2}``,
+        plus the rank-``|idx|`` term of the ``gamma_i``."""
         Dj = op.D[:, self.idx]
-        B = (Dj * (op.Xa @ self.vh.T) * self.gamma.sqrt()).to(XX.dtype)
-        Dj = Dj.to(XX.dtype)
-        H = XX * ((Dj * self.alpha.to(XX.dtype)) @ Dj.T)
-        return H.addmm_(B, B.T)
+        c = c.to(op.dtype)[:, None]
+        B = (Dj * (op.Xa @ self.vh.T) * (c * self.gamma.sqrt())).to(XX.dtype)
+        E = (Dj * (c * self.alpha.sqrt())).to(XX.dtype)
+        return lower_gram(E, XX, B)
 
     def root_matrices(self) -> torch.Tensor:
         """The ``J_i^{1/2}`` as a (groups, d, d) tensor (symmetric): ``J_i`` has eigenvalue 1
@@ -445,9 +447,12 @@ class _ConeJacobian:
         G = self.root_blocks(op.Xa, op.D[:, self.pattern])
         return lambda x: G @ (G.T @ x)
 
-    def gram_matrix(self, op: PatternOperator, dtype: torch.dtype) -> torch.Tensor:
-        G = self.root_blocks(op.Xa, op.D[:, self.pattern]).to(dtype)
-        return G @ G.T
+    def gram_matrix(self, op: PatternOperator, dtype: torch.dtype, c: torch.Tensor
+                    ) -> torch.Tensor:
+        """The lower triangle of ``C G G^T C`` (``G`` the :meth:`root_blocks`, ``C =
+        diag(c)``) in ``dtype``."""
+        G = self.root_blocks(op.Xa, op.D[:, self.pattern]) * c.to(op.dtype)[:, None]
+        return lower_gram(G.to(dtype))
 
     @classmethod
     def at(cls, u: torch.Tensor, sigma_beta: float, proj) -> _ConeJacobian:
@@ -671,18 +676,18 @@ class _Newton:
         factor (see :data:`GRAM_DTYPE`); None where the factorization or they fail."""
         op = self.op
         exact = dtype == op.dtype
+        # scaled by diag(h)^{-1/2}: I + sigma S M S (the logistic conjugate's curvature spans
+        # dozens of orders of magnitude on nearly separable data; unscaled, the factorization
+        # would lose the small ones); the scaling enters the factors of M, and only M's lower
+        # triangle is formed (the factorization reads no more)
+        r = h.rsqrt()
+        c = math.sqrt(sigma) * r
         if self.cone:
-            H = J.gram_matrix(op, dtype)
+            H = J.gram_matrix(op, dtype, c)
         else:
             if dtype not in self.XX:
                 self.XX[dtype] = (op.Xa @ op.Xa.T).to(dtype)
-            H = J.gram_matrix(op, self.XX[dtype])
-        # scaled by diag(h)^{-1/2}: I + sigma S M S (the logistic conjugate's curvature spans
-        # dozens of orders of magnitude on nearly separable data; unscaled, the factorization
-        # would lose the small ones)
-        r = h.rsqrt()
-        rl = r.to(dtype)
-        H.mul_(sigma * rl[:, None] * rl[None, :])
+            H = J.gram_matrix(op, self.XX[dtype], c)
         H.diagonal().add_(1.0)
         if exact:
             L = _cholesky(H)
@@ -719,7 +724,7 @@ class _Newton:
         op = self.op
         G = J.root_blocks(op.Xa, op.D[:, J.pattern])
         Gh = G / h[:, None]
-        K = G.T @ Gh
+        K = lower_gram((G * h.rsqrt()[:, None]).T)  # G^T Dh^{-1} G: its lower triangle
         K.diagonal().add_(1.0 / sigma)
         r = g / h
         return -(r - Gh @ _spd_solve(K, (G.T @ r)[:, None])[:, 0])

@@ -319,6 +319,33 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma(system):
 
 
 
+def test_loose_steps_on_a_kept_gram_factor_run_in_float32():
+    """With the squared loss, a Newton step at a loose tolerance (``>= LOW_CG_TOL``) on a kept
+    float32 ``"gram"`` factor runs its conjugate gradients in float32, products with ``A_J``
+    included: the float64 Newton matrix's residual of the step is still within the tolerance.
+    A tight one stays in float64 (to 1e-10 of the explicit solve)."""
+    rng, X, D, op, v, norms, h = _random_system(6, 90, 4, 16)
+    n, P = D.shape
+    h = torch.ones(n, dtype=torch.float64)
+    g = torch.as_tensor(rng.standard_normal(n))
+    sigma = 5.0
+    newton = ssnal._Newton(op, "gram", cg_iters=10, squared=True)
+    newton.solve(g, h, sigma, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)
+    v2 = v + 0.01 * torch.as_tensor(rng.standard_normal(v.shape))
+    J2 = ssnal._Jacobian.at(v2, torch.linalg.vector_norm(v2, dim=1), 0.5)
+    H = _explicit_newton_matrix(X, D, J2, h, sigma)
+    for tol in (1e-2, ssnal.LOW_CG_TOL):
+        got = newton.solve(g, h, sigma, J2, tol=tol)
+        assert got.dtype == torch.float64
+        residual = np.linalg.norm(H @ got.numpy() + g.numpy())
+        assert residual <= 1.01 * tol * float(g.norm())
+    assert newton.used["conjugate gradients in float32"] == 2
+    got = newton.solve(g, h, sigma, J2, tol=1e-10).numpy()
+    assert newton.used["conjugate gradients in float32"] == 2
+    want = np.linalg.solve(H, -g.numpy())
+    assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+
+
 def test_low_precision_gram_system_with_curvatures_over_many_orders():
     """The ``"gram"`` system formed and factored in float32 gives the float64 Newton step
     where the logistic conjugate's curvatures ``h`` span 60 orders of magnitude (the scaled

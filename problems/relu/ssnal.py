@@ -119,6 +119,11 @@ COVARIANCE_TOL = 1e-10
 #: steps at that ``sigma`` as poorly), the rest of the solve forms it in the working precision
 GRAM_DTYPE = {torch.float64: torch.float32}
 GRAM_LOW_ITERS = 8
+#: with the squared loss, conjugate gradients preconditioned by a kept ``"gram"`` factor (in
+#: :data:`GRAM_DTYPE`) run in that precision too, products with ``A_J`` included, where the
+#: Newton step's tolerance is at least this (the inexact steps' ``min(0.1, sqrt ||g||)``, above
+#: float32's rounding by far); below it, in the working precision
+LOW_CG_TOL = 1e-4
 #: entries of the low-precision matrix below this (against its diagonal, far below float32's
 #: rounding of it) are set to zero, and so are those of the vectors it solves for (scaled to
 #: at most one; :func:`~lift.solvers.linalg.drop_negligible`): with the logistic loss the
@@ -372,6 +377,25 @@ class _Jacobian:
         """``x -> sum_i D_i Xa J_i Xa^T D_i x`` by products with the restricted operator."""
         sub = self.restricted(op)
         return lambda x: sub.forward(self.apply(sub.adjoint(x)))
+
+    def product_low(self, op: PatternOperator, dtype: torch.dtype
+                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`product` in ``dtype`` (the restricted operator and the Jacobian copied into
+        it once per Jacobian)."""
+        kept = getattr(self, "_low", None)
+        if kept is None or kept[0] is not op or kept[1].dtype != dtype:
+            sub = self.restricted(op)
+            low = sub.astype(dtype)
+            low.order = sub.order  # the same shapes: not timed again
+            kept = self._low = (op, low, self.alpha.to(dtype)[:, None], self.gamma.to(dtype),
+                                self.vh.to(dtype))
+        _, low, alpha, gamma, vh = kept
+
+        def product(x: torch.Tensor) -> torch.Tensor:
+            Z = low.adjoint(x)
+            return low.forward(alpha * Z + (gamma * (vh * Z).sum(1))[:, None] * vh)
+
+        return product
 
     def gram_matrix(self, op: PatternOperator, XX: torch.Tensor, c: torch.Tensor
                     ) -> torch.Tensor:
@@ -707,13 +731,32 @@ class _Newton:
         def apply(x: torch.Tensor) -> torch.Tensor:  # (exact: the plain Cholesky solve)
             return r * cholesky_apply_low(L, r * x, GRAM_FLUSH)
 
-        self.kept = ("gram", sigma, apply, None)
+        low = None
+        if not exact and uniform and isinstance(J, _Jacobian):
+            r_low = r.to(dtype)
+
+            def low(x: torch.Tensor) -> torch.Tensor:  # the same solve, all in L's precision
+                return r_low * cholesky_apply(L, (r_low * x)[:, None])[:, 0]
+
+        self.kept = ("gram", sigma, apply, None, low)
         return -apply(g) if exact else self._reuse(g, h, sigma, J, COVARIANCE_TOL)
 
     def _reuse(self, g, h, sigma, J, tol):
         """Conjugate gradients on ``H d = -g`` preconditioned by the kept factor (see
         :data:`REUSE_ITERS`: the Jacobian and curvatures have moved little since); None when
         they do not reach ``tol ||g||`` within :data:`REUSE_ITERS` iterations."""
+        low = self.kept[4] if len(self.kept) > 4 else None
+        if low is not None and tol >= LOW_CG_TOL:  # see LOW_CG_TOL
+            dtype = GRAM_DTYPE[self.op.dtype]  # the kept factor's (only then is it kept)
+            product = J.product_low(self.op, dtype)
+            hl = h.to(dtype)
+            x = _pcg(lambda x: hl * x + sigma * product(x), low, g.to(dtype), tol,
+                     REUSE_ITERS, self)
+            if x is None:
+                return None
+            key = "conjugate gradients in " + str(dtype).removeprefix("torch.")
+            self.used[key] = self.used.get(key, 0) + 1
+            return x.to(g.dtype)
         product = J.product(self.op)
         return _pcg(lambda x: h * x + sigma * product(x), self.kept[2], g, tol, REUSE_ITERS,
                     self)

@@ -344,6 +344,13 @@ def test_loose_steps_on_a_kept_gram_factor_run_in_float32():
     assert newton.used["conjugate gradients in float32"] == 2
     want = np.linalg.solve(H, -g.numpy())
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+    assert newton.used["gram"] == 1
+    # a loose step at up to ACROSS_SIGMA times the factor's sigma keeps it; beyond, a new one
+    for factor, formed in ((ssnal.ACROSS_SIGMA, 1), (ssnal.ACROSS_SIGMA * 1.5, 2)):
+        H = _explicit_newton_matrix(X, D, J2, h, factor * sigma)
+        got = newton.solve(g, h, factor * sigma, J2, tol=1e-2)
+        assert np.linalg.norm(H @ got.numpy() + g.numpy()) <= 1.01e-2 * float(g.norm())
+        assert newton.used["gram"] == formed
 
 
 def test_low_precision_gram_system_with_curvatures_over_many_orders():

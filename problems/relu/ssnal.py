@@ -103,7 +103,8 @@ DIRECT_WORK = 4e10
 COVARIANCE_WORK = 5e11
 #: Newton steps after the first at one ``sigma`` solve their ``n x n`` system by conjugate
 #: gradients preconditioned with the factor of that first step, for at most this many
-#: iterations; then (or at a new ``sigma``) the matrix is formed and factored anew. The
+#: iterations; then (or at a new ``sigma``, but see :data:`ACROSS_SIGMA`) the matrix is
+#: formed and factored anew. The
 #: covariance system keeps its factor across ``sigma`` while the nonzero groups stay the
 #: same (n = 10,000, 100 % active: 1 factorization instead of 8, 22.6 s to 10.8 s)
 REUSE_ITERS = 20
@@ -124,6 +125,12 @@ GRAM_LOW_ITERS = 8
 #: Newton step's tolerance is at least this (the inexact steps' ``min(0.1, sqrt ||g||)``, above
 #: float32's rounding by far); below it, in the working precision
 LOW_CG_TOL = 1e-4
+#: ... and such steps keep that factor when ``sigma`` grows by at most this factor since it
+#: was formed (one growth step of the squared loss, :data:`SIGMA_GROWTH`): at ``n = 2,000,
+#: P = 500`` 8-22 % faster (4 factorizations of 6, of 10, one or two more Newton steps); 5 %
+#: slower at ``P = 2,000`` (33 to 37 Newton steps). A factor kept over two growth steps
+#: (9x) was 2-9 % faster still at ``P = 500`` and 13 % slower at ``P = 2,000`` (BENCHMARKS.md)
+ACROSS_SIGMA = 3.0
 #: entries of the low-precision matrix below this (against its diagonal, far below float32's
 #: rounding of it) are set to zero, and so are those of the vectors it solves for (scaled to
 #: at most one; :func:`~lift.solvers.linalg.drop_negligible`): with the logistic loss the
@@ -612,7 +619,9 @@ class _Newton:
 
     def _system(self, system, g, h, sigma, J, tol):
         if self.kept is not None and self.kept[0] == system and (  # see REUSE_ITERS
-                (system == "gram" and self.kept[1] == sigma)
+                (system == "gram" and (self.kept[1] == sigma or (
+                    len(self.kept) > 4 and self.kept[4] is not None and tol >= LOW_CG_TOL
+                    and sigma <= ACROSS_SIGMA * self.kept[1] * (1 + 1e-12))))
                 or (system == "covariance" and torch.equal(self.kept[3], J.idx))):
             d = self._reuse(g, h, sigma, J, tol)
             if d is not None:

@@ -26,12 +26,16 @@ generalized Jacobian of the group prox (on each surviving group ``i``,
 
 an ``n x n`` matrix that is formed without the ``n x P d`` design:
 ``sum_i alpha_i D_i Xa Xa^T D_i = (Xa Xa^T) o (D diag(alpha) D^T)`` (a Hadamard product) plus
-the rank-``|active|`` term of the ``gamma_i``. It is then factored (``system="gram"``, up to a
-few thousand samples), or the Woodbury identity works on the ``m = d |active|`` active
+the rank-``|active|`` term of the ``gamma_i`` (only its lower triangle, which is all the
+Cholesky factorization reads). It is then factored (``system="gram"``, up to a few thousand
+samples; in float32, the factor preconditioning conjugate gradients on the float64 system,
+kept for the next steps, which with the squared loss run in float32 where their tolerance is
+loose), or the Woodbury identity works on the ``m = d |active|`` active
 coordinates when they are fewer (``"woodbury"``; for the squared loss cut from ``A^T A``,
 formed once: ``"covariance"``), or preconditioned conjugate gradients use only products with
-``A`` (``"cg"``). The multiplier update is ``U <- U+`` and ``sigma`` grows
-tenfold per outer iteration: the subproblems stay a handful of Newton steps each, and the
+``A`` (``"cg"``). The multiplier update is ``U <- U+`` and ``sigma`` grows by
+``SIGMA_GROWTH`` (3 with the squared loss, 10 with the logistic) per outer iteration: the
+subproblems stay a handful of Newton steps each, and the
 outer iterations converge superlinearly as ``sigma`` grows.
 
 Every Newton step offers its point to the library's certificate (the same
@@ -543,7 +547,11 @@ def _system_costs(n: int, m: int, groups: int, covariance: float | None = None,
     ``n x m`` blocks, ``n^2 m + n^3 / 3``), the Woodbury ``m x m`` one ``n m^2 + m^3 / 3``
     (both up to :data:`DIRECT_WORK`), and, where ``covariance`` is not None (squared loss,
     gated, see :func:`_covariance_work`), the Woodbury matrix cut from a stored ``A^T A``,
-    ``m^3 / 3`` once that is formed."""
+    ``m^3 / 3`` once that is formed. These count the full products at the float64 rate, as
+    when :func:`cost_model` was fitted; the ``n x n`` matrix has since been formed as its
+    lower triangle only (half the formation) and its loose steps run in float32: ``ssnal``
+    there now takes 0.6-0.9 of the time it took when the model was fitted (BENCHMARKS.md,
+    twenty-fourth session); not refitted."""
     costs = {}
     if n <= DIRECT_LIMIT:
         costs["gram"] = float(n) * n * (m if cone else 2.0 * groups) + n**3 / 3

@@ -319,20 +319,25 @@ def test_kept_factor_preconditions_the_next_steps_at_the_same_sigma(system):
 
 
 
-def test_loose_steps_on_a_kept_gram_factor_run_in_float32():
+@pytest.mark.parametrize("system", ["gram", "covariance"])
+def test_loose_steps_on_a_kept_float32_factor_run_in_float32(system):
     """With the squared loss, a Newton step at a loose tolerance (``>= LOW_CG_TOL``) on a kept
-    float32 ``"gram"`` factor runs its conjugate gradients in float32, products with ``A_J``
-    included: the float64 Newton matrix's residual of the step is still within the tolerance.
-    A tight one stays in float64 (to 1e-10 of the explicit solve)."""
+    float32 factor (``"gram"``, or ``"covariance"`` from its float32 ``A^T A``) runs its
+    conjugate gradients in float32, products with ``A_J`` included: the float64 Newton
+    matrix's residual of the step is still within the tolerance. A tight one stays in
+    float64 (to 1e-10 of the explicit solve)."""
     rng, X, D, op, v, norms, h = _random_system(6, 90, 4, 16)
     n, P = D.shape
     h = torch.ones(n, dtype=torch.float64)
     g = torch.as_tensor(rng.standard_normal(n))
     sigma = 5.0
-    newton = ssnal._Newton(op, "gram", cg_iters=10, squared=True)
-    newton.solve(g, h, sigma, ssnal._Jacobian.at(v, norms, 0.5), tol=1e-10)
+    newton = ssnal._Newton(op, system, cg_iters=10, squared=True)
+    J = ssnal._Jacobian.at(v, norms, 0.5)
+    newton.solve(g, h, sigma, J, tol=1e-10)
+    assert newton.kept[5] == torch.float32
     v2 = v + 0.01 * torch.as_tensor(rng.standard_normal(v.shape))
     J2 = ssnal._Jacobian.at(v2, torch.linalg.vector_norm(v2, dim=1), 0.5)
+    assert torch.equal(J2.idx, J.idx)  # (the covariance factor is kept on the same groups)
     H = _explicit_newton_matrix(X, D, J2, h, sigma)
     for tol in (1e-2, ssnal.LOW_CG_TOL):
         got = newton.solve(g, h, sigma, J2, tol=tol)
@@ -344,7 +349,9 @@ def test_loose_steps_on_a_kept_gram_factor_run_in_float32():
     assert newton.used["conjugate gradients in float32"] == 2
     want = np.linalg.solve(H, -g.numpy())
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
-    assert newton.used["gram"] == 1
+    assert newton.used[system] == 1
+    if system != "gram":
+        return
     # a loose step at up to ACROSS_SIGMA times the factor's sigma keeps it; beyond, a new one
     for factor, formed in ((ssnal.ACROSS_SIGMA, 1), (ssnal.ACROSS_SIGMA * 1.5, 2)):
         H = _explicit_newton_matrix(X, D, J2, h, factor * sigma)

@@ -389,10 +389,9 @@ class _Jacobian:
         sub = self.restricted(op)
         return lambda x: sub.forward(self.apply(sub.adjoint(x)))
 
-    def product_low(self, op: PatternOperator, dtype: torch.dtype
-                    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """:meth:`product` in ``dtype`` (the restricted operator and the Jacobian copied into
-        it once per Jacobian)."""
+    def _low_copy(self, op: PatternOperator, dtype: torch.dtype) -> tuple:
+        """``op`` restricted to the groups ``idx`` and this Jacobian, copied into ``dtype``
+        once per Jacobian."""
         kept = getattr(self, "_low", None)
         if kept is None or kept[0] is not op or kept[1].dtype != dtype:
             sub = self.restricted(op)
@@ -400,7 +399,16 @@ class _Jacobian:
             low.order = sub.order  # the same shapes: not timed again
             kept = self._low = (op, low, self.alpha.to(dtype)[:, None], self.gamma.to(dtype),
                                 self.vh.to(dtype))
-        _, low, alpha, gamma, vh = kept
+        return kept
+
+    def restricted_low(self, op: PatternOperator, dtype: torch.dtype) -> PatternOperator:
+        """:meth:`restricted` in ``dtype``."""
+        return self._low_copy(op, dtype)[1]
+
+    def product_low(self, op: PatternOperator, dtype: torch.dtype
+                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`product` in ``dtype``."""
+        _, low, alpha, gamma, vh = self._low_copy(op, dtype)
 
         def product(x: torch.Tensor) -> torch.Tensor:
             Z = low.adjoint(x)
@@ -598,9 +606,10 @@ class _Newton:
         #: next Jacobians have the same groups
         self.restricted: tuple | None = None
         #: the last direct system (``"gram"``, or ``"covariance"`` on the squared loss):
-        #: ``(system, sigma, apply, groups)``, with ``apply(r)`` the inverse of its Newton
-        #: matrix applied to ``r``, from the factorization, and ``groups`` the nonzero groups
-        #: it was formed on (covariance)
+        #: ``(system, sigma, apply, groups, low, dtype)``, with ``apply(r)`` the inverse of its
+        #: Newton matrix applied to ``r``, from the factorization, ``groups`` the nonzero
+        #: groups it was formed on (covariance), and ``low`` the same as ``apply`` all in the
+        #: factor's lower precision ``dtype`` (None where it has none; see LOW_CG_TOL)
         self.kept: tuple | None = None
 
     def solve(self, g: torch.Tensor, h: torch.Tensor, sigma: float, J: _Jacobian | _ConeJacobian,
@@ -628,7 +637,7 @@ class _Newton:
     def _system(self, system, g, h, sigma, J, tol):
         if self.kept is not None and self.kept[0] == system and (  # see REUSE_ITERS
                 (system == "gram" and (self.kept[1] == sigma or (
-                    len(self.kept) > 4 and self.kept[4] is not None and tol >= LOW_CG_TOL
+                    self.kept[4] is not None and tol >= LOW_CG_TOL
                     and sigma <= ACROSS_SIGMA * self.kept[1] * (1 + 1e-12))))
                 or (system == "covariance" and torch.equal(self.kept[3], J.idx))):
             d = self._reuse(g, h, sigma, J, tol)
@@ -670,27 +679,49 @@ class _Newton:
         else:
             cols = (J.idx[:, None] * d + torch.arange(d, device=op.device)).reshape(-1)
             K = self.AtA[cols][:, cols]
-        # J^{1/2} K J^{1/2}, block row by block row and then block column by block column
-        # (one batched product each; the four-index einsum took 0.4 s at P d = 5,000)
         R = J.root_matrices()
-        K = torch.bmm(R, K.to(op.dtype).reshape(mg, d, mg * d))  # R_i (A^T A)_{i, :}
-        K = torch.bmm(K.reshape(mg * d, mg, d).transpose(0, 1), R).transpose(0, 1)
-        K = K.reshape(mg * d, mg * d)  # (... ) R_j
-        K.diagonal().add_(1.0 / sigma)
+
+        def inner(dtype: torch.dtype) -> torch.Tensor:
+            """``I / sigma + J^{1/2} K J^{1/2}`` in ``dtype``, block row by block row and then
+            block column by block column (one batched product each; the four-index einsum
+            took 0.4 s at P d = 5,000)."""
+            Rd = R.to(dtype)
+            M = torch.bmm(Rd, K.to(dtype).reshape(mg, d, mg * d))  # R_i (A^T A)_{i, :}
+            M = torch.bmm(M.reshape(mg * d, mg, d).transpose(0, 1), Rd).transpose(0, 1)
+            M = M.reshape(mg * d, mg * d)  # (... ) R_j
+            M.diagonal().add_(1.0 / sigma)
+            return M
+
         exact = self.AtA.dtype == op.dtype
         if exact:
-            L = _cholesky(K)
-        else:  # rounded A^T A may be indefinite where I / sigma is small: then in float64
-            L, info = torch.linalg.cholesky_ex(K)
-            if int(info) != 0:
-                return None
+            L = _cholesky(inner(op.dtype))
+        else:
+            # A^T A in float32: the matrix formed and factored in float32 too (it only
+            # preconditions; at n = 10,000, P d = 5,000 the factorization took 0.5 s against
+            # 1.0 s in float64). Rounding may leave it indefinite where I / sigma is small:
+            # then in float64, and failing that None (A^T A is formed again in float64)
+            L, info = torch.linalg.cholesky_ex(inner(self.AtA.dtype))
+            if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):
+                L, info = torch.linalg.cholesky_ex(inner(op.dtype))
+                if int(info) != 0:
+                    return None
         sub = J.restricted(op)
 
         def apply(r: torch.Tensor) -> torch.Tensor:  # (I + sigma A_J J A_J^T)^{-1} r
-            w = cholesky_apply(L, J.root_apply(sub.adjoint(r)).reshape(-1, 1)).reshape(mg, d)
+            b = J.root_apply(sub.adjoint(r)).reshape(-1)
+            w = cholesky_apply_low(L, b, GRAM_FLUSH).reshape(mg, d)
             return r - sub.forward(J.root_apply(w))
 
-        self.kept = ("covariance", sigma, apply, J.idx)
+        low = None
+        if L.dtype != op.dtype:  # the same in L's precision (see LOW_CG_TOL)
+            sub_low, R_low = J.restricted_low(op, L.dtype), R.to(L.dtype)
+
+            def low(r: torch.Tensor) -> torch.Tensor:
+                b = torch.einsum("iab,ib->ia", R_low, sub_low.adjoint(r))
+                w = cholesky_apply(L, b.reshape(-1, 1)).reshape(mg, d)
+                return r - sub_low.forward(torch.einsum("iab,ib->ia", R_low, w))
+
+        self.kept = ("covariance", sigma, apply, J.idx, low, L.dtype)
         if exact:
             return -apply(g)
         # as accurate as the direct solve (with the Newton tolerance, 0.1 at first, the
@@ -755,16 +786,15 @@ class _Newton:
             def low(x: torch.Tensor) -> torch.Tensor:  # the same solve, all in L's precision
                 return r_low * cholesky_apply(L, (r_low * x)[:, None])[:, 0]
 
-        self.kept = ("gram", sigma, apply, None, low)
+        self.kept = ("gram", sigma, apply, None, low, dtype)
         return -apply(g) if exact else self._reuse(g, h, sigma, J, COVARIANCE_TOL)
 
     def _reuse(self, g, h, sigma, J, tol):
         """Conjugate gradients on ``H d = -g`` preconditioned by the kept factor (see
         :data:`REUSE_ITERS`: the Jacobian and curvatures have moved little since); None when
         they do not reach ``tol ||g||`` within :data:`REUSE_ITERS` iterations."""
-        low = self.kept[4] if len(self.kept) > 4 else None
+        low, dtype = self.kept[4], self.kept[5]
         if low is not None and tol >= LOW_CG_TOL:  # see LOW_CG_TOL
-            dtype = GRAM_DTYPE[self.op.dtype]  # the kept factor's (only then is it kept)
             product = J.product_low(self.op, dtype)
             hl = h.to(dtype)
             x = _pcg(lambda x: hl * x + sigma * product(x), low, g.to(dtype), tol,

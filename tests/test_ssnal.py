@@ -417,8 +417,9 @@ def test_auto_maps_back_only_the_answer_it_returns(monkeypatch):
 
 
 def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
-    """The gated program with the squared loss: ``ssnal`` first below ``SSNAL_FIRST`` (where
-    its Newton systems are direct), FISTA and the working set first above it; the logistic
+    """The gated program with the squared loss: ``ssnal`` first below ``SSNAL_FIRST`` (scaled
+    up where ``P d`` is large against ``n``; where its Newton systems are direct), FISTA and
+    the working set first above it; the logistic
     loss always starts first-order (``ssnal`` warm-started from FISTA's point was faster)."""
     small, large = _lifted(1e-3), _lifted(50.0)
     limit = type(small).SSNAL_FIRST
@@ -433,6 +434,15 @@ def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
     assert solver_order(small)[:2] == ["active_set", "fista"]
     monkeypatch.setattr(type(small), "SSNAL_FIRST_MAX_N", small.problem.n)
     assert solver_order(small)[0] == "ssnal"
+    # the threshold scales with P d / (SSNAL_FIRST_WIDTH n): 150 * 6 / (2 * 300) = 1.5 here
+    cls = type(small)
+    wide = max(1.0, small.P * 6 / (cls.SSNAL_FIRST_WIDTH * small.problem.n))
+    assert wide == pytest.approx(1.5)
+    middle = _lifted(1e-3 * 1.25 * limit / small.relative_beta())  # relative beta 1.25e-3
+    assert limit < middle.relative_beta() < wide * limit
+    assert solver_order(middle)[0] == "ssnal"
+    monkeypatch.setattr(cls, "SSNAL_FIRST_WIDTH", 1e9)  # no scaling: first-order first
+    assert solver_order(middle)[:2] == ["active_set", "fista"]
     monkeypatch.setattr(ssnal, "DIRECT_LIMIT", 10)  # no direct system: conjugate gradients
     assert not ssnal.has_direct_system(300, 150, 6, squared=True)
     assert solver_order(small)[:2] == ["active_set", "fista"]

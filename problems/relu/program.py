@@ -131,6 +131,17 @@ class ReLULift(Lifted):
     #: active) FISTA was faster (BENCHMARKS.md). Not the logistic loss: there ``ssnal``
     #: warm-started from FISTA's point beat both alone
     SSNAL_FIRST = 1e-3
+    #: ... a threshold scaled by ``max(1, P d / (SSNAL_FIRST_WIDTH n))`` (``d`` with the bias
+    #: column): FISTA's iterations cost ``n P d`` and grow in number with ``P d``, ``ssnal``'s
+    #: ``n x n`` system does not. At ``n = 2,000`` (twenty-fourth session, BENCHMARKS.md),
+    #: ``ssnal`` against the working set: ``d = 50, P = 2,000`` 6.0 s against 12.7 s at
+    #: relative ``beta`` 0.01, 3.1 s against 6.0 s at 0.03; ``d = 50, P = 500`` 1.9 s against
+    #: 4.9 s at 0.003, 2.3 s against 3.0 s at 0.01; ``d = 10, P = 2,000`` 4.0 s against 5.6 s
+    #: at 0.003, 3.4 s against 2.0 s at 0.01; ``d = 10, P = 500`` 2.6-3.5 s against 0.6-1.0 s
+    #: at 0.003-0.005, where the plain threshold stays (``P d / n`` about 2.5). Sampled
+    #: programs only: complete arrangements (low-dimensional inputs) are wide too, but were
+    #: not measured against ``ssnal``
+    SSNAL_FIRST_WIDTH = 2.0
     #: ... up to this many samples. With FISTA's metric (twentieth session on) FISTA first
     #: won beyond: ``n = 50,000, d = 10, P = 500``, bias, dense (``beta = 6.55``): ``fista``
     #: 45 s against ``ssnal`` 90-97 s (23 Newton steps, each on the ``5,500 x 5,500``
@@ -292,7 +303,9 @@ class ReLULift(Lifted):
         n, d = self.problem.Xa.shape
         if not has_direct_system(n, self.P, d, squared=loss == "squared"):
             return out
-        first = (n <= self.SSNAL_FIRST_MAX_N and self.relative_beta() < self.SSNAL_FIRST
+        wide = (1.0 if self.complete  # measured on sampled gates, 10-50 columns
+                else max(1.0, self.P * d / (self.SSNAL_FIRST_WIDTH * n)))
+        first = (n <= self.SSNAL_FIRST_MAX_N and self.relative_beta() < self.SSNAL_FIRST * wide
                  if loss == "squared"
                  else n <= self.ILL_CONDITIONED_MAX_N
                  and self.condition() >= self.ILL_CONDITIONED)

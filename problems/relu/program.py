@@ -135,7 +135,9 @@ class ReLULift(Lifted):
     #: column): FISTA's iterations cost ``n P d`` and grow in number with ``P d``, ``ssnal``'s
     #: ``n x n`` system does not. At ``n = 2,000`` (twenty-fourth session, BENCHMARKS.md),
     #: ``ssnal`` against the working set: ``d = 50, P = 2,000`` 6.0 s against 12.7 s at
-    #: relative ``beta`` 0.01, 3.1 s against 6.0 s at 0.03; ``d = 50, P = 500`` 1.9 s against
+    #: relative ``beta`` 0.01, 6.0 s against 4.2 s at 0.03 (above its scaled threshold,
+    #: 0.025); ``d = 20, P = 2,000`` 4.1 s against 8.2 s at 0.003, 3.5 s against 2.8 s at
+    #: 0.01; ``d = 50, P = 500`` 1.9 s against
     #: 4.9 s at 0.003, 2.3 s against 3.0 s at 0.01; ``d = 10, P = 2,000`` 4.0 s against 5.6 s
     #: at 0.003, 3.4 s against 2.0 s at 0.01; ``d = 10, P = 500`` 2.6-3.5 s against 0.6-1.0 s
     #: at 0.003-0.005, where the plain threshold stays (``P d / n`` about 2.5). Sampled

@@ -791,8 +791,9 @@ class _Newton:
 
     def _reuse(self, g, h, sigma, J, tol):
         """Conjugate gradients on ``H d = -g`` preconditioned by the kept factor (see
-        :data:`REUSE_ITERS`: the Jacobian and curvatures have moved little since); None when
-        they do not reach ``tol ||g||`` within :data:`REUSE_ITERS` iterations."""
+        :data:`REUSE_ITERS`: the Jacobian and curvatures have moved little since), in the
+        factor's lower precision where it has one and ``tol`` is loose (:data:`LOW_CG_TOL`);
+        None when they do not reach ``tol ||g||`` within :data:`REUSE_ITERS` iterations."""
         low, dtype = self.kept[4], self.kept[5]
         if low is not None and tol >= LOW_CG_TOL:  # see LOW_CG_TOL
             product = J.product_low(self.op, dtype)

@@ -434,11 +434,12 @@ def test_auto_starts_with_ssnal_at_small_relative_beta(monkeypatch):
     assert solver_order(small)[:2] == ["active_set", "fista"]
     monkeypatch.setattr(type(small), "SSNAL_FIRST_MAX_N", small.problem.n)
     assert solver_order(small)[0] == "ssnal"
-    # the threshold scales with P d / (SSNAL_FIRST_WIDTH n): 150 * 6 / (2 * 300) = 1.5 here
+    # the threshold scales with P d / (SSNAL_FIRST_WIDTH n): about 450 * 6 / (3 * 300) = 3
     cls = type(small)
-    wide = max(1.0, small.P * 6 / (cls.SSNAL_FIRST_WIDTH * small.problem.n))
-    assert wide == pytest.approx(1.5)
-    middle = _lifted(1e-3 * 1.25 * limit / small.relative_beta())  # relative beta 1.25e-3
+    probe = _lifted(1.0, P=450)
+    wide = max(1.0, probe.P * 6 / (cls.SSNAL_FIRST_WIDTH * probe.problem.n))
+    assert 2.5 < wide <= 3.0  # (duplicate sampled patterns are dropped)
+    middle = _lifted(2.0 * limit / probe.relative_beta(), P=450)  # relative beta 2e-3
     assert limit < middle.relative_beta() < wide * limit
     assert solver_order(middle)[0] == "ssnal"
     monkeypatch.setattr(cls, "SSNAL_FIRST_WIDTH", 1e9)  # no scaling: first-order first

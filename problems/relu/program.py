@@ -140,10 +140,11 @@ class ReLULift(Lifted):
     #: 0.01; ``d = 50, P = 500`` 1.9 s against
     #: 4.9 s at 0.003, 2.3 s against 3.0 s at 0.01; ``d = 10, P = 2,000`` 4.0 s against 5.6 s
     #: at 0.003, 3.4 s against 2.0 s at 0.01; ``d = 10, P = 500`` 2.6-3.5 s against 0.6-1.0 s
-    #: at 0.003-0.005, where the plain threshold stays (``P d / n`` about 2.5). Sampled
+    #: at 0.003-0.005, where the plain threshold stays (``P d / n`` about 2.5); ``d = 20, P =
+    #: 500`` 1.76 s against 1.15 s at 0.002 (a width of 2 put ``ssnal`` first there). Sampled
     #: programs only: complete arrangements (low-dimensional inputs) are wide too, but were
     #: not measured against ``ssnal``
-    SSNAL_FIRST_WIDTH = 2.0
+    SSNAL_FIRST_WIDTH = 3.0
     #: ... up to this many samples. With FISTA's metric (twentieth session on) FISTA first
     #: won beyond: ``n = 50,000, d = 10, P = 500``, bias, dense (``beta = 6.55``): ``fista``
     #: 45 s against ``ssnal`` 90-97 s (23 Newton steps, each on the ``5,500 x 5,500``

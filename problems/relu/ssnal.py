@@ -373,7 +373,7 @@ class _Jacobian:
         return int(self.vh.numel())
 
     def apply(self, Z: torch.Tensor) -> torch.Tensor:
-        return self.alpha[:, None] * Z + (self.gamma * (self.vh * Z).sum(1))[:, None] * self.vh
+        return _shrink_jacobian(self.alpha[:, None], self.gamma, self.vh, Z)
 
     def restricted(self, op: PatternOperator) -> PatternOperator:
         """``op`` restricted to the groups ``idx``, copied once per Jacobian (the covariance
@@ -411,8 +411,7 @@ class _Jacobian:
         _, low, alpha, gamma, vh = self._low_copy(op, dtype)
 
         def product(x: torch.Tensor) -> torch.Tensor:
-            Z = low.adjoint(x)
-            return low.forward(alpha * Z + (gamma * (vh * Z).sum(1))[:, None] * vh)
+            return low.forward(_shrink_jacobian(alpha, gamma, vh, low.adjoint(x)))
 
         return product
 
@@ -437,15 +436,18 @@ class _Jacobian:
         return (ra[:, None, None] * eye
                 + (1.0 - ra)[:, None, None] * self.vh[:, :, None] * self.vh[:, None, :])
 
-    def root_apply(self, Z: torch.Tensor) -> torch.Tensor:
-        """``J_i^{1/2} z_i`` for the rows ``z_i`` of ``Z``."""
-        return torch.einsum("iab,ib->ia", self.root_matrices(), Z)
-
     def root_blocks(self, X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """``[D_i X J_i^{1/2}]_i`` for the groups ``idx`` (``D`` their 0/1 columns), as an
         ``n x (groups d)`` matrix."""
         blocks = torch.einsum("na,iab->nib", X, self.root_matrices())
         return (D[:, :, None] * blocks).reshape(X.shape[0], -1)
+
+
+def _shrink_jacobian(alpha: torch.Tensor, gamma: torch.Tensor, vh: torch.Tensor,
+                     Z: torch.Tensor) -> torch.Tensor:
+    """``J_i z_i = alpha_i z_i + gamma_i (vh_i^T z_i) vh_i`` for the rows of ``Z`` (``alpha``
+    as a column)."""
+    return alpha * Z + (gamma * (vh * Z).sum(1))[:, None] * vh
 
 
 class _ConeJacobian:
@@ -705,22 +707,20 @@ class _Newton:
                 L, info = torch.linalg.cholesky_ex(inner(op.dtype))
                 if int(info) != 0:
                     return None
-        sub = J.restricted(op)
+        def inverse(sub: PatternOperator, R: torch.Tensor) -> Callable:
+            """``r -> (I + sigma A_J J A_J^T)^{-1} r`` with ``A_J`` and ``J^{1/2}`` given in
+            ``r``'s precision (the factor's, or the working one)."""
+            def apply(r: torch.Tensor) -> torch.Tensor:
+                b = torch.einsum("iab,ib->ia", R, sub.adjoint(r)).reshape(-1)
+                w = cholesky_apply_low(L, b, GRAM_FLUSH).reshape(mg, d)
+                return r - sub.forward(torch.einsum("iab,ib->ia", R, w))
 
-        def apply(r: torch.Tensor) -> torch.Tensor:  # (I + sigma A_J J A_J^T)^{-1} r
-            b = J.root_apply(sub.adjoint(r)).reshape(-1)
-            w = cholesky_apply_low(L, b, GRAM_FLUSH).reshape(mg, d)
-            return r - sub.forward(J.root_apply(w))
+            return apply
 
         low = None
         if L.dtype != op.dtype:  # the same in L's precision (see LOW_CG_TOL)
-            sub_low, R_low = J.restricted_low(op, L.dtype), R.to(L.dtype)
-
-            def low(r: torch.Tensor) -> torch.Tensor:
-                b = torch.einsum("iab,ib->ia", R_low, sub_low.adjoint(r))
-                w = cholesky_apply(L, b.reshape(-1, 1)).reshape(mg, d)
-                return r - sub_low.forward(torch.einsum("iab,ib->ia", R_low, w))
-
+            low = inverse(J.restricted_low(op, L.dtype), R.to(L.dtype))
+        apply = inverse(J.restricted(op), R)
         self.kept = ("covariance", sigma, apply, J.idx, low, L.dtype)
         if exact:
             return -apply(g)
@@ -776,16 +776,14 @@ class _Newton:
                 return None
         del H
 
-        def apply(x: torch.Tensor) -> torch.Tensor:  # (exact: the plain Cholesky solve)
-            return r * cholesky_apply_low(L, r * x, GRAM_FLUSH)
+        def inverse(r: torch.Tensor) -> Callable:
+            """The solve with the factor in ``r``'s precision (the factor's: a plain Cholesky
+            solve, as where it is exact)."""
+            return lambda x: r * cholesky_apply_low(L, r * x, GRAM_FLUSH)
 
-        low = None
-        if not exact and uniform and isinstance(J, _Jacobian):
-            r_low = r.to(dtype)
-
-            def low(x: torch.Tensor) -> torch.Tensor:  # the same solve, all in L's precision
-                return r_low * cholesky_apply(L, (r_low * x)[:, None])[:, 0]
-
+        apply = inverse(r)
+        low = (inverse(r.to(dtype)) if not exact and uniform and isinstance(J, _Jacobian)
+               else None)
         self.kept = ("gram", sigma, apply, None, low, dtype)
         return -apply(g) if exact else self._reuse(g, h, sigma, J, COVARIANCE_TOL)
 

@@ -89,6 +89,41 @@ def test_prox_step_is_projection_then_shrinkage(s):
         assert proj.zero_screened > 0
 
 
+def test_float32_check_is_exact_where_it_decides_feasibility():
+    """The rounds' check of every row runs in float32 first: a point it calls violated has a
+    row that float64 finds violated beyond the tolerance, and a point within the float32
+    rounding of its cone (projections, points on a face, nearly feasible points) gets the
+    float64 minimum and row, bit for bit."""
+    op, Xa, S, rng = _small_program(3, 400, 6, 30, 0.3, 2)
+    proj = ConeProjection(op, beta=0.3)
+    G = 2 * op.P
+    Z = rng.standard_normal((G, op.d)) * np.logspace(-3, 3, G)[:, None]  # badly scaled too
+    feasible = np.array([Z[g] + (S[:, g % op.P, None] * Xa).T @ nnls(
+        (S[:, g % op.P, None] * Xa).T, -Z[g])[0] for g in range(G)])
+    # on the faces of the cones, a rounding error away from them, and well outside
+    tiny = 1e-9 * np.linalg.norm(feasible, axis=1, keepdims=True)
+    points = np.vstack([feasible, feasible - tiny * rng.standard_normal(Z.shape), Z])
+    pat = torch.as_tensor(np.tile(np.arange(G) % op.P, 3))
+    P64 = torch.as_tensor(points)
+    exact = proj._products(P64, pat)
+    scale = exact.abs().amax(1)
+    tol = 1e-12 * scale
+    least, worst = proj._least(P64, pat, tol)
+    e_least, e_worst = exact.min(1)
+    clean = e_least >= -tol
+    unclear = least >= -tol
+    # every point that float64 finds clean, and any float32 cannot call violated for sure,
+    # gets the float64 values themselves
+    assert bool(unclear[clean].all())
+    assert torch.equal(least[unclear], e_least[unclear])
+    assert torch.equal(worst[unclear], e_worst[unclear])
+    # a point called violated has its returned row violated in float64
+    picked = exact.gather(1, worst[:, None])[:, 0]
+    assert bool((picked[~unclear] < -tol[~unclear]).all())
+    # both outcomes occur: (most of) the projections are clean, the raw points mostly not
+    assert int(clean[:G].sum()) > G // 4 and int((~unclear[2 * G:]).sum()) > G // 2
+
+
 def test_prox_step_is_the_argmin():
     op, Xa, S, rng = _small_program(7, 40, 3, 5, 1.0, 1)
     Z = 3 * rng.standard_normal((2 * op.P, op.d))

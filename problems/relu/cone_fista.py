@@ -22,7 +22,8 @@ only a few rows are active (at most ``d`` at a basic solution). So each group ke
 rows and multipliers from the last step. A group whose kept rows already give a point of the
 polar cone within ``s beta`` of ``z`` ends at zero without further work; the others solve the
 NNLS by batched Lawson-Hanson rounds warm-started there (equality projections on the current
-rows as batched ``m x m`` systems, the check of every row as one product with ``Xa``), and the
+rows as batched ``m x m`` systems, the check of every row as one product with ``Xa``, in
+float32 unless the outcome is within its rounding), and the
 few that do not settle go to an exact NNLS with cutting rows (scipy). Once the active rows
 settle, an iteration costs about three products with ``Xa`` and ``D``.
 
@@ -137,6 +138,7 @@ class ConeProjection:
         # ... and the last step's multipliers lambda / s on them (``on``: projected then)
         self.lam = torch.zeros(G, op.d, dtype=op.dtype, device=dev)
         self.on = torch.zeros(G, dtype=torch.bool, device=dev)
+        self._low: tuple | None = None  # float32 copies for :meth:`_least`, made when needed
         self.nnls_calls = 0
         self.equality_calls = 0
         self.zero_screened = 0
@@ -149,6 +151,32 @@ class ConeProjection:
     def _products(self, Z: torch.Tensor, pat: torch.Tensor) -> torch.Tensor:
         """``K_g z_g`` for the groups ``g`` (patterns ``pat``): a (B, n) block."""
         return (Z @ self.op.Xa.T) * self.St[pat]
+
+    def _least(self, Z: torch.Tensor, pat: torch.Tensor, tol: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The smallest constraint value of each point (rows of ``Z``, patterns ``pat``) and
+        its row, exact wherever it may be ``>= -tol`` (the check that ends a projection).
+
+        The values come first from a float32 product (about a third of the float64 one's time
+        at ``n = 10,000, d = 51``); a point whose float32 minimum lies below ``-tol`` by more
+        than the product's rounding bound (``2 (d + 2) eps_32 ||z|| max_k ||x_k||``) has a
+        row violated for certain, which is all the rounds need (the row joins; it may differ
+        from the most violated one in the last digits). The others are computed again in
+        float64."""
+        if self._low is None:
+            Xt = self.op.Xa.T
+            self._low = (Xt.to(torch.float32).contiguous(), self.St.to(torch.int8),
+                         2.0 * (self.op.d + 2) * torch.finfo(torch.float32).eps
+                         * float(torch.linalg.norm(self.op.Xa, dim=1).max()))
+        Xt32, St8, slack = self._low
+        V = Z.to(torch.float32) @ Xt32
+        V.mul_(St8[pat])
+        least, worst = V.min(1)
+        least = least.to(Z.dtype)
+        unclear = torch.nonzero(least >= -tol - slack * group_norms(Z)).flatten()
+        if unclear.numel():
+            least[unclear], worst[unclear] = self._products(Z[unclear], pat[unclear]).min(1)
+        return least, worst
 
     def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -313,9 +341,9 @@ class ConeProjection:
             check = torch.nonzero(pos & ~done).flatten()
             worst = torch.zeros(0, dtype=torch.long, device=dev)
             if check.numel():
-                KP = self._products(p[check], ga[check] % op.P)
-                least, worst = KP.min(1)
-                clean = least >= -self.feas_tol * scale[act[check]]
+                tol = self.feas_tol * scale[act[check]]
+                least, worst = self._least(p[check], ga[check] % op.P, tol)
+                clean = least >= -tol
                 done[check[clean]] = True
                 check, worst = check[~clean], worst[~clean]
             keep = mask & (new > 0)

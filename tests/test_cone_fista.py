@@ -56,14 +56,15 @@ def _small_program(seed: int, n: int, d: int, patterns: int, beta: float, gate_s
     return op, lifted.problem.Xa, np.where(lifted.D, 1.0, -1.0), rng
 
 
-@pytest.mark.parametrize("s", [0.5, 3.0])
-def test_prox_step_is_projection_then_shrinkage(s):
+@pytest.mark.parametrize("s,rounds", [(0.5, None), (3.0, None), (0.5, 1)])
+def test_prox_step_is_projection_then_shrinkage(s, rounds):
     """The batched step (cached rows, Lawson-Hanson rounds, NNLS fallback, groups shown to
     end at zero from their kept rows) equals the exact projection on every row followed by
     the shrinkage, step after step; the multipliers it records reproduce the projection, or
-    for a step ending at zero, a point of the polar cone within ``s beta`` of ``z``."""
+    for a step ending at zero, a point of the polar cone within ``s beta`` of ``z``. With one
+    round most groups end in the NNLS fallback, started from where the round left them."""
     op, Xa, S, rng = _small_program(5, 80, 4, 12, 0.3, 0)
-    proj = ConeProjection(op, beta=0.3)
+    proj = ConeProjection(op, beta=0.3, rounds=rounds)
     Z = rng.standard_normal((2 * op.P, op.d))
     for it in range(6):
         out = proj(torch.as_tensor(Z), s).numpy()
@@ -85,6 +86,8 @@ def test_prox_step_is_projection_then_shrinkage(s):
         # the next input is near this one, as in an iteration (the cached rows get reused)
         Z = Z + 0.05 * rng.standard_normal(Z.shape)
     assert proj.equality_calls > 0
+    if rounds == 1:
+        assert proj.nnls_calls > 2 * op.P
     if s > 1:  # large steps: most groups end at zero, many shown so from their kept rows
         assert proj.zero_screened > 0
 

@@ -178,15 +178,22 @@ class ConeProjection:
             least[unclear], worst[unclear] = self._products(Z[unclear], pat[unclear]).min(1)
         return least, worst
 
-    def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _nnls(self, z: np.ndarray, K: np.ndarray, start: np.ndarray,
+              lam0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact projection of ``z`` on ``{u : K u >= 0}`` by NNLS on cutting rows, from the
-        rows ``start``: ``(p, rows, lambda)`` with the rows where ``lambda > 0``."""
+        rows ``start``: ``(p, rows, lambda)`` with the rows where ``lambda > 0``.
+
+        The first cut adds the ``2 d`` rows most violated at ``z + K_start^T lam0`` (the point
+        the batched rounds reached, with ``lam0 >= 0`` on ``start``), else at ``z``: near the
+        end of the rounds those are the rows the projection still lacks, where the rows most
+        violated at ``z`` are mostly not (the first NNLS then needed 4.4 cuts a group on
+        average at ``d = 50``)."""
         kz = K @ z
         tol = self.feas_tol * max(float(np.abs(kz).max()), 1e-300)
         d = K.shape[1]
-        viol = np.flatnonzero(kz < -tol)
-        R = np.union1d(start, viol[np.argsort(kz[viol])][:2 * d])
+        at = kz if lam0 is None else K @ (z + K[start].T @ lam0)
+        viol = np.flatnonzero(at < -tol)
+        R = np.union1d(start, viol[np.argsort(at[viol])][:2 * d])
         p, lam = z, np.zeros(0)
         for _ in range(max(20, K.shape[0] // d + 2)):
             lam, _ = nnls(K[R].T, -z, maxiter=50 * max(R.size, 1))
@@ -377,7 +384,8 @@ class ConeProjection:
                 gi = int(g[j])
                 K = S[:, gi % op.P, None] * Xa
                 start = idx[j, :int(cnt[j])].cpu().numpy()
-                p, R, lam_j = self._nnls(Zn[j], K, start)
+                lam0 = lam[j, :int(cnt[j])].clamp_min(0.0).cpu().numpy().astype(np.float64)
+                p, R, lam_j = self._nnls(Zn[j], K, start, lam0)
                 out[j] = torch.as_tensor(p, dtype=op.dtype, device=op.device)
                 keep = min(R.size, op.d)  # more than d active rows: degenerate, not kept
                 self.Rn[gi] = keep if R.size <= op.d else 0

@@ -127,6 +127,26 @@ def test_float32_check_is_exact_where_it_decides_feasibility():
     assert int(clean[:G].sum()) > G // 4 and int((~unclear[2 * G:]).sum()) > G // 2
 
 
+def test_equality_solves_by_cholesky_with_lu_for_failed_factorizations():
+    """The rounds' equality projections: full and padded row sets match least squares; a row
+    set with a repeated row (singular normal equations: the Cholesky factorization fails) goes
+    to LU, which reports it singular."""
+    rng = np.random.default_rng(4)
+    d, m = 6, 4
+    K = torch.as_tensor(rng.standard_normal((3, m, d)))
+    K[1, 3] = K[1, 0]            # a repeated row
+    K[2, 3] = 0.0                # padding: the last row of the third group is not a row
+    maskf = torch.ones(3, m, dtype=torch.float64)
+    maskf[2, 3] = 0.0
+    Z = torch.as_tensor(rng.standard_normal((3, d)))
+    sol, sing = ConeProjection._solve(K, maskf, Z)
+    assert sing.tolist() == [False, True, False]
+    for b, rows in ((0, m), (2, m - 1)):
+        want = np.linalg.lstsq(K[b, :rows].numpy().T, -Z[b].numpy(), rcond=None)[0]
+        assert np.allclose(sol[b, :rows].numpy(), want, atol=1e-12)
+        assert float(sol[b, rows:].abs().sum()) == 0.0
+
+
 def test_prox_step_is_the_argmin():
     op, Xa, S, rng = _small_program(7, 40, 3, 5, 1.0, 1)
     Z = 3 * rng.standard_normal((2 * op.P, op.d))

@@ -157,16 +157,19 @@ class ConeProjection:
         """The smallest constraint value of each point (rows of ``Z``, patterns ``pat``) and
         its row, exact wherever it may be ``>= -tol`` (the check that ends a projection).
 
-        The values come first from a float32 product (about a third of the float64 one's time
-        at ``n = 10,000, d = 51``); a point whose float32 minimum lies below ``-tol`` by more
-        than the product's rounding bound (``2 (d + 2) eps_32 ||z|| max_k ||x_k||``) has a
-        row violated for certain, which is all the rounds need (the row joins; it may differ
-        from the most violated one in the last digits). The others are computed again in
-        float64."""
+        The values come first from a float32 product (a quarter of the float64 one's time at
+        ``n = 10,000, d = 51``); a point whose float32 minimum lies below ``-tol`` by more
+        than the product's rounding bound (``2 (d + 2) eps ||z|| max_k ||x_k||``, ``eps``
+        float32's, or TF32's where CUDA matrix products may use it) has a row violated for
+        certain, which is all the rounds need (the row joins; it may differ from the most
+        violated one in the last digits). The others are computed again in float64."""
         if self._low is None:
             Xt = self.op.Xa.T
+            eps = torch.finfo(torch.float32).eps
+            if Xt.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+                eps = 2.0**-10  # TF32 keeps 10 bits of mantissa
             self._low = (Xt.to(torch.float32).contiguous(), self.St.to(torch.int8),
-                         2.0 * (self.op.d + 2) * torch.finfo(torch.float32).eps
+                         2.0 * (self.op.d + 2) * eps
                          * float(torch.linalg.norm(self.op.Xa, dim=1).max()))
         Xt32, St8, slack = self._low
         V = Z.to(torch.float32) @ Xt32
